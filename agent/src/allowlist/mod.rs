@@ -1,0 +1,1 @@
+//! The allowlist: the declarative grammar of the only commands nos may run as root.

@@ -1,0 +1,2 @@
+//! nosd's library: everything the daemon and nosctl share.
+#![forbid(unsafe_code)]
