@@ -1,2 +1,8 @@
 //! nosd's library: everything the daemon and nosctl share.
-#![forbid(unsafe_code)]
+// `deny`, not `forbid`: the plugin compile cache must call wasmtime's `unsafe`
+// `Component::deserialize_file` (see `plugin::cache`, the only `#[allow(unsafe_code)]`).
+#![deny(unsafe_code)]
+
+pub mod facts;
+pub mod plan;
+pub mod plugin;
