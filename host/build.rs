@@ -55,8 +55,14 @@ fn main() {
     let target_dir = plugins_dir.join("target");
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
 
-    println!("cargo:rerun-if-changed={}", plugins_dir.join("Cargo.toml").display());
-    println!("cargo:rerun-if-changed={}", plugins_dir.join("Cargo.lock").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        plugins_dir.join("Cargo.toml").display()
+    );
+    println!(
+        "cargo:rerun-if-changed={}",
+        plugins_dir.join("Cargo.lock").display()
+    );
     println!("cargo:rerun-if-changed={}", repo.join("wit").display());
 
     let plugin_dirs = find_plugin_dirs(&plugins_dir);
@@ -72,7 +78,10 @@ fn main() {
         let ident = rel_name.replace(['/', '-'], "_");
         let source_manifest = plugin_dir.join("plugin.toml");
         println!("cargo:rerun-if-changed={}", source_manifest.display());
-        println!("cargo:rerun-if-changed={}", plugin_dir.join("Cargo.toml").display());
+        println!(
+            "cargo:rerun-if-changed={}",
+            plugin_dir.join("Cargo.toml").display()
+        );
 
         let crate_name = package_name(&plugin_dir.join("Cargo.toml")).replace('-', "_");
         let wasm_path = release_dir.join(format!("{crate_name}.wasm"));
@@ -103,7 +112,10 @@ fn main() {
          #[macro_export]\nmacro_rules! foreach_plugin {\n    ($mac:ident) => {\n",
     );
     for (ident, dir) in &idents {
-        generated.push_str(&format!("        $mac!({ident}, {:?});\n", dir.display().to_string()));
+        generated.push_str(&format!(
+            "        $mac!({ident}, {:?});\n",
+            dir.display().to_string()
+        ));
     }
     generated.push_str("    };\n}\n");
     fs::write(out_dir.join("plugins.rs"), generated).unwrap();
@@ -114,7 +126,10 @@ fn find_plugin_dirs(plugins_dir: &Path) -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     // `plugins/` itself is not watched (it holds `target/`, which every build touches); a new
     // top-level plugin is also a new member in `plugins/Cargo.toml`, which is watched.
-    println!("cargo:rerun-if-changed={}", plugins_dir.join("hostile").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        plugins_dir.join("hostile").display()
+    );
     for parent in [plugins_dir.to_path_buf(), plugins_dir.join("hostile")] {
         for entry in fs::read_dir(&parent).unwrap() {
             let path = entry.unwrap().path();
@@ -131,13 +146,22 @@ fn build_guests(plugins_dir: &Path, target_dir: &Path) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(plugins_dir)
-        .args(["build", "--release", "--workspace", "--target", GUEST_TARGET])
+        .args([
+            "build",
+            "--release",
+            "--workspace",
+            "--target",
+            GUEST_TARGET,
+        ])
         .env("CARGO_TARGET_DIR", target_dir);
     for var in LEAKING_ENV {
         cmd.env_remove(var);
     }
     for (var, _) in std::env::vars() {
-        if var.starts_with("CARGO_PROFILE_") || var.starts_with("CARGO_CFG_") || var.starts_with("CARGO_FEATURE_") {
+        if var.starts_with("CARGO_PROFILE_")
+            || var.starts_with("CARGO_CFG_")
+            || var.starts_with("CARGO_FEATURE_")
+        {
             cmd.env_remove(var);
         }
     }
@@ -161,13 +185,18 @@ fn package_name(cargo_toml: &Path) -> String {
 /// The source manifest plus `component` and (unless it states one) `sha256`.
 fn built_manifest(source: &str, wasm: &[u8]) -> Result<String, String> {
     let mut table: toml::Table = toml::from_str(source).map_err(|err| err.to_string())?;
-    table.insert("component".into(), toml::Value::String("plugin.wasm".into()));
+    table.insert(
+        "component".into(),
+        toml::Value::String("plugin.wasm".into()),
+    );
     if !table.contains_key("sha256") {
         let digest = hex::encode(Sha256::digest(wasm));
         table.insert("sha256".into(), toml::Value::String(digest));
     }
     let body = toml::to_string(&table).map_err(|err| err.to_string())?;
-    Ok(format!("# Written by host/build.rs from the plugin's source manifest.\n{body}"))
+    Ok(format!(
+        "# Written by host/build.rs from the plugin's source manifest.\n{body}"
+    ))
 }
 
 /// Emit `rerun-if-changed` for every source listed in a cargo dep-info (`.d`) file.
@@ -199,7 +228,10 @@ fn emit_rerun_from_dep_info(dep_info: &Path) {
 }
 
 fn flush(current: &mut String) {
-    if !current.is_empty() && !current.contains("/.cargo/registry/") && !current.contains("/.rustup/") {
+    if !current.is_empty()
+        && !current.contains("/.cargo/registry/")
+        && !current.contains("/.rustup/")
+    {
         println!("cargo:rerun-if-changed={current}");
     }
     current.clear();

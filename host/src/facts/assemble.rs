@@ -25,7 +25,10 @@ pub fn assemble(
     summaries: &[BtrfsSummary],
 ) -> Facts {
     let mut filesystems: Vec<BtrfsFilesystem> = Vec::new();
-    for device in block_devices.iter().filter(|d| d.fstype.as_deref() == Some("btrfs")) {
+    for device in block_devices
+        .iter()
+        .filter(|d| d.fstype.as_deref() == Some("btrfs"))
+    {
         let Some(uuid) = &device.uuid else { continue };
         let member = BtrfsDevice {
             devid: 0,
@@ -80,12 +83,11 @@ mod tests {
 
     #[test]
     fn fixture_machine() {
-        let devices = super::super::lsblk::parse(
-            include_str!("../../tests/data/facts/lsblk.json"),
-            &[],
-        )
-        .unwrap();
-        let mounts = super::super::mountinfo::parse(include_str!("../../tests/data/facts/mountinfo.txt"));
+        let devices =
+            super::super::lsblk::parse(include_str!("../../tests/data/facts/lsblk.json"), &[])
+                .unwrap();
+        let mounts =
+            super::super::mountinfo::parse(include_str!("../../tests/data/facts/mountinfo.txt"));
         let summaries = [BtrfsSummary {
             uuid: "0b3c1d2e-1111-4000-8000-000000000001".into(),
             data_profile: "raid1".into(),

@@ -59,7 +59,8 @@ impl Flexible {
 /// Parse lsblk's JSON. `by_id` maps `/dev/disk/by-id/*` links to the kernel name they point at.
 /// A device's holders are the kernel names whose parent it is (partitions, dm-crypt, md).
 pub fn parse(json: &str, by_id: &[(String, String)]) -> Result<Vec<BlockDevice>, String> {
-    let output: Output = serde_json::from_str(json).map_err(|err| format!("lsblk output: {err}"))?;
+    let output: Output =
+        serde_json::from_str(json).map_err(|err| format!("lsblk output: {err}"))?;
     let rows = output.blockdevices;
     let devices = rows
         .iter()
@@ -78,7 +79,10 @@ pub fn parse(json: &str, by_id: &[(String, String)]) -> Result<Vec<BlockDevice>,
                 .collect();
             links.sort();
             BlockDevice {
-                path: row.path.clone().unwrap_or_else(|| format!("/dev/{}", row.kname)),
+                path: row
+                    .path
+                    .clone()
+                    .unwrap_or_else(|| format!("/dev/{}", row.kname)),
                 kname: row.kname.clone(),
                 size_bytes: row.size.as_ref().map_or(0, Flexible::as_u64),
                 rotational: row.rota.as_ref().is_some_and(|r| r.as_u64() != 0),
@@ -103,14 +107,24 @@ mod tests {
     #[test]
     fn parses_fixture() {
         let json = include_str!("../../tests/data/facts/lsblk.json");
-        let by_id = [("/dev/disk/by-id/ata-WDC_WD40-1".to_owned(), "sdb".to_owned())];
+        let by_id = [(
+            "/dev/disk/by-id/ata-WDC_WD40-1".to_owned(),
+            "sdb".to_owned(),
+        )];
         let devices = parse(json, &by_id).unwrap();
         let lines: Vec<String> = devices
             .iter()
             .map(|d| {
                 format!(
                     "{} {} {} rota={} fs={:?} mnt={:?} holders={:?} by_id={:?}",
-                    d.path, d.device_type, d.size_bytes, d.rotational, d.fstype, d.mountpoints, d.holders, d.by_id
+                    d.path,
+                    d.device_type,
+                    d.size_bytes,
+                    d.rotational,
+                    d.fstype,
+                    d.mountpoints,
+                    d.holders,
+                    d.by_id
                 )
             })
             .collect();

@@ -97,16 +97,27 @@ impl Facts {
             strings.extend(device.uuid.as_deref());
             for list in [&device.mountpoints, &device.holders, &device.by_id] {
                 if list.len() > MAX_LIST_LEN {
-                    return Err(format!("device {}: a list longer than {MAX_LIST_LEN}", device.path));
+                    return Err(format!(
+                        "device {}: a list longer than {MAX_LIST_LEN}",
+                        device.path
+                    ));
                 }
                 strings.extend(list.iter().map(String::as_str));
             }
         }
         for fs in &self.filesystems {
             if fs.devices.len() > MAX_LIST_LEN {
-                return Err(format!("filesystem {}: more than {MAX_LIST_LEN} devices", fs.uuid));
+                return Err(format!(
+                    "filesystem {}: more than {MAX_LIST_LEN} devices",
+                    fs.uuid
+                ));
             }
-            strings.extend([fs.uuid.as_str(), &fs.mountpoint, &fs.data_profile, &fs.metadata_profile]);
+            strings.extend([
+                fs.uuid.as_str(),
+                &fs.mountpoint,
+                &fs.data_profile,
+                &fs.metadata_profile,
+            ]);
             strings.extend(fs.label.as_deref());
             strings.extend(fs.devices.iter().map(|d| d.path.as_str()));
         }

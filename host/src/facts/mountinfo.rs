@@ -39,7 +39,9 @@ fn unescape(field: &str) -> String {
     while idx < bytes.len() {
         if bytes[idx] == b'\\'
             && idx + 3 < bytes.len()
-            && bytes[idx + 1..idx + 4].iter().all(|b| (b'0'..=b'7').contains(b))
+            && bytes[idx + 1..idx + 4]
+                .iter()
+                .all(|b| (b'0'..=b'7').contains(b))
         {
             let value = (bytes[idx + 1] - b'0') as u32 * 64
                 + (bytes[idx + 2] - b'0') as u32 * 8

@@ -124,7 +124,11 @@ impl fmt::Display for Request {
                 entry.options.join(",")
             ),
             Request::Managed(ManagedRequest::KeyFile(key)) => {
-                write!(f, "key file: {} ({} random bytes)", key.path, key.size_bytes)
+                write!(
+                    f,
+                    "key file: {} ({} random bytes)",
+                    key.path, key.size_bytes
+                )
             }
             Request::Managed(ManagedRequest::MountDir(path)) => write!(f, "mount dir: {path}"),
         }
@@ -144,10 +148,16 @@ impl fmt::Display for Refusal {
 /// offending step or field. Runs before the allowlist sees anything.
 pub fn validate(plan: &Plan) -> Result<(), String> {
     if plan.steps.len() > MAX_STEPS {
-        return Err(format!("plan has {} steps, more than {MAX_STEPS}", plan.steps.len()));
+        return Err(format!(
+            "plan has {} steps, more than {MAX_STEPS}",
+            plan.steps.len()
+        ));
     }
     if plan.warnings.len() > MAX_WARNINGS {
-        return Err(format!("plan has {} warnings, more than {MAX_WARNINGS}", plan.warnings.len()));
+        return Err(format!(
+            "plan has {} warnings, more than {MAX_WARNINGS}",
+            plan.warnings.len()
+        ));
     }
     for warning in &plan.warnings {
         bounded("warning", warning, MAX_TEXT_BYTES)?;
@@ -156,9 +166,15 @@ pub fn validate(plan: &Plan) -> Result<(), String> {
     for (step_idx, step) in plan.steps.iter().enumerate() {
         let at = |message: String| format!("step {step_idx}: {message}");
         let id_ok = (1..=MAX_WORD_BYTES).contains(&step.id.len())
-            && step.id.bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-'));
+            && step
+                .id
+                .bytes()
+                .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-'));
         if !id_ok {
-            return Err(at(format!("id {:?} must be 1-{MAX_WORD_BYTES} of [a-z0-9-]", truncate(&step.id))));
+            return Err(at(format!(
+                "id {:?} must be 1-{MAX_WORD_BYTES} of [a-z0-9-]",
+                truncate(&step.id)
+            )));
         }
         if !ids.insert(step.id.as_str()) {
             return Err(at(format!("id {:?} is used twice", step.id)));
@@ -192,9 +208,13 @@ fn validate_request(request: &Request) -> Result<(), String> {
     match request {
         Request::Argv(argv) => {
             if argv.is_empty() || argv.len() > MAX_ARGV_TOKENS {
-                return Err(format!("argv has {} tokens, not 1-{MAX_ARGV_TOKENS}", argv.len()));
+                return Err(format!(
+                    "argv has {} tokens, not 1-{MAX_ARGV_TOKENS}",
+                    argv.len()
+                ));
             }
-            argv.iter().try_for_each(|token| bounded("argv token", token, MAX_TOKEN_BYTES))
+            argv.iter()
+                .try_for_each(|token| bounded("argv token", token, MAX_TOKEN_BYTES))
         }
         Request::Managed(ManagedRequest::FstabEntry(entry)) => {
             for field in [&entry.spec, &entry.mount_point, &entry.fs_type] {
@@ -208,25 +228,40 @@ fn validate_request(request: &Request) -> Result<(), String> {
             }
             options(&entry.options)
         }
-        Request::Managed(ManagedRequest::KeyFile(key)) => bounded("key file path", &key.path, MAX_TOKEN_BYTES),
-        Request::Managed(ManagedRequest::MountDir(path)) => bounded("mount dir", path, MAX_TOKEN_BYTES),
+        Request::Managed(ManagedRequest::KeyFile(key)) => {
+            bounded("key file path", &key.path, MAX_TOKEN_BYTES)
+        }
+        Request::Managed(ManagedRequest::MountDir(path)) => {
+            bounded("mount dir", path, MAX_TOKEN_BYTES)
+        }
     }
 }
 
 fn options(options: &[String]) -> Result<(), String> {
     if options.len() > MAX_OPTIONS {
-        return Err(format!("{} options, more than {MAX_OPTIONS}", options.len()));
+        return Err(format!(
+            "{} options, more than {MAX_OPTIONS}",
+            options.len()
+        ));
     }
-    options.iter().try_for_each(|option| bounded("option", option, MAX_TOKEN_BYTES))
+    options
+        .iter()
+        .try_for_each(|option| bounded("option", option, MAX_TOKEN_BYTES))
 }
 
 /// Length bound, and no control characters (they would forge lines in fstab, logs or a terminal).
 fn bounded(what: &str, text: &str, max_bytes: usize) -> Result<(), String> {
     if text.len() > max_bytes {
-        return Err(format!("{what} is {} bytes, more than {max_bytes}", text.len()));
+        return Err(format!(
+            "{what} is {} bytes, more than {max_bytes}",
+            text.len()
+        ));
     }
     if let Some(c) = text.chars().find(|c| c.is_control()) {
-        return Err(format!("{what} {:?} contains control character {c:?}", truncate(text)));
+        return Err(format!(
+            "{what} {:?} contains control character {c:?}",
+            truncate(text)
+        ));
     }
     Ok(())
 }
@@ -256,23 +291,45 @@ mod tests {
     }
 
     fn plan(steps: Vec<Step>) -> Plan {
-        Plan { steps, warnings: vec![] }
+        Plan {
+            steps,
+            warnings: vec![],
+        }
     }
 
     #[test]
     fn bounds_and_shapes() {
         assert_eq!(validate(&plan(vec![step("a", &["btrfs"])])), Ok(()));
         let cases: Vec<(Plan, &str)> = vec![
-            (plan(vec![step("a", &[]); 1]), "step 0: argv has 0 tokens, not 1-64"),
-            (plan(vec![step("a", &["x"]), step("a", &["y"])]), "step 1: id \"a\" is used twice"),
-            (plan(vec![step("A b", &["x"])]), "step 0: id \"A b\" must be 1-64 of [a-z0-9-]"),
-            (plan(vec![step("a", &["x\nUUID=evil / btrfs"])]), "step 0: argv token \"x\\nUUID=evil / btrfs\" contains control character '\\n'"),
             (
-                plan((0..=MAX_STEPS).map(|i| step(&format!("s{i}"), &["x"])).collect()),
+                plan(vec![step("a", &[]); 1]),
+                "step 0: argv has 0 tokens, not 1-64",
+            ),
+            (
+                plan(vec![step("a", &["x"]), step("a", &["y"])]),
+                "step 1: id \"a\" is used twice",
+            ),
+            (
+                plan(vec![step("A b", &["x"])]),
+                "step 0: id \"A b\" must be 1-64 of [a-z0-9-]",
+            ),
+            (
+                plan(vec![step("a", &["x\nUUID=evil / btrfs"])]),
+                "step 0: argv token \"x\\nUUID=evil / btrfs\" contains control character '\\n'",
+            ),
+            (
+                plan(
+                    (0..=MAX_STEPS)
+                        .map(|i| step(&format!("s{i}"), &["x"]))
+                        .collect(),
+                ),
                 "plan has 257 steps, more than 256",
             ),
             (
-                Plan { steps: vec![], warnings: vec!["w".repeat(MAX_TEXT_BYTES + 1)] },
+                Plan {
+                    steps: vec![],
+                    warnings: vec!["w".repeat(MAX_TEXT_BYTES + 1)],
+                },
                 "warning is 1025 bytes, more than 1024",
             ),
         ];
@@ -286,6 +343,10 @@ mod tests {
             Err("step 0: a destructive step needs a confirmation word".into())
         );
         destructive.confirmation = Some("two words".into());
-        assert!(validate(&plan(vec![destructive])).unwrap_err().contains("printable ASCII"));
+        assert!(
+            validate(&plan(vec![destructive]))
+                .unwrap_err()
+                .contains("printable ASCII")
+        );
     }
 }

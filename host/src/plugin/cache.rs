@@ -4,7 +4,9 @@
 //! `precompile_compatibility_hash` (wasmtime version, target, fuel/epoch settings), so a changed
 //! engine never loads a stale artefact. The cache directory must be owned by the user nosd runs
 //! as and not writable by group or others: a `.cwasm` is native code, and loading it trusts it.
-//! This module only stores artefacts this host compiled itself.
+//! This module only stores artefacts this host compiled itself, and only replaces files by
+//! rename: an artefact is memory-mapped while loaded, and truncating it in place would fault
+//! the process (SIGBUS). Nothing else may write into the cache directory.
 
 use std::fs;
 use std::hash::{Hash, Hasher};

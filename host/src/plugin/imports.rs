@@ -39,9 +39,12 @@ fn split_name(name: &str) -> Option<(&str, &str, &str)> {
     Some((package, interface, version))
 }
 
-/// The first import not on the allowlist above, if any.
-pub fn first_forbidden<'a>(imports: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    imports.into_iter().find(|name| !is_allowed_import(name))
+/// Every import not on the allowlist above, in the component's order.
+pub fn forbidden<'a>(imports: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    imports
+        .into_iter()
+        .filter(|name| !is_allowed_import(name))
+        .collect()
 }
 
 fn is_allowed_import(name: &str) -> bool {
@@ -89,7 +92,7 @@ mod tests {
             "wasi:cli/stderr@0.2.6",
             "wasi:cli/terminal-stdout@0.2.6",
         ];
-        assert_eq!(first_forbidden(imports), None);
+        assert!(forbidden(imports).is_empty());
     }
 
     #[test]
@@ -107,8 +110,8 @@ mod tests {
         ];
         for import in cases {
             assert_eq!(
-                first_forbidden(["nos:plugin/log@0.1.0", import]),
-                Some(import),
+                forbidden(["nos:plugin/log@0.1.0", import]),
+                [import],
                 "{import}"
             );
         }
@@ -126,6 +129,9 @@ mod tests {
             exported_api_version(PluginKind::Planner, ["nos:plugin/planning@0.9.0"]),
             Some(ApiVersion::new(0, 9, 0))
         );
-        assert_eq!(exported_api_version(PluginKind::Planner, ["make-plan"]), None);
+        assert_eq!(
+            exported_api_version(PluginKind::Planner, ["make-plan"]),
+            None
+        );
     }
 }

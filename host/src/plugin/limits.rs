@@ -51,6 +51,13 @@ pub const MAX_INSTANCES: usize = 32;
 /// (the 2 MiB default of spawned threads is enough).
 pub const MAX_WASM_STACK_BYTES: usize = 512 << 10;
 
+/// Transfer: roughly the bytes a guest may move to the host in one call (wasmtime's "hostcall
+/// fuel": the result of the call, or the arguments of one `log` call). Going past it traps
+/// while the host lifts the value, before the host holds it, and the call fails with
+/// `PluginError::ResultTooLarge`. It bounds the host's allocation for a plugin's result. It does
+/// not cover data the host passes in (facts, input), which the host already holds.
+pub const MAX_TRANSFER_BYTES: usize = 16 << 20;
+
 /// Component file size, in bytes, read before hashing; larger files are refused at load.
 pub const MAX_COMPONENT_BYTES: u64 = 16 << 20;
 /// Manifest file size, in bytes; larger manifests are refused at load.

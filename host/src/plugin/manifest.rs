@@ -150,8 +150,14 @@ pub fn parse(text: &str) -> Result<Manifest, String> {
     if !is_name(&raw.name) {
         problems.push(format!("name {:?} must be 1-64 of [a-z0-9-]", raw.name));
     }
-    if raw.version.is_empty() || raw.version.len() > 64 || raw.version.chars().any(char::is_whitespace) {
-        problems.push(format!("version {:?} must be 1-64 non-blank characters", raw.version));
+    if raw.version.is_empty()
+        || raw.version.len() > 64
+        || raw.version.chars().any(char::is_whitespace)
+    {
+        problems.push(format!(
+            "version {:?} must be 1-64 non-blank characters",
+            raw.version
+        ));
     }
     let kind = match raw.kind.as_str() {
         "planner" => Some(PluginKind::Planner),
@@ -163,7 +169,10 @@ pub fn parse(text: &str) -> Result<Manifest, String> {
     };
     let api_version = ApiVersion::parse(&raw.api_version);
     if api_version.is_none() {
-        problems.push(format!("api-version {:?} must be MAJOR.MINOR.PATCH", raw.api_version));
+        problems.push(format!(
+            "api-version {:?} must be MAJOR.MINOR.PATCH",
+            raw.api_version
+        ));
     }
     let component = raw.component.unwrap_or_default();
     if !is_file_name(&component) {
@@ -172,17 +181,26 @@ pub fn parse(text: &str) -> Result<Manifest, String> {
         ));
     }
     let sha256 = raw.sha256.unwrap_or_default();
-    if sha256.len() != 64 || !sha256.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+    if sha256.len() != 64
+        || !sha256
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
         problems.push(format!(
             "sha256 {sha256:?} must be 64 lowercase hex digits (is the plugin built?)"
         ));
     }
     if raw.scope.len() > MAX_SCOPE_RULES {
-        problems.push(format!("scope has {} rule ids, more than {MAX_SCOPE_RULES}", raw.scope.len()));
+        problems.push(format!(
+            "scope has {} rule ids, more than {MAX_SCOPE_RULES}",
+            raw.scope.len()
+        ));
     }
     for rule_id in &raw.scope {
         if !is_rule_id(rule_id) {
-            problems.push(format!("scope rule id {rule_id:?} must be 1-128 of [A-Za-z0-9._-]"));
+            problems.push(format!(
+                "scope rule id {rule_id:?} must be 1-128 of [A-Za-z0-9._-]"
+            ));
         }
     }
     match (kind, api_version) {
@@ -206,7 +224,9 @@ pub fn parse(text: &str) -> Result<Manifest, String> {
 
 fn is_name(text: &str) -> bool {
     (1..=64).contains(&text.len())
-        && text.bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-'))
+        && text
+            .bytes()
+            .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-'))
 }
 
 fn is_file_name(text: &str) -> bool {
@@ -247,7 +267,9 @@ mod tests {
                 "name = \"btrfs-pool\"\nversion = \"0.1.0\"\nkind = \"planner\"\napi-version = \"0.1.0\"\n\
                  component = \"plugin.wasm\"\nsha256 = \"{HASH}\"\nscope = [\"mkfs.btrfs\"]\n[limits]\nfuel = 5\n"
             ),
-            expect![[r#"Manifest { name: "btrfs-pool", version: "0.1.0", kind: Planner, api_version: ApiVersion { major: 0, minor: 1, patch: 0 }, component: "plugin.wasm", sha256: "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8", scope: Scope({"mkfs.btrfs"}), limits: RequestedLimits { fuel: Some(5), memory_bytes: None, deadline_ms: None } }"#]],
+            expect![[
+                r#"Manifest { name: "btrfs-pool", version: "0.1.0", kind: Planner, api_version: ApiVersion { major: 0, minor: 1, patch: 0 }, component: "plugin.wasm", sha256: "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8", scope: Scope({"mkfs.btrfs"}), limits: RequestedLimits { fuel: Some(5), memory_bytes: None, deadline_ms: None } }"#
+            ]],
         );
     }
 
@@ -292,7 +314,16 @@ mod tests {
     #[test]
     fn api_version_parse() {
         assert_eq!(ApiVersion::parse("0.1.0"), Some(ApiVersion::new(0, 1, 0)));
-        for bad in ["", "0.1", "0.1.0.0", "a.b.c", "-1.0.0", "+1.0.0", "0.1.0-rc1", "9999999999.0.0"] {
+        for bad in [
+            "",
+            "0.1",
+            "0.1.0.0",
+            "a.b.c",
+            "-1.0.0",
+            "+1.0.0",
+            "0.1.0-rc1",
+            "9999999999.0.0",
+        ] {
             assert_eq!(ApiVersion::parse(bad), None, "{bad}");
         }
     }

@@ -19,7 +19,9 @@ pub enum LoginDecision {
     RequireSecondFactor,
     /// Deny with the generic message.
     Deny,
-    LockOut { seconds: u32 },
+    LockOut {
+        seconds: u32,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

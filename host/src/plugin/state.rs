@@ -6,8 +6,8 @@ use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::limits::{
-    Limits, MAX_INSTANCES, MAX_LOG_ENTRIES, MAX_LOG_MESSAGE_BYTES, MAX_MEMORIES, MAX_TABLE_ELEMENTS,
-    MAX_TABLES,
+    Limits, MAX_INSTANCES, MAX_LOG_ENTRIES, MAX_LOG_MESSAGE_BYTES, MAX_MEMORIES,
+    MAX_TABLE_ELEMENTS, MAX_TABLES,
 };
 
 /// The prefix the SDK's panic hook puts before a panic message.

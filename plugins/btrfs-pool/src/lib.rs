@@ -181,7 +181,10 @@ pub fn plan(facts: &Facts, input: &Input) -> Result<Plan, PlanError> {
         let Some(device) = facts.device(name) else {
             return Err(refused(format!("device {name} is not in the facts")));
         };
-        if devices.iter().any(|d: &&nos_plugin_sdk::BlockDevice| d.path == device.path) {
+        if devices
+            .iter()
+            .any(|d: &&nos_plugin_sdk::BlockDevice| d.path == device.path)
+        {
             return Err(refused(format!("device {} appears twice", device.path)));
         }
         if device.device_type != "disk" && device.device_type != "part" {
@@ -211,7 +214,10 @@ pub fn plan(facts: &Facts, input: &Input) -> Result<Plan, PlanError> {
                     device.path
                 )));
             }
-            plan.warn(format!("{} holds a {fstype} filesystem that will be destroyed", device.path));
+            plan.warn(format!(
+                "{} holds a {fstype} filesystem that will be destroyed",
+                device.path
+            ));
         }
         if device.size_bytes < MIN_DEVICE_BYTES {
             return Err(refused(format!(
@@ -222,7 +228,10 @@ pub fn plan(facts: &Facts, input: &Input) -> Result<Plan, PlanError> {
         devices.push(device);
     }
     if facts.filesystem(&input.mountpoint).is_some()
-        || facts.filesystems.iter().any(|fs| fs.label.as_deref() == Some(&input.label))
+        || facts
+            .filesystems
+            .iter()
+            .any(|fs| fs.label.as_deref() == Some(&input.label))
     {
         return Err(refused(format!(
             "a pool named {} or mounted at {} already exists",
@@ -240,8 +249,10 @@ pub fn plan(facts: &Facts, input: &Input) -> Result<Plan, PlanError> {
     let mount_options: Vec<String> = match &input.mount_options {
         Some(options) => options.clone(),
         None => {
-            let mut options: Vec<String> =
-                DEFAULT_MOUNT_OPTIONS.iter().map(|o| (*o).to_owned()).collect();
+            let mut options: Vec<String> = DEFAULT_MOUNT_OPTIONS
+                .iter()
+                .map(|o| (*o).to_owned())
+                .collect();
             if devices.iter().all(|d| !d.rotational) {
                 options.extend(SSD_MOUNT_OPTIONS.iter().map(|o| (*o).to_owned()));
             }
@@ -249,7 +260,9 @@ pub fn plan(facts: &Facts, input: &Input) -> Result<Plan, PlanError> {
         }
     };
     let Some(fs_uuid) = facts.fresh_uuid(0) else {
-        return Err(refused("the host supplied no fresh UUID for the filesystem".into()));
+        return Err(refused(
+            "the host supplied no fresh UUID for the filesystem".into(),
+        ));
     };
 
     let label = input.label.as_str();
@@ -340,7 +353,15 @@ pub fn plan(facts: &Facts, input: &Input) -> Result<Plan, PlanError> {
         Step::state(
             "mount",
             format!("Mount {label} at {mountpoint}"),
-            &["mount", "-t", "btrfs", "-o", &options, &members[0], mountpoint],
+            &[
+                "mount",
+                "-t",
+                "btrfs",
+                "-o",
+                &options,
+                &members[0],
+                mountpoint,
+            ],
         )
         .with_rollback(&["umount", mountpoint]),
     );

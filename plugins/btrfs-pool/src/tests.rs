@@ -134,20 +134,62 @@ fn force_overwrites_a_filesystem_with_a_warning() {
 #[test]
 fn refusals() {
     let cases = [
-        (r#"{"devices": ["/dev/sda"], "label": "a", "mountpoint": "/srv/a"}"#, "mounted at /"),
-        (r#"{"devices": ["/dev/sde"], "label": "a", "mountpoint": "/srv/a"}"#, "holds a ext4 filesystem; pass force"),
-        (r#"{"devices": ["/dev/sdtiny"], "label": "a", "mountpoint": "/srv/a"}"#, "less than the 1073741824"),
-        (r#"{"devices": ["/dev/sdb", "sdb"], "label": "a", "mountpoint": "/srv/a"}"#, "appears twice"),
-        (r#"{"devices": ["/dev/sdz"], "label": "a", "mountpoint": "/srv/a"}"#, "not in the facts"),
-        (r#"{"devices": ["/dev/sdb", "/dev/sdc", "/dev/sdd"], "label": "a", "mountpoint": "/srv/a", "data_profile": "raid5"}"#, "raid5/6 is not safe"),
-        (r#"{"devices": ["/dev/sdb", "/dev/sdc"], "label": "a", "mountpoint": "/srv/a", "metadata_profile": "raid6"}"#, "raid5/6 is not safe"),
-        (r#"{"devices": ["/dev/sdb"], "label": "a", "mountpoint": "/srv/a", "data_profile": "raid1"}"#, "needs at least 2 devices"),
-        (r#"{"devices": ["/dev/sdb"], "label": "a", "mountpoint": "/etc/a"}"#, "directly under /srv/ or /mnt/"),
-        (r#"{"devices": ["/dev/sdb"], "label": "a", "mountpoint": "/srv/../etc"}"#, "one component"),
-        (r#"{"devices": ["/dev/sdb"], "label": "-rf", "mountpoint": "/srv/a"}"#, "label"),
-        (r#"{"devices": ["/dev/sdb"], "label": "old", "mountpoint": "/srv/x"}"#, "already exists"),
-        (r#"{"devices": [], "label": "a", "mountpoint": "/srv/a"}"#, "1 to 16 devices"),
-        (r#"{"devices": ["/dev/sdb"], "label": "a", "mountpoint": "/srv/a", "shell": "rm -rf /"}"#, "unknown field"),
+        (
+            r#"{"devices": ["/dev/sda"], "label": "a", "mountpoint": "/srv/a"}"#,
+            "mounted at /",
+        ),
+        (
+            r#"{"devices": ["/dev/sde"], "label": "a", "mountpoint": "/srv/a"}"#,
+            "holds a ext4 filesystem; pass force",
+        ),
+        (
+            r#"{"devices": ["/dev/sdtiny"], "label": "a", "mountpoint": "/srv/a"}"#,
+            "less than the 1073741824",
+        ),
+        (
+            r#"{"devices": ["/dev/sdb", "sdb"], "label": "a", "mountpoint": "/srv/a"}"#,
+            "appears twice",
+        ),
+        (
+            r#"{"devices": ["/dev/sdz"], "label": "a", "mountpoint": "/srv/a"}"#,
+            "not in the facts",
+        ),
+        (
+            r#"{"devices": ["/dev/sdb", "/dev/sdc", "/dev/sdd"], "label": "a", "mountpoint": "/srv/a", "data_profile": "raid5"}"#,
+            "raid5/6 is not safe",
+        ),
+        (
+            r#"{"devices": ["/dev/sdb", "/dev/sdc"], "label": "a", "mountpoint": "/srv/a", "metadata_profile": "raid6"}"#,
+            "raid5/6 is not safe",
+        ),
+        (
+            r#"{"devices": ["/dev/sdb"], "label": "a", "mountpoint": "/srv/a", "data_profile": "raid1"}"#,
+            "needs at least 2 devices",
+        ),
+        (
+            r#"{"devices": ["/dev/sdb"], "label": "a", "mountpoint": "/etc/a"}"#,
+            "directly under /srv/ or /mnt/",
+        ),
+        (
+            r#"{"devices": ["/dev/sdb"], "label": "a", "mountpoint": "/srv/../etc"}"#,
+            "one component",
+        ),
+        (
+            r#"{"devices": ["/dev/sdb"], "label": "-rf", "mountpoint": "/srv/a"}"#,
+            "label",
+        ),
+        (
+            r#"{"devices": ["/dev/sdb"], "label": "old", "mountpoint": "/srv/x"}"#,
+            "already exists",
+        ),
+        (
+            r#"{"devices": [], "label": "a", "mountpoint": "/srv/a"}"#,
+            "1 to 16 devices",
+        ),
+        (
+            r#"{"devices": ["/dev/sdb"], "label": "a", "mountpoint": "/srv/a", "shell": "rm -rf /"}"#,
+            "unknown field",
+        ),
     ];
     for (input, needle) in cases {
         let err = PoolPlanner::plan(&facts(), input).expect_err(input);

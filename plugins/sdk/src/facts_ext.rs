@@ -38,6 +38,9 @@ impl BlockDevice {
 impl BtrfsFilesystem {
     /// The devid of the member at `path`, if it is one.
     pub fn devid_of(&self, path: &str) -> Option<u64> {
-        self.devices.iter().find(|d| d.path == path).map(|d| d.devid)
+        self.devices
+            .iter()
+            .find(|d| d.path == path)
+            .map(|d| d.devid)
     }
 }

@@ -35,7 +35,13 @@ impl Step {
 
     /// A managed-file step (fstab/crypttab entry, key file, mount directory).
     pub fn managed(id: &str, title: impl Into<String>, request: ManagedRequest) -> Step {
-        Step::new(id, title.into(), Request::Managed(request), Effect::State, None)
+        Step::new(
+            id,
+            title.into(),
+            Request::Managed(request),
+            Effect::State,
+            None,
+        )
     }
 
     /// The argv to run if a later step fails.

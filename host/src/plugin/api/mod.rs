@@ -9,9 +9,9 @@ pub use since_v0_1_0 as latest;
 
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store};
-use wasmtime_wasi::p2::bindings::{cli, sync};
-use wasmtime_wasi::cli::{WasiCli, WasiCliView};
 use wasmtime_wasi::WasiView;
+use wasmtime_wasi::cli::{WasiCli, WasiCliView};
+use wasmtime_wasi::p2::bindings::{cli, sync};
 
 use super::PluginInfo;
 use super::manifest::{ApiVersion, PluginKind};
@@ -77,10 +77,9 @@ impl Pre {
                 &linkers.planner_v0_1_0,
                 component,
             )?),
-            PluginKind::AuthPolicy => Pre::AuthV0_1_0(since_v0_1_0::AuthPre::new(
-                &linkers.auth_v0_1_0,
-                component,
-            )?),
+            PluginKind::AuthPolicy => {
+                Pre::AuthV0_1_0(since_v0_1_0::AuthPre::new(&linkers.auth_v0_1_0, component)?)
+            }
         })
     }
 
@@ -175,7 +174,10 @@ mod tests {
 
     #[test]
     fn version_selection() {
-        assert_eq!(select(ApiVersion::new(0, 1, 0)), Some(ApiVersion::new(0, 1, 0)));
+        assert_eq!(
+            select(ApiVersion::new(0, 1, 0)),
+            Some(ApiVersion::new(0, 1, 0))
+        );
         assert_eq!(select(ApiVersion::new(0, 1, 1)), None);
         assert_eq!(select(ApiVersion::new(0, 2, 0)), None);
         assert_eq!(select(ApiVersion::new(1, 1, 0)), None);

@@ -9,9 +9,7 @@ use crate::facts::Facts;
 use crate::plan::types as host;
 use crate::plugin::PluginInfo;
 use crate::plugin::manifest::ApiVersion;
-use crate::plugin::policy::{
-    LoginAttempt, LoginDecision, PasswordFeatures, PasswordVerdict,
-};
+use crate::plugin::policy::{LoginAttempt, LoginDecision, PasswordFeatures, PasswordVerdict};
 use crate::plugin::state::{CallState, LogLevel};
 
 pub const VERSION: ApiVersion = ApiVersion::new(0, 1, 0);
@@ -35,7 +33,9 @@ mod auth {
 }
 
 use auth::exports::nos::plugin::auth_decisions as wit_auth;
-use planner::nos::plugin::{facts as wit_facts, log as wit_log, meta as wit_meta, plan as wit_plan};
+use planner::nos::plugin::{
+    facts as wit_facts, log as wit_log, meta as wit_meta, plan as wit_plan,
+};
 
 impl wit_log::Host for CallState {
     fn log(&mut self, level: wit_log::Level, message: String) {
@@ -73,7 +73,9 @@ pub struct AuthPre(auth::AuthPolicyPre<CallState>);
 
 impl PlannerPre {
     pub fn new(linker: &Linker<CallState>, component: &Component) -> wasmtime::Result<PlannerPre> {
-        Ok(PlannerPre(planner::PlannerPre::new(linker.instantiate_pre(component)?)?))
+        Ok(PlannerPre(planner::PlannerPre::new(
+            linker.instantiate_pre(component)?,
+        )?))
     }
 
     pub fn engine(&self) -> &Engine {
@@ -100,7 +102,9 @@ impl PlannerPre {
             .call_make_plan(&mut *store, &facts, input)?;
         Ok(match answer {
             Ok(plan) => Ok(plan_from_wit(plan)),
-            Err(wit_plan::PlanError::InvalidInput(message)) => Err(host::Refusal::InvalidInput(message)),
+            Err(wit_plan::PlanError::InvalidInput(message)) => {
+                Err(host::Refusal::InvalidInput(message))
+            }
             Err(wit_plan::PlanError::Refused(message)) => Err(host::Refusal::Refused(message)),
         })
     }
@@ -108,7 +112,9 @@ impl PlannerPre {
 
 impl AuthPre {
     pub fn new(linker: &Linker<CallState>, component: &Component) -> wasmtime::Result<AuthPre> {
-        Ok(AuthPre(auth::AuthPolicyPre::new(linker.instantiate_pre(component)?)?))
+        Ok(AuthPre(auth::AuthPolicyPre::new(
+            linker.instantiate_pre(component)?,
+        )?))
     }
 
     pub fn engine(&self) -> &Engine {
@@ -117,7 +123,9 @@ impl AuthPre {
 
     pub fn describe(&self, store: &mut Store<CallState>) -> wasmtime::Result<PluginInfo> {
         let instance = self.0.instantiate(&mut *store)?;
-        let info = instance.nos_plugin_auth_decisions().call_describe(&mut *store)?;
+        let info = instance
+            .nos_plugin_auth_decisions()
+            .call_describe(&mut *store)?;
         Ok(info_from_wit(info))
     }
 
@@ -250,12 +258,14 @@ fn request_from_wit(request: wit_plan::Request) -> host::Request {
     match request {
         wit_plan::Request::Argv(argv) => host::Request::Argv(argv),
         wit_plan::Request::Managed(managed) => host::Request::Managed(match managed {
-            wit_plan::ManagedRequest::FstabEntry(e) => host::ManagedRequest::FstabEntry(host::FstabEntry {
-                spec: e.spec,
-                mount_point: e.mount_point,
-                fs_type: e.fs_type,
-                options: e.options,
-            }),
+            wit_plan::ManagedRequest::FstabEntry(e) => {
+                host::ManagedRequest::FstabEntry(host::FstabEntry {
+                    spec: e.spec,
+                    mount_point: e.mount_point,
+                    fs_type: e.fs_type,
+                    options: e.options,
+                })
+            }
             wit_plan::ManagedRequest::CrypttabEntry(e) => {
                 host::ManagedRequest::CrypttabEntry(host::CrypttabEntry {
                     name: e.name,

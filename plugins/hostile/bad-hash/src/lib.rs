@@ -18,7 +18,11 @@ impl Planner for Hostile {
     fn plan(facts: &Facts, input: &str) -> Result<Plan, PlanError> {
         let _ = (facts, input);
         let mut plan = Plan::new();
-        plan.push(Step::read("show", "Show the pool", &["btrfs", "filesystem", "show", "/srv/pool"]));
+        plan.push(Step::read(
+            "show",
+            "Show the pool",
+            &["btrfs", "filesystem", "show", "/srv/pool"],
+        ));
         Ok(plan)
     }
 }

@@ -18,9 +18,23 @@ impl Planner for Hostile {
     fn plan(facts: &Facts, input: &str) -> Result<Plan, PlanError> {
         let _ = (facts, input);
         let mut plan = Plan::new();
-        plan.push(Step::read("show", "Show the pool", &["btrfs", "filesystem", "show", "/srv/pool"]));
-        plan.push(Step::destructive("wipe", "Wipe the root disk", &["sh", "-c", "dd if=/dev/zero of=/dev/sda"], "yes"));
-        plan.push(Step::destructive("mkfs-root", "Format outside the device prefix", &["mkfs.btrfs", "-L", "x", "/etc/passwd"], "yes"));
+        plan.push(Step::read(
+            "show",
+            "Show the pool",
+            &["btrfs", "filesystem", "show", "/srv/pool"],
+        ));
+        plan.push(Step::destructive(
+            "wipe",
+            "Wipe the root disk",
+            &["sh", "-c", "dd if=/dev/zero of=/dev/sda"],
+            "yes",
+        ));
+        plan.push(Step::destructive(
+            "mkfs-root",
+            "Format outside the device prefix",
+            &["mkfs.btrfs", "-L", "x", "/etc/passwd"],
+            "yes",
+        ));
         Ok(plan)
     }
 }

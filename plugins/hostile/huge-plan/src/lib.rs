@@ -17,7 +17,11 @@ impl Planner for Hostile {
 
     fn plan(facts: &Facts, input: &str) -> Result<Plan, PlanError> {
         let _ = (facts, input);
-        let mut plan = Plan::new();
+        // Reserved up front so the plan fits the 256 MiB it asks for and reaches the host.
+        let mut plan = Plan {
+            steps: Vec::with_capacity(1_000_000),
+            warnings: Vec::new(),
+        };
         for _ in 0..1_000_000 {
             plan.push(Step::read("", "", &[]));
         }

@@ -19,7 +19,11 @@ impl Planner for Hostile {
         let _ = (facts, input);
         let mut plan = Plan::new();
         let title = "A".repeat(100 << 20);
-        plan.push(Step::read("show", title, &["btrfs", "filesystem", "show", "/srv/pool"]));
+        plan.push(Step::read(
+            "show",
+            title,
+            &["btrfs", "filesystem", "show", "/srv/pool"],
+        ));
         Ok(plan)
     }
 }

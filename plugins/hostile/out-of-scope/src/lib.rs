@@ -18,8 +18,17 @@ impl Planner for Hostile {
     fn plan(facts: &Facts, input: &str) -> Result<Plan, PlanError> {
         let _ = (facts, input);
         let mut plan = Plan::new();
-        plan.push(Step::read("show", "Show the pool", &["btrfs", "filesystem", "show", "/srv/pool"]));
-        plan.push(Step::destructive("remove", "Remove device 3", &["btrfs", "device", "remove", "3", "/srv/pool"], "pool"));
+        plan.push(Step::read(
+            "show",
+            "Show the pool",
+            &["btrfs", "filesystem", "show", "/srv/pool"],
+        ));
+        plan.push(Step::destructive(
+            "remove",
+            "Remove device 3",
+            &["btrfs", "device", "remove", "3", "/srv/pool"],
+            "pool",
+        ));
         Ok(plan)
     }
 }

@@ -17,16 +17,21 @@ impl Planner for Hostile {
 
     fn plan(facts: &Facts, input: &str) -> Result<Plan, PlanError> {
         let _ = (facts, input);
-        Err(PlanError::Refused(format!("depth {}", recurse(std::hint::black_box(1)))))
+        Err(PlanError::Refused(format!(
+            "depth {}",
+            recurse(std::hint::black_box(1))
+        )))
     }
+}
+
+/// Unbounded recursion whose frames live on the wasm stack (no address-taken locals, so
+/// nothing goes to the shadow stack in linear memory); `black_box` keeps LLVM from turning it
+/// into a loop.
+fn recurse(depth: u64) -> u64 {
+    if std::hint::black_box(depth) == 0 {
+        return 0;
+    }
+    std::hint::black_box(recurse(std::hint::black_box(depth + 1))) ^ depth
 }
 
 nos_plugin_sdk::export_planner!(Hostile);
-
-fn recurse(depth: u64) -> u64 {
-    let frame = std::hint::black_box([depth; 64]);
-    if std::hint::black_box(depth) == 0 {
-        return frame[3];
-    }
-    recurse(depth + 1).wrapping_add(frame[7])
-}
