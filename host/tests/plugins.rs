@@ -382,3 +382,94 @@ fn compile_cache_hits_after_a_miss() {
         Some(nos_host::plugin::cache::CacheOutcome::Miss)
     );
 }
+
+#[test]
+fn btrfs_devices() {
+    let plugin = load(BTRFS_DEVICES);
+    let plan = plugin
+        .plan(
+            &facts(),
+            r#"{"action": "replace", "pool": "/srv/pool", "devid": 1, "new_device": "/dev/sdd"}"#,
+        )
+        .unwrap()
+        .answer
+        .unwrap();
+    expect_test::expect![[r#"
+        replace-devid-1 [destructive] btrfs replace start /dev/sdf /dev/sdd /srv/pool (confirm: sdd)
+        replace-status [read] btrfs replace status -1 /srv/pool
+        verify [read] btrfs filesystem show /srv/pool
+    "#]]
+    .assert_eq(&plan_lines(&plan));
+    let refusal = plugin
+        .plan(
+            &facts(),
+            r#"{"action": "remove", "pool": "/srv/pool", "devid": 2}"#,
+        )
+        .unwrap()
+        .answer
+        .unwrap_err();
+    expect_test::expect!["refused: data profile raid1 needs at least 2 devices, got 1"]
+        .assert_eq(&refusal.to_string());
+}
+
+#[test]
+fn btrfs_maintenance() {
+    let plugin = load(BTRFS_MAINTENANCE);
+    let plan = plugin
+        .plan(
+            &facts(),
+            r#"{"action": "balance-start", "pool": "pool", "usage_percent": 30}"#,
+        )
+        .unwrap()
+        .answer
+        .unwrap();
+    expect_test::expect![[r#"
+        balance [state] btrfs balance start -dusage=30 -musage=30 /srv/pool
+    "#]]
+    .assert_eq(&plan_lines(&plan));
+}
+
+#[test]
+fn auth_default() {
+    use nos_host::plugin::policy::{
+        LoginAttempt, LoginDecision, PasswordFeatures, PasswordVerdict,
+    };
+    let plugin = load(AUTH_DEFAULT);
+    assert_eq!(plugin.describe().unwrap().name, "auth-default");
+    let attempt = LoginAttempt {
+        username_known: true,
+        client_ip: "192.0.2.7".into(),
+        trusted_device: false,
+        recent_user_failures: 6,
+        recent_ip_failures: 0,
+        seconds_since_last_failure: Some(15),
+        totp_enrolled: true,
+        now_unix_seconds: 1_800_000_000,
+    };
+    assert_eq!(
+        plugin.decide_login(&attempt).unwrap(),
+        LoginDecision::LockOut { seconds: 45 }
+    );
+    let trusted = LoginAttempt {
+        trusted_device: true,
+        ..attempt
+    };
+    assert_eq!(
+        plugin.decide_login(&trusted).unwrap(),
+        LoginDecision::RequireSecondFactor
+    );
+    let weak = PasswordFeatures {
+        length_chars: 8,
+        in_common_list: false,
+        contains_username: false,
+    };
+    assert_eq!(
+        plugin.check_password(&weak).unwrap(),
+        PasswordVerdict::Reject("use at least 12 characters".into())
+    );
+    // A planner call on an auth policy is refused by kind, before any instantiation.
+    assert!(matches!(
+        plugin.plan(&facts(), "{}"),
+        Err(PluginError::WrongKind { .. })
+    ));
+}

@@ -65,17 +65,6 @@ pub const INPUT_SCHEMA: &str = r#"{
   }
 }"#;
 
-/// The minimum number of devices for a block-group profile; `None` for profiles nos refuses.
-pub fn min_devices(profile: &str) -> Option<usize> {
-    match profile {
-        "single" | "dup" => Some(1),
-        "raid0" | "raid1" => Some(2),
-        "raid1c3" => Some(3),
-        "raid1c4" | "raid10" => Some(4),
-        _ => None,
-    }
-}
-
 pub struct PoolPlanner;
 
 impl Planner for PoolPlanner {
@@ -95,7 +84,6 @@ impl Planner for PoolPlanner {
     }
 }
 
-#[cfg(target_arch = "wasm32")]
 nos_plugin_sdk::export_planner!(PoolPlanner);
 
 fn refused(message: String) -> PlanError {
@@ -143,25 +131,15 @@ fn check_mountpoint(mountpoint: &str) -> Result<(), PlanError> {
 }
 
 fn check_profile(profile: &str, n_devices: usize, what: &str) -> Result<(), PlanError> {
-    if matches!(profile, "raid5" | "raid6") {
-        return Err(refused(format!(
-            "{what} profile {profile} is refused: btrfs raid5/6 is not safe against power loss"
-        )));
+    nos_plugin_sdk::profile::check(profile, n_devices, what).map_err(refused_or_invalid)
+}
+
+fn refused_or_invalid(message: String) -> PlanError {
+    if message.starts_with("unknown") {
+        PlanError::InvalidInput(message)
+    } else {
+        PlanError::Refused(message)
     }
-    let Some(min) = min_devices(profile) else {
-        return Err(invalid(format!("unknown {what} profile {profile:?}")));
-    };
-    if n_devices < min {
-        return Err(refused(format!(
-            "{what} profile {profile} needs at least {min} devices, got {n_devices}"
-        )));
-    }
-    if profile == "dup" && n_devices > 1 {
-        return Err(refused(format!(
-            "{what} profile dup is for a single device, got {n_devices}"
-        )));
-    }
-    Ok(())
 }
 
 /// Plan the pool. Pure: the same facts and input always give the same plan.

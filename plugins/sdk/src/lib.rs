@@ -22,6 +22,7 @@ pub mod bindings {
 
 mod facts_ext;
 mod log;
+pub mod profile;
 mod step;
 
 pub use bindings::exports::nos::plugin::planning::Guest;
@@ -44,7 +45,9 @@ pub trait Planner {
 #[macro_export]
 macro_rules! export_planner {
     ($planner:ident) => {
-        // The generated export glue is `unsafe` FFI; it stays inside this module.
+        // The generated export glue is `unsafe` FFI; it stays inside this module. It exists
+        // only in the component: natively (unit tests) the export names would not even link.
+        #[cfg(target_arch = "wasm32")]
         #[allow(unsafe_code)]
         mod nos_planner_export {
             use super::*;

@@ -80,6 +80,10 @@ impl Plan {
         self.steps.push(step);
     }
 
+    pub fn extend_steps(&mut self, steps: impl IntoIterator<Item = Step>) {
+        self.steps.extend(steps);
+    }
+
     pub fn warn(&mut self, warning: impl Into<String>) {
         self.warnings.push(warning.into());
     }
