@@ -401,3 +401,43 @@ fn test_runs_the_corpus() {
     assert_eq!(run.code, 1);
     assert!(run.stdout.contains("FAIL umount /"), "{}", run.stdout);
 }
+
+#[test]
+fn allowing_key_removal_grows_privilege_and_is_a_high_finding() {
+    let text = std::fs::read_to_string(DEFAULT).expect("read").replace(
+        "actions = [\"ensure\"]\nparams.path = { type = \"key\" }",
+        "actions = [\"ensure\", \"remove\"]\nparams.path = { type = \"key\" }",
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let new = dir.path().join("allowlist.toml");
+    std::fs::write(&new, text).expect("write");
+    let diff = nosctl(&["allowlist", "diff", DEFAULT, path(&new)]);
+    assert_eq!(diff.code, 1, "{}", diff.stdout);
+    assert!(
+        diff.stdout.contains("+ managed.key_file") && diff.stdout.contains("action `remove` added"),
+        "{}",
+        diff.stdout
+    );
+    let audit = nosctl(&["allowlist", "--allowlist", path(&new), "audit"]);
+    assert_eq!(audit.code, 1, "{}", audit.stdout);
+    assert!(
+        audit.stdout.contains("managed.key_removal"),
+        "{}",
+        audit.stdout
+    );
+    let explain = nosctl(&[
+        "allowlist",
+        "--allowlist",
+        path(&new),
+        "explain",
+        "managed.key_file",
+    ]);
+    assert_eq!(explain.code, 0);
+    assert!(
+        explain
+            .stdout
+            .contains("kind key_file; actions: ensure, remove"),
+        "{}",
+        explain.stdout
+    );
+}
