@@ -47,38 +47,23 @@ fn path(path: &Path) -> &str {
     path.to_str().expect("utf-8 path")
 }
 
+/// `nosctl allowlist --allowlist DEFAULT check -- <line>`.
+fn check(line: &str) -> Run {
+    let mut args = vec!["allowlist", "--allowlist", DEFAULT, "check", "--"];
+    args.extend(line.split_whitespace());
+    nosctl(&args)
+}
+
 #[test]
 fn check_answers_with_the_exit_code() {
-    let allowed = nosctl(&[
-        "allowlist",
-        "--allowlist",
-        DEFAULT,
-        "check",
-        "--",
-        "btrfs",
-        "device",
-        "add",
-        "/dev/sdb",
-        "/srv/pool",
-    ]);
+    let allowed = check("btrfs device add /dev/sdb /srv/pool");
     assert_eq!(allowed.code, 0, "{}", allowed.stderr);
     assert_eq!(
         allowed.stdout,
         "allowed by btrfs.device.add (destructive)\nruns: /usr/bin/btrfs device add -- /dev/sdb /srv/pool\n"
     );
 
-    let denied = nosctl(&[
-        "allowlist",
-        "--allowlist",
-        DEFAULT,
-        "check",
-        "--",
-        "btrfs",
-        "device",
-        "add",
-        "/dev/shm/x",
-        "/srv/pool",
-    ]);
+    let denied = check("btrfs device add /dev/shm/x /srv/pool");
     assert_eq!(denied.code, 1);
     assert!(
         denied
@@ -170,17 +155,7 @@ params.pool = { type = "pool" }
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("vendor.scrub.status"));
     // Without the overlay the same argv is denied.
-    let plain = nosctl(&[
-        "allowlist",
-        "--allowlist",
-        DEFAULT,
-        "check",
-        "--",
-        "btrfs",
-        "scrub",
-        "status",
-        "/srv/pool",
-    ]);
+    let plain = check("btrfs scrub status /srv/pool");
     assert_eq!(plain.code, 1);
 }
 

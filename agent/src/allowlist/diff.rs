@@ -153,28 +153,19 @@ pub fn diff(old: &Allowlist, new: &Allowlist) -> Vec<Change> {
             );
             continue;
         }
-        for action in new_rule
-            .actions
-            .iter()
-            .filter(|action| !old_rule.actions.contains(action))
-        {
-            add(
-                Direction::Grows,
-                &new_rule.id,
-                format!("action `{}` added", action.as_str()),
-            );
-        }
-        for action in old_rule
-            .actions
-            .iter()
-            .filter(|action| !new_rule.actions.contains(action))
-        {
-            add(
-                Direction::Shrinks,
-                &new_rule.id,
-                format!("action `{}` removed", action.as_str()),
-            );
-        }
+        let actions = |rule: &super::ManagedRule| {
+            rule.actions
+                .iter()
+                .map(|action| action.as_str().to_owned())
+                .collect::<Vec<_>>()
+        };
+        set_changes(
+            &actions(old_rule),
+            &actions(new_rule),
+            "action",
+            &new_rule.id,
+            &mut add,
+        );
         for ((field, _), (old_ty, new_ty)) in new_rule
             .kind
             .fields()

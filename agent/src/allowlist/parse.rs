@@ -636,15 +636,7 @@ impl Cx {
                             found
                         })
                         .collect(),
-                    None => vec![
-                        DeviceForm::Kernel,
-                        DeviceForm::ById,
-                        DeviceForm::ByUuid,
-                        DeviceForm::ByPartuuid,
-                        DeviceForm::ByLabel,
-                        DeviceForm::ByPath,
-                        DeviceForm::Mapper,
-                    ],
+                    None => DeviceForm::ALL.to_vec(),
                 };
                 let kernel_names = raw.kernel_names.clone().unwrap_or_else(|| {
                     ["sd", "vd", "xvd", "hd", "nvme", "mmcblk", "loop"]
