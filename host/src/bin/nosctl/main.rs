@@ -1,12 +1,31 @@
 //! nosctl: the administrator's command line.
 #![forbid(unsafe_code)]
 
+mod allowlist;
+
+use std::process::ExitCode;
+
 use clap::Parser;
 
 #[derive(Parser)]
 #[command(name = "nosctl", version, about = "Administer nos")]
-enum Cli {}
+enum Cli {
+    /// Check, explain, audit, diff and test the command allowlist.
+    Allowlist(allowlist::Args),
+}
 
-fn main() -> anyhow::Result<()> {
-    match Cli::parse() {}
+/// Exit status for a malformed call or an unusable input (clap uses it for usage errors too).
+const EXIT_UNUSABLE: u8 = 2;
+
+fn main() -> ExitCode {
+    let result = match Cli::parse() {
+        Cli::Allowlist(args) => allowlist::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("nosctl: {error:#}");
+            ExitCode::from(EXIT_UNUSABLE)
+        }
+    }
 }
