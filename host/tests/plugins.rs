@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
+use nos_agent::allowlist::{Allowlist, Source};
 use nos_host::facts::Facts;
+use nos_host::plan::check::{self, CheckedPlan, StepVerdict};
 use nos_host::plan::types::{Plan, Refusal, Request};
 use nos_host::plugin::{HostConfig, LoadedPlugin, PluginError, PluginHost};
 
@@ -26,6 +28,47 @@ const HOSTILE_BOUND: Duration = Duration::from_secs(15);
 
 static HOST: LazyLock<PluginHost> =
     LazyLock::new(|| PluginHost::new(&HostConfig { cache_dir: None }).expect("plugin host"));
+
+static ALLOWLIST: LazyLock<Allowlist> = LazyLock::new(|| {
+    let text = include_str!("../../allowlist.toml").to_owned();
+    Allowlist::load(&[Source {
+        name: "allowlist.toml".into(),
+        text,
+    }])
+    .expect("default allowlist")
+});
+
+/// Judge a plugin's plan against the real default allowlist and the plugin's own scope.
+fn checked(plugin: &LoadedPlugin, plan: Plan) -> CheckedPlan {
+    check::check(plan, &ALLOWLIST, &plugin.manifest().scope)
+}
+
+/// Each step's verdict, one line per step.
+fn verdict_lines(checked: &CheckedPlan) -> String {
+    let mut out = String::new();
+    for step in checked.steps() {
+        match step.verdict() {
+            StepVerdict::Allowed { rule_id, canonical } => {
+                out.push_str(&format!(
+                    "{}: allowed by {rule_id}: {canonical}\n",
+                    step.step().id
+                ));
+            }
+            StepVerdict::Rejected { reason } => {
+                out.push_str(&format!("{}: REJECTED: {reason}\n", step.step().id));
+            }
+        }
+    }
+    out
+}
+
+/// Run a real planner on the fixture facts; every step must pass the default allowlist.
+fn plan_all_allowed(plugin: &LoadedPlugin, input: &str) -> Plan {
+    let plan = plugin.plan(&facts(), input).unwrap().answer.unwrap();
+    let judged = checked(plugin, plan.clone());
+    assert!(judged.all_allowed(), "{input}\n{}", verdict_lines(&judged));
+    plan
+}
 
 fn facts() -> Facts {
     let text = include_str!("data/facts/fixture.json");
@@ -103,26 +146,31 @@ fn btrfs_pool() {
     let info = pool.describe().unwrap();
     assert_eq!(info.name, "btrfs-pool");
     assert!(info.input_schema.contains("\"devices\""));
-    let call = pool
-        .plan(
-            &facts(),
-            r#"{"devices": ["/dev/sdb", "/dev/sdc"], "label": "tank", "mountpoint": "/srv/tank", "encrypt": true}"#,
-        )
-        .unwrap();
-    let plan = call.answer.unwrap();
+    for input in [
+        r#"{"devices": ["/dev/sdb", "/dev/sdc"], "label": "tank", "mountpoint": "/srv/tank"}"#,
+        r#"{"devices": ["nvme0n1"], "label": "fast", "mountpoint": "/mnt/fast"}"#,
+        r#"{"devices": ["sdb", "sdc", "sdd"], "label": "big", "mountpoint": "/srv/big", "data_profile": "raid1c3", "metadata_profile": "raid1c3"}"#,
+        r#"{"devices": ["nvme0n1", "nvme1n1"], "label": "fast", "mountpoint": "/srv/fast", "encrypt": true}"#,
+    ] {
+        plan_all_allowed(&pool, input);
+    }
+    let plan = plan_all_allowed(
+        &pool,
+        r#"{"devices": ["/dev/sdb", "/dev/sdc"], "label": "tank", "mountpoint": "/srv/tank", "encrypt": true}"#,
+    );
     expect_test::expect![[r#"
-        key-file [state] key file: /etc/nos/keys/tank.key (64 random bytes)
-        luks-format-sdb [destructive] cryptsetup luksFormat --type luks2 --batch-mode --key-file /etc/nos/keys/tank.key /dev/sdb (confirm: tank)
+        key-file [state] ensure key file /etc/nos/keys/tank.key
+        luks-format-sdb [destructive] cryptsetup luksFormat --type luks2 --batch-mode --key-file /etc/nos/keys/tank.key --uuid 6a1d8b9f-2c3d-4e4f-9a51-23456789abcd /dev/sdb (confirm: tank)
         luks-open-sdb [state] cryptsetup open --key-file /etc/nos/keys/tank.key /dev/sdb luks-tank-0 (rollback: cryptsetup close luks-tank-0)
-        luks-format-sdc [destructive] cryptsetup luksFormat --type luks2 --batch-mode --key-file /etc/nos/keys/tank.key /dev/sdc (confirm: tank)
+        luks-format-sdc [destructive] cryptsetup luksFormat --type luks2 --batch-mode --key-file /etc/nos/keys/tank.key --uuid 7b2e9c0a-3d4e-4f50-8b62-3456789abcde /dev/sdc (confirm: tank)
         luks-open-sdc [state] cryptsetup open --key-file /etc/nos/keys/tank.key /dev/sdc luks-tank-1 (rollback: cryptsetup close luks-tank-1)
         mkfs [destructive] mkfs.btrfs -L tank -U 5f0c7a8e-1b2c-4d3e-8f40-123456789abc -d raid1 -m raid1 /dev/mapper/luks-tank-0 /dev/mapper/luks-tank-1 (confirm: tank)
-        mount-dir [state] mount dir: /srv/tank
+        mount-dir [state] ensure mount dir /srv/tank (rollback: remove mount dir /srv/tank)
         mount [state] mount -t btrfs -o compress=zstd:3,noatime /dev/mapper/luks-tank-0 /srv/tank (rollback: umount /srv/tank)
-        fstab [state] fstab: UUID=5f0c7a8e-1b2c-4d3e-8f40-123456789abc /srv/tank btrfs compress=zstd:3,noatime
-        crypttab-sdb [state] crypttab: luks-tank-0 /dev/disk/by-id/ata-WDC_WD40EFRX-68N32N0_WD-AAA1 /etc/nos/keys/tank.key luks
-        crypttab-sdc [state] crypttab: luks-tank-1 /dev/disk/by-id/ata-WDC_WD40EFRX-68N32N0_WD-AAA2 /etc/nos/keys/tank.key luks
-        verify [read] btrfs filesystem show /srv/tank
+        crypttab-sdb [state] ensure crypttab luks-tank-0 UUID=6a1d8b9f-2c3d-4e4f-9a51-23456789abcd /etc/nos/keys/tank.key luks (rollback: remove crypttab luks-tank-0 UUID=6a1d8b9f-2c3d-4e4f-9a51-23456789abcd /etc/nos/keys/tank.key luks)
+        crypttab-sdc [state] ensure crypttab luks-tank-1 UUID=7b2e9c0a-3d4e-4f50-8b62-3456789abcde /etc/nos/keys/tank.key luks (rollback: remove crypttab luks-tank-1 UUID=7b2e9c0a-3d4e-4f50-8b62-3456789abcde /etc/nos/keys/tank.key luks)
+        fstab [state] ensure fstab UUID=5f0c7a8e-1b2c-4d3e-8f40-123456789abc /srv/tank btrfs compress=zstd:3,noatime (rollback: remove fstab UUID=5f0c7a8e-1b2c-4d3e-8f40-123456789abc /srv/tank btrfs compress=zstd:3,noatime)
+        verify [read] btrfs filesystem show /dev/mapper/luks-tank-0
     "#]]
     .assert_eq(&plan_lines(&plan));
 
@@ -226,9 +274,9 @@ fn hostile_huge_string() {
 
 #[test]
 fn hostile_forbidden_argv() {
-    // The plugin runs fine; its plan is what `plan::check` rejects (see tests/check.rs).
-    let call = load(HOSTILE_FORBIDDEN_ARGV).plan(&facts(), "{}").unwrap();
-    let plan = call.answer.unwrap();
+    // The plugin runs fine; its plan is what `plan::check` rejects, step by step.
+    let plugin = load(HOSTILE_FORBIDDEN_ARGV);
+    let plan = plugin.plan(&facts(), "{}").unwrap().answer.unwrap();
     assert_eq!(
         plan.steps[1].request,
         Request::Argv(vec![
@@ -237,14 +285,31 @@ fn hostile_forbidden_argv() {
             "dd if=/dev/zero of=/dev/sda".into()
         ])
     );
+    let judged = checked(&plugin, plan);
+    assert_eq!(judged.n_rejected(), 2);
+    expect_test::expect![[r#"
+        show: allowed by btrfs.filesystem.show: /usr/bin/btrfs filesystem show -- /dev/sdf
+        wipe: REJECTED: token 2: the token has U+0020 at byte 2: only printable ASCII without spaces is allowed
+        mkfs-root: REJECTED: token 3: devices `/etc/passwd` is not a valid disk: it is not a device path of an allowed form (/dev/<kernel name>, /dev/disk/by-*/<name>, /dev/mapper/<name>) (closest rule: mkfs.btrfs)
+    "#]].assert_eq(&verdict_lines(&judged));
 }
 
 #[test]
 fn hostile_out_of_scope() {
     let plugin = load(HOSTILE_OUT_OF_SCOPE);
-    assert!(!plugin.manifest().scope.contains("btrfs.device.remove"));
+    assert!(
+        !plugin
+            .manifest()
+            .scope
+            .contains("btrfs.device.remove.devid")
+    );
     let plan = plugin.plan(&facts(), "{}").unwrap().answer.unwrap();
-    assert_eq!(plan.steps.len(), 2);
+    let judged = checked(&plugin, plan);
+    expect_test::expect![[r#"
+        show: allowed by btrfs.filesystem.show: /usr/bin/btrfs filesystem show -- /dev/sdf
+        remove: REJECTED: rule btrfs.device.remove.devid is outside the plugin's scope
+    "#]]
+    .assert_eq(&verdict_lines(&judged));
 }
 
 fn load_err(dir: &Path) -> PluginError {
@@ -386,18 +451,22 @@ fn compile_cache_hits_after_a_miss() {
 #[test]
 fn btrfs_devices() {
     let plugin = load(BTRFS_DEVICES);
-    let plan = plugin
-        .plan(
-            &facts(),
-            r#"{"action": "replace", "pool": "/srv/pool", "devid": 1, "new_device": "/dev/sdd"}"#,
-        )
-        .unwrap()
-        .answer
-        .unwrap();
+    for input in [
+        r#"{"action": "add", "pool": "/srv/solo", "device": "/dev/sdd", "data_profile": "raid1", "metadata_profile": "raid1"}"#,
+        r#"{"action": "add", "pool": "pool", "device": "sdd"}"#,
+        r#"{"action": "remove", "pool": "/srv/pool", "devid": 2, "data_profile": "single", "metadata_profile": "dup"}"#,
+        r#"{"action": "remove", "pool": "/srv/pool", "device": "/dev/sdg", "data_profile": "single", "metadata_profile": "dup"}"#,
+    ] {
+        plan_all_allowed(&plugin, input);
+    }
+    let plan = plan_all_allowed(
+        &plugin,
+        r#"{"action": "replace", "pool": "/srv/pool", "devid": 1, "new_device": "/dev/sdd"}"#,
+    );
     expect_test::expect![[r#"
         replace-devid-1 [destructive] btrfs replace start /dev/sdf /dev/sdd /srv/pool (confirm: sdd)
         replace-status [read] btrfs replace status -1 /srv/pool
-        verify [read] btrfs filesystem show /srv/pool
+        verify [read] btrfs filesystem show /dev/sdg
     "#]]
     .assert_eq(&plan_lines(&plan));
     let refusal = plugin

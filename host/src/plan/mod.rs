@@ -2,4 +2,5 @@
 //! allowlist and the plugin's scope ([`check`]). This module never runs anything and never
 //! talks to the agent; only `check` produces a [`check::CheckedPlan`].
 
+pub mod check;
 pub mod types;

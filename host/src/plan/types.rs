@@ -17,7 +17,7 @@ pub const MAX_TEXT_BYTES: usize = 1024;
 pub const MAX_WORD_BYTES: usize = 64;
 /// At most this many warnings in a plan.
 pub const MAX_WARNINGS: usize = 64;
-/// At most this many options in an fstab or crypttab entry.
+/// At most this many options in an fstab entry.
 pub const MAX_OPTIONS: usize = 32;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,38 +42,37 @@ pub struct Step {
 pub enum Request {
     /// argv[0] is the program, bare or absolute. Never a shell string.
     Argv(Vec<String>),
-    Managed(ManagedRequest),
+    /// Make a managed file or entry exist.
+    Ensure(ManagedRequest),
+    /// Make a managed file or entry be gone.
+    Remove(ManagedRequest),
 }
 
 /// A file the agent manages on the plan's behalf. Never a free-form file write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ManagedRequest {
+    /// A mount directory below a mount root.
+    MountDir(String),
+    /// A key file in the key directory; the agent fills it with random bytes.
+    KeyFile(String),
     FstabEntry(FstabEntry),
     CrypttabEntry(CrypttabEntry),
-    KeyFile(KeyFile),
-    MountDir(String),
 }
 
+/// `UUID=<uuid> <target> btrfs <options>` in nos's managed block of /etc/fstab.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FstabEntry {
-    pub spec: String,
-    pub mount_point: String,
-    pub fs_type: String,
+    pub uuid: String,
+    pub target: String,
     pub options: Vec<String>,
 }
 
+/// `<name> UUID=<device_uuid> <key_file> luks` in nos's managed block of /etc/crypttab.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CrypttabEntry {
     pub name: String,
-    pub device: String,
+    pub device_uuid: String,
     pub key_file: String,
-    pub options: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyFile {
-    pub path: String,
-    pub size_bytes: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,34 +102,34 @@ impl fmt::Display for Effect {
 }
 
 impl fmt::Display for Request {
-    /// argv joined by spaces (for people, never for a shell); managed requests as `kind: fields`.
+    /// argv joined by spaces (for people, never for a shell); managed requests as
+    /// `ensure|remove <kind> <fields>`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Request::Argv(argv) => f.write_str(&argv.join(" ")),
-            Request::Managed(ManagedRequest::FstabEntry(entry)) => write!(
+            Request::Ensure(managed) => write!(f, "ensure {managed}"),
+            Request::Remove(managed) => write!(f, "remove {managed}"),
+        }
+    }
+}
+
+impl fmt::Display for ManagedRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ManagedRequest::MountDir(path) => write!(f, "mount dir {path}"),
+            ManagedRequest::KeyFile(path) => write!(f, "key file {path}"),
+            ManagedRequest::FstabEntry(entry) => write!(
                 f,
-                "fstab: {} {} {} {}",
-                entry.spec,
-                entry.mount_point,
-                entry.fs_type,
+                "fstab UUID={} {} btrfs {}",
+                entry.uuid,
+                entry.target,
                 entry.options.join(",")
             ),
-            Request::Managed(ManagedRequest::CrypttabEntry(entry)) => write!(
+            ManagedRequest::CrypttabEntry(entry) => write!(
                 f,
-                "crypttab: {} {} {} {}",
-                entry.name,
-                entry.device,
-                entry.key_file,
-                entry.options.join(",")
+                "crypttab {} UUID={} {} luks",
+                entry.name, entry.device_uuid, entry.key_file
             ),
-            Request::Managed(ManagedRequest::KeyFile(key)) => {
-                write!(
-                    f,
-                    "key file: {} ({} random bytes)",
-                    key.path, key.size_bytes
-                )
-            }
-            Request::Managed(ManagedRequest::MountDir(path)) => write!(f, "mount dir: {path}"),
         }
     }
 }
@@ -216,23 +215,25 @@ fn validate_request(request: &Request) -> Result<(), String> {
             argv.iter()
                 .try_for_each(|token| bounded("argv token", token, MAX_TOKEN_BYTES))
         }
-        Request::Managed(ManagedRequest::FstabEntry(entry)) => {
-            for field in [&entry.spec, &entry.mount_point, &entry.fs_type] {
+        Request::Ensure(managed) | Request::Remove(managed) => validate_managed(managed),
+    }
+}
+
+fn validate_managed(managed: &ManagedRequest) -> Result<(), String> {
+    match managed {
+        ManagedRequest::MountDir(path) => bounded("mount dir", path, MAX_TOKEN_BYTES),
+        ManagedRequest::KeyFile(path) => bounded("key file path", path, MAX_TOKEN_BYTES),
+        ManagedRequest::FstabEntry(entry) => {
+            for field in [&entry.uuid, &entry.target] {
                 bounded("fstab field", field, MAX_TOKEN_BYTES)?;
             }
             options(&entry.options)
         }
-        Request::Managed(ManagedRequest::CrypttabEntry(entry)) => {
-            for field in [&entry.name, &entry.device, &entry.key_file] {
+        ManagedRequest::CrypttabEntry(entry) => {
+            for field in [&entry.name, &entry.device_uuid, &entry.key_file] {
                 bounded("crypttab field", field, MAX_TOKEN_BYTES)?;
             }
-            options(&entry.options)
-        }
-        Request::Managed(ManagedRequest::KeyFile(key)) => {
-            bounded("key file path", &key.path, MAX_TOKEN_BYTES)
-        }
-        Request::Managed(ManagedRequest::MountDir(path)) => {
-            bounded("mount dir", path, MAX_TOKEN_BYTES)
+            Ok(())
         }
     }
 }

@@ -16,12 +16,12 @@
 //!
 //! This module does no IO: the loader reads the file and hands over the text.
 
-use std::collections::BTreeSet;
 use std::fmt;
 
 use serde::Deserialize;
 
 use super::limits::RequestedLimits;
+pub use crate::plan::check::Scope;
 
 /// At most this many rule ids in a scope.
 pub const MAX_SCOPE_RULES: usize = 256;
@@ -75,32 +75,6 @@ impl fmt::Display for PluginKind {
             PluginKind::Planner => "planner",
             PluginKind::AuthPolicy => "auth-policy",
         })
-    }
-}
-
-/// The allowlist rule ids a plugin may emit. A step matching a rule outside it is rejected.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Scope(BTreeSet<String>);
-
-impl Scope {
-    pub fn new(rule_ids: impl IntoIterator<Item = String>) -> Scope {
-        Scope(rule_ids.into_iter().collect())
-    }
-
-    pub fn contains(&self, rule_id: &str) -> bool {
-        self.0.contains(rule_id)
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(String::as_str)
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 }
 

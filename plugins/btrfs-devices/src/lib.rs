@@ -329,17 +329,27 @@ pub fn plan(facts: &Facts, input: &Input) -> Result<Plan, PlanError> {
             }
         }
     }
-    let mountpoint = match input {
-        Input::Add { pool, .. } | Input::Remove { pool, .. } | Input::Replace { pool, .. } => facts
-            .filesystem(pool)
-            .map(|fs| fs.mountpoint.clone())
-            .unwrap_or_default(),
+    let name = match input {
+        Input::Add { pool, .. } | Input::Remove { pool, .. } | Input::Replace { pool, .. } => pool,
     };
-    plan.push(Step::read(
-        "verify",
-        format!("Show the devices of {mountpoint}"),
-        &["btrfs", "filesystem", "show", &mountpoint],
-    ));
+    // `btrfs filesystem show` takes a device: name the pool by a member that stays in it.
+    if let Some(fs) = facts.filesystem(name) {
+        let removed = match input {
+            Input::Remove { device, devid, .. } | Input::Replace { device, devid, .. } => {
+                member(fs, device.as_deref(), *devid)
+                    .ok()
+                    .map(|(devid, _, _)| devid)
+            }
+            Input::Add { .. } => None,
+        };
+        if let Some(stays) = fs.devices.iter().find(|d| Some(d.devid) != removed) {
+            plan.push(Step::read(
+                "verify",
+                format!("Show the devices of {}", fs.mountpoint),
+                &["btrfs", "filesystem", "show", &stays.path],
+            ));
+        }
+    }
     Ok(plan)
 }
 

@@ -20,7 +20,7 @@ fn add_and_convert_single_to_raid1() {
         expect![[r#"
             add-sdd [destructive] btrfs device add /dev/sdd /srv/solo (confirm: sdd)
             convert [state] btrfs balance start -dconvert=raid1 -mconvert=raid1 /srv/solo
-            verify [read] btrfs filesystem show /srv/solo
+            verify [read] btrfs filesystem show /dev/sdh
         "#]],
     );
 }
@@ -31,7 +31,7 @@ fn add_keeps_profiles() {
         r#"{"action": "add", "pool": "pool", "device": "sdd"}"#,
         expect![[r#"
             add-sdd [destructive] btrfs device add /dev/sdd /srv/pool (confirm: sdd)
-            verify [read] btrfs filesystem show /srv/pool
+            verify [read] btrfs filesystem show /dev/sdf
         "#]],
     );
 }
@@ -43,7 +43,7 @@ fn remove_by_devid_with_conversion() {
         expect![[r#"
             convert [state] btrfs balance start -dconvert=single -mconvert=dup /srv/pool
             remove-devid-2 [destructive] btrfs device remove 2 /srv/pool (confirm: pool)
-            verify [read] btrfs filesystem show /srv/pool
+            verify [read] btrfs filesystem show /dev/sdf
         "#]],
     );
 }
@@ -55,7 +55,7 @@ fn replace_by_path() {
         expect![[r#"
             replace-devid-1 [destructive] btrfs replace start /dev/sdf /dev/sdd /srv/pool (confirm: sdd)
             replace-status [read] btrfs replace status -1 /srv/pool
-            verify [read] btrfs filesystem show /srv/pool
+            verify [read] btrfs filesystem show /dev/sdg
         "#]],
     );
 }

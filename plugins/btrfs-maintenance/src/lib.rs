@@ -111,11 +111,19 @@ pub fn plan(facts: &Facts, input: &Input) -> Result<Plan, PlanError> {
             format!("Show the space usage of {mnt}"),
             &["btrfs", "filesystem", "usage", mnt],
         )),
-        Input::Show { .. } => plan.push(Step::read(
-            "show",
-            format!("Show the devices of {mnt}"),
-            &["btrfs", "filesystem", "show", mnt],
-        )),
+        Input::Show { .. } => {
+            // `btrfs filesystem show` takes a device: any member names the pool.
+            let Some(member) = fs.devices.first() else {
+                return Err(PlanError::Refused(format!(
+                    "pool {mnt} has no known devices"
+                )));
+            };
+            plan.push(Step::read(
+                "show",
+                format!("Show the devices of {mnt}"),
+                &["btrfs", "filesystem", "show", &member.path],
+            ));
+        }
     }
     Ok(plan)
 }
@@ -157,7 +165,7 @@ mod tests {
             balance-status [read] btrfs balance status /srv/pool
             balance-cancel [state] btrfs balance cancel /srv/pool
             usage [read] btrfs filesystem usage /srv/solo
-            show [read] btrfs filesystem show /srv/solo
+            show [read] btrfs filesystem show /dev/sdh
             error: PlanError::InvalidInput("usage_percent 101 is above 100")
             error: PlanError::Refused("no mounted btrfs pool /srv/nope")
             error: PlanError::InvalidInput("input: unknown variant `scrub`, expected one of `balance-start`, `balance-status`, `balance-cancel`, `usage`, `show` at line 1 column 18")

@@ -1,14 +1,15 @@
 //! btrfs-pool: plan the creation of a btrfs pool from whole devices.
 //!
-//! Steps, in order: (encrypted only) a key file, `cryptsetup luksFormat` and `cryptsetup open`
-//! per device; `mkfs.btrfs` with a host-supplied UUID; the mount directory; `mount`; the fstab
-//! entry (and crypttab entries); a final `btrfs filesystem show` to verify. The logic is a pure
+//! Steps, in order: (encrypted only) a key file, `cryptsetup luksFormat --uuid` and
+//! `cryptsetup open` per device; `mkfs.btrfs -U` with a host-supplied UUID; the mount directory;
+//! `mount`; the fstab entry (and crypttab entries, naming the LUKS headers by the UUIDs given to
+//! luksFormat); a final `btrfs filesystem show` of the first member to verify. Fresh UUIDs: the
+//! first for the filesystem, then one per device when encrypted. The logic is a pure
 //! function of facts and input, unit-tested natively; the component exports it through the SDK.
 #![deny(unsafe_code)]
 
 use nos_plugin_sdk::{
-    CrypttabEntry, Facts, FstabEntry, KeyFile, ManagedRequest, Plan, PlanError, Planner,
-    PluginInfo, Step,
+    CrypttabEntry, Facts, FstabEntry, ManagedRequest, Plan, PlanError, Planner, PluginInfo, Step,
 };
 use serde::Deserialize;
 
@@ -20,8 +21,6 @@ pub const MAX_DEVICES: usize = 16;
 pub const MOUNT_ROOTS: [&str; 2] = ["/srv/", "/mnt/"];
 /// Where key files live; the agent creates them with random content.
 pub const KEY_DIR: &str = "/etc/nos/keys";
-/// Key file size in bytes (512 bits).
-pub const KEY_BYTES: u32 = 64;
 /// Mount options used when the input gives none.
 pub const DEFAULT_MOUNT_OPTIONS: [&str; 2] = ["compress=zstd:3", "noatime"];
 /// Extra default options when every device is non-rotational.
@@ -237,11 +236,15 @@ pub fn plan(facts: &Facts, input: &Input) -> Result<Plan, PlanError> {
             options
         }
     };
-    let Some(fs_uuid) = facts.fresh_uuid(0) else {
-        return Err(refused(
-            "the host supplied no fresh UUID for the filesystem".into(),
-        ));
-    };
+    let n_uuids = if input.encrypt { 1 + n_devices } else { 1 };
+    if facts.fresh_uuids.len() < n_uuids {
+        return Err(refused(format!(
+            "this plan needs {n_uuids} fresh UUIDs, the host supplied {}",
+            facts.fresh_uuids.len()
+        )));
+    }
+    // Indexing below is in bounds: checked just above.
+    let fs_uuid = facts.fresh_uuids[0].as_str();
 
     let label = input.label.as_str();
     let mountpoint = input.mountpoint.as_str();
@@ -250,16 +253,14 @@ pub fn plan(facts: &Facts, input: &Input) -> Result<Plan, PlanError> {
     // The paths mkfs and mount see: the opened LUKS mappings when encrypted.
     let mut members: Vec<String> = Vec::with_capacity(n_devices);
     if input.encrypt {
-        plan.push(Step::managed(
+        plan.push(Step::ensure(
             "key-file",
             format!("Create the key file {key_path}"),
-            ManagedRequest::KeyFile(KeyFile {
-                path: key_path.clone(),
-                size_bytes: KEY_BYTES,
-            }),
+            ManagedRequest::KeyFile(key_path.clone()),
         ));
         for (device_idx, device) in devices.iter().enumerate() {
             let mapping = format!("luks-{label}-{device_idx}");
+            let luks_uuid = facts.fresh_uuids[1 + device_idx].as_str();
             plan.push(Step::destructive(
                 &format!("luks-format-{}", device.kname),
                 format!("Encrypt {} with LUKS2 (erases it)", device.path),
@@ -271,6 +272,8 @@ pub fn plan(facts: &Facts, input: &Input) -> Result<Plan, PlanError> {
                     "--batch-mode",
                     "--key-file",
                     &key_path,
+                    "--uuid",
+                    luks_uuid,
                     &device.path,
                 ],
                 label,
@@ -321,11 +324,14 @@ pub fn plan(facts: &Facts, input: &Input) -> Result<Plan, PlanError> {
         label,
     ));
 
-    plan.push(Step::managed(
-        "mount-dir",
-        format!("Create the mount directory {mountpoint}"),
-        ManagedRequest::MountDir(mountpoint.to_owned()),
-    ));
+    plan.push(
+        Step::ensure(
+            "mount-dir",
+            format!("Create the mount directory {mountpoint}"),
+            ManagedRequest::MountDir(mountpoint.to_owned()),
+        )
+        .with_rollback_remove(),
+    );
     let options = mount_options.join(",");
     plan.push(
         Step::state(
@@ -343,37 +349,38 @@ pub fn plan(facts: &Facts, input: &Input) -> Result<Plan, PlanError> {
         )
         .with_rollback(&["umount", mountpoint]),
     );
-    plan.push(Step::managed(
-        "fstab",
-        format!("Mount {label} at boot"),
-        ManagedRequest::FstabEntry(FstabEntry {
-            spec: format!("UUID={fs_uuid}"),
-            mount_point: mountpoint.to_owned(),
-            fs_type: "btrfs".into(),
-            options: mount_options.clone(),
-        }),
-    ));
     if input.encrypt {
         for (device_idx, device) in devices.iter().enumerate() {
-            // Before luksFormat the header UUID is unknown, so crypttab names the device by its
-            // stable by-id link (or its path when it has none).
-            let stable = device.by_id.first().unwrap_or(&device.path);
-            plan.push(Step::managed(
-                &format!("crypttab-{}", device.kname),
-                format!("Unlock {} at boot", device.path),
-                ManagedRequest::CrypttabEntry(CrypttabEntry {
-                    name: format!("luks-{label}-{device_idx}"),
-                    device: stable.clone(),
-                    key_file: key_path.clone(),
-                    options: vec!["luks".into()],
-                }),
-            ));
+            plan.push(
+                Step::ensure(
+                    &format!("crypttab-{}", device.kname),
+                    format!("Unlock {} at boot", device.path),
+                    ManagedRequest::CrypttabEntry(CrypttabEntry {
+                        name: format!("luks-{label}-{device_idx}"),
+                        device_uuid: facts.fresh_uuids[1 + device_idx].clone(),
+                        key_file: key_path.clone(),
+                    }),
+                )
+                .with_rollback_remove(),
+            );
         }
     }
+    plan.push(
+        Step::ensure(
+            "fstab",
+            format!("Mount {label} at boot"),
+            ManagedRequest::FstabEntry(FstabEntry {
+                uuid: fs_uuid.to_owned(),
+                target: mountpoint.to_owned(),
+                options: mount_options.clone(),
+            }),
+        )
+        .with_rollback_remove(),
+    );
     plan.push(Step::read(
         "verify",
         format!("Show the new pool {label}"),
-        &["btrfs", "filesystem", "show", mountpoint],
+        &["btrfs", "filesystem", "show", &members[0]],
     ));
     Ok(plan)
 }

@@ -54,6 +54,7 @@ fn facts() -> Facts {
         fresh_uuids: vec![
             "5f0c7a8e-1b2c-4d3e-8f40-123456789abc".into(),
             "6a1d8b9f-2c3d-4e4f-9a51-23456789abcd".into(),
+            "7b2e9c0a-3d4e-4f50-8b62-3456789abcde".into(),
         ],
         now_unix_seconds: 1_800_000_000,
     }
@@ -73,10 +74,10 @@ fn raid1_two_disks_defaults() {
         r#"{"devices": ["/dev/sdb", "/dev/sdc"], "label": "tank", "mountpoint": "/srv/tank"}"#,
         expect![[r#"
             mkfs [destructive] mkfs.btrfs -L tank -U 5f0c7a8e-1b2c-4d3e-8f40-123456789abc -d raid1 -m raid1 /dev/sdb /dev/sdc (confirm: tank)
-            mount-dir [state] managed ManagedRequest::MountDir("/srv/tank")
+            mount-dir [state] ensure mount dir /srv/tank (rollback: remove mount dir /srv/tank)
             mount [state] mount -t btrfs -o compress=zstd:3,noatime /dev/sdb /srv/tank (rollback: umount /srv/tank)
-            fstab [state] managed ManagedRequest::FstabEntry(FstabEntry { spec: "UUID=5f0c7a8e-1b2c-4d3e-8f40-123456789abc", mount-point: "/srv/tank", fs-type: "btrfs", options: ["compress=zstd:3", "noatime"] })
-            verify [read] btrfs filesystem show /srv/tank
+            fstab [state] ensure fstab UUID=5f0c7a8e-1b2c-4d3e-8f40-123456789abc /srv/tank btrfs compress=zstd:3,noatime (rollback: remove fstab UUID=5f0c7a8e-1b2c-4d3e-8f40-123456789abc /srv/tank btrfs compress=zstd:3,noatime)
+            verify [read] btrfs filesystem show /dev/sdb
         "#]],
     );
 }
@@ -87,10 +88,10 @@ fn single_ssd_gets_ssd_options_and_single_profile() {
         r#"{"devices": ["nvme0n1"], "label": "fast", "mountpoint": "/mnt/fast"}"#,
         expect![[r#"
             mkfs [destructive] mkfs.btrfs -L fast -U 5f0c7a8e-1b2c-4d3e-8f40-123456789abc -d single -m single /dev/nvme0n1 (confirm: fast)
-            mount-dir [state] managed ManagedRequest::MountDir("/mnt/fast")
+            mount-dir [state] ensure mount dir /mnt/fast (rollback: remove mount dir /mnt/fast)
             mount [state] mount -t btrfs -o compress=zstd:3,noatime,ssd,discard=async /dev/nvme0n1 /mnt/fast (rollback: umount /mnt/fast)
-            fstab [state] managed ManagedRequest::FstabEntry(FstabEntry { spec: "UUID=5f0c7a8e-1b2c-4d3e-8f40-123456789abc", mount-point: "/mnt/fast", fs-type: "btrfs", options: ["compress=zstd:3", "noatime", "ssd", "discard=async"] })
-            verify [read] btrfs filesystem show /mnt/fast
+            fstab [state] ensure fstab UUID=5f0c7a8e-1b2c-4d3e-8f40-123456789abc /mnt/fast btrfs compress=zstd:3,noatime,ssd,discard=async (rollback: remove fstab UUID=5f0c7a8e-1b2c-4d3e-8f40-123456789abc /mnt/fast btrfs compress=zstd:3,noatime,ssd,discard=async)
+            verify [read] btrfs filesystem show /dev/nvme0n1
         "#]],
     );
 }
@@ -100,18 +101,18 @@ fn encrypted_raid1() {
     check(
         r#"{"devices": ["/dev/sdb", "/dev/disk/by-id/ata-DISK-sdc"], "label": "vault", "mountpoint": "/srv/vault", "encrypt": true}"#,
         expect![[r#"
-            key-file [state] managed ManagedRequest::KeyFile(KeyFile { path: "/etc/nos/keys/vault.key", size-bytes: 64 })
-            luks-format-sdb [destructive] cryptsetup luksFormat --type luks2 --batch-mode --key-file /etc/nos/keys/vault.key /dev/sdb (confirm: vault)
+            key-file [state] ensure key file /etc/nos/keys/vault.key
+            luks-format-sdb [destructive] cryptsetup luksFormat --type luks2 --batch-mode --key-file /etc/nos/keys/vault.key --uuid 6a1d8b9f-2c3d-4e4f-9a51-23456789abcd /dev/sdb (confirm: vault)
             luks-open-sdb [state] cryptsetup open --key-file /etc/nos/keys/vault.key /dev/sdb luks-vault-0 (rollback: cryptsetup close luks-vault-0)
-            luks-format-sdc [destructive] cryptsetup luksFormat --type luks2 --batch-mode --key-file /etc/nos/keys/vault.key /dev/sdc (confirm: vault)
+            luks-format-sdc [destructive] cryptsetup luksFormat --type luks2 --batch-mode --key-file /etc/nos/keys/vault.key --uuid 7b2e9c0a-3d4e-4f50-8b62-3456789abcde /dev/sdc (confirm: vault)
             luks-open-sdc [state] cryptsetup open --key-file /etc/nos/keys/vault.key /dev/sdc luks-vault-1 (rollback: cryptsetup close luks-vault-1)
             mkfs [destructive] mkfs.btrfs -L vault -U 5f0c7a8e-1b2c-4d3e-8f40-123456789abc -d raid1 -m raid1 /dev/mapper/luks-vault-0 /dev/mapper/luks-vault-1 (confirm: vault)
-            mount-dir [state] managed ManagedRequest::MountDir("/srv/vault")
+            mount-dir [state] ensure mount dir /srv/vault (rollback: remove mount dir /srv/vault)
             mount [state] mount -t btrfs -o compress=zstd:3,noatime /dev/mapper/luks-vault-0 /srv/vault (rollback: umount /srv/vault)
-            fstab [state] managed ManagedRequest::FstabEntry(FstabEntry { spec: "UUID=5f0c7a8e-1b2c-4d3e-8f40-123456789abc", mount-point: "/srv/vault", fs-type: "btrfs", options: ["compress=zstd:3", "noatime"] })
-            crypttab-sdb [state] managed ManagedRequest::CrypttabEntry(CrypttabEntry { name: "luks-vault-0", device: "/dev/disk/by-id/ata-DISK-sdb", key-file: "/etc/nos/keys/vault.key", options: ["luks"] })
-            crypttab-sdc [state] managed ManagedRequest::CrypttabEntry(CrypttabEntry { name: "luks-vault-1", device: "/dev/disk/by-id/ata-DISK-sdc", key-file: "/etc/nos/keys/vault.key", options: ["luks"] })
-            verify [read] btrfs filesystem show /srv/vault
+            crypttab-sdb [state] ensure crypttab luks-vault-0 UUID=6a1d8b9f-2c3d-4e4f-9a51-23456789abcd /etc/nos/keys/vault.key luks (rollback: remove crypttab luks-vault-0 UUID=6a1d8b9f-2c3d-4e4f-9a51-23456789abcd /etc/nos/keys/vault.key luks)
+            crypttab-sdc [state] ensure crypttab luks-vault-1 UUID=7b2e9c0a-3d4e-4f50-8b62-3456789abcde /etc/nos/keys/vault.key luks (rollback: remove crypttab luks-vault-1 UUID=7b2e9c0a-3d4e-4f50-8b62-3456789abcde /etc/nos/keys/vault.key luks)
+            fstab [state] ensure fstab UUID=5f0c7a8e-1b2c-4d3e-8f40-123456789abc /srv/vault btrfs compress=zstd:3,noatime (rollback: remove fstab UUID=5f0c7a8e-1b2c-4d3e-8f40-123456789abc /srv/vault btrfs compress=zstd:3,noatime)
+            verify [read] btrfs filesystem show /dev/mapper/luks-vault-0
         "#]],
     );
 }
@@ -122,10 +123,10 @@ fn force_overwrites_a_filesystem_with_a_warning() {
         r#"{"devices": ["/dev/sde"], "label": "reuse", "mountpoint": "/srv/reuse", "force": true, "data_profile": "single", "metadata_profile": "dup"}"#,
         expect![[r#"
             mkfs [destructive] mkfs.btrfs -f -L reuse -U 5f0c7a8e-1b2c-4d3e-8f40-123456789abc -d single -m dup /dev/sde (confirm: reuse)
-            mount-dir [state] managed ManagedRequest::MountDir("/srv/reuse")
+            mount-dir [state] ensure mount dir /srv/reuse (rollback: remove mount dir /srv/reuse)
             mount [state] mount -t btrfs -o compress=zstd:3,noatime /dev/sde /srv/reuse (rollback: umount /srv/reuse)
-            fstab [state] managed ManagedRequest::FstabEntry(FstabEntry { spec: "UUID=5f0c7a8e-1b2c-4d3e-8f40-123456789abc", mount-point: "/srv/reuse", fs-type: "btrfs", options: ["compress=zstd:3", "noatime"] })
-            verify [read] btrfs filesystem show /srv/reuse
+            fstab [state] ensure fstab UUID=5f0c7a8e-1b2c-4d3e-8f40-123456789abc /srv/reuse btrfs compress=zstd:3,noatime (rollback: remove fstab UUID=5f0c7a8e-1b2c-4d3e-8f40-123456789abc /srv/reuse btrfs compress=zstd:3,noatime)
+            verify [read] btrfs filesystem show /dev/sde
             warning: /dev/sde holds a ext4 filesystem that will be destroyed
         "#]],
     );
@@ -206,7 +207,7 @@ fn no_fresh_uuid_is_refused() {
     let err = PoolPlanner::plan(&facts, input).unwrap_err();
     assert_eq!(
         err,
-        PlanError::Refused("the host supplied no fresh UUID for the filesystem".into())
+        PlanError::Refused("this plan needs 1 fresh UUIDs, the host supplied 0".into())
     );
 }
 

@@ -30,7 +30,7 @@ pub use bindings::nos::plugin::facts::{BlockDevice, BtrfsDevice, BtrfsFilesystem
 pub use bindings::nos::plugin::log::Level;
 pub use bindings::nos::plugin::meta::PluginInfo;
 pub use bindings::nos::plugin::plan::{
-    CrypttabEntry, Effect, FstabEntry, KeyFile, ManagedRequest, Plan, PlanError, Request, Step,
+    CrypttabEntry, Effect, FstabEntry, ManagedRequest, Plan, PlanError, Request, Step,
 };
 pub use log::{install_panic_hook, log};
 

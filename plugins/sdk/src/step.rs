@@ -33,12 +33,13 @@ impl Step {
         )
     }
 
-    /// A managed-file step (fstab/crypttab entry, key file, mount directory).
-    pub fn managed(id: &str, title: impl Into<String>, request: ManagedRequest) -> Step {
+    /// A step that makes a managed file or entry exist (fstab/crypttab entry, key file, mount
+    /// directory).
+    pub fn ensure(id: &str, title: impl Into<String>, request: ManagedRequest) -> Step {
         Step::new(
             id,
             title.into(),
-            Request::Managed(request),
+            Request::Ensure(request),
             Effect::State,
             None,
         )
@@ -47,6 +48,14 @@ impl Step {
     /// The argv to run if a later step fails.
     pub fn with_rollback(mut self, argv: &[&str]) -> Step {
         self.rollback = Some(argv_of(argv));
+        self
+    }
+
+    /// Undo an `ensure` step if a later step fails: remove what it made.
+    pub fn with_rollback_remove(mut self) -> Step {
+        if let Request::Ensure(managed) = &self.request {
+            self.rollback = Some(Request::Remove(managed.clone()));
+        }
         self
     }
 
@@ -92,10 +101,7 @@ impl Plan {
     pub fn render_lines(&self) -> String {
         let mut out = String::new();
         for step in &self.steps {
-            let request = match &step.request {
-                Request::Argv(argv) => argv.join(" "),
-                Request::Managed(managed) => format!("managed {managed:?}"),
-            };
+            let request = render_request(&step.request);
             let effect = match step.effect {
                 Effect::Read => "read",
                 Effect::State => "state",
@@ -105,8 +111,8 @@ impl Plan {
             if let Some(word) = &step.confirmation {
                 out.push_str(&format!(" (confirm: {word})"));
             }
-            if let Some(Request::Argv(rollback)) = &step.rollback {
-                out.push_str(&format!(" (rollback: {})", rollback.join(" ")));
+            if let Some(rollback) = &step.rollback {
+                out.push_str(&format!(" (rollback: {})", render_request(rollback)));
             }
             out.push('\n');
         }
@@ -114,6 +120,35 @@ impl Plan {
             out.push_str(&format!("warning: {warning}\n"));
         }
         out
+    }
+}
+
+fn render_request(request: &Request) -> String {
+    match request {
+        Request::Argv(argv) => argv.join(" "),
+        Request::Ensure(managed) => format!("ensure {}", render_managed(managed)),
+        Request::Remove(managed) => format!("remove {}", render_managed(managed)),
+    }
+}
+
+fn render_managed(managed: &ManagedRequest) -> String {
+    match managed {
+        ManagedRequest::MountDir(path) => format!("mount dir {path}"),
+        ManagedRequest::KeyFile(path) => format!("key file {path}"),
+        ManagedRequest::FstabEntry(e) => {
+            format!(
+                "fstab UUID={} {} btrfs {}",
+                e.uuid,
+                e.target,
+                e.options.join(",")
+            )
+        }
+        ManagedRequest::CrypttabEntry(e) => {
+            format!(
+                "crypttab {} UUID={} {} luks",
+                e.name, e.device_uuid, e.key_file
+            )
+        }
     }
 }
 

@@ -257,28 +257,28 @@ fn plan_from_wit(plan: wit_plan::Plan) -> host::Plan {
 fn request_from_wit(request: wit_plan::Request) -> host::Request {
     match request {
         wit_plan::Request::Argv(argv) => host::Request::Argv(argv),
-        wit_plan::Request::Managed(managed) => host::Request::Managed(match managed {
-            wit_plan::ManagedRequest::FstabEntry(e) => {
-                host::ManagedRequest::FstabEntry(host::FstabEntry {
-                    spec: e.spec,
-                    mount_point: e.mount_point,
-                    fs_type: e.fs_type,
-                    options: e.options,
-                })
-            }
-            wit_plan::ManagedRequest::CrypttabEntry(e) => {
-                host::ManagedRequest::CrypttabEntry(host::CrypttabEntry {
-                    name: e.name,
-                    device: e.device,
-                    key_file: e.key_file,
-                    options: e.options,
-                })
-            }
-            wit_plan::ManagedRequest::KeyFile(k) => host::ManagedRequest::KeyFile(host::KeyFile {
-                path: k.path,
-                size_bytes: k.size_bytes,
-            }),
-            wit_plan::ManagedRequest::MountDir(path) => host::ManagedRequest::MountDir(path),
-        }),
+        wit_plan::Request::Ensure(managed) => host::Request::Ensure(managed_from_wit(managed)),
+        wit_plan::Request::Remove(managed) => host::Request::Remove(managed_from_wit(managed)),
+    }
+}
+
+fn managed_from_wit(managed: wit_plan::ManagedRequest) -> host::ManagedRequest {
+    match managed {
+        wit_plan::ManagedRequest::MountDir(path) => host::ManagedRequest::MountDir(path),
+        wit_plan::ManagedRequest::KeyFile(path) => host::ManagedRequest::KeyFile(path),
+        wit_plan::ManagedRequest::FstabEntry(entry) => {
+            host::ManagedRequest::FstabEntry(host::FstabEntry {
+                uuid: entry.uuid,
+                target: entry.target,
+                options: entry.options,
+            })
+        }
+        wit_plan::ManagedRequest::CrypttabEntry(entry) => {
+            host::ManagedRequest::CrypttabEntry(host::CrypttabEntry {
+                name: entry.name,
+                device_uuid: entry.device_uuid,
+                key_file: entry.key_file,
+            })
+        }
     }
 }

@@ -21,7 +21,7 @@ impl Planner for Hostile {
         plan.push(Step::read(
             "show",
             "Show the pool",
-            &["btrfs", "filesystem", "show", "/srv/pool"],
+            &["btrfs", "filesystem", "show", "/dev/sdf"],
         ));
         plan.push(Step::destructive(
             "wipe",

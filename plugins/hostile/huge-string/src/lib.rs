@@ -22,7 +22,7 @@ impl Planner for Hostile {
         plan.push(Step::read(
             "show",
             title,
-            &["btrfs", "filesystem", "show", "/srv/pool"],
+            &["btrfs", "filesystem", "show", "/dev/sdf"],
         ));
         Ok(plan)
     }
