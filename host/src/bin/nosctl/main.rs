@@ -2,6 +2,9 @@
 #![forbid(unsafe_code)]
 
 mod allowlist;
+mod facts;
+mod plan;
+mod plugin;
 
 use std::process::ExitCode;
 
@@ -12,6 +15,12 @@ use clap::Parser;
 enum Cli {
     /// Check, explain, audit, diff and test the command allowlist.
     Allowlist(allowlist::Args),
+    /// Run a planner plugin on facts and input; check every step against the allowlist.
+    Plan(plan::Args),
+    /// Inspect a plugin: manifest, hash, limits, imports/exports, API version.
+    Plugin(plugin::Args),
+    /// Print this machine's facts as planners receive them (read-only).
+    Facts(facts::Args),
 }
 
 /// Exit status for a malformed call or an unusable input (clap uses it for usage errors too).
@@ -20,6 +29,9 @@ const EXIT_UNUSABLE: u8 = 2;
 fn main() -> ExitCode {
     let result = match Cli::parse() {
         Cli::Allowlist(args) => allowlist::run(args),
+        Cli::Plan(args) => plan::run(args),
+        Cli::Plugin(args) => plugin::run(args),
+        Cli::Facts(args) => facts::run(args),
     };
     match result {
         Ok(code) => code,
