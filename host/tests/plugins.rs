@@ -124,7 +124,10 @@ fn hostile_plan(dir: &str, input: &str) -> PluginError {
         ),
         Err(err) => err,
     };
-    // The same loaded plugin is not poisoned: a second call fails the same way, afresh.
+    // The same loaded plugin is not poisoned: a second call fails the same way, afresh
+    // (a reused instance would say "cannot enter component instance" instead).
+    let again = plugin.plan(&facts(), input).err().map(|e| e.to_string());
+    assert_eq!(again, Some(err.to_string()), "{dir}: second call");
     assert_host_still_serves();
     err
 }

@@ -5,6 +5,30 @@
 //! it to the component exports. The generated types also compile natively (their imports become
 //! unreachable stubs), so planner logic is unit-tested with `cargo test` on the build machine.
 //! This crate never touches WASI: no files, no clock, no randomness.
+//!
+//! A planner, whole:
+//!
+//! ```text
+//! use nos_plugin_sdk::{Facts, Plan, PlanError, Planner, PluginInfo, Step};
+//!
+//! pub struct Show;
+//!
+//! impl Planner for Show {
+//!     fn describe() -> PluginInfo { /* name, version, summary, JSON Schema of the input */ }
+//!     fn plan(facts: &Facts, input: &str) -> Result<Plan, PlanError> {
+//!         let fs = facts.filesystem(input).ok_or_else(|| PlanError::Refused("no such pool".into()))?;
+//!         let mut plan = Plan::new();
+//!         plan.push(Step::read("show", "Show the pool", &["btrfs", "filesystem", "show", &fs.devices[0].path]));
+//!         Ok(plan)
+//!     }
+//! }
+//!
+//! nos_plugin_sdk::export_planner!(Show);
+//! ```
+//!
+//! Build it with `crate-type = ["cdylib", "rlib"]` for `wasm32-wasip2` (the host's build script
+//! does this for every plugin in `plugins/`) and describe it in a `plugin.toml` beside its
+//! `Cargo.toml`; the build writes the component's sha256 into the built manifest.
 // Generated bindings need `unsafe`; everything written by hand here does not.
 #![deny(unsafe_code)]
 

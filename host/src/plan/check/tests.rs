@@ -2,13 +2,16 @@ use super::*;
 use crate::plan::types::{CrypttabEntry, FstabEntry};
 use expect_test::{Expect, expect};
 
-fn default_allowlist() -> Allowlist {
-    let text = include_str!("../../../../allowlist.toml").to_owned();
-    Allowlist::load(&[allowlist::Source {
-        name: "allowlist.toml".into(),
-        text,
-    }])
-    .expect("the default allowlist loads")
+fn default_allowlist() -> &'static Allowlist {
+    static ALLOWLIST: std::sync::LazyLock<Allowlist> = std::sync::LazyLock::new(|| {
+        let text = include_str!("../../../../allowlist.toml").to_owned();
+        Allowlist::load(&[allowlist::Source {
+            name: "allowlist.toml".into(),
+            text,
+        }])
+        .expect("the default allowlist loads")
+    });
+    &ALLOWLIST
 }
 
 fn argv(tokens: &str) -> Request {
@@ -37,7 +40,7 @@ fn check_step(step: Step, scope: &Scope, expect: Expect) {
             steps: vec![step],
             warnings: vec![],
         },
-        &default_allowlist(),
+        default_allowlist(),
         scope,
     );
     let line = match checked.steps()[0].verdict() {
@@ -207,7 +210,7 @@ fn rejected_rollback_rejects_the_step() {
             steps: vec![mount],
             warnings: vec!["w".into()],
         },
-        &default_allowlist(),
+        default_allowlist(),
         &scope(&["mount.btrfs", "umount"]),
     );
     assert!(!checked.all_allowed());
@@ -217,4 +220,37 @@ fn rejected_rollback_rejects_the_step() {
         panic!("the step must be rejected");
     };
     assert!(reason.starts_with("rollback: "), "{reason}");
+}
+
+proptest::proptest! {
+    /// Whatever a plugin emits, an allowed verdict names a rule inside the plugin's scope.
+    #[test]
+    fn allowed_is_always_in_scope(
+        tokens in proptest::collection::vec(
+            proptest::sample::select(vec![
+                "btrfs", "mkfs.btrfs", "mount", "umount", "cryptsetup", "device", "remove", "add",
+                "filesystem", "show", "balance", "start", "-f", "-L", "x", "3", "/dev/sdb",
+                "/srv/pool", "--", "-dusage=5", "open", "close", "luks-a", "-t", "btrfs", "-o",
+                "noatime",
+            ]),
+            1..8,
+        ),
+        scope_ids in proptest::sample::subsequence(
+            vec!["btrfs.device.add", "btrfs.device.remove", "btrfs.device.remove.devid",
+                 "btrfs.filesystem.show", "btrfs.balance.start", "mount.btrfs", "umount",
+                 "cryptsetup.close"],
+            0..4,
+        ),
+    ) {
+        let request = Request::Argv(tokens.iter().map(|t| (*t).to_owned()).collect());
+        let plan = Plan {
+            steps: vec![step(request, Effect::Destructive, Some("yes"))],
+            warnings: vec![],
+        };
+        let scope = scope(&scope_ids);
+        let checked = check(plan, default_allowlist(), &scope);
+        if let StepVerdict::Allowed { rule_id, .. } = checked.steps()[0].verdict() {
+            proptest::prop_assert!(scope.contains(rule_id), "{rule_id} not in {scope:?}");
+        }
+    }
 }
