@@ -10,12 +10,11 @@ const FACTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/facts/fixtu
 const ALLOWLIST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../allowlist.toml");
 
 fn nosctl(args: &[&str]) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_nosctl"))
+    Command::new(env!("CARGO_BIN_EXE_nosctl"))
         .args(args)
         .env_remove("RUST_LOG")
         .output()
-        .expect("run nosctl");
-    output
+        .expect("run nosctl")
 }
 
 fn describe(args: &[&str], output: &Output) -> String {

@@ -76,11 +76,11 @@ impl Cache {
         wasm: &[u8],
     ) -> wasmtime::Result<(Component, CacheOutcome)> {
         let path = self.artefact_path(engine, component_sha256);
-        if path.is_file() {
-            if let Ok(component) = deserialize(engine, &path) {
-                return Ok((component, CacheOutcome::Hit));
-            }
-            // A torn or foreign artefact: recompile and replace it.
+        // A corrupt or foreign artefact fails to deserialize: recompile and replace it.
+        if path.is_file()
+            && let Ok(component) = deserialize(engine, &path)
+        {
+            return Ok((component, CacheOutcome::Hit));
         }
         let artefact = engine.precompile_component(wasm)?;
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
