@@ -1,0 +1,352 @@
+//! The login flow: flood control → policy → password → second factor → counters → session.
+//!
+//! Order matters: everything that can refuse without a hash (flood control, lockouts) runs
+//! first, so a spray is throttled before it costs argon2 time; every path that reaches the
+//! password check hashes exactly once, against the user's hash or the dummy. One-time
+//! consumptions (TOTP step, recovery code) are persisted before the session is created.
+
+use std::net::IpAddr;
+
+use super::policy::{self, AttemptFacts, Decision};
+use super::{AuthError, lockout, password, recovery_codes, totp, username_key};
+use crate::audit::AuditKind;
+use crate::session::store::IssuedTokens;
+use crate::session::token::{Token, TokenHash};
+use crate::state::{AppState, RateKey};
+
+/// One login attempt as received (already size-bounded by HTTP).
+pub struct LoginAttempt {
+    pub username: String,
+    pub password: String,
+    pub code: Option<String>,
+    pub client_ip: IpAddr,
+    pub user_agent: String,
+    /// The trusted-device cookie, if the browser sent one.
+    pub device_token: Option<Token>,
+}
+
+/// A successful login.
+#[derive(Debug)]
+pub struct LoginSuccess {
+    pub username: String,
+    pub tokens: IssuedTokens,
+    /// A new trusted-device token to set, when the browser had none for this user.
+    pub new_device: Option<Token>,
+    pub recovery_codes_left: usize,
+    pub used_recovery_code: bool,
+}
+
+/// The flood-control key of a client: the IPv4 address, or the IPv6 /64.
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match crate::config::canonical_ip(ip) {
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        v4 => v4,
+    }
+}
+
+enum SecondFactor {
+    Totp(String),
+    RecoveryCode(String),
+    Missing,
+    Malformed,
+}
+
+fn classify(code: Option<&str>) -> SecondFactor {
+    match code {
+        None | Some("") => SecondFactor::Missing,
+        Some(code) if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) => {
+            SecondFactor::Totp(code.to_string())
+        }
+        Some(code) => match recovery_codes::canonical(code) {
+            Some(canonical) => SecondFactor::RecoveryCode(canonical),
+            None => SecondFactor::Malformed,
+        },
+    }
+}
+
+/// Credentials that passed every check; counters already cleared.
+pub struct Verified {
+    pub user_key: String,
+    pub trusted: bool,
+    pub used_recovery_code: bool,
+}
+
+/// Logs in: verifies, then starts a fresh session (and a trusted device if there was none).
+pub async fn login(state: &AppState, attempt: LoginAttempt) -> Result<LoginSuccess, AuthError> {
+    let verified = verify_credentials(state, &attempt).await?;
+    let now = state.now();
+    let Verified { user_key, trusted, used_recovery_code } = verified;
+    let new_device = if trusted { None } else { Some(Token::generate()?) };
+    let recovery_codes_left = {
+        let mut users = state.users.lock().await;
+        if let Some(token) = &new_device {
+            users.devices.insert(
+                String::from(token.hash()),
+                super::TrustedDevice {
+                    username: user_key.clone(),
+                    created_at: now,
+                },
+            );
+            state.persist_users(&users).await?;
+        }
+        users
+            .users
+            .get(&user_key)
+            .map(|user| user.recovery_codes.len())
+            .unwrap_or(0)
+    };
+
+    let tokens = start_session(state, &user_key, &attempt.user_agent, attempt.client_ip).await?;
+    state.audit(
+        AuditKind::LoginSucceeded,
+        Some(&user_key),
+        Some(attempt.client_ip),
+        if used_recovery_code { "with a recovery code" } else if trusted { "trusted device" } else { "" },
+    );
+    if used_recovery_code {
+        state.audit(AuditKind::RecoveryCodeUsed, Some(&user_key), Some(attempt.client_ip), format!("{recovery_codes_left} left"));
+    }
+    Ok(LoginSuccess {
+        username: user_key,
+        tokens,
+        new_device,
+        recovery_codes_left,
+        used_recovery_code,
+    })
+}
+
+/// Runs every check of a login attempt without starting a session (also used to re-authenticate).
+pub async fn verify_credentials(state: &AppState, attempt: &LoginAttempt) -> Result<Verified, AuthError> {
+    let now = state.now();
+    let user_key = username_key(&attempt.username);
+    let ip_key = client_key(attempt.client_ip).to_string();
+
+    // Trusted device: valid only for the username it was issued to.
+    let device_hash: Option<TokenHash> = match &attempt.device_token {
+        Some(token) => {
+            let hash = token.hash();
+            let users = state.users.lock().await;
+            let hex_hash = String::from(hash);
+            users
+                .devices
+                .get(&hex_hash)
+                .filter(|device| device.username == user_key)
+                .map(|_| hash)
+        }
+        None => None,
+    };
+    let trusted = device_hash.is_some();
+
+    let flood_key = match device_hash {
+        Some(hash) => RateKey::Device(hash),
+        None => RateKey::Client(client_key(attempt.client_ip)),
+    };
+    if let Err(retry_after) = state.check_flood(flood_key) {
+        return Err(AuthError::Throttled { retry_after });
+    }
+
+    let (username_known, totp_enrolled, password_hash) = {
+        let users = state.users.lock().await;
+        match users.users.get(&user_key) {
+            Some(user) => (true, user.totp.is_some(), Some(user.password_hash.clone())),
+            None => (false, false, None),
+        }
+    };
+
+    let facts = {
+        let limits = state.limits.lock().await;
+        let user_counter = limits.users.get(&user_key).copied().unwrap_or_default();
+        let ip_counter = limits.ips.get(&ip_key).copied().unwrap_or_default();
+        let device_counter = device_hash
+            .and_then(|hash| limits.devices.get(&String::from(hash)).copied())
+            .unwrap_or_default();
+        let last_failure = user_counter.last_failure_at.max(ip_counter.last_failure_at);
+        AttemptFacts {
+            username_known,
+            client_ip: attempt.client_ip,
+            trusted_device: trusted,
+            user_failures: user_counter.consecutive,
+            ip_failures: ip_counter.consecutive,
+            device_failures: device_counter.consecutive,
+            user_locked_for: lockout::retry_after(&user_counter, now).unwrap_or(0),
+            ip_locked_for: lockout::retry_after(&ip_counter, now).unwrap_or(0),
+            device_locked_for: lockout::retry_after(&device_counter, now).unwrap_or(0),
+            seconds_since_last_failure: (last_failure > 0).then(|| now.saturating_sub(last_failure)),
+            totp_enrolled,
+            now,
+        }
+    };
+    let decision = policy::decide(state.policy.as_deref(), &facts);
+    if let Decision::LockOut { seconds } = decision {
+        return Err(AuthError::Throttled {
+            retry_after: seconds.max(1),
+        });
+    }
+
+    let typed_password = password::normalize(&attempt.password);
+    let usable = !typed_password.is_empty()
+        && typed_password.chars().count() <= password::MAX_LEN
+        && decision != Decision::DenyGeneric;
+    let target = if usable { password_hash.as_deref() } else { None };
+    let password_ok = state.hasher.verify(target, &typed_password).await?;
+
+    let mut used_recovery_code = false;
+    let second_factor_ok = if !password_ok {
+        false
+    } else if decision == Decision::RequireSecondFactor {
+        match classify(attempt.code.as_deref()) {
+            SecondFactor::Totp(code) => consume_totp(state, &user_key, &code, now).await?,
+            SecondFactor::RecoveryCode(code) => {
+                used_recovery_code = consume_recovery_code(state, &user_key, &code).await?;
+                used_recovery_code
+            }
+            SecondFactor::Missing | SecondFactor::Malformed => false,
+        }
+    } else {
+        true
+    };
+
+    if !(password_ok && second_factor_ok) {
+        if password_ok {
+            state.audit(AuditKind::SecondFactorFailed, Some(&user_key), Some(attempt.client_ip), "password correct, second factor wrong");
+        }
+        record_failure(state, &user_key, &ip_key, device_hash, attempt.client_ip).await?;
+        return Err(AuthError::Failed);
+    }
+
+    // Success: clear this source's counters.
+    {
+        let mut limits = state.limits.lock().await;
+        limits.users.remove(&user_key);
+        match device_hash {
+            Some(hash) => {
+                limits.devices.remove(&String::from(hash));
+            }
+            None => {
+                limits.ips.remove(&ip_key);
+            }
+        }
+        state.persist_limits(&limits).await?;
+    }
+
+    Ok(Verified {
+        user_key,
+        trusted,
+        used_recovery_code,
+    })
+}
+
+/// Draws fresh session tokens.
+pub fn fresh_tokens(family_id: &str) -> Result<IssuedTokens, AuthError> {
+    Ok(IssuedTokens {
+        family_id: family_id.to_string(),
+        access: Token::generate()?,
+        refresh: Token::generate()?,
+        csrf: Token::generate()?,
+    })
+}
+
+/// Creates and persists a new session family (never reuses a presented token: no fixation).
+pub async fn start_session(state: &AppState, username: &str, user_agent: &str, client_ip: IpAddr) -> Result<IssuedTokens, AuthError> {
+    let family_id = hex::encode(&Token::generate()?.encode().as_bytes()[..16]);
+    let tokens = fresh_tokens(&family_id)?;
+    let now = state.now();
+    let max_per_user = state.config.session.max_per_user;
+    state.with_sessions(|table| table.create(username, user_agent, client_ip, now, tokens.clone(), max_per_user));
+    state.persist_sessions().await?;
+    Ok(tokens)
+}
+
+async fn consume_totp(state: &AppState, user_key: &str, code: &str, now: u64) -> Result<bool, AuthError> {
+    let mut users = state.users.lock().await;
+    let Some(user) = users.users.get_mut(user_key) else {
+        return Ok(false);
+    };
+    let Some(totp_state) = user.totp.as_mut() else {
+        return Ok(false);
+    };
+    let Some(secret) = totp::decode_secret(&totp_state.secret) else {
+        return Ok(false);
+    };
+    match totp::accept(&secret, code, now, totp_state.last_used_step) {
+        Ok(step) => {
+            totp_state.last_used_step = Some(step);
+            // Persisted before any session exists: a replay after a crash is still refused.
+            state.persist_users(&users).await?;
+            Ok(true)
+        }
+        Err(_) => Ok(false),
+    }
+}
+
+async fn consume_recovery_code(state: &AppState, user_key: &str, canonical: &str) -> Result<bool, AuthError> {
+    let hashes = {
+        let users = state.users.lock().await;
+        users
+            .users
+            .get(user_key)
+            .map(|user| user.recovery_codes.clone())
+            .unwrap_or_default()
+    };
+    let Some(idx) = state.hasher.verify_any(&hashes, canonical).await? else {
+        return Ok(false);
+    };
+    let mut users = state.users.lock().await;
+    let Some(user) = users.users.get_mut(user_key) else {
+        return Ok(false);
+    };
+    // Double spend: only the caller that still finds the hash removes it.
+    let Some(position) = user.recovery_codes.iter().position(|hash| *hash == hashes[idx]) else {
+        return Ok(false);
+    };
+    user.recovery_codes.remove(position);
+    state.persist_users(&users).await?;
+    Ok(true)
+}
+
+async fn record_failure(
+    state: &AppState,
+    user_key: &str,
+    ip_key: &str,
+    device_hash: Option<TokenHash>,
+    client_ip: IpAddr,
+) -> Result<(), AuthError> {
+    let now = state.now();
+    let mut limits = state.limits.lock().await;
+    let mut newly_locked = Vec::new();
+    match device_hash {
+        Some(hash) => {
+            let key = String::from(hash);
+            let counter = limits.devices.get(&key).copied().unwrap_or_default();
+            let next = lockout::record_failure(&counter, &state.device_rules(), now);
+            if lockout::retry_after(&next, now).is_some() {
+                newly_locked.push("device");
+            }
+            limits.devices.insert(key, next);
+        }
+        None => {
+            let user_counter = limits.users.get(user_key).copied().unwrap_or_default();
+            let next_user = lockout::record_failure(&user_counter, &state.user_rules(), now);
+            if lockout::retry_after(&next_user, now).is_some() {
+                newly_locked.push("username");
+            }
+            limits.users.insert(user_key.to_string(), next_user);
+            let ip_counter = limits.ips.get(ip_key).copied().unwrap_or_default();
+            let next_ip = lockout::record_failure(&ip_counter, &state.ip_rules(), now);
+            if lockout::retry_after(&next_ip, now).is_some() {
+                newly_locked.push("client");
+            }
+            limits.ips.insert(ip_key.to_string(), next_ip);
+        }
+    }
+    if limits.users.len() + limits.ips.len() + limits.devices.len() > 3 * super::MAX_COUNTERS {
+        limits.prune(now);
+    }
+    state.persist_limits(&limits).await?;
+    drop(limits);
+    state.audit(AuditKind::LoginFailed, Some(user_key), Some(client_ip), "");
+    if !newly_locked.is_empty() {
+        state.audit(AuditKind::LockedOut, Some(user_key), Some(client_ip), newly_locked.join(","));
+    }
+    Ok(())
+}

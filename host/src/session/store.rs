@@ -1,0 +1,258 @@
+//! The in-memory session table with its indexes, and its file form.
+//!
+//! Owns `sessions.json` (through `store/`). Lookups are by token hash only. The successor pair
+//! of the last rotation is kept in memory only (plaintext tokens are never written), so a grace
+//! replay after a restart gets a "log in again" instead of a revocation. This module never
+//! reads the clock; callers pass `now` and fresh tokens.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use super::token::{self, Family, RefreshVerdict, Rejection, SessionRules, Token, TokenHash};
+use crate::clock::UnixSeconds;
+
+/// Tokens handed to the client for one family.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedTokens {
+    pub family_id: String,
+    pub access: Token,
+    pub refresh: Token,
+    pub csrf: Token,
+}
+
+/// The file form of the table.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct SessionsFile {
+    pub families: BTreeMap<String, Family>,
+}
+
+/// What a refresh did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    Rotated(IssuedTokens),
+    /// Same successor as the rotation just before (grace window).
+    Replayed(IssuedTokens),
+    /// Reuse detected: the family was revoked.
+    Revoked { family_id: String, username: String },
+    /// Unknown, expired, or a grace replay whose successor is no longer in memory.
+    Refused,
+}
+
+#[derive(Default)]
+pub struct SessionTable {
+    families: BTreeMap<String, Family>,
+    by_access: HashMap<TokenHash, String>,
+    by_refresh: HashMap<TokenHash, String>,
+    successors: HashMap<String, IssuedTokens>,
+}
+
+impl SessionTable {
+    pub fn from_file(file: SessionsFile) -> SessionTable {
+        let mut table = SessionTable::default();
+        for (family_id, family) in file.families {
+            table.index(&family);
+            table.families.insert(family_id, family);
+        }
+        table
+    }
+
+    pub fn to_file(&self) -> SessionsFile {
+        SessionsFile {
+            families: self.families.clone(),
+        }
+    }
+
+    fn index(&mut self, family: &Family) {
+        self.by_access.insert(family.access, family.id.clone());
+        self.by_refresh.insert(family.refresh, family.id.clone());
+        if let Some(previous) = family.previous {
+            self.by_access.insert(previous.access, family.id.clone());
+            self.by_refresh.insert(previous.refresh, family.id.clone());
+        }
+        for retired in &family.retired {
+            self.by_refresh.insert(*retired, family.id.clone());
+        }
+    }
+
+    fn unindex(&mut self, family: &Family) {
+        self.by_access.retain(|_, family_id| *family_id != family.id);
+        self.by_refresh.retain(|_, family_id| *family_id != family.id);
+    }
+
+    /// Starts a family; evicts the user's oldest beyond `max_per_user`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn create(
+        &mut self,
+        username: &str,
+        user_agent: &str,
+        client_ip: IpAddr,
+        now: UnixSeconds,
+        tokens: IssuedTokens,
+        max_per_user: usize,
+    ) -> Vec<String> {
+        let family = Family {
+            id: tokens.family_id.clone(),
+            username: username.to_string(),
+            created_at: now,
+            last_seen_at: now,
+            authenticated_at: now,
+            user_agent_hash: token::hash_user_agent(user_agent),
+            client_ip,
+            access: tokens.access.hash(),
+            refresh: tokens.refresh.hash(),
+            csrf_hash: tokens.csrf.hash(),
+            previous: None,
+            retired: Vec::new(),
+        };
+        self.index(&family);
+        self.families.insert(family.id.clone(), family);
+        let mut own: Vec<(UnixSeconds, String)> = self
+            .families
+            .values()
+            .filter(|family| family.username == username)
+            .map(|family| (family.created_at, family.id.clone()))
+            .collect();
+        own.sort();
+        let mut evicted = Vec::new();
+        while own.len() > max_per_user {
+            let (_, family_id) = own.remove(0);
+            self.revoke(&family_id);
+            evicted.push(family_id);
+        }
+        evicted
+    }
+
+    /// Authenticates an access token; a binding mismatch or expiry ends the session.
+    pub fn authenticate(
+        &mut self,
+        access: &Token,
+        rules: &SessionRules,
+        user_agent: &str,
+        client_ip: IpAddr,
+        now: UnixSeconds,
+    ) -> Result<Family, Option<(Rejection, Family)>> {
+        let access_hash = access.hash();
+        let family_id = self.by_access.get(&access_hash).cloned().ok_or(None)?;
+        let family = self.families.get(&family_id).cloned().ok_or(None)?;
+        let current = family.access == access_hash;
+        let in_grace = family.previous.is_some_and(|previous| {
+            previous.access == access_hash && now <= previous.rotated_at.saturating_add(rules.grace_seconds)
+        });
+        if !current && !in_grace {
+            return Err(None);
+        }
+        let ua_hash = token::hash_user_agent(user_agent);
+        if let Err(rejection) = token::check_access(&family, rules, &ua_hash, client_ip, now) {
+            self.revoke(&family_id);
+            return Err(Some((rejection, family)));
+        }
+        if let Some(live) = self.families.get_mut(&family_id) {
+            live.last_seen_at = now;
+        }
+        Ok(family)
+    }
+
+    pub fn refresh(
+        &mut self,
+        presented: &Token,
+        rules: &SessionRules,
+        now: UnixSeconds,
+        fresh: impl FnOnce(&str) -> IssuedTokens,
+    ) -> RefreshOutcome {
+        let presented_hash = presented.hash();
+        let Some(family_id) = self.by_refresh.get(&presented_hash).cloned() else {
+            return RefreshOutcome::Refused;
+        };
+        let Some(family) = self.families.get(&family_id).cloned() else {
+            return RefreshOutcome::Refused;
+        };
+        match token::judge_refresh(&family, &presented_hash, rules, now) {
+            RefreshVerdict::Rotate => {
+                let tokens = fresh(&family_id);
+                let next = token::rotate(&family, tokens.access.hash(), tokens.refresh.hash(), now);
+                let csrf_hash = tokens.csrf.hash();
+                self.unindex(&family);
+                let next = Family { csrf_hash, ..next };
+                self.index(&next);
+                self.families.insert(family_id.clone(), next);
+                self.successors.insert(family_id, tokens.clone());
+                RefreshOutcome::Rotated(tokens)
+            }
+            RefreshVerdict::GraceReplay => match self.successors.get(&family_id) {
+                Some(tokens) => RefreshOutcome::Replayed(tokens.clone()),
+                None => RefreshOutcome::Refused,
+            },
+            RefreshVerdict::Reuse => {
+                self.revoke(&family_id);
+                RefreshOutcome::Revoked {
+                    family_id,
+                    username: family.username,
+                }
+            }
+            RefreshVerdict::Expired => {
+                self.revoke(&family_id);
+                RefreshOutcome::Refused
+            }
+        }
+    }
+
+    /// The family an access token (current or just rotated) belongs to.
+    pub fn list_all_ids_by_access(&self, access: &TokenHash) -> Option<String> {
+        self.by_access.get(access).cloned()
+    }
+
+    pub fn get(&self, family_id: &str) -> Option<&Family> {
+        self.families.get(family_id)
+    }
+
+    pub fn mark_authenticated(&mut self, family_id: &str, now: UnixSeconds) {
+        if let Some(family) = self.families.get_mut(family_id) {
+            family.authenticated_at = now;
+        }
+    }
+
+    pub fn revoke(&mut self, family_id: &str) -> Option<Family> {
+        let family = self.families.remove(family_id)?;
+        self.unindex(&family);
+        self.successors.remove(family_id);
+        Some(family)
+    }
+
+    /// Revokes every family of `username` except `keep`; returns how many.
+    pub fn revoke_user(&mut self, username: &str, keep: Option<&str>) -> usize {
+        let doomed: Vec<String> = self
+            .families
+            .values()
+            .filter(|family| family.username == username && Some(family.id.as_str()) != keep)
+            .map(|family| family.id.clone())
+            .collect();
+        for family_id in &doomed {
+            self.revoke(family_id);
+        }
+        doomed.len()
+    }
+
+    pub fn list(&self, username: &str) -> Vec<Family> {
+        self.families
+            .values()
+            .filter(|family| family.username == username)
+            .cloned()
+            .collect()
+    }
+
+    /// Drops families that can no longer be used.
+    pub fn prune(&mut self, rules: &SessionRules, now: UnixSeconds) -> usize {
+        let dead: Vec<String> = self
+            .families
+            .values()
+            .filter(|family| !token::is_live(family, rules, now))
+            .map(|family| family.id.clone())
+            .collect();
+        for family_id in &dead {
+            self.revoke(family_id);
+        }
+        dead.len()
+    }
+}
