@@ -184,7 +184,9 @@ impl Cidr {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.network, canonical_ip(ip)) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix_len)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix_len))
+                    .unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
@@ -243,14 +245,17 @@ impl TryFrom<RawArgon2> for Argon2Config {
 
     fn try_from(raw: RawArgon2) -> Result<Argon2Config, String> {
         let cost = u64::from(raw.memory_kib) * u64::from(raw.iterations);
-        if raw.memory_kib < ARGON2_FLOOR_MEMORY_KIB || cost < ARGON2_FLOOR_MEMORY_TIMES_PASSES_KIB
-        {
+        if raw.memory_kib < ARGON2_FLOOR_MEMORY_KIB || cost < ARGON2_FLOOR_MEMORY_TIMES_PASSES_KIB {
             return Err(format!(
                 "argon2 cost memory_kib={} iterations={} is below the floor (19 MiB x 2 passes)",
                 raw.memory_kib, raw.iterations
             ));
         }
-        if raw.memory_kib > 4 * 1024 * 1024 || raw.iterations > 64 || raw.parallelism == 0 || raw.parallelism > 16 {
+        if raw.memory_kib > 4 * 1024 * 1024
+            || raw.iterations > 64
+            || raw.parallelism == 0
+            || raw.parallelism > 16
+        {
             return Err("argon2 parameters out of range".to_string());
         }
         Ok(Argon2Config {
@@ -297,7 +302,10 @@ impl Config {
         if self.limits.user_hard_stop == 0 || self.limits.user_hard_stop > 100 {
             return Err("key `limits.user_hard_stop` must be 1..=100".to_string());
         }
-        if self.limits.hash_concurrency == 0 || self.limits.ip_burst == 0 || self.limits.ip_refill_ms == 0 {
+        if self.limits.hash_concurrency == 0
+            || self.limits.ip_burst == 0
+            || self.limits.ip_refill_ms == 0
+        {
             return Err("keys `limits.hash_concurrency`, `limits.ip_burst`, `limits.ip_refill_ms` must be positive".to_string());
         }
         Ok(())
@@ -372,7 +380,9 @@ impl RecoveryConfig {
 }
 
 fn default_bind() -> SocketAddr {
-    DEFAULT_BIND.parse().unwrap_or(SocketAddr::from(([127, 0, 0, 1], 9000)))
+    DEFAULT_BIND
+        .parse()
+        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 9000)))
 }
 fn default_allowed_hosts() -> Vec<String> {
     vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()]
@@ -496,10 +506,10 @@ mod tests {
         check_err(
             "[http]\ntrust_proxy = [\"10.0.0.0/33\"]\n",
             expect![[r#"
-                invalid config nosd.toml: TOML parse error at line 2, column 16
+                invalid config nosd.toml: TOML parse error at line 2, column 15
                   |
                 2 | trust_proxy = ["10.0.0.0/33"]
-                  |                ^^^^^^^^^^^^^
+                  |               ^^^^^^^^^^^^^^^
                 `10.0.0.0/33` has an invalid prefix length
             "#]],
         );

@@ -99,9 +99,14 @@ impl AppState {
         limits.prune(deps.clock.now());
         let sessions: SessionsFile = store.load(StateFile::Sessions)?.unwrap_or_default();
         let limits_config = deps.config.limits;
-        let hasher = Hasher::new(deps.config.argon2, limits_config.hash_concurrency, limits_config.hash_queue)
-            .map_err(AuthError::from)?;
-        let burst = NonZeroU32::new(limits_config.ip_burst).ok_or_else(|| StartError::Limits("ip_burst".into()))?;
+        let hasher = Hasher::new(
+            deps.config.argon2,
+            limits_config.hash_concurrency,
+            limits_config.hash_queue,
+        )
+        .map_err(AuthError::from)?;
+        let burst = NonZeroU32::new(limits_config.ip_burst)
+            .ok_or_else(|| StartError::Limits("ip_burst".into()))?;
         let quota = Quota::with_period(Duration::from_millis(limits_config.ip_refill_ms))
             .ok_or_else(|| StartError::Limits("ip_refill_ms".into()))?
             .allow_burst(burst);
@@ -179,7 +184,13 @@ impl AppState {
         }
     }
 
-    pub fn audit(&self, kind: AuditKind, username: Option<&str>, client: Option<IpAddr>, detail: impl Into<String>) {
+    pub fn audit(
+        &self,
+        kind: AuditKind,
+        username: Option<&str>,
+        client: Option<IpAddr>,
+        detail: impl Into<String>,
+    ) {
         self.audit.record(AuditEvent {
             at: self.now(),
             kind,

@@ -47,9 +47,16 @@ pub fn retry_after(counter: &FailureCounter, now: UnixSeconds) -> Option<u64> {
 }
 
 /// The counter after one more failure at `now`.
-pub fn record_failure(counter: &FailureCounter, rules: &LockoutRules, now: UnixSeconds) -> FailureCounter {
+pub fn record_failure(
+    counter: &FailureCounter,
+    rules: &LockoutRules,
+    now: UnixSeconds,
+) -> FailureCounter {
     let consecutive = counter.consecutive.saturating_add(1);
-    let locked_until = if rules.hard_stop.is_some_and(|hard_stop| consecutive >= hard_stop) {
+    let locked_until = if rules
+        .hard_stop
+        .is_some_and(|hard_stop| consecutive >= hard_stop)
+    {
         LOCKED_UNTIL_CLEARED
     } else if consecutive >= rules.free_failures {
         let doublings = (consecutive - rules.free_failures).min(30);
@@ -101,7 +108,18 @@ mod tests {
         }
         assert_eq!(
             locks,
-            [None, None, None, None, Some(60), Some(120), Some(240), Some(480), Some(900), Some(900)]
+            [
+                None,
+                None,
+                None,
+                None,
+                Some(60),
+                Some(120),
+                Some(240),
+                Some(480),
+                Some(900),
+                Some(900)
+            ]
         );
     }
 
@@ -114,7 +132,10 @@ mod tests {
             locked_until: 0,
         };
         let counter = record_failure(&counter, &RULES, now);
-        assert_eq!(retry_after(&counter, now + 10 * 365 * 86_400), Some(HARD_STOP_RETRY_AFTER));
+        assert_eq!(
+            retry_after(&counter, now + 10 * 365 * 86_400),
+            Some(HARD_STOP_RETRY_AFTER)
+        );
         assert!(!is_forgettable(&counter, now + 10 * 365 * 86_400));
     }
 

@@ -75,8 +75,16 @@ pub struct Verified {
 pub async fn login(state: &AppState, attempt: LoginAttempt) -> Result<LoginSuccess, AuthError> {
     let verified = verify_credentials(state, &attempt).await?;
     let now = state.now();
-    let Verified { user_key, trusted, used_recovery_code } = verified;
-    let new_device = if trusted { None } else { Some(Token::generate()?) };
+    let Verified {
+        user_key,
+        trusted,
+        used_recovery_code,
+    } = verified;
+    let new_device = if trusted {
+        None
+    } else {
+        Some(Token::generate()?)
+    };
     let recovery_codes_left = {
         let mut users = state.users.lock().await;
         if let Some(token) = &new_device {
@@ -101,10 +109,21 @@ pub async fn login(state: &AppState, attempt: LoginAttempt) -> Result<LoginSucce
         AuditKind::LoginSucceeded,
         Some(&user_key),
         Some(attempt.client_ip),
-        if used_recovery_code { "with a recovery code" } else if trusted { "trusted device" } else { "" },
+        if used_recovery_code {
+            "with a recovery code"
+        } else if trusted {
+            "trusted device"
+        } else {
+            ""
+        },
     );
     if used_recovery_code {
-        state.audit(AuditKind::RecoveryCodeUsed, Some(&user_key), Some(attempt.client_ip), format!("{recovery_codes_left} left"));
+        state.audit(
+            AuditKind::RecoveryCodeUsed,
+            Some(&user_key),
+            Some(attempt.client_ip),
+            format!("{recovery_codes_left} left"),
+        );
     }
     Ok(LoginSuccess {
         username: user_key,
@@ -116,7 +135,10 @@ pub async fn login(state: &AppState, attempt: LoginAttempt) -> Result<LoginSucce
 }
 
 /// Runs every check of a login attempt without starting a session (also used to re-authenticate).
-pub async fn verify_credentials(state: &AppState, attempt: &LoginAttempt) -> Result<Verified, AuthError> {
+pub async fn verify_credentials(
+    state: &AppState,
+    attempt: &LoginAttempt,
+) -> Result<Verified, AuthError> {
     let now = state.now();
     let user_key = username_key(&attempt.username);
     let ip_key = client_key(attempt.client_ip).to_string();
@@ -145,11 +167,18 @@ pub async fn verify_credentials(state: &AppState, attempt: &LoginAttempt) -> Res
         return Err(AuthError::Throttled { retry_after });
     }
 
-    let (username_known, totp_enrolled, password_hash) = {
+    let (username_known, totp_enrolled, password_hash, one_time_login) = {
         let users = state.users.lock().await;
         match users.users.get(&user_key) {
-            Some(user) => (true, user.totp.is_some(), Some(user.password_hash.clone())),
-            None => (false, false, None),
+            Some(user) => (
+                true,
+                user.totp.is_some(),
+                Some(user.password_hash.clone()),
+                user.one_time_login
+                    .clone()
+                    .filter(|code| code.expires_at > now),
+            ),
+            None => (false, false, None, None),
         }
     };
 
@@ -171,7 +200,8 @@ pub async fn verify_credentials(state: &AppState, attempt: &LoginAttempt) -> Res
             user_locked_for: lockout::retry_after(&user_counter, now).unwrap_or(0),
             ip_locked_for: lockout::retry_after(&ip_counter, now).unwrap_or(0),
             device_locked_for: lockout::retry_after(&device_counter, now).unwrap_or(0),
-            seconds_since_last_failure: (last_failure > 0).then(|| now.saturating_sub(last_failure)),
+            seconds_since_last_failure: (last_failure > 0)
+                .then(|| now.saturating_sub(last_failure)),
             totp_enrolled,
             now,
         }
@@ -187,12 +217,41 @@ pub async fn verify_credentials(state: &AppState, attempt: &LoginAttempt) -> Res
     let usable = !typed_password.is_empty()
         && typed_password.chars().count() <= password::MAX_LEN
         && decision != Decision::DenyGeneric;
-    let target = if usable { password_hash.as_deref() } else { None };
-    let password_ok = state.hasher.verify(target, &typed_password).await?;
+    let target = if usable {
+        password_hash.as_deref()
+    } else {
+        None
+    };
+    let mut password_ok = state.hasher.verify(target, &typed_password).await?;
+
+    // A one-time login code from recovery mode stands in for password and second factor.
+    let mut used_one_time_login = false;
+    if let (false, true, Some(one_time)) = (password_ok, usable, &one_time_login) {
+        if state
+            .hasher
+            .verify(Some(&one_time.hash), &typed_password)
+            .await?
+        {
+            let mut users = state.users.lock().await;
+            if let Some(user) = users.users.get_mut(&user_key)
+                && user
+                    .one_time_login
+                    .as_ref()
+                    .is_some_and(|current| current.hash == one_time.hash)
+            {
+                user.one_time_login = None;
+                state.persist_users(&users).await?;
+                used_one_time_login = true;
+                password_ok = true;
+            }
+        }
+    }
 
     let mut used_recovery_code = false;
     let second_factor_ok = if !password_ok {
         false
+    } else if used_one_time_login {
+        true
     } else if decision == Decision::RequireSecondFactor {
         match classify(attempt.code.as_deref()) {
             SecondFactor::Totp(code) => consume_totp(state, &user_key, &code, now).await?,
@@ -208,7 +267,12 @@ pub async fn verify_credentials(state: &AppState, attempt: &LoginAttempt) -> Res
 
     if !(password_ok && second_factor_ok) {
         if password_ok {
-            state.audit(AuditKind::SecondFactorFailed, Some(&user_key), Some(attempt.client_ip), "password correct, second factor wrong");
+            state.audit(
+                AuditKind::SecondFactorFailed,
+                Some(&user_key),
+                Some(attempt.client_ip),
+                "password correct, second factor wrong",
+            );
         }
         record_failure(state, &user_key, &ip_key, device_hash, attempt.client_ip).await?;
         return Err(AuthError::Failed);
@@ -247,17 +311,36 @@ pub fn fresh_tokens(family_id: &str) -> Result<IssuedTokens, AuthError> {
 }
 
 /// Creates and persists a new session family (never reuses a presented token: no fixation).
-pub async fn start_session(state: &AppState, username: &str, user_agent: &str, client_ip: IpAddr) -> Result<IssuedTokens, AuthError> {
+pub async fn start_session(
+    state: &AppState,
+    username: &str,
+    user_agent: &str,
+    client_ip: IpAddr,
+) -> Result<IssuedTokens, AuthError> {
     let family_id = hex::encode(&Token::generate()?.encode().as_bytes()[..16]);
     let tokens = fresh_tokens(&family_id)?;
     let now = state.now();
     let max_per_user = state.config.session.max_per_user;
-    state.with_sessions(|table| table.create(username, user_agent, client_ip, now, tokens.clone(), max_per_user));
+    state.with_sessions(|table| {
+        table.create(
+            username,
+            user_agent,
+            client_ip,
+            now,
+            tokens.clone(),
+            max_per_user,
+        )
+    });
     state.persist_sessions().await?;
     Ok(tokens)
 }
 
-async fn consume_totp(state: &AppState, user_key: &str, code: &str, now: u64) -> Result<bool, AuthError> {
+async fn consume_totp(
+    state: &AppState,
+    user_key: &str,
+    code: &str,
+    now: u64,
+) -> Result<bool, AuthError> {
     let mut users = state.users.lock().await;
     let Some(user) = users.users.get_mut(user_key) else {
         return Ok(false);
@@ -279,7 +362,11 @@ async fn consume_totp(state: &AppState, user_key: &str, code: &str, now: u64) ->
     }
 }
 
-async fn consume_recovery_code(state: &AppState, user_key: &str, canonical: &str) -> Result<bool, AuthError> {
+async fn consume_recovery_code(
+    state: &AppState,
+    user_key: &str,
+    canonical: &str,
+) -> Result<bool, AuthError> {
     let hashes = {
         let users = state.users.lock().await;
         users
@@ -296,7 +383,11 @@ async fn consume_recovery_code(state: &AppState, user_key: &str, canonical: &str
         return Ok(false);
     };
     // Double spend: only the caller that still finds the hash removes it.
-    let Some(position) = user.recovery_codes.iter().position(|hash| *hash == hashes[idx]) else {
+    let Some(position) = user
+        .recovery_codes
+        .iter()
+        .position(|hash| *hash == hashes[idx])
+    else {
         return Ok(false);
     };
     user.recovery_codes.remove(position);
@@ -346,7 +437,12 @@ async fn record_failure(
     drop(limits);
     state.audit(AuditKind::LoginFailed, Some(user_key), Some(client_ip), "");
     if !newly_locked.is_empty() {
-        state.audit(AuditKind::LockedOut, Some(user_key), Some(client_ip), newly_locked.join(","));
+        state.audit(
+            AuditKind::LockedOut,
+            Some(user_key),
+            Some(client_ip),
+            newly_locked.join(","),
+        );
     }
     Ok(())
 }

@@ -3,8 +3,8 @@
 //! `password`, `totp`, `recovery_codes`, `lockout` and `policy` are pure or nearly so; `login`
 //! and `setup` are the flows that combine them with the state store. Nothing here knows HTTP.
 
-pub mod login;
 pub mod lockout;
+pub mod login;
 pub mod password;
 pub mod policy;
 pub mod recovery_codes;
@@ -148,7 +148,10 @@ pub fn username_key(typed: &str) -> String {
         folded
     } else {
         use sha2::Digest;
-        format!("~{}", hex::encode(&sha2::Sha256::digest(folded.as_bytes())[..12]))
+        format!(
+            "~{}",
+            hex::encode(&sha2::Sha256::digest(folded.as_bytes())[..12])
+        )
     }
 }
 

@@ -94,9 +94,18 @@ impl Drop for Admission<'_> {
 
 impl Hasher {
     /// Builds the hasher and computes the dummy hash (one real hash, at start).
-    pub fn new(config: Argon2Config, concurrency: usize, queue: usize) -> Result<Hasher, HashError> {
-        let params = Params::new(config.memory_kib, config.iterations, config.parallelism, None)
-            .map_err(|err| HashError::Internal(err.to_string()))?;
+    pub fn new(
+        config: Argon2Config,
+        concurrency: usize,
+        queue: usize,
+    ) -> Result<Hasher, HashError> {
+        let params = Params::new(
+            config.memory_kib,
+            config.iterations,
+            config.parallelism,
+            None,
+        )
+        .map_err(|err| HashError::Internal(err.to_string()))?;
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
         let dummy_phc = hash_blocking(&argon2, "nos dummy password, never matches")?;
         Ok(Hasher {
@@ -137,14 +146,19 @@ impl Hasher {
         let argon2 = self.argon2.clone();
         let password = password.to_string();
         self.n_computed.fetch_add(1, Ordering::SeqCst);
-        let matched = tokio::task::spawn_blocking(move || verify_blocking(&argon2, &target, &password))
-            .await
-            .map_err(|err| HashError::Internal(err.to_string()))?;
+        let matched =
+            tokio::task::spawn_blocking(move || verify_blocking(&argon2, &target, &password))
+                .await
+                .map_err(|err| HashError::Internal(err.to_string()))?;
         Ok(real && matched)
     }
 
     /// Verifies against several hashes in one admission; returns the index that matched.
-    pub async fn verify_any(&self, phcs: &[String], secret: &str) -> Result<Option<usize>, HashError> {
+    pub async fn verify_any(
+        &self,
+        phcs: &[String],
+        secret: &str,
+    ) -> Result<Option<usize>, HashError> {
         let _admission = self.admit()?;
         let _permit = self.permits.acquire().await.map_err(|_| HashError::Busy)?;
         let argon2 = self.argon2.clone();
@@ -154,7 +168,8 @@ impl Hasher {
         }
         let real = !phcs.is_empty();
         let secret = secret.to_string();
-        self.n_computed.fetch_add(targets.len() as u64, Ordering::SeqCst);
+        self.n_computed
+            .fetch_add(targets.len() as u64, Ordering::SeqCst);
         let found = tokio::task::spawn_blocking(move || {
             targets
                 .iter()
@@ -178,7 +193,8 @@ impl Hasher {
 fn hash_blocking(argon2: &Argon2<'static>, password: &str) -> Result<String, HashError> {
     let mut salt_bytes = [0u8; 16];
     getrandom::fill(&mut salt_bytes).map_err(|err| HashError::Internal(err.to_string()))?;
-    let salt = SaltString::encode_b64(&salt_bytes).map_err(|err| HashError::Internal(err.to_string()))?;
+    let salt =
+        SaltString::encode_b64(&salt_bytes).map_err(|err| HashError::Internal(err.to_string()))?;
     argon2
         .hash_password(password.as_bytes(), &salt)
         .map(|hash| hash.to_string())
@@ -201,7 +217,11 @@ mod tests {
         let cases: [(&str, &str, Result<(), PasswordRejection>); 7] = [
             ("admin", "short-pass1", Err(PasswordRejection::TooShort)),
             ("admin", "correct horse battery", Ok(())),
-            ("admin", "my-admin-is-great", Err(PasswordRejection::ContainsUsername)),
+            (
+                "admin",
+                "my-admin-is-great",
+                Err(PasswordRejection::ContainsUsername),
+            ),
             ("alice", "123456789012", Err(PasswordRejection::Common)),
             ("alice", "QWERTYUIOPASDFGH", Err(PasswordRejection::Common)),
             ("alice", &"x".repeat(256), Ok(())),

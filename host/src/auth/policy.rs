@@ -107,7 +107,11 @@ fn severity(decision: Decision) -> (u8, u64) {
 }
 
 fn stricter(left: Decision, right: Decision) -> Decision {
-    if severity(left) >= severity(right) { left } else { right }
+    if severity(left) >= severity(right) {
+        left
+    } else {
+        right
+    }
 }
 
 #[cfg(test)]
@@ -141,18 +145,55 @@ mod tests {
 
     #[test]
     fn table() {
-        let locked_user = AttemptFacts { user_locked_for: 60, ..facts() };
-        let locked_user_trusted = AttemptFacts { trusted_device: true, ..locked_user.clone() };
+        let locked_user = AttemptFacts {
+            user_locked_for: 60,
+            ..facts()
+        };
+        let locked_user_trusted = AttemptFacts {
+            trusted_device: true,
+            ..locked_user.clone()
+        };
         let cases = [
             (None, facts(), Decision::RequireSecondFactor),
-            (None, AttemptFacts { totp_enrolled: false, ..facts() }, Decision::Proceed),
+            (
+                None,
+                AttemptFacts {
+                    totp_enrolled: false,
+                    ..facts()
+                },
+                Decision::Proceed,
+            ),
             (None, locked_user.clone(), Decision::LockOut { seconds: 60 }),
-            (None, locked_user_trusted.clone(), Decision::RequireSecondFactor),
-            (Some(Fixed(Ok(Decision::Proceed))), facts(), Decision::RequireSecondFactor),
-            (Some(Fixed(Ok(Decision::Proceed))), locked_user.clone(), Decision::LockOut { seconds: 60 }),
-            (Some(Fixed(Ok(Decision::LockOut { seconds: 5 }))), locked_user_trusted, Decision::LockOut { seconds: 5 }),
-            (Some(Fixed(Ok(Decision::DenyGeneric))), facts(), Decision::DenyGeneric),
-            (Some(Fixed(Err(()))), locked_user, Decision::LockOut { seconds: 60 }),
+            (
+                None,
+                locked_user_trusted.clone(),
+                Decision::RequireSecondFactor,
+            ),
+            (
+                Some(Fixed(Ok(Decision::Proceed))),
+                facts(),
+                Decision::RequireSecondFactor,
+            ),
+            (
+                Some(Fixed(Ok(Decision::Proceed))),
+                locked_user.clone(),
+                Decision::LockOut { seconds: 60 },
+            ),
+            (
+                Some(Fixed(Ok(Decision::LockOut { seconds: 5 }))),
+                locked_user_trusted,
+                Decision::LockOut { seconds: 5 },
+            ),
+            (
+                Some(Fixed(Ok(Decision::DenyGeneric))),
+                facts(),
+                Decision::DenyGeneric,
+            ),
+            (
+                Some(Fixed(Err(()))),
+                locked_user,
+                Decision::LockOut { seconds: 60 },
+            ),
         ];
         for (plugin, facts, expected) in cases {
             let plugin_ref = plugin.as_ref().map(|plugin| plugin as &dyn AuthPolicy);

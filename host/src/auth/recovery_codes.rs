@@ -16,7 +16,10 @@ pub fn generate() -> Result<Vec<String>, getrandom::Error> {
     for _ in 0..N_CODES {
         let mut random = [0u8; CODE_CHARS];
         getrandom::fill(&mut random)?;
-        let chars: Vec<u8> = random.iter().map(|byte| ALPHABET[usize::from(byte & 31)]).collect();
+        let chars: Vec<u8> = random
+            .iter()
+            .map(|byte| ALPHABET[usize::from(byte & 31)])
+            .collect();
         let groups: Vec<&str> = chars
             .chunks(4)
             .map(|chunk| std::str::from_utf8(chunk).unwrap_or(""))
@@ -38,7 +41,8 @@ pub fn canonical(input: &str) -> Option<String> {
         .filter(|c| *c != '-' && *c != ' ')
         .map(|c| c.to_ascii_uppercase())
         .collect();
-    let valid = canonical.len() == CODE_CHARS && canonical.bytes().all(|byte| ALPHABET.contains(&byte));
+    let valid =
+        canonical.len() == CODE_CHARS && canonical.bytes().all(|byte| ALPHABET.contains(&byte));
     valid.then_some(canonical)
 }
 
@@ -59,7 +63,10 @@ mod tests {
 
     #[test]
     fn grammar() {
-        assert_eq!(canonical("abcd efgh-jkmn pqrs").as_deref(), Some("ABCDEFGHJKMNPQRS"));
+        assert_eq!(
+            canonical("abcd efgh-jkmn pqrs").as_deref(),
+            Some("ABCDEFGHJKMNPQRS")
+        );
         assert_eq!(canonical("ABCD-EFGH-JKMN-PQRI"), None);
         assert_eq!(canonical("123456"), None);
     }

@@ -28,7 +28,9 @@ pub async fn ensure_setup_token(state: &AppState) -> Result<Option<String>, Auth
     let token_text = hex::encode(random);
     let token_hash = token_hash(&token_text);
     let now = state.now();
-    state.store.write_secret(SETUP_TOKEN_FILE, format!("{token_text}\n").as_bytes())?;
+    state
+        .store
+        .write_secret(SETUP_TOKEN_FILE, format!("{token_text}\n").as_bytes())?;
     state.with_setup(|setup| {
         setup.token_hash = Some(token_hash);
         setup.expires_at = now + SETUP_TOKEN_SECONDS;
@@ -54,11 +56,21 @@ async fn check_token(state: &AppState, token_text: &str) -> Result<(), AuthError
     let valid = state.with_setup(|setup| {
         let matches = setup
             .token_hash
-            .map(|expected| bool::from(String::from(expected).as_bytes().ct_eq(String::from(presented).as_bytes())))
+            .map(|expected| {
+                bool::from(
+                    String::from(expected)
+                        .as_bytes()
+                        .ct_eq(String::from(presented).as_bytes()),
+                )
+            })
             .unwrap_or(false);
         matches && token_text.len() == 32 && now < setup.expires_at
     });
-    if valid { Ok(()) } else { Err(AuthError::SetupRefused) }
+    if valid {
+        Ok(())
+    } else {
+        Err(AuthError::SetupRefused)
+    }
 }
 
 /// What the admin's authenticator app needs.
@@ -78,10 +90,16 @@ pub fn enrolment(secret: &[u8], username: &str) -> TotpEnrolment {
 }
 
 /// Step 1: a fresh TOTP secret for the coming admin.
-pub async fn begin(state: &AppState, token_text: &str, username: &str) -> Result<TotpEnrolment, AuthError> {
+pub async fn begin(
+    state: &AppState,
+    token_text: &str,
+    username: &str,
+) -> Result<TotpEnrolment, AuthError> {
     check_token(state, token_text).await?;
     if !valid_username(username) {
-        return Err(AuthError::Invalid("username must match [a-z][a-z0-9_-]{2,31}".into()));
+        return Err(AuthError::Invalid(
+            "username must match [a-z][a-z0-9_-]{2,31}".into(),
+        ));
     }
     let secret = totp::generate_secret()?;
     state.with_setup(|setup| setup.pending_totp = Some(secret.clone()));
@@ -98,15 +116,19 @@ pub async fn complete(
 ) -> Result<Vec<String>, AuthError> {
     check_token(state, token_text).await?;
     if !valid_username(username) {
-        return Err(AuthError::Invalid("username must match [a-z][a-z0-9_-]{2,31}".into()));
+        return Err(AuthError::Invalid(
+            "username must match [a-z][a-z0-9_-]{2,31}".into(),
+        ));
     }
     let new_password = password::normalize(new_password);
-    password::check_policy(username, &new_password).map_err(|rejection| AuthError::Invalid(rejection.to_string()))?;
+    password::check_policy(username, &new_password)
+        .map_err(|rejection| AuthError::Invalid(rejection.to_string()))?;
     let secret = state
         .with_setup(|setup| setup.pending_totp.clone())
         .ok_or_else(|| AuthError::Invalid("call /api/v1/setup/totp first".into()))?;
     let now = state.now();
-    let step = totp::accept(&secret, code, now, None).map_err(|_| AuthError::Invalid("totp code does not match".into()))?;
+    let step = totp::accept(&secret, code, now, None)
+        .map_err(|_| AuthError::Invalid("totp code does not match".into()))?;
     let password_hash = state.hasher.hash(&new_password).await?;
     let codes = recovery_codes::generate()?;
     let code_hashes = hash_codes(state, &codes).await?;
@@ -136,7 +158,12 @@ pub async fn complete(
         setup.pending_totp = None;
     });
     state.store.remove(SETUP_TOKEN_FILE)?;
-    state.audit(AuditKind::SetupCompleted, Some(username), None, "first admin created");
+    state.audit(
+        AuditKind::SetupCompleted,
+        Some(username),
+        None,
+        "first admin created",
+    );
     Ok(codes)
 }
 
@@ -144,7 +171,8 @@ pub async fn complete(
 pub async fn hash_codes(state: &AppState, codes: &[String]) -> Result<Vec<String>, AuthError> {
     let mut hashes = Vec::with_capacity(codes.len());
     for code in codes {
-        let canonical = recovery_codes::canonical(code).ok_or_else(|| AuthError::Internal("generated code does not parse".into()))?;
+        let canonical = recovery_codes::canonical(code)
+            .ok_or_else(|| AuthError::Internal("generated code does not parse".into()))?;
         hashes.push(state.hasher.hash(&canonical).await?);
     }
     Ok(hashes)

@@ -71,7 +71,9 @@ fn totp(secret: &[u8]) -> Option<TOTP> {
 
 /// The code for the step containing `at` (used by tests and enrolment checks).
 pub fn code_at(secret: &[u8], at: UnixSeconds) -> String {
-    totp(secret).map(|totp| totp.generate(at)).unwrap_or_default()
+    totp(secret)
+        .map(|totp| totp.generate(at))
+        .unwrap_or_default()
 }
 
 /// The step a code matches within ±[`SKEW_STEPS`] of `now`.
@@ -84,7 +86,8 @@ pub fn matched_step(secret: &[u8], code: &str, now: UnixSeconds) -> Result<u64, 
     let mut found = None;
     for step in current.saturating_sub(SKEW_STEPS)..=current + SKEW_STEPS {
         let expected = totp.generate(step * STEP_SECONDS);
-        let equal: bool = subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), code.as_bytes()).into();
+        let equal: bool =
+            subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), code.as_bytes()).into();
         if equal && found.is_none() {
             found = Some(step);
         }
@@ -120,7 +123,7 @@ mod tests {
 
     #[test]
     fn window_is_plus_minus_one_step_with_a_virtual_clock() {
-        let now = 1_700_000_010;
+        let now: u64 = 1_700_000_010;
         let offsets: [i64; 7] = [-90, -60, -30, 0, 30, 60, 90];
         let accepted: Vec<bool> = offsets
             .iter()
@@ -137,11 +140,23 @@ mod tests {
         let now = 1_700_000_010;
         let code_next = code_at(SECRET, now + 30);
         let step = accept(SECRET, &code_next, now, None).unwrap();
-        assert_eq!(accept(SECRET, &code_next, now, Some(step)), Err(TotpRejection::Replayed));
+        assert_eq!(
+            accept(SECRET, &code_next, now, Some(step)),
+            Err(TotpRejection::Replayed)
+        );
         let code_now = code_at(SECRET, now);
-        assert_eq!(accept(SECRET, &code_now, now, Some(step)), Err(TotpRejection::Replayed));
-        assert_eq!(accept(SECRET, "12345", now, None), Err(TotpRejection::Malformed));
-        assert_eq!(accept(SECRET, "12345a", now, None), Err(TotpRejection::Malformed));
+        assert_eq!(
+            accept(SECRET, &code_now, now, Some(step)),
+            Err(TotpRejection::Replayed)
+        );
+        assert_eq!(
+            accept(SECRET, "12345", now, None),
+            Err(TotpRejection::Malformed)
+        );
+        assert_eq!(
+            accept(SECRET, "12345a", now, None),
+            Err(TotpRejection::Malformed)
+        );
     }
 
     #[test]

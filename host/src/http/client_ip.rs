@@ -25,14 +25,22 @@ pub enum ProxyRejection {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
 
-pub fn resolve(peer: IpAddr, headers: &HeaderMap, trust_proxy: &[Cidr]) -> Result<IpAddr, ProxyRejection> {
+pub fn resolve(
+    peer: IpAddr,
+    headers: &HeaderMap,
+    trust_proxy: &[Cidr],
+) -> Result<IpAddr, ProxyRejection> {
     let peer = canonical_ip(peer);
     let has_forwarding = ["x-forwarded-for", "forwarded", "x-real-ip"]
         .iter()
         .any(|name| headers.contains_key(*name));
     let trusted = |ip: IpAddr| trust_proxy.iter().any(|cidr| cidr.contains(ip));
     if !trusted(peer) {
-        return if has_forwarding { Err(ProxyRejection::UntrustedPeer) } else { Ok(peer) };
+        return if has_forwarding {
+            Err(ProxyRejection::UntrustedPeer)
+        } else {
+            Ok(peer)
+        };
     }
     let mut hops = Vec::new();
     for value in headers.get_all("x-forwarded-for") {
@@ -48,31 +56,73 @@ pub fn resolve(peer: IpAddr, headers: &HeaderMap, trust_proxy: &[Cidr]) -> Resul
     let Some(leftmost) = hops.first().copied() else {
         return Ok(peer);
     };
-    Ok(hops.iter().rev().copied().find(|hop| !trusted(*hop)).unwrap_or(leftmost))
+    Ok(hops
+        .iter()
+        .rev()
+        .copied()
+        .find(|hop| !trusted(*hop))
+        .unwrap_or(leftmost))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn check(peer: &str, xff: Option<&str>, trust: &[&str], expected: Result<&str, ProxyRejection>) {
+    fn check(
+        peer: &str,
+        xff: Option<&str>,
+        trust: &[&str],
+        expected: Result<&str, ProxyRejection>,
+    ) {
         let mut headers = HeaderMap::new();
         if let Some(xff) = xff {
             headers.insert("x-forwarded-for", xff.parse().unwrap());
         }
-        let trust: Vec<Cidr> = trust.iter().map(|text| Cidr::try_from(text.to_string()).unwrap()).collect();
+        let trust: Vec<Cidr> = trust
+            .iter()
+            .map(|text| Cidr::try_from(text.to_string()).unwrap())
+            .collect();
         let got = resolve(peer.parse().unwrap(), &headers, &trust);
-        assert_eq!(got, expected.map(|ip| ip.parse().unwrap()), "{peer} {xff:?}");
+        assert_eq!(
+            got,
+            expected.map(|ip| ip.parse().unwrap()),
+            "{peer} {xff:?}"
+        );
     }
 
     #[test]
     fn table() {
         check("192.0.2.1", None, &[], Ok("192.0.2.1"));
-        check("192.0.2.1", Some("1.2.3.4"), &[], Err(ProxyRejection::UntrustedPeer));
-        check("127.0.0.1", Some("6.6.6.6, 203.0.113.7"), &["127.0.0.1"], Ok("203.0.113.7"));
-        check("127.0.0.1", Some("6.6.6.6, 203.0.113.7, 10.0.0.2"), &["127.0.0.1", "10.0.0.0/8"], Ok("203.0.113.7"));
-        check("127.0.0.1", Some("10.0.0.3, 10.0.0.2"), &["127.0.0.1", "10.0.0.0/8"], Ok("10.0.0.3"));
-        check("127.0.0.1", Some("not-an-ip"), &["127.0.0.1"], Err(ProxyRejection::Malformed));
+        check(
+            "192.0.2.1",
+            Some("1.2.3.4"),
+            &[],
+            Err(ProxyRejection::UntrustedPeer),
+        );
+        check(
+            "127.0.0.1",
+            Some("6.6.6.6, 203.0.113.7"),
+            &["127.0.0.1"],
+            Ok("203.0.113.7"),
+        );
+        check(
+            "127.0.0.1",
+            Some("6.6.6.6, 203.0.113.7, 10.0.0.2"),
+            &["127.0.0.1", "10.0.0.0/8"],
+            Ok("203.0.113.7"),
+        );
+        check(
+            "127.0.0.1",
+            Some("10.0.0.3, 10.0.0.2"),
+            &["127.0.0.1", "10.0.0.0/8"],
+            Ok("10.0.0.3"),
+        );
+        check(
+            "127.0.0.1",
+            Some("not-an-ip"),
+            &["127.0.0.1"],
+            Err(ProxyRejection::Malformed),
+        );
         check("127.0.0.1", None, &["127.0.0.1"], Ok("127.0.0.1"));
         check("::ffff:192.0.2.1", None, &[], Ok("192.0.2.1"));
     }
@@ -80,6 +130,11 @@ mod tests {
     #[test]
     fn too_many_hops() {
         let many = vec!["1.1.1.1"; 21].join(",");
-        check("127.0.0.1", Some(&many), &["127.0.0.1"], Err(ProxyRejection::Malformed));
+        check(
+            "127.0.0.1",
+            Some(&many),
+            &["127.0.0.1"],
+            Err(ProxyRejection::Malformed),
+        );
     }
 }

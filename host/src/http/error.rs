@@ -38,10 +38,14 @@ pub struct InternalDetail(pub String);
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::AuthFailed | ApiError::Unauthenticated | ApiError::ReauthRequired => StatusCode::UNAUTHORIZED,
+            ApiError::AuthFailed | ApiError::Unauthenticated | ApiError::ReauthRequired => {
+                StatusCode::UNAUTHORIZED
+            }
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::BadRequest { .. } | ApiError::UntrustedProxyHeaders => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest { .. } | ApiError::UntrustedProxyHeaders => {
+                StatusCode::BAD_REQUEST
+            }
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::CsrfRejected | ApiError::SetupRefused => StatusCode::FORBIDDEN,
@@ -56,14 +60,25 @@ impl ApiError {
         match self {
             ApiError::AuthFailed => ("auth.failed", "authentication failed".into()),
             ApiError::Unauthenticated => ("auth.required", "login required".into()),
-            ApiError::ReauthRequired => ("auth.reauth_required", "confirm your password and code first".into()),
-            ApiError::RateLimited { .. } => ("rate_limited", "too many attempts, try again later".into()),
+            ApiError::ReauthRequired => (
+                "auth.reauth_required",
+                "confirm your password and code first".into(),
+            ),
+            ApiError::RateLimited { .. } => {
+                ("rate_limited", "too many attempts, try again later".into())
+            }
             ApiError::Busy { .. } => ("busy", "server busy, try again shortly".into()),
             ApiError::BadRequest { code, message } => (code, message.clone()),
             ApiError::PayloadTooLarge => ("request.too_large", "request body too large".into()),
-            ApiError::UnsupportedMediaType => ("request.content_type", "expected content-type application/json".into()),
+            ApiError::UnsupportedMediaType => (
+                "request.content_type",
+                "expected content-type application/json".into(),
+            ),
             ApiError::CsrfRejected => ("csrf.rejected", "cross-site request refused".into()),
-            ApiError::SetupRefused => ("setup.refused", "setup token missing, wrong or expired".into()),
+            ApiError::SetupRefused => (
+                "setup.refused",
+                "setup token missing, wrong or expired".into(),
+            ),
             ApiError::SetupDone => ("setup.complete", "setup is already complete".into()),
             ApiError::NotFound => ("not_found", "no such resource".into()),
             ApiError::MisdirectedHost => ("host.rejected", "host name not served here".into()),
@@ -89,7 +104,9 @@ impl IntoResponse for ApiError {
                 }
             }
             ApiError::Internal(detail) => {
-                response.extensions_mut().insert(InternalDetail(detail.clone()));
+                response
+                    .extensions_mut()
+                    .insert(InternalDetail(detail.clone()));
             }
             _ => {}
         }

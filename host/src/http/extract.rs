@@ -41,10 +41,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|_| ApiError::PayloadTooLarge)?;
-        serde_json::from_slice(&bytes).map(AppJson).map_err(|err| ApiError::BadRequest {
-            code: "request.invalid",
-            message: format!("invalid request body: {err}"),
-        })
+        serde_json::from_slice(&bytes)
+            .map(AppJson)
+            .map_err(|err| ApiError::BadRequest {
+                code: "request.invalid",
+                message: format!("invalid request body: {err}"),
+            })
     }
 }
 
@@ -84,7 +86,8 @@ impl FromRequestParts<AppState> for AuthSession {
         let user_agent = user_agent(parts);
         let rules = state.session_rules();
         let now = state.now();
-        let verdict = state.with_sessions(|table| table.authenticate(&token, &rules, &user_agent, client, now));
+        let verdict = state
+            .with_sessions(|table| table.authenticate(&token, &rules, &user_agent, client, now));
         let family = match verdict {
             Ok(family) => family,
             Err(None) => return Err(ApiError::Unauthenticated),

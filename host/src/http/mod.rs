@@ -14,6 +14,7 @@ pub mod routes;
 use std::net::SocketAddr;
 
 use axum::Router;
+use axum::extract::connect_info::MockConnectInfo;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::middleware::{self, Next};
@@ -35,7 +36,10 @@ pub fn app(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn(check_cross_site))
-        .layer(middleware::from_fn_with_state(state.clone(), resolve_client))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            resolve_client,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), check_host))
         .layer(middleware::from_fn(security_headers))
         .with_state(state)
@@ -77,10 +81,20 @@ pub fn host_name(authority: &str) -> Option<String> {
 }
 
 async fn check_host(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let header_host = req.headers().get(header::HOST).and_then(|value| value.to_str().ok());
+    let header_host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok());
     let uri_host = req.uri().authority().map(|authority| authority.as_str());
     let allowed = |authority: &str| {
-        host_name(authority).is_some_and(|name| state.config.http.allowed_hosts.iter().any(|allowed| allowed.eq_ignore_ascii_case(&name)))
+        host_name(authority).is_some_and(|name| {
+            state
+                .config
+                .http
+                .allowed_hosts
+                .iter()
+                .any(|allowed| allowed.eq_ignore_ascii_case(&name))
+        })
     };
     let ok = match (header_host, uri_host) {
         (None, None) => false,
@@ -93,8 +107,13 @@ async fn check_host(State(state): State<AppState>, req: Request, next: Next) -> 
 }
 
 async fn resolve_client(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied() else {
-        return ApiError::Internal("no peer address".into()).into_response();
+    let extensions = req.extensions();
+    let peer = match extensions.get::<ConnectInfo<SocketAddr>>() {
+        Some(ConnectInfo(peer)) => *peer,
+        None => match extensions.get::<MockConnectInfo<SocketAddr>>() {
+            Some(MockConnectInfo(peer)) => *peer,
+            None => return ApiError::Internal("no peer address".into()).into_response(),
+        },
     };
     match client_ip::resolve(peer.ip(), req.headers(), &state.config.http.trust_proxy) {
         Ok(client) => {
@@ -120,15 +139,21 @@ async fn check_cross_site(req: Request, next: Next) -> Response {
     let origin_ok = match headers.get(header::ORIGIN).map(|value| value.to_str()) {
         None => true,
         Some(Ok(origin)) => {
-            let host = headers.get(header::HOST).and_then(|value| value.to_str().ok()).unwrap_or("");
+            let host = headers
+                .get(header::HOST)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or("");
             let authority = origin
                 .strip_prefix("https://")
                 .or_else(|| origin.strip_prefix("http://"));
-            authority.is_some_and(|authority| !host.is_empty() && authority.eq_ignore_ascii_case(host))
+            authority
+                .is_some_and(|authority| !host.is_empty() && authority.eq_ignore_ascii_case(host))
         }
         Some(Err(_)) => false,
     };
-    let has_csrf_header = headers.get(extract::CSRF_HEADER).is_some_and(|value| !value.is_empty());
+    let has_csrf_header = headers
+        .get(extract::CSRF_HEADER)
+        .is_some_and(|value| !value.is_empty());
     if !(fetch_site_ok && origin_ok && has_csrf_header) {
         return ApiError::CsrfRejected.into_response();
     }
@@ -143,7 +168,10 @@ mod tests {
     fn host_names() {
         assert_eq!(host_name("localhost:9000").as_deref(), Some("localhost"));
         assert_eq!(host_name("[::1]:9000").as_deref(), Some("[::1]"));
-        assert_eq!(host_name("Attacker.Example").as_deref(), Some("attacker.example"));
+        assert_eq!(
+            host_name("Attacker.Example").as_deref(),
+            Some("attacker.example")
+        );
         assert_eq!(host_name("a:b:c"), None);
         assert_eq!(host_name(""), None);
     }

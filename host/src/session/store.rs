@@ -35,7 +35,10 @@ pub enum RefreshOutcome {
     /// Same successor as the rotation just before (grace window).
     Replayed(IssuedTokens),
     /// Reuse detected: the family was revoked.
-    Revoked { family_id: String, username: String },
+    Revoked {
+        family_id: String,
+        username: String,
+    },
     /// Unknown, expired, or a grace replay whose successor is no longer in memory.
     Refused,
 }
@@ -77,8 +80,10 @@ impl SessionTable {
     }
 
     fn unindex(&mut self, family: &Family) {
-        self.by_access.retain(|_, family_id| *family_id != family.id);
-        self.by_refresh.retain(|_, family_id| *family_id != family.id);
+        self.by_access
+            .retain(|_, family_id| *family_id != family.id);
+        self.by_refresh
+            .retain(|_, family_id| *family_id != family.id);
     }
 
     /// Starts a family; evicts the user's oldest beyond `max_per_user`.
@@ -138,7 +143,8 @@ impl SessionTable {
         let family = self.families.get(&family_id).cloned().ok_or(None)?;
         let current = family.access == access_hash;
         let in_grace = family.previous.is_some_and(|previous| {
-            previous.access == access_hash && now <= previous.rotated_at.saturating_add(rules.grace_seconds)
+            previous.access == access_hash
+                && now <= previous.rotated_at.saturating_add(rules.grace_seconds)
         });
         if !current && !in_grace {
             return Err(None);

@@ -42,7 +42,9 @@ impl Token {
 
     /// `token = 64 * lowercase-hex-digit`
     pub fn parse(text: &str) -> Option<Token> {
-        if text.len() != TOKEN_LEN * 2 || !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        if text.len() != TOKEN_LEN * 2
+            || !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        {
             return None;
         }
         let mut bytes = [0u8; TOKEN_LEN];
@@ -167,7 +169,12 @@ pub fn check_access(
 }
 
 /// Judges a presented refresh token that maps to this family.
-pub fn judge_refresh(family: &Family, presented: &TokenHash, rules: &SessionRules, now: UnixSeconds) -> RefreshVerdict {
+pub fn judge_refresh(
+    family: &Family,
+    presented: &TokenHash,
+    rules: &SessionRules,
+    now: UnixSeconds,
+) -> RefreshVerdict {
     if !is_live(family, rules, now) {
         return RefreshVerdict::Expired;
     }
@@ -268,14 +275,29 @@ mod tests {
         let start = 1_000_000;
         let first = family(start);
         let old_refresh = token(2).hash();
-        assert_eq!(judge_refresh(&first, &old_refresh, &RULES, start + 60), RefreshVerdict::Rotate);
+        assert_eq!(
+            judge_refresh(&first, &old_refresh, &RULES, start + 60),
+            RefreshVerdict::Rotate
+        );
         let second = rotate(&first, token(4).hash(), token(5).hash(), start + 60);
-        assert_eq!(judge_refresh(&second, &old_refresh, &RULES, start + 75), RefreshVerdict::GraceReplay);
-        assert_eq!(judge_refresh(&second, &old_refresh, &RULES, start + 76), RefreshVerdict::Reuse);
-        assert_eq!(judge_refresh(&second, &token(5).hash(), &RULES, start + 76), RefreshVerdict::Rotate);
+        assert_eq!(
+            judge_refresh(&second, &old_refresh, &RULES, start + 75),
+            RefreshVerdict::GraceReplay
+        );
+        assert_eq!(
+            judge_refresh(&second, &old_refresh, &RULES, start + 76),
+            RefreshVerdict::Reuse
+        );
+        assert_eq!(
+            judge_refresh(&second, &token(5).hash(), &RULES, start + 76),
+            RefreshVerdict::Rotate
+        );
         let third = rotate(&second, token(6).hash(), token(7).hash(), start + 100);
         assert_eq!(third.retired, vec![old_refresh]);
-        assert_eq!(judge_refresh(&third, &old_refresh, &RULES, start + 101), RefreshVerdict::Reuse);
+        assert_eq!(
+            judge_refresh(&third, &old_refresh, &RULES, start + 101),
+            RefreshVerdict::Reuse
+        );
     }
 
     #[test]
@@ -286,7 +308,9 @@ mod tests {
         let mut n_refreshes = 0;
         loop {
             now += 600;
-            if judge_refresh(&current, &current.refresh.clone(), &RULES, now) != RefreshVerdict::Rotate {
+            if judge_refresh(&current, &current.refresh.clone(), &RULES, now)
+                != RefreshVerdict::Rotate
+            {
                 break;
             }
             current = rotate(&current, token(8).hash(), token(9).hash(), now);
@@ -307,9 +331,23 @@ mod tests {
         let same_24: IpAddr = "192.0.2.99".parse().unwrap();
         let other_24: IpAddr = "192.0.3.10".parse().unwrap();
         assert_eq!(check_access(&bound, &RULES, &ua, same_24, now), Ok(()));
-        assert_eq!(check_access(&bound, &RULES, &ua, other_24, now), Err(Rejection::ClientIpChanged));
-        assert_eq!(check_access(&bound, &RULES, &hash_user_agent("curl"), same_24, now), Err(Rejection::UserAgentChanged));
-        assert!(same_client(IpBinding::Prefix, "2001:db8::1".parse().unwrap(), "2001:db8::ffff:1".parse().unwrap()));
-        assert!(!same_client(IpBinding::Exact, same_24, "192.0.2.10".parse().unwrap()));
+        assert_eq!(
+            check_access(&bound, &RULES, &ua, other_24, now),
+            Err(Rejection::ClientIpChanged)
+        );
+        assert_eq!(
+            check_access(&bound, &RULES, &hash_user_agent("curl"), same_24, now),
+            Err(Rejection::UserAgentChanged)
+        );
+        assert!(same_client(
+            IpBinding::Prefix,
+            "2001:db8::1".parse().unwrap(),
+            "2001:db8::ffff:1".parse().unwrap()
+        ));
+        assert!(!same_client(
+            IpBinding::Exact,
+            same_24,
+            "192.0.2.10".parse().unwrap()
+        ));
     }
 }

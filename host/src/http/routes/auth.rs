@@ -77,7 +77,12 @@ fn user_agent(headers: &HeaderMap) -> String {
 fn session_cookies(response: &mut Response, tokens: &IssuedTokens, refresh_max_age: u64) {
     let values = [
         cookies::set(cookies::SESSION, &tokens.access.encode(), true, None),
-        cookies::set(cookies::REFRESH, &tokens.refresh.encode(), true, Some(refresh_max_age)),
+        cookies::set(
+            cookies::REFRESH,
+            &tokens.refresh.encode(),
+            true,
+            Some(refresh_max_age),
+        ),
         cookies::set(cookies::CSRF, &tokens.csrf.encode(), false, None),
     ];
     for value in values {
@@ -88,7 +93,11 @@ fn session_cookies(response: &mut Response, tokens: &IssuedTokens, refresh_max_a
 }
 
 fn clear_session_cookies(response: &mut Response) {
-    for (name, http_only) in [(cookies::SESSION, true), (cookies::REFRESH, true), (cookies::CSRF, false)] {
+    for (name, http_only) in [
+        (cookies::SESSION, true),
+        (cookies::REFRESH, true),
+        (cookies::CSRF, false),
+    ] {
         if let Ok(value) = HeaderValue::from_str(&cookies::clear(name, http_only)) {
             response.headers_mut().append(header::SET_COOKIE, value);
         }
@@ -105,8 +114,7 @@ async fn login_handler(
     if let Some(planted) = cookies::read(&headers, cookies::SESSION).and_then(Token::parse) {
         let planted_hash = planted.hash();
         let revoked = state.with_sessions(|table| {
-            let family_id = table
-                .list_all_ids_by_access(&planted_hash);
+            let family_id = table.list_all_ids_by_access(&planted_hash);
             family_id.and_then(|family_id| table.revoke(&family_id))
         });
         if revoked.is_some() {
@@ -128,9 +136,18 @@ async fn login_handler(
         "recovery_codes_left": success.recovery_codes_left,
     }))
     .into_response();
-    session_cookies(&mut response, &success.tokens, state.config.session.idle_seconds);
+    session_cookies(
+        &mut response,
+        &success.tokens,
+        state.config.session.idle_seconds,
+    );
     if let Some(device) = &success.new_device {
-        let value = cookies::set(cookies::DEVICE, &device.encode(), true, Some(cookies::DEVICE_MAX_AGE));
+        let value = cookies::set(
+            cookies::DEVICE,
+            &device.encode(),
+            true,
+            Some(cookies::DEVICE_MAX_AGE),
+        );
         if let Ok(value) = HeaderValue::from_str(&value) {
             response.headers_mut().append(header::SET_COOKIE, value);
         }
@@ -150,18 +167,23 @@ async fn refresh(
     let now = state.now();
     let mut fresh_error = None;
     let outcome = state.with_sessions(|table| {
-        table.refresh(&presented, &rules, now, |family_id| match login::fresh_tokens(family_id) {
-            Ok(tokens) => tokens,
-            Err(err) => {
-                fresh_error = Some(err);
-                IssuedTokens {
-                    family_id: family_id.to_string(),
-                    access: Token::from_bytes([0; 32]),
-                    refresh: Token::from_bytes([0; 32]),
-                    csrf: Token::from_bytes([0; 32]),
+        table.refresh(
+            &presented,
+            &rules,
+            now,
+            |family_id| match login::fresh_tokens(family_id) {
+                Ok(tokens) => tokens,
+                Err(err) => {
+                    fresh_error = Some(err);
+                    IssuedTokens {
+                        family_id: family_id.to_string(),
+                        access: Token::from_bytes([0; 32]),
+                        refresh: Token::from_bytes([0; 32]),
+                        csrf: Token::from_bytes([0; 32]),
+                    }
                 }
-            }
-        })
+            },
+        )
     });
     if let Some(err) = fresh_error {
         return Err(err.into());
@@ -173,7 +195,10 @@ async fn refresh(
             tokens
         }
         RefreshOutcome::Replayed(tokens) => tokens,
-        RefreshOutcome::Revoked { family_id, username } => {
+        RefreshOutcome::Revoked {
+            family_id,
+            username,
+        } => {
             state.persist_sessions().await?;
             state.audit(
                 AuditKind::RefreshReuseDetected,
@@ -193,7 +218,12 @@ async fn refresh(
 async fn logout(State(state): State<AppState>, session: AuthSession) -> Result<Response, ApiError> {
     state.with_sessions(|table| table.revoke(&session.family.id));
     state.persist_sessions().await?;
-    state.audit(AuditKind::SessionRevoked, Some(&session.family.username), None, "logout");
+    state.audit(
+        AuditKind::SessionRevoked,
+        Some(&session.family.username),
+        None,
+        "logout",
+    );
     let mut response = StatusCode::NO_CONTENT.into_response();
     clear_session_cookies(&mut response);
     Ok(response)
@@ -243,7 +273,9 @@ async fn revoke_session(
     Path(family_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let owned = state.with_sessions(|table| {
-        let owned = table.get(&family_id).is_some_and(|family| family.username == session.family.username);
+        let owned = table
+            .get(&family_id)
+            .is_some_and(|family| family.username == session.family.username);
         if owned {
             table.revoke(&family_id);
         }
@@ -253,7 +285,12 @@ async fn revoke_session(
         return Err(ApiError::NotFound);
     }
     state.persist_sessions().await?;
-    state.audit(AuditKind::SessionRevoked, Some(&session.family.username), None, format!("family {family_id}"));
+    state.audit(
+        AuditKind::SessionRevoked,
+        Some(&session.family.username),
+        None,
+        format!("family {family_id}"),
+    );
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -290,7 +327,9 @@ fn require_recent_auth(state: &AppState, session: &AuthSession) -> Result<(), Ap
 
 /// Ends every other session of the user after a credential change.
 async fn revoke_others(state: &AppState, session: &AuthSession, why: &str) -> Result<(), ApiError> {
-    let n_revoked = state.with_sessions(|table| table.revoke_user(&session.family.username, Some(&session.family.id)));
+    let n_revoked = state.with_sessions(|table| {
+        table.revoke_user(&session.family.username, Some(&session.family.id))
+    });
     state.persist_sessions().await?;
     state.audit(
         AuditKind::SessionRevoked,
@@ -313,10 +352,17 @@ async fn change_password(
         code: "password.rejected",
         message: rejection.to_string(),
     })?;
-    let hash = state.hasher.hash(&new_password).await.map_err(AuthError::from)?;
+    let hash = state
+        .hasher
+        .hash(&new_password)
+        .await
+        .map_err(AuthError::from)?;
     {
         let mut users = state.users.lock().await;
-        let user = users.users.get_mut(&username).ok_or(ApiError::Unauthenticated)?;
+        let user = users
+            .users
+            .get_mut(&username)
+            .ok_or(ApiError::Unauthenticated)?;
         user.password_hash = hash;
         user.password_changed_at = state.now();
         state.persist_users(&users).await?;
@@ -326,7 +372,10 @@ async fn change_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn totp_enrol(State(state): State<AppState>, session: AuthSession) -> Result<Json<Value>, ApiError> {
+async fn totp_enrol(
+    State(state): State<AppState>,
+    session: AuthSession,
+) -> Result<Json<Value>, ApiError> {
     require_recent_auth(&state, &session)?;
     let secret = totp::generate_secret().map_err(AuthError::from)?;
     let enrolment = setup::enrolment(&secret, &session.family.username);
@@ -356,13 +405,17 @@ async fn totp_confirm(
             code: "totp.not_pending",
             message: "call /api/v1/auth/totp/enrol first".into(),
         })?;
-    let step = totp::accept(&secret, &body.code, state.now(), None).map_err(|_| ApiError::BadRequest {
-        code: "totp.mismatch",
-        message: "code does not match the new secret".into(),
-    })?;
+    let step =
+        totp::accept(&secret, &body.code, state.now(), None).map_err(|_| ApiError::BadRequest {
+            code: "totp.mismatch",
+            message: "code does not match the new secret".into(),
+        })?;
     {
         let mut users = state.users.lock().await;
-        let user = users.users.get_mut(&username).ok_or(ApiError::Unauthenticated)?;
+        let user = users
+            .users
+            .get_mut(&username)
+            .ok_or(ApiError::Unauthenticated)?;
         user.totp = Some(TotpState {
             secret: totp::encode_secret(&secret),
             last_used_step: Some(step),
@@ -377,12 +430,18 @@ async fn totp_confirm(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn totp_disable(State(state): State<AppState>, session: AuthSession) -> Result<StatusCode, ApiError> {
+async fn totp_disable(
+    State(state): State<AppState>,
+    session: AuthSession,
+) -> Result<StatusCode, ApiError> {
     require_recent_auth(&state, &session)?;
     let username = session.family.username.clone();
     {
         let mut users = state.users.lock().await;
-        let user = users.users.get_mut(&username).ok_or(ApiError::Unauthenticated)?;
+        let user = users
+            .users
+            .get_mut(&username)
+            .ok_or(ApiError::Unauthenticated)?;
         user.totp = None;
         state.persist_users(&users).await?;
     }
@@ -391,17 +450,28 @@ async fn totp_disable(State(state): State<AppState>, session: AuthSession) -> Re
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn regenerate_codes(State(state): State<AppState>, session: AuthSession) -> Result<Json<Value>, ApiError> {
+async fn regenerate_codes(
+    State(state): State<AppState>,
+    session: AuthSession,
+) -> Result<Json<Value>, ApiError> {
     require_recent_auth(&state, &session)?;
     let username = session.family.username.clone();
     let codes = crate::auth::recovery_codes::generate().map_err(AuthError::from)?;
     let hashes = setup::hash_codes(&state, &codes).await?;
     {
         let mut users = state.users.lock().await;
-        let user = users.users.get_mut(&username).ok_or(ApiError::Unauthenticated)?;
+        let user = users
+            .users
+            .get_mut(&username)
+            .ok_or(ApiError::Unauthenticated)?;
         user.recovery_codes = hashes;
         state.persist_users(&users).await?;
     }
-    state.audit(AuditKind::RecoveryCodesRegenerated, Some(&username), None, "");
+    state.audit(
+        AuditKind::RecoveryCodesRegenerated,
+        Some(&username),
+        None,
+        "",
+    );
     Ok(Json(json!({"recovery_codes": codes})))
 }

@@ -69,7 +69,14 @@ async fn complete(
     AppJson(body): AppJson<CompleteBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     throttle(&state, client)?;
-    let codes = setup::complete(&state, &body.token, &body.username, &body.password, &body.code).await?;
+    let codes = setup::complete(
+        &state,
+        &body.token,
+        &body.username,
+        &body.password,
+        &body.code,
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"username": body.username, "recovery_codes": codes})),

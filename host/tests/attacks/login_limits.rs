@@ -1,0 +1,237 @@
+//! Brute force: the distributed spray, forged forwarding headers, restart, trusted device.
+
+use std::sync::Arc;
+
+use nos_host::clock::ManualClock;
+
+use crate::harness::{Client, PASSWORD, T0, TestServer};
+
+/// A tiny join_all without pulling in `futures`.
+mod futures_lite_free {
+    pub async fn join_all<F: std::future::Future + Send + 'static>(
+        futures: Vec<F>,
+    ) -> Vec<F::Output>
+    where
+        F::Output: Send + 'static,
+    {
+        let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+        let mut outputs = Vec::with_capacity(handles.len());
+        for handle in handles {
+            outputs.push(handle.await.unwrap());
+        }
+        outputs
+    }
+}
+pub use futures_lite_free::join_all as spawn_all;
+
+const PROXY: &str = "[http]\ntrust_proxy = [\"127.0.0.1\"]\n";
+const ATTACKER: &str = "203.0.113.7";
+const OWNER_IP: &str = "198.51.100.20";
+
+#[derive(Default, Debug)]
+struct Tally {
+    ok: usize,
+    unauthorized: usize,
+    throttled: usize,
+    throttled_without_retry_after: usize,
+    other: Vec<u16>,
+}
+
+/// `n_attempts` logins across 500 usernames, 50 forged leftmost X-Forwarded-For values, the
+/// proxy appending the attacker's real address; concurrency 50. One in 97 tries the real
+/// admin password.
+async fn spray(server: &TestServer, first_attempt: usize, n_attempts: usize) -> Tally {
+    let attempts: Vec<usize> = (first_attempt..first_attempt + n_attempts).collect();
+    let mut tally = Tally::default();
+    for chunk in attempts.chunks(50) {
+        let futures: Vec<_> = chunk
+            .iter()
+            .map(|attempt_idx| {
+                let attempt_idx = *attempt_idx;
+                let forged = format!("10.66.{}.{}", attempt_idx % 50, attempt_idx % 50);
+                let client = Client::new().with_header("x-forwarded-for", &format!("{forged}, {ATTACKER}"));
+                let username = if attempt_idx % 10 == 0 { "admin".to_string() } else { format!("user{}", attempt_idx % 500) };
+                let password = if attempt_idx % 97 == 0 { PASSWORD.to_string() } else { format!("guess-{attempt_idx}-xxxxxxxx") };
+                let url = server.url("/api/v1/auth/login");
+                async move {
+                    let body = serde_json::json!({"username": username, "password": password, "code": "000000"});
+                    client
+                        .send(
+                            client
+                                .http
+                                .post(url)
+                                .header("content-type", "application/json")
+                                .header("x-nos-csrf", "1")
+                                .body(body.to_string()),
+                        )
+                        .await
+                }
+            })
+            .collect();
+        for reply in spawn_all(futures).await {
+            match reply.status {
+                200 => tally.ok += 1,
+                401 => tally.unauthorized += 1,
+                429 => {
+                    tally.throttled += 1;
+                    if reply.retry_after().is_none_or(|seconds| seconds < 1) {
+                        tally.throttled_without_retry_after += 1;
+                    }
+                }
+                other => tally.other.push(other),
+            }
+        }
+    }
+    tally
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spray_of_10000_is_throttled_before_hashing_survives_restart_and_owner_gets_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let server = TestServer::start(dir.path(), PROXY, clock.clone()).await;
+    let owner_client = Client::new().with_header("x-forwarded-for", OWNER_IP);
+    let (secret, _codes) = server.setup_admin(&owner_client).await;
+
+    // The owner logs in once from their browser and receives the trusted-device cookie.
+    let mut owner = owner_client.clone();
+    let reply = owner
+        .login(&server, "admin", PASSWORD, Some(&server.totp_now(&secret)))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.raw);
+    owner.absorb(&reply);
+    assert!(owner.cookies.contains_key("__Host-nos_dev"));
+
+    let hashes_before = server.state.hasher.n_computed();
+    let first_half = spray(&server, 0, 5000).await;
+    let hashes_first = server.state.hasher.n_computed() - hashes_before;
+
+    // Restart in the middle: counters come back from limits.json.
+    server.stop().await;
+    let server = TestServer::start(dir.path(), PROXY, clock.clone()).await;
+    let hashes_before = server.state.hasher.n_computed();
+    let second_half = spray(&server, 5000, 5000).await;
+    let hashes_second = server.state.hasher.n_computed() - hashes_before;
+
+    for tally in [&first_half, &second_half] {
+        assert_eq!(tally.ok, 0, "{tally:?}");
+        assert!(tally.other.is_empty(), "{tally:?}");
+        assert_eq!(tally.throttled_without_retry_after, 0, "{tally:?}");
+    }
+    // Concurrent requests may all pass the lock check before the fifth failure is counted, so
+    // the bound is the governor burst (10); after that the persisted lock stops everything.
+    assert!(
+        hashes_first <= 10,
+        "first half hashed {hashes_first} times: {first_half:?}"
+    );
+    assert_eq!(first_half.unauthorized as u64, hashes_first);
+    assert_eq!(hashes_second, 0, "restart forgot the lock: {second_half:?}");
+    assert_eq!(second_half.throttled, 5000);
+
+    // Forged headers were ignored: only the proxy-appended address has a counter.
+    let limits = server.state.limits.lock().await.clone();
+    let keys: Vec<&String> = limits.ips.keys().collect();
+    assert_eq!(keys, vec![&ATTACKER.to_string()]);
+
+    // A distributed attack on "admin" from 50 real addresses locks the username...
+    let mut n_admin_failures = 0;
+    for ip_idx in 0..50 {
+        let attacker = Client::new().with_header("x-forwarded-for", &format!("192.0.2.{ip_idx}"));
+        let reply = attacker
+            .login(&server, "admin", "wrong password attempt", Some("123456"))
+            .await;
+        if reply.status == 401 {
+            n_admin_failures += 1;
+        }
+    }
+    assert!(n_admin_failures <= 5, "{n_admin_failures}");
+    // ...for untrusted sources, even with the right password, and across a restart...
+    server.stop().await;
+    let server = TestServer::start(dir.path(), PROXY, clock.clone()).await;
+    server.clock.advance(30);
+    let code = server.totp_now(&secret);
+    let stranger = Client::new().with_header("x-forwarded-for", "198.51.100.99");
+    let reply = stranger
+        .login(&server, "admin", PASSWORD, Some(&code))
+        .await;
+    assert_eq!(
+        reply.status, 429,
+        "the username is locked for untrusted sources"
+    );
+
+    // ...but the owner's trusted device has its own budget and still gets in.
+    let reply = owner.login(&server, "admin", PASSWORD, Some(&code)).await;
+    assert_eq!(reply.status, 200, "owner locked out: {}", reply.raw);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarding_headers_from_an_untrusted_peer_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), "", Arc::new(ManualClock::new(T0))).await;
+    let hashes_before = server.state.hasher.n_computed();
+    for forged_idx in 0..50 {
+        for header in ["x-forwarded-for", "x-real-ip", "forwarded"] {
+            let client = Client::new().with_header(header, &format!("10.0.0.{forged_idx}"));
+            let reply = client
+                .login(&server, "admin", "whatever password", None)
+                .await;
+            assert_eq!(reply.status, 400);
+            assert_eq!(reply.body["error"]["code"], "proxy.untrusted");
+        }
+    }
+    assert_eq!(server.state.hasher.n_computed(), hashes_before);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lockout_escalates_and_responses_are_identical_for_known_and_unknown_users() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let server = TestServer::start(
+        dir.path(),
+        "[limits]\nip_burst = 1000\nip_refill_ms = 1\n",
+        clock.clone(),
+    )
+    .await;
+    let client = Client::new();
+    let (_secret, _) = server.setup_admin(&client).await;
+    // Different client addresses are impossible without a proxy, so the per-IP counter locks
+    // both usernames together here; compare the two after the same history.
+    let mut shapes = Vec::new();
+    for username in ["admin", "nobody"] {
+        server.state.limits.lock().await.ips.clear();
+        let mut replies = Vec::new();
+        for _ in 0..7 {
+            replies.push(
+                client
+                    .login(&server, username, "wrong password here", Some("123456"))
+                    .await,
+            );
+        }
+        let statuses: Vec<u16> = replies.iter().map(|reply| reply.status).collect();
+        assert_eq!(statuses, [401, 401, 401, 401, 401, 429, 429], "{username}");
+        let shape: Vec<(u16, String, Option<u64>, usize)> = replies
+            .iter()
+            .map(|reply| {
+                (
+                    reply.status,
+                    reply.raw.clone(),
+                    reply.retry_after(),
+                    reply.set_cookies().len(),
+                )
+            })
+            .collect();
+        shapes.push(shape);
+        clock.advance(3600);
+    }
+    assert_eq!(shapes[0], shapes[1]);
+    expect_test::expect![[r#"{"error":{"code":"auth.failed","message":"authentication failed"}}"#]]
+        .assert_eq(&shapes[0][0].1);
+    expect_test::expect![[
+        r#"{"error":{"code":"rate_limited","message":"too many attempts, try again later"}}"#
+    ]]
+    .assert_eq(&shapes[0][5].1);
+    assert_eq!(shapes[0][5].2, Some(60));
+    server.stop().await;
+}

@@ -1,0 +1,147 @@
+//! Recovery mode end to end with the real `nosd` and `nosctl` binaries: absent without the
+//! kernel flag, served on a root-only socket with it, refused to uid 65534, audited, and
+//! ending sessions.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Nosd {
+    child: Child,
+}
+
+impl Drop for Nosd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_nosd(dir: &Path, cmdline: &str) -> (Nosd, PathBuf) {
+    let cmdline_path = dir.join("cmdline");
+    std::fs::write(&cmdline_path, cmdline).unwrap();
+    let socket = dir.join("run/recovery.sock");
+    let config_path = dir.join("nosd.toml");
+    std::fs::write(
+        &config_path,
+        format!(
+            "[http]\nbind = \"127.0.0.1:0\"\n[state]\ndir = \"{}\"\n[argon2]\nmemory_kib = 19456\niterations = 2\n[recovery]\ncmdline_path = \"{}\"\nsocket = \"{}\"\n",
+            dir.join("state").display(),
+            cmdline_path.display(),
+            socket.display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nosd"))
+        .arg("--config")
+        .arg(&config_path)
+        .env_remove("NOS_RECOVERY")
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains("nosd listening") {
+                let _ = ready_tx.send(());
+            }
+        }
+    });
+    ready_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("nosd starts");
+    (Nosd { child }, socket)
+}
+
+fn nosctl(socket: &Path, args: &[&str], as_nobody: bool) -> (bool, String) {
+    let mut command = if as_nobody {
+        let mut command = Command::new("setpriv");
+        command.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            env!("CARGO_BIN_EXE_nosctl"),
+        ]);
+        command
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_nosctl"))
+    };
+    let output = command
+        .arg("recovery")
+        .arg("--socket")
+        .arg(socket)
+        .args(args)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+#[test]
+fn recovery_socket_absent_without_flag_root_only_with_it() {
+    assert!(nix_is_root(), "the recovery tests run as root (CI does)");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    // Without the flag: no socket at all.
+    {
+        let (_nosd, socket) =
+            start_nosd(dir.path(), "BOOT_IMAGE=/vmlinuz ro quiet nos.recovery=0\n");
+        assert!(
+            !socket.exists(),
+            "recovery socket exists without the kernel flag"
+        );
+    }
+
+    // With the flag: the socket is 0600 and answers root.
+    let (_nosd, socket) = start_nosd(dir.path(), "BOOT_IMAGE=/vmlinuz ro quiet nos.recovery=1\n");
+    let started = Instant::now();
+    while !socket.exists() && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let (ok, text) = nosctl(&socket, &["status"], false);
+    assert!(ok, "{text}");
+    assert!(text.contains("recovery mode active"), "{text}");
+
+    // uid 65534 cannot even connect through the 0600 socket...
+    std::fs::set_permissions(
+        socket.parent().unwrap(),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let (ok, text) = nosctl(&socket, &["status"], true);
+    assert!(!ok, "{text}");
+    assert!(text.to_lowercase().contains("permission denied"), "{text}");
+    // ...and with the file mode opened up, SO_PEERCRED still refuses it.
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let (ok, text) = nosctl(&socket, &["reset-password", "admin"], true);
+    assert!(!ok, "{text}");
+    assert!(text.contains("refused: uid 65534 is not root"), "{text}");
+
+    // Unknown account: refused, nothing happens.
+    let (ok, text) = nosctl(&socket, &["reset-password", "admin"], false);
+    assert!(!ok && text.contains("no account"), "{text}");
+    drop(_nosd);
+    let audit = std::fs::read_to_string(dir.path().join("state/audit.jsonl")).unwrap_or_default();
+    assert!(!audit.contains("recovery_action"), "{audit}");
+}
+
+fn nix_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|line| line.starts_with("Uid:"))
+        .is_some_and(|line| line.split_whitespace().nth(1) == Some("0"))
+}
