@@ -226,24 +226,23 @@ pub async fn verify_credentials(
 
     // A one-time login code from recovery mode stands in for password and second factor.
     let mut used_one_time_login = false;
-    if let (false, true, Some(one_time)) = (password_ok, usable, &one_time_login) {
-        if state
+    if let (false, true, Some(one_time)) = (password_ok, usable, &one_time_login)
+        && state
             .hasher
             .verify(Some(&one_time.hash), &typed_password)
             .await?
+    {
+        let mut users = state.users.lock().await;
+        if let Some(user) = users.users.get_mut(&user_key)
+            && user
+                .one_time_login
+                .as_ref()
+                .is_some_and(|current| current.hash == one_time.hash)
         {
-            let mut users = state.users.lock().await;
-            if let Some(user) = users.users.get_mut(&user_key)
-                && user
-                    .one_time_login
-                    .as_ref()
-                    .is_some_and(|current| current.hash == one_time.hash)
-            {
-                user.one_time_login = None;
-                state.persist_users(&users).await?;
-                used_one_time_login = true;
-                password_ok = true;
-            }
+            user.one_time_login = None;
+            state.persist_users(&users).await?;
+            used_one_time_login = true;
+            password_ok = true;
         }
     }
 

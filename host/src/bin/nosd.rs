@@ -99,7 +99,8 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("binding {bind}"))?;
-    tracing::info!(%bind, "nosd listening");
+    let local = listener.local_addr().context("reading the bound address")?;
+    tracing::info!(%local, "nosd listening");
     axum::serve(
         listener,
         nos_host::app(state).into_make_service_with_connect_info::<SocketAddr>(),

@@ -12,6 +12,7 @@ use super::client_ip::ClientIp;
 use super::cookies;
 use super::error::ApiError;
 use crate::audit::AuditKind;
+use crate::session::store::AccessDenied;
 use crate::session::token::{Family, Token};
 use crate::state::AppState;
 
@@ -90,11 +91,14 @@ impl FromRequestParts<AppState> for AuthSession {
             .with_sessions(|table| table.authenticate(&token, &rules, &user_agent, client, now));
         let family = match verdict {
             Ok(family) => family,
-            Err(None) => return Err(ApiError::Unauthenticated),
-            Err(Some((rejection, family))) => {
+            Err(AccessDenied::Unknown) => return Err(ApiError::Unauthenticated),
+            Err(AccessDenied::Ended {
+                rejection,
+                username,
+            }) => {
                 state.audit(
                     AuditKind::SessionBindingMismatch,
-                    Some(&family.username),
+                    Some(&username),
                     Some(client),
                     format!("{rejection:?}; session ended"),
                 );

@@ -28,6 +28,18 @@ pub struct SessionsFile {
     pub families: BTreeMap<String, Family>,
 }
 
+/// Why an access token was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessDenied {
+    /// No live session has this token.
+    Unknown,
+    /// The session existed but expired or its binding did not match; it has been ended.
+    Ended {
+        rejection: Rejection,
+        username: String,
+    },
+}
+
 /// What a refresh did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefreshOutcome {
@@ -137,22 +149,33 @@ impl SessionTable {
         user_agent: &str,
         client_ip: IpAddr,
         now: UnixSeconds,
-    ) -> Result<Family, Option<(Rejection, Family)>> {
+    ) -> Result<Family, AccessDenied> {
         let access_hash = access.hash();
-        let family_id = self.by_access.get(&access_hash).cloned().ok_or(None)?;
-        let family = self.families.get(&family_id).cloned().ok_or(None)?;
+        let family_id = self
+            .by_access
+            .get(&access_hash)
+            .cloned()
+            .ok_or(AccessDenied::Unknown)?;
+        let family = self
+            .families
+            .get(&family_id)
+            .cloned()
+            .ok_or(AccessDenied::Unknown)?;
         let current = family.access == access_hash;
         let in_grace = family.previous.is_some_and(|previous| {
             previous.access == access_hash
                 && now <= previous.rotated_at.saturating_add(rules.grace_seconds)
         });
         if !current && !in_grace {
-            return Err(None);
+            return Err(AccessDenied::Unknown);
         }
         let ua_hash = token::hash_user_agent(user_agent);
         if let Err(rejection) = token::check_access(&family, rules, &ua_hash, client_ip, now) {
             self.revoke(&family_id);
-            return Err(Some((rejection, family)));
+            return Err(AccessDenied::Ended {
+                rejection,
+                username: family.username,
+            });
         }
         if let Some(live) = self.families.get_mut(&family_id) {
             live.last_seen_at = now;

@@ -20,6 +20,12 @@ impl Drop for Nosd {
 }
 
 fn start_nosd(dir: &Path, cmdline: &str) -> (Nosd, PathBuf) {
+    let (nosd, socket, _) = start_nosd_at(dir, cmdline);
+    (nosd, socket)
+}
+
+/// Starts the real nosd; returns it, its recovery socket path and its HTTP address.
+fn start_nosd_at(dir: &Path, cmdline: &str) -> (Nosd, PathBuf, String) {
     let cmdline_path = dir.join("cmdline");
     std::fs::write(&cmdline_path, cmdline).unwrap();
     let socket = dir.join("run/recovery.sock");
@@ -49,14 +55,21 @@ fn start_nosd(dir: &Path, cmdline: &str) -> (Nosd, PathBuf) {
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if line.contains("nosd listening") {
-                let _ = ready_tx.send(());
+                let local = line
+                    .split("local=")
+                    .nth(1)
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .unwrap_or("")
+                    .trim_end_matches(|c: char| !c.is_ascii_digit())
+                    .to_string();
+                let _ = ready_tx.send(local);
             }
         }
     });
-    ready_rx
+    let local = ready_rx
         .recv_timeout(Duration::from_secs(30))
         .expect("nosd starts");
-    (Nosd { child }, socket)
+    (Nosd { child }, socket, local)
 }
 
 fn nosctl(socket: &Path, args: &[&str], as_nobody: bool) -> (bool, String) {
@@ -144,4 +157,96 @@ fn nix_is_root() -> bool {
         .lines()
         .find(|line| line.starts_with("Uid:"))
         .is_some_and(|line| line.split_whitespace().nth(1) == Some("0"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_actions_are_audited_and_end_sessions() {
+    use crate::harness::{Client, TestServer};
+    use nos_host::clock::{Clock, ManualClock, SystemClock};
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let state_dir = dir.path().join("state");
+    // Create the admin and a session with an in-process server on the same state directory.
+    let server = TestServer::start(
+        &state_dir,
+        "",
+        Arc::new(ManualClock::new(SystemClock.now())),
+    )
+    .await;
+    let (secret, _) = server.setup_admin(&Client::new()).await;
+    let session = crate::harness::logged_in(&server, &secret).await;
+    server.stop().await;
+
+    let (_nosd, socket, addr) = tokio::task::spawn_blocking({
+        let dir = dir.path().to_path_buf();
+        move || start_nosd_at(&dir, "ro nos.recovery=1")
+    })
+    .await
+    .unwrap();
+    let me = |client: Client| {
+        let url = format!("http://{addr}/api/v1/me");
+        async move { client.send(client.http.get(url)).await.status }
+    };
+    assert_eq!(
+        me(session.clone()).await,
+        200,
+        "the session survived the restart"
+    );
+
+    let (ok, text) = tokio::task::spawn_blocking({
+        let socket = socket.clone();
+        move || nosctl(&socket, &["login-code", "admin"], false)
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{text}");
+    let one_time_code = text.lines().last().unwrap().trim().to_string();
+    assert_eq!(one_time_code.len(), 20, "{text}");
+    assert_eq!(
+        me(session.clone()).await,
+        401,
+        "the recovery action ended the session"
+    );
+
+    let login = |password: String| {
+        let client = Client::new();
+        let url = format!("http://{addr}/api/v1/auth/login");
+        async move {
+            let body = serde_json::json!({"username": "admin", "password": password});
+            client
+                .send(
+                    client
+                        .http
+                        .post(url)
+                        .header("content-type", "application/json")
+                        .header("x-nos-csrf", "1")
+                        .body(body.to_string()),
+                )
+                .await
+                .status
+        }
+    };
+    assert_eq!(login(one_time_code.clone()).await, 200);
+    assert_eq!(
+        login(one_time_code).await,
+        401,
+        "the login code is single-use"
+    );
+
+    let (ok, text) = tokio::task::spawn_blocking({
+        let socket = socket.clone();
+        move || nosctl(&socket, &["reset-password", "admin"], false)
+    })
+    .await
+    .unwrap();
+    assert!(ok && text.contains("WARNING"), "{text}");
+    drop(_nosd);
+    let audit = std::fs::read_to_string(state_dir.join("audit.jsonl")).unwrap();
+    assert_eq!(audit.matches("\"recovery_action\"").count(), 2, "{audit}");
+    assert!(
+        !audit.contains(&text.lines().last().unwrap().trim().to_string()),
+        "no secret in the audit log"
+    );
 }
