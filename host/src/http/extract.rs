@@ -12,8 +12,8 @@ use super::client_ip::ClientIp;
 use super::cookies;
 use super::error::ApiError;
 use crate::audit::AuditKind;
-use crate::session::store::AccessDenied;
-use crate::session::token::{Family, Token};
+use crate::session::store::{AccessDenied, SessionView};
+use crate::session::token::Token;
 use crate::state::AppState;
 
 /// The CSRF header every unsafe request carries.
@@ -73,7 +73,7 @@ pub fn user_agent(parts: &Parts) -> String {
 
 /// A request authenticated by the session cookie.
 pub struct AuthSession {
-    pub family: Family,
+    pub family: SessionView,
 }
 
 impl FromRequestParts<AppState> for AuthSession {

@@ -35,18 +35,27 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::auth::router())
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(middleware::from_fn(check_cross_site))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            resolve_client,
-        ))
-        .layer(middleware::from_fn_with_state(state.clone(), check_host))
-        .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
 }
 
-async fn security_headers(req: Request, next: Next) -> Response {
-    let mut response = next.run(req).await;
+/// The one outer layer, so a request pays for one boxed future instead of four. Checks run in
+/// the order of the module doc; every response, refusals included, gets the security headers.
+async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let checked = check_host(&state, &req)
+        .and_then(|()| peer_of(&req))
+        .and_then(|peer| {
+            client_ip::resolve(peer.ip(), req.headers(), &state.config.http.trust_proxy)
+                .map_err(|_| ApiError::UntrustedProxyHeaders)
+        })
+        .and_then(|client| check_cross_site(&req).map(|()| client));
+    let mut response = match checked {
+        Ok(client) => {
+            req.extensions_mut().insert(ClientIp(client));
+            next.run(req).await
+        }
+        Err(refusal) => refusal.into_response(),
+    };
     if let Some(InternalDetail(detail)) = response.extensions().get::<InternalDetail>() {
         tracing::error!(%detail, "internal error");
     }
@@ -80,7 +89,8 @@ pub fn host_name(authority: &str) -> Option<String> {
     (!host.is_empty()).then(|| host.to_ascii_lowercase())
 }
 
-async fn check_host(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// DNS rebinding: `Host` (and an absolute-form authority) must name this server.
+fn check_host(state: &AppState, req: &Request) -> Result<(), ApiError> {
     let header_host = req
         .headers()
         .get(header::HOST)
@@ -100,36 +110,30 @@ async fn check_host(State(state): State<AppState>, req: Request, next: Next) -> 
         (None, None) => false,
         (header_host, uri_host) => header_host.is_none_or(allowed) && uri_host.is_none_or(allowed),
     };
-    if !ok {
-        return ApiError::MisdirectedHost.into_response();
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::MisdirectedHost)
     }
-    next.run(req).await
 }
 
-async fn resolve_client(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+fn peer_of(req: &Request) -> Result<SocketAddr, ApiError> {
     let extensions = req.extensions();
-    let peer = match extensions.get::<ConnectInfo<SocketAddr>>() {
-        Some(ConnectInfo(peer)) => *peer,
+    match extensions.get::<ConnectInfo<SocketAddr>>() {
+        Some(ConnectInfo(peer)) => Ok(*peer),
         None => match extensions.get::<MockConnectInfo<SocketAddr>>() {
-            Some(MockConnectInfo(peer)) => *peer,
-            None => return ApiError::Internal("no peer address".into()).into_response(),
+            Some(MockConnectInfo(peer)) => Ok(*peer),
+            None => Err(ApiError::Internal("no peer address".into())),
         },
-    };
-    match client_ip::resolve(peer.ip(), req.headers(), &state.config.http.trust_proxy) {
-        Ok(client) => {
-            req.extensions_mut().insert(ClientIp(client));
-            next.run(req).await
-        }
-        Err(_) => ApiError::UntrustedProxyHeaders.into_response(),
     }
 }
 
 /// Unsafe methods need the CSRF header (which a cross-site form cannot send and a cross-site
 /// fetch cannot send without a failing preflight) and must not come from another site by
 /// `Sec-Fetch-Site` or `Origin`. Per-session token equality is checked by `AuthSession`.
-async fn check_cross_site(req: Request, next: Next) -> Response {
+fn check_cross_site(req: &Request) -> Result<(), ApiError> {
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
-        return next.run(req).await;
+        return Ok(());
     }
     let headers = req.headers();
     let fetch_site_ok = headers
@@ -154,10 +158,11 @@ async fn check_cross_site(req: Request, next: Next) -> Response {
     let has_csrf_header = headers
         .get(extract::CSRF_HEADER)
         .is_some_and(|value| !value.is_empty());
-    if !(fetch_site_ok && origin_ok && has_csrf_header) {
-        return ApiError::CsrfRejected.into_response();
+    if fetch_site_ok && origin_ok && has_csrf_header {
+        Ok(())
+    } else {
+        Err(ApiError::CsrfRejected)
     }
-    next.run(req).await
 }
 
 #[cfg(test)]

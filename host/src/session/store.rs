@@ -28,6 +28,16 @@ pub struct SessionsFile {
     pub families: BTreeMap<String, Family>,
 }
 
+/// What a handler learns about the session that authenticated its request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionView {
+    pub id: String,
+    pub username: String,
+    pub created_at: UnixSeconds,
+    pub authenticated_at: UnixSeconds,
+    pub csrf_hash: TokenHash,
+}
+
 /// Why an access token was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AccessDenied {
@@ -149,18 +159,14 @@ impl SessionTable {
         user_agent: &str,
         client_ip: IpAddr,
         now: UnixSeconds,
-    ) -> Result<Family, AccessDenied> {
+    ) -> Result<SessionView, AccessDenied> {
         let access_hash = access.hash();
-        let family_id = self
-            .by_access
-            .get(&access_hash)
-            .cloned()
-            .ok_or(AccessDenied::Unknown)?;
-        let family = self
-            .families
-            .get(&family_id)
-            .cloned()
-            .ok_or(AccessDenied::Unknown)?;
+        let Some(family_id) = self.by_access.get(&access_hash) else {
+            return Err(AccessDenied::Unknown);
+        };
+        let Some(family) = self.families.get_mut(family_id) else {
+            return Err(AccessDenied::Unknown);
+        };
         let current = family.access == access_hash;
         let in_grace = family.previous.is_some_and(|previous| {
             previous.access == access_hash
@@ -170,17 +176,23 @@ impl SessionTable {
             return Err(AccessDenied::Unknown);
         }
         let ua_hash = token::hash_user_agent(user_agent);
-        if let Err(rejection) = token::check_access(&family, rules, &ua_hash, client_ip, now) {
+        if let Err(rejection) = token::check_access(family, rules, &ua_hash, client_ip, now) {
+            let family_id = family.id.clone();
+            let username = family.username.clone();
             self.revoke(&family_id);
             return Err(AccessDenied::Ended {
                 rejection,
-                username: family.username,
+                username,
             });
         }
-        if let Some(live) = self.families.get_mut(&family_id) {
-            live.last_seen_at = now;
-        }
-        Ok(family)
+        family.last_seen_at = now;
+        Ok(SessionView {
+            id: family.id.clone(),
+            username: family.username.clone(),
+            created_at: family.created_at,
+            authenticated_at: family.authenticated_at,
+            csrf_hash: family.csrf_hash,
+        })
     }
 
     pub fn refresh(
