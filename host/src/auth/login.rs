@@ -14,6 +14,9 @@ use crate::session::store::IssuedTokens;
 use crate::session::token::{Token, TokenHash};
 use crate::state::{AppState, RateKey};
 
+/// Trusted devices kept per user; the oldest is forgotten beyond it.
+pub const MAX_DEVICES_PER_USER: usize = 20;
+
 /// One login attempt as received (already size-bounded by HTTP).
 pub struct LoginAttempt {
     pub username: String,
@@ -95,6 +98,18 @@ pub async fn login(state: &AppState, attempt: LoginAttempt) -> Result<LoginSucce
                     created_at: now,
                 },
             );
+            // Keep the newest devices of this user only.
+            let mut own: Vec<(u64, String)> = users
+                .devices
+                .iter()
+                .filter(|(_, device)| device.username == user_key)
+                .map(|(hash, device)| (device.created_at, hash.clone()))
+                .collect();
+            own.sort();
+            let n_excess = own.len().saturating_sub(MAX_DEVICES_PER_USER);
+            for (_, hash) in own.into_iter().take(n_excess) {
+                users.devices.remove(&hash);
+            }
             state.persist_users(&users).await?;
         }
         users

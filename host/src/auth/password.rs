@@ -82,6 +82,8 @@ pub struct Hasher {
     max_admitted: usize,
     dummy_phc: String,
     n_computed: AtomicU64,
+    in_flight: AtomicUsize,
+    peak_in_flight: AtomicUsize,
 }
 
 struct Admission<'a>(&'a AtomicUsize);
@@ -115,12 +117,34 @@ impl Hasher {
             max_admitted: concurrency + queue,
             dummy_phc,
             n_computed: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+            peak_in_flight: AtomicUsize::new(0),
         })
     }
 
     /// How many hashes this hasher has computed (verifications included).
     pub fn n_computed(&self) -> u64 {
         self.n_computed.load(Ordering::SeqCst)
+    }
+
+    /// The most hashes that ever ran at the same time (never above `hash_concurrency`).
+    pub fn peak_in_flight(&self) -> usize {
+        self.peak_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Runs `work` on the blocking pool while counting it as one hash in flight.
+    async fn run_blocking<R: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> R + Send + 'static,
+    ) -> Result<R, HashError> {
+        let now_in_flight = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak_in_flight
+            .fetch_max(now_in_flight, Ordering::SeqCst);
+        let result = tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|err| HashError::Internal(err.to_string()));
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        result
     }
 
     /// Hashes a password to a PHC string.
@@ -130,9 +154,8 @@ impl Hasher {
         let argon2 = self.argon2.clone();
         let password = password.to_string();
         self.n_computed.fetch_add(1, Ordering::SeqCst);
-        tokio::task::spawn_blocking(move || hash_blocking(&argon2, &password))
-            .await
-            .map_err(|err| HashError::Internal(err.to_string()))?
+        self.run_blocking(move || hash_blocking(&argon2, &password))
+            .await?
     }
 
     /// Verifies against `phc`, or against the dummy hash when there is none (always false then).
@@ -146,10 +169,9 @@ impl Hasher {
         let argon2 = self.argon2.clone();
         let password = password.to_string();
         self.n_computed.fetch_add(1, Ordering::SeqCst);
-        let matched =
-            tokio::task::spawn_blocking(move || verify_blocking(&argon2, &target, &password))
-                .await
-                .map_err(|err| HashError::Internal(err.to_string()))?;
+        let matched = self
+            .run_blocking(move || verify_blocking(&argon2, &target, &password))
+            .await?;
         Ok(real && matched)
     }
 
@@ -170,13 +192,13 @@ impl Hasher {
         let secret = secret.to_string();
         self.n_computed
             .fetch_add(targets.len() as u64, Ordering::SeqCst);
-        let found = tokio::task::spawn_blocking(move || {
-            targets
-                .iter()
-                .position(|target| verify_blocking(&argon2, target, &secret))
-        })
-        .await
-        .map_err(|err| HashError::Internal(err.to_string()))?;
+        let found = self
+            .run_blocking(move || {
+                targets
+                    .iter()
+                    .position(|target| verify_blocking(&argon2, target, &secret))
+            })
+            .await?;
         Ok(found.filter(|_| real))
     }
 

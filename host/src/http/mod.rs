@@ -168,6 +168,28 @@ fn check_cross_site(req: &Request) -> Result<(), ApiError> {
 #[cfg(test)]
 mod tests {
     use super::host_name;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// No header or cookie text makes a parser panic.
+        #[test]
+        fn parsers_never_panic(text in "\\PC{0,80}", raw in proptest::collection::vec(any::<u8>(), 0..80)) {
+            let _ = host_name(&text);
+            let _ = crate::session::token::Token::parse(&text);
+            let _ = crate::auth::recovery_codes::canonical(&text);
+            let _ = crate::auth::username_key(&text);
+            let _ = crate::recovery::cmdline_has_flag(&text);
+            let mut headers = axum::http::HeaderMap::new();
+            if let Ok(value) = axum::http::HeaderValue::from_bytes(&raw) {
+                headers.insert("x-forwarded-for", value.clone());
+                headers.insert("cookie", value);
+            }
+            let trust = [crate::config::Cidr::try_from("127.0.0.0/8".to_string()).unwrap()];
+            let _ = super::client_ip::resolve("127.0.0.1".parse().unwrap(), &headers, &trust);
+            let _ = super::cookies::read(&headers, super::cookies::SESSION);
+            let _ = crate::auth::totp::matched_step(b"12345678901234567890", &text, 1_700_000_000);
+        }
+    }
 
     #[test]
     fn host_names() {

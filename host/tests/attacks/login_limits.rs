@@ -235,3 +235,47 @@ async fn lockout_escalates_and_responses_are_identical_for_known_and_unknown_use
     assert_eq!(shapes[0][5].2, Some(60));
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hashing_flood_runs_at_most_two_hashes_and_sheds_the_rest_with_503() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(
+        dir.path(),
+        "[limits]\nip_burst = 10000\nip_refill_ms = 1\nfree_failures = 10000\nhash_queue = 8\n",
+        Arc::new(ManualClock::new(T0)),
+    )
+    .await;
+    let long_password = "p".repeat(256);
+    let futures: Vec<_> = (0..200)
+        .map(|attempt_idx| {
+            let client = Client::new();
+            let url = server.url("/api/v1/auth/login");
+            let body = serde_json::json!({"username": format!("user{attempt_idx}"), "password": long_password});
+            async move {
+                client
+                    .send(client.http.post(url).header("content-type", "application/json").header("x-nos-csrf", "1").body(body.to_string()))
+                    .await
+            }
+        })
+        .collect();
+    let replies = spawn_all(futures).await;
+    let n_busy = replies.iter().filter(|reply| reply.status == 503).count();
+    assert!(
+        replies
+            .iter()
+            .all(|reply| reply.status == 401 || reply.status == 503)
+    );
+    assert!(n_busy > 0, "the queue never overflowed");
+    assert!(
+        replies
+            .iter()
+            .filter(|reply| reply.status == 503)
+            .all(|reply| reply.retry_after() == Some(1))
+    );
+    assert!(
+        server.state.hasher.peak_in_flight() <= 2,
+        "{}",
+        server.state.hasher.peak_in_flight()
+    );
+    server.stop().await;
+}

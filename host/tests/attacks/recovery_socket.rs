@@ -250,3 +250,38 @@ async fn recovery_actions_are_audited_and_end_sessions() {
         "no secret in the audit log"
     );
 }
+
+#[test]
+fn check_config_names_the_key_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("nosd.toml");
+    std::fs::write(
+        &config_path,
+        "[http]\nbind = \"127.0.0.1:9000\"\n\n[session]\nidle_secs = 60\n",
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_nosd"))
+        .arg("--check-config")
+        .arg("--config")
+        .arg(&config_path)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("line 5") && stderr.contains("unknown field `idle_secs`"),
+        "{stderr}"
+    );
+    std::fs::write(&config_path, "[http]\nbind = \"127.0.0.1:9000\"\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_nosd"))
+        .arg("--check-config")
+        .arg("--config")
+        .arg(&config_path)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

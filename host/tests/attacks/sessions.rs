@@ -230,9 +230,53 @@ async fn fixation_binding_timeouts_and_credential_changes() {
     assert_eq!(session_a.get(&server, "/api/v1/me").await.status, 200);
     assert_eq!(session_b.get(&server, "/api/v1/me").await.status, 401);
 
-    // Sessions list and revoke; logout ends the session.
+    // Sessions list and revoke (CSRF-checked); logout ends the session.
+    let mut session_c = Client::new();
+    server.clock.advance(30);
+    let reply = session_c
+        .login(
+            &server,
+            "admin",
+            "another long passphrase 7",
+            Some(&server.totp_now(&secret)),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.raw);
+    session_c.absorb(&reply);
     let listed = session_a.get(&server, "/api/v1/auth/sessions").await;
-    assert_eq!(listed.body["sessions"].as_array().unwrap().len(), 1);
+    let sessions = listed.body["sessions"].as_array().unwrap().clone();
+    assert_eq!(sessions.len(), 2);
+    let other_id = sessions
+        .iter()
+        .find(|entry| entry["current"] == false)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!("/api/v1/auth/sessions/{other_id}");
+    let no_csrf = session_a
+        .send(session_a.http.delete(server.url(&path)))
+        .await;
+    assert_eq!(no_csrf.status, 403);
+    let revoked = session_a
+        .send(
+            session_a
+                .http
+                .delete(server.url(&path))
+                .header("x-nos-csrf", session_a.csrf.clone().unwrap()),
+        )
+        .await;
+    assert_eq!(revoked.status, 204);
+    assert_eq!(session_c.get(&server, "/api/v1/me").await.status, 401);
+    let foreign = session_a
+        .send(
+            session_a
+                .http
+                .delete(server.url("/api/v1/auth/sessions/nope"))
+                .header("x-nos-csrf", session_a.csrf.clone().unwrap()),
+        )
+        .await;
+    assert_eq!(foreign.status, 404);
     let logout = session_a
         .post(&server, "/api/v1/auth/logout", json!({}))
         .await;

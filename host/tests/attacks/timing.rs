@@ -8,7 +8,7 @@ use nos_host::clock::ManualClock;
 
 use crate::harness::{Client, T0, TestServer};
 
-const N_SAMPLES: usize = 25;
+const N_SAMPLES: usize = 40;
 
 fn median(samples: &mut [f64]) -> f64 {
     samples.sort_by(|a, b| a.total_cmp(b));
@@ -51,8 +51,10 @@ async fn unknown_and_known_users_take_the_same_time() {
     eprintln!(
         "timing medians: known {known:.2} ms, unknown {unknown:.2} ms, empty password {empty:.2} ms"
     );
-    // Each is one argon2 verification (tens of ms); allow a few ms or 15 % of noise on a shared box.
-    let tolerance = (0.15 * known).max(5.0);
+    // Each is one argon2 verification (tens of ms). The bug this catches (a path that skips the
+    // hash) is a difference of ~100 %; the tolerance absorbs scheduler noise on a shared 2-core
+    // box (load average 5 while other builds run): 5 ms or 25 %, whichever is larger.
+    let tolerance = (0.25 * known).max(5.0);
     assert!(
         (known - unknown).abs() < tolerance,
         "known {known} unknown {unknown}"
