@@ -54,7 +54,8 @@ async fn main() -> anyhow::Result<()> {
         &config.recovery.cmdline_path,
         std::env::var("NOS_RECOVERY").ok().as_deref(),
     );
-    std::fs::create_dir_all(&config.state.dir)
+    std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+        .create(&config.state.dir)
         .with_context(|| format!("creating {}", config.state.dir.display()))?;
     let audit = JsonLinesAudit::open(&config.state.dir.join("audit.jsonl"))
         .context("opening the audit log")?;

@@ -4,7 +4,11 @@
 //! `SameSite=Strict`; all but the CSRF cookie are `HttpOnly`. Only `__Host-` names are read, so a
 //! cookie planted from a sibling host or port under another name is never consulted.
 //! Browsers accept `Secure` and `__Host-` cookies from `http://localhost` and `http://127.0.0.1`
-//! (both are potentially trustworthy origins), which is how plain-HTTP development works.
+//! (both are potentially trustworthy origins), which is how plain-HTTP development works with
+//! the production cookie names: no development switch exists. Verified with headless Chromium
+//! 156 by `host/tests/manual/dev_cookies.sh` (kept on both loopback names, dropped on a
+//! non-loopback HTTP name). Any other plain-HTTP origin (a LAN address) drops them: serve
+//! TLS there, or put nosd behind a TLS-terminating proxy listed in `http.trust_proxy`.
 
 use axum::http::HeaderMap;
 

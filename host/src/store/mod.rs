@@ -114,6 +114,14 @@ impl StateDir {
                 path: root.to_path_buf(),
                 source,
             })?;
+        // The directory holds secrets: only its owner may enter it, whatever created it.
+        fs::set_permissions(root, fs::Permissions::from_mode(0o700)).map_err(|source| {
+            StoreError::Io {
+                op: "restrict",
+                path: root.to_path_buf(),
+                source,
+            }
+        })?;
         let dir_lock = lock::DirLock::try_acquire(root)?;
         let removed = atomic::remove_leftover_tmp(root)?;
         for leftover in removed {
