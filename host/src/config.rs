@@ -159,6 +159,15 @@ pub struct LimitsConfig {
     /// Requests waiting for a hash slot before 503 (default 16).
     #[serde(default = "default_hash_queue")]
     pub hash_queue: usize,
+    /// Untrusted failures within `global_window_seconds` that trip the global breaker (300).
+    #[serde(default = "default_global_failures")]
+    pub global_failures: usize,
+    /// The breaker's window and quiet time (default 600).
+    #[serde(default = "default_global_window")]
+    pub global_window_seconds: u64,
+    /// While tripped, one attempt per client per this many seconds (default 30).
+    #[serde(default = "default_global_trickle")]
+    pub global_trickle_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -366,6 +375,9 @@ impl LimitsConfig {
             device_free_failures: default_device_free(),
             hash_concurrency: default_hash_concurrency(),
             hash_queue: default_hash_queue(),
+            global_failures: default_global_failures(),
+            global_window_seconds: default_global_window(),
+            global_trickle_seconds: default_global_trickle(),
         }
     }
 }
@@ -446,6 +458,15 @@ fn default_hash_concurrency() -> usize {
 }
 fn default_hash_queue() -> usize {
     16
+}
+fn default_global_failures() -> usize {
+    300
+}
+fn default_global_window() -> u64 {
+    600
+}
+fn default_global_trickle() -> u64 {
+    30
 }
 fn default_cmdline() -> PathBuf {
     PathBuf::from("/proc/cmdline")

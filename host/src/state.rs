@@ -57,6 +57,7 @@ pub struct Shared {
     pub flood: DefaultKeyedRateLimiter<RateKey>,
     /// TOTP secrets handed out by `/auth/totp/enrol`, by username, until confirmed.
     pub pending_totp: StdMutex<std::collections::HashMap<String, Vec<u8>>>,
+    pub breaker: StdMutex<crate::auth::breaker::Breaker>,
     pub recovery_active: bool,
 }
 
@@ -127,6 +128,7 @@ impl AppState {
             }),
             flood: DefaultKeyedRateLimiter::keyed(quota),
             pending_totp: StdMutex::new(Default::default()),
+            breaker: StdMutex::new(Default::default()),
             recovery_active: deps.recovery_active,
             config: deps.config,
         };
@@ -162,6 +164,26 @@ impl AppState {
             hard_stop: None,
             ..self.user_rules()
         }
+    }
+
+    pub fn breaker_rules(&self) -> crate::auth::breaker::BreakerRules {
+        let limits = &self.config.limits;
+        crate::auth::breaker::BreakerRules {
+            threshold: limits.global_failures,
+            window_seconds: limits.global_window_seconds,
+            trickle_seconds: limits.global_trickle_seconds,
+        }
+    }
+
+    pub fn with_breaker<R>(
+        &self,
+        action: impl FnOnce(&mut crate::auth::breaker::Breaker) -> R,
+    ) -> R {
+        let mut breaker = match self.breaker.lock() {
+            Ok(breaker) => breaker,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        action(&mut breaker)
     }
 
     pub fn device_rules(&self) -> LockoutRules {

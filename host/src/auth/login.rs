@@ -197,6 +197,14 @@ pub async fn verify_credentials(
         }
     };
 
+    let breaker_rules = state.breaker_rules();
+    let breaker_wait = if trusted {
+        0
+    } else {
+        state.with_breaker(|breaker| {
+            breaker.admit(&breaker_rules, client_key(attempt.client_ip), now)
+        })
+    };
     let facts = {
         let limits = state.limits.lock().await;
         let user_counter = limits.users.get(&user_key).copied().unwrap_or_default();
@@ -215,6 +223,7 @@ pub async fn verify_credentials(
             user_locked_for: lockout::retry_after(&user_counter, now).unwrap_or(0),
             ip_locked_for: lockout::retry_after(&ip_counter, now).unwrap_or(0),
             device_locked_for: lockout::retry_after(&device_counter, now).unwrap_or(0),
+            breaker_wait,
             seconds_since_last_failure: (last_failure > 0)
                 .then(|| now.saturating_sub(last_failure)),
             totp_enrolled,
@@ -430,6 +439,8 @@ async fn record_failure(
             limits.devices.insert(key, next);
         }
         None => {
+            let breaker_rules = state.breaker_rules();
+            state.with_breaker(|breaker| breaker.record_failure(&breaker_rules, now));
             let user_counter = limits.users.get(user_key).copied().unwrap_or_default();
             let next_user = lockout::record_failure(&user_counter, &state.user_rules(), now);
             if lockout::retry_after(&next_user, now).is_some() {

@@ -3,6 +3,7 @@
 //! `password`, `totp`, `recovery_codes`, `lockout` and `policy` are pure or nearly so; `login`
 //! and `setup` are the flows that combine them with the state store. Nothing here knows HTTP.
 
+pub mod breaker;
 pub mod lockout;
 pub mod login;
 pub mod password;

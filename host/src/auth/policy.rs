@@ -23,6 +23,8 @@ pub struct AttemptFacts {
     pub user_locked_for: u64,
     pub ip_locked_for: u64,
     pub device_locked_for: u64,
+    /// Seconds this client must wait because the global breaker is tripped (0 when not).
+    pub breaker_wait: u64,
     pub seconds_since_last_failure: Option<u64>,
     pub totp_enrolled: bool,
     pub now: UnixSeconds,
@@ -68,7 +70,10 @@ pub fn builtin(facts: &AttemptFacts) -> Decision {
     let locked_for = if facts.trusted_device {
         facts.device_locked_for
     } else {
-        facts.user_locked_for.max(facts.ip_locked_for)
+        facts
+            .user_locked_for
+            .max(facts.ip_locked_for)
+            .max(facts.breaker_wait)
     };
     if locked_for > 0 {
         return Decision::LockOut {
@@ -129,6 +134,7 @@ mod tests {
             user_locked_for: 0,
             ip_locked_for: 0,
             device_locked_for: 0,
+            breaker_wait: 0,
             seconds_since_last_failure: None,
             totp_enrolled: true,
             now: 1000,

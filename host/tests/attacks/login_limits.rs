@@ -113,6 +113,9 @@ async fn spray_of_10000_is_throttled_before_hashing_survives_restart_and_owner_g
     let second_half = spray(&server, 5000, 5000).await;
     let hashes_second = server.state.hasher.n_computed() - hashes_before;
 
+    eprintln!(
+        "spray: first half {first_half:?} ({hashes_first} hashes), after restart {second_half:?} ({hashes_second} hashes)"
+    );
     for tally in [&first_half, &second_half] {
         assert_eq!(tally.ok, 0, "{tally:?}");
         assert!(tally.other.is_empty(), "{tally:?}");
@@ -276,6 +279,59 @@ async fn hashing_flood_runs_at_most_two_hashes_and_sheds_the_rest_with_503() {
         server.state.hasher.peak_in_flight() <= 2,
         "{}",
         server.state.hasher.peak_in_flight()
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spray_from_50_real_addresses_trips_the_global_breaker_but_not_the_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let config = format!("{PROXY}[limits]\nglobal_failures = 50\n");
+    let server = TestServer::start(dir.path(), &config, clock.clone()).await;
+    let mut owner = Client::new().with_header("x-forwarded-for", OWNER_IP);
+    let (secret, _) = server.setup_admin(&owner).await;
+    let reply = owner
+        .login(&server, "admin", PASSWORD, Some(&server.totp_now(&secret)))
+        .await;
+    assert_eq!(reply.status, 200);
+    owner.absorb(&reply);
+
+    let hashes_before = server.state.hasher.n_computed();
+    let mut n_ok = 0;
+    for round in 0..40 {
+        let futures: Vec<_> = (0..50)
+            .map(|ip_idx| {
+                let client = Client::new().with_header("x-forwarded-for", &format!("198.18.{ip_idx}.1"));
+                let url = server.url("/api/v1/auth/login");
+                let body = serde_json::json!({"username": format!("user{}", round * 50 + ip_idx), "password": "spray password 2024"});
+                async move {
+                    client
+                        .send(client.http.post(url).header("content-type", "application/json").header("x-nos-csrf", "1").body(body.to_string()))
+                        .await
+                        .status
+                }
+            })
+            .collect();
+        n_ok += spawn_all(futures)
+            .await
+            .iter()
+            .filter(|status| **status == 200)
+            .count();
+    }
+    let n_hashes = server.state.hasher.n_computed() - hashes_before;
+    eprintln!("distributed spray: 2000 attempts from 50 addresses, {n_hashes} argon2 runs");
+    assert_eq!(n_ok, 0);
+    // Without the breaker: 50 addresses x 5 free failures = 250 hashes. With it: the threshold,
+    // then at most one trickle attempt per address (the virtual clock stands still).
+    assert!(n_hashes <= 50 + 50 + 10, "{n_hashes} hashes");
+    server.clock.advance(30);
+    let reply = owner
+        .login(&server, "admin", PASSWORD, Some(&server.totp_now(&secret)))
+        .await;
+    assert_eq!(
+        reply.status, 200,
+        "the trusted device is exempt from the breaker"
     );
     server.stop().await;
 }
