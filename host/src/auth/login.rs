@@ -7,6 +7,7 @@
 
 use std::net::IpAddr;
 
+use super::lockout::FailureCounter;
 use super::policy::{self, AttemptFacts, Decision};
 use super::{AuthError, lockout, password, recovery_codes, totp, username_key};
 use crate::audit::AuditKind;
@@ -205,15 +206,17 @@ pub async fn verify_credentials(
             breaker.admit(&breaker_rules, client_key(attempt.client_ip), now)
         })
     };
-    let facts = {
-        let limits = state.limits.lock().await;
+    // Decide and count under one lock: the attempt is counted as a failure *before* hashing
+    // (and uncounted on success), so concurrent attempts cannot all slip past the lock check.
+    let (decision, precount) = {
+        let mut limits = state.limits.lock().await;
         let user_counter = limits.users.get(&user_key).copied().unwrap_or_default();
         let ip_counter = limits.ips.get(&ip_key).copied().unwrap_or_default();
         let device_counter = device_hash
             .and_then(|hash| limits.devices.get(&String::from(hash)).copied())
             .unwrap_or_default();
         let last_failure = user_counter.last_failure_at.max(ip_counter.last_failure_at);
-        AttemptFacts {
+        let facts = AttemptFacts {
             username_known,
             client_ip: attempt.client_ip,
             trusted_device: trusted,
@@ -228,64 +231,33 @@ pub async fn verify_credentials(
                 .then(|| now.saturating_sub(last_failure)),
             totp_enrolled,
             now,
+        };
+        let decision = policy::decide(state.policy.as_deref(), &facts);
+        if let Decision::LockOut { seconds } = decision {
+            return Err(AuthError::Throttled {
+                retry_after: seconds.max(1),
+            });
         }
+        let precount = count_failure(state, &mut limits, &user_key, &ip_key, device_hash, now);
+        (decision, precount)
     };
-    let decision = policy::decide(state.policy.as_deref(), &facts);
-    if let Decision::LockOut { seconds } = decision {
-        return Err(AuthError::Throttled {
-            retry_after: seconds.max(1),
-        });
-    }
-
-    let typed_password = password::normalize(&attempt.password);
-    let usable = !typed_password.is_empty()
-        && typed_password.chars().count() <= password::MAX_LEN
-        && decision != Decision::DenyGeneric;
-    let target = if usable {
-        password_hash.as_deref()
-    } else {
-        None
-    };
-    let mut password_ok = state.hasher.verify(target, &typed_password).await?;
-
-    // A one-time login code from recovery mode stands in for password and second factor.
-    let mut used_one_time_login = false;
-    if let (false, true, Some(one_time)) = (password_ok, usable, &one_time_login)
-        && state
-            .hasher
-            .verify(Some(&one_time.hash), &typed_password)
-            .await?
-    {
-        let mut users = state.users.lock().await;
-        if let Some(user) = users.users.get_mut(&user_key)
-            && user
-                .one_time_login
-                .as_ref()
-                .is_some_and(|current| current.hash == one_time.hash)
-        {
-            user.one_time_login = None;
-            state.persist_users(&users).await?;
-            used_one_time_login = true;
-            password_ok = true;
+    let checked = check_secrets(
+        state,
+        attempt,
+        &user_key,
+        decision,
+        password_hash.as_deref(),
+        one_time_login.as_ref(),
+        now,
+    )
+    .await;
+    let (password_ok, second_factor_ok, used_recovery_code) = match checked {
+        Ok(checked) => checked,
+        Err(err) => {
+            // Busy or broken, not wrong: the attempt does not count.
+            precount.undo(&mut *state.limits.lock().await);
+            return Err(err);
         }
-    }
-
-    let mut used_recovery_code = false;
-    let second_factor_ok = if !password_ok {
-        false
-    } else if used_one_time_login {
-        true
-    } else if decision == Decision::RequireSecondFactor {
-        match classify(attempt.code.as_deref()) {
-            SecondFactor::Totp(code) => consume_totp(state, &user_key, &code, now).await?,
-            SecondFactor::RecoveryCode(code) => {
-                used_recovery_code = consume_recovery_code(state, &user_key, &code).await?;
-                used_recovery_code
-            }
-            SecondFactor::Missing | SecondFactor::Malformed => false,
-        }
-    } else {
-        true
     };
 
     if !(password_ok && second_factor_ok) {
@@ -297,10 +269,9 @@ pub async fn verify_credentials(
                 "password correct, second factor wrong",
             );
         }
-        record_failure(state, &user_key, &ip_key, device_hash, attempt.client_ip).await?;
+        settle_failure(state, &user_key, attempt.client_ip, &precount).await?;
         return Err(AuthError::Failed);
     }
-
     // Success: clear this source's counters.
     {
         let mut limits = state.limits.lock().await;
@@ -321,6 +292,66 @@ pub async fn verify_credentials(
         trusted,
         used_recovery_code,
     })
+}
+
+/// Checks password (or one-time login code) and second factor; consumes what is one-time.
+async fn check_secrets(
+    state: &AppState,
+    attempt: &LoginAttempt,
+    user_key: &str,
+    decision: Decision,
+    password_hash: Option<&str>,
+    one_time_login: Option<&super::OneTimeLogin>,
+    now: u64,
+) -> Result<(bool, bool, bool), AuthError> {
+    let typed_password = password::normalize(&attempt.password);
+    let usable = !typed_password.is_empty()
+        && typed_password.chars().count() <= password::MAX_LEN
+        && decision != Decision::DenyGeneric;
+    let target = if usable { password_hash } else { None };
+    let mut password_ok = state.hasher.verify(target, &typed_password).await?;
+
+    // A one-time login code from recovery mode stands in for password and second factor.
+    let mut used_one_time_login = false;
+    if let (false, true, Some(one_time)) = (password_ok, usable, one_time_login)
+        && state
+            .hasher
+            .verify(Some(&one_time.hash), &typed_password)
+            .await?
+    {
+        let mut users = state.users.lock().await;
+        if let Some(user) = users.users.get_mut(user_key)
+            && user
+                .one_time_login
+                .as_ref()
+                .is_some_and(|current| current.hash == one_time.hash)
+        {
+            user.one_time_login = None;
+            state.persist_users(&users).await?;
+            used_one_time_login = true;
+            password_ok = true;
+        }
+    }
+
+    let mut used_recovery_code = false;
+    let second_factor_ok = if !password_ok {
+        false
+    } else if used_one_time_login {
+        true
+    } else if decision == Decision::RequireSecondFactor {
+        match classify(attempt.code.as_deref()) {
+            SecondFactor::Totp(code) => consume_totp(state, user_key, &code, now).await?,
+            SecondFactor::RecoveryCode(code) => {
+                used_recovery_code = consume_recovery_code(state, user_key, &code).await?;
+                used_recovery_code
+            }
+            SecondFactor::Missing | SecondFactor::Malformed => false,
+        }
+    } else {
+        true
+    };
+
+    Ok((password_ok, second_factor_ok, used_recovery_code))
 }
 
 /// Draws fresh session tokens.
@@ -418,55 +449,101 @@ async fn consume_recovery_code(
     Ok(true)
 }
 
-async fn record_failure(
+/// Counters as they were before an attempt was pre-counted, to undo it.
+struct Precount {
+    user: Option<(String, Option<FailureCounter>)>,
+    ip: Option<(String, Option<FailureCounter>)>,
+    device: Option<(String, Option<FailureCounter>)>,
+    newly_locked: Vec<&'static str>,
+}
+
+impl Precount {
+    fn undo(&self, limits: &mut super::LimitsFile) {
+        for (map, saved) in [
+            (&mut limits.users, &self.user),
+            (&mut limits.ips, &self.ip),
+            (&mut limits.devices, &self.device),
+        ] {
+            if let Some((key, previous)) = saved {
+                match previous {
+                    Some(counter) => map.insert(key.clone(), *counter),
+                    None => map.remove(key),
+                };
+            }
+        }
+    }
+}
+
+/// Counts one failure for the attempt's keys, in memory; returns what it changed.
+fn count_failure(
     state: &AppState,
+    limits: &mut super::LimitsFile,
     user_key: &str,
     ip_key: &str,
     device_hash: Option<TokenHash>,
-    client_ip: IpAddr,
-) -> Result<(), AuthError> {
-    let now = state.now();
-    let mut limits = state.limits.lock().await;
-    let mut newly_locked = Vec::new();
+    now: u64,
+) -> Precount {
+    let mut precount = Precount {
+        user: None,
+        ip: None,
+        device: None,
+        newly_locked: Vec::new(),
+    };
+    let mut bump = |map: &mut std::collections::BTreeMap<String, FailureCounter>,
+                    key: &str,
+                    rules: &lockout::LockoutRules,
+                    label: &'static str| {
+        let previous = map.get(key).copied();
+        let next = lockout::record_failure(&previous.unwrap_or_default(), rules, now);
+        if lockout::retry_after(&next, now).is_some() {
+            precount.newly_locked.push(label);
+        }
+        map.insert(key.to_string(), next);
+        (key.to_string(), previous)
+    };
     match device_hash {
         Some(hash) => {
-            let key = String::from(hash);
-            let counter = limits.devices.get(&key).copied().unwrap_or_default();
-            let next = lockout::record_failure(&counter, &state.device_rules(), now);
-            if lockout::retry_after(&next, now).is_some() {
-                newly_locked.push("device");
-            }
-            limits.devices.insert(key, next);
+            let saved = bump(
+                &mut limits.devices,
+                &String::from(hash),
+                &state.device_rules(),
+                "device",
+            );
+            precount.device = Some(saved);
         }
         None => {
             let breaker_rules = state.breaker_rules();
             state.with_breaker(|breaker| breaker.record_failure(&breaker_rules, now));
-            let user_counter = limits.users.get(user_key).copied().unwrap_or_default();
-            let next_user = lockout::record_failure(&user_counter, &state.user_rules(), now);
-            if lockout::retry_after(&next_user, now).is_some() {
-                newly_locked.push("username");
-            }
-            limits.users.insert(user_key.to_string(), next_user);
-            let ip_counter = limits.ips.get(ip_key).copied().unwrap_or_default();
-            let next_ip = lockout::record_failure(&ip_counter, &state.ip_rules(), now);
-            if lockout::retry_after(&next_ip, now).is_some() {
-                newly_locked.push("client");
-            }
-            limits.ips.insert(ip_key.to_string(), next_ip);
+            let saved_user = bump(&mut limits.users, user_key, &state.user_rules(), "username");
+            let saved_ip = bump(&mut limits.ips, ip_key, &state.ip_rules(), "client");
+            precount.user = Some(saved_user);
+            precount.ip = Some(saved_ip);
         }
     }
     if limits.users.len() + limits.ips.len() + limits.devices.len() > 3 * super::MAX_COUNTERS {
         limits.prune(now);
     }
-    state.persist_limits(&limits).await?;
-    drop(limits);
+    precount
+}
+
+/// Makes a counted failure durable and audits it.
+async fn settle_failure(
+    state: &AppState,
+    user_key: &str,
+    client_ip: IpAddr,
+    precount: &Precount,
+) -> Result<(), AuthError> {
+    {
+        let limits = state.limits.lock().await;
+        state.persist_limits(&limits).await?;
+    }
     state.audit(AuditKind::LoginFailed, Some(user_key), Some(client_ip), "");
-    if !newly_locked.is_empty() {
+    if !precount.newly_locked.is_empty() {
         state.audit(
             AuditKind::LockedOut,
             Some(user_key),
             Some(client_ip),
-            newly_locked.join(","),
+            precount.newly_locked.join(","),
         );
     }
     Ok(())
