@@ -3,7 +3,14 @@
 //! Order matters: everything that can refuse without a hash (flood control, lockouts) runs
 //! first, so a spray is throttled before it costs argon2 time; every path that reaches the
 //! password check hashes exactly once, against the user's hash or the dummy. One-time
-//! consumptions (TOTP step, recovery code) are persisted before the session is created.
+//! consumptions (TOTP step, recovery code) are persisted before the session is created.//!
+//! A locked key answers 429 with Retry-After *before* hashing, for known and unknown usernames
+//! alike (the same counters exist for both), so a lock reveals nothing and a spray costs no
+//! argon2 time; every attempt that is not refused that way hashes exactly once. Each attempt is
+//! counted as a failure before its hash runs and uncounted on success (or when the hasher is
+//! busy), so concurrent requests cannot exceed a key's free failures. Login is one step:
+//! username, password and — once TOTP is enrolled — a TOTP or recovery code, so no
+//! intermediate answer tells whether the password was right.
 
 use std::net::IpAddr;
 
@@ -310,6 +317,17 @@ async fn check_secrets(
         && decision != Decision::DenyGeneric;
     let target = if usable { password_hash } else { None };
     let mut password_ok = state.hasher.verify(target, &typed_password).await?;
+    if password_ok && target.is_some_and(|phc| state.hasher.needs_rehash(phc)) {
+        // The configured cost rose since this hash was made: upgrade it now that we know the
+        // password. A failure here does not fail the login.
+        if let Ok(upgraded) = state.hasher.hash(&typed_password).await {
+            let mut users = state.users.lock().await;
+            if let Some(user) = users.users.get_mut(user_key) {
+                user.password_hash = upgraded;
+                state.persist_users(&users).await?;
+            }
+        }
+    }
 
     // A one-time login code from recovery mode stands in for password and second factor.
     let mut used_one_time_login = false;

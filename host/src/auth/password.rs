@@ -127,6 +127,21 @@ impl Hasher {
         self.n_computed.load(Ordering::SeqCst)
     }
 
+    /// Whether a stored hash was made with other parameters than the configured ones (so a
+    /// successful login should replace it). Unparseable hashes count as needing a rehash.
+    pub fn needs_rehash(&self, phc: &str) -> bool {
+        let Ok(parsed) = PasswordHash::new(phc) else {
+            return true;
+        };
+        let Ok(stored) = Params::try_from(&parsed) else {
+            return true;
+        };
+        let live = self.argon2.params();
+        parsed.algorithm.as_str() != "argon2id"
+            || (stored.m_cost(), stored.t_cost(), stored.p_cost())
+                != (live.m_cost(), live.t_cost(), live.p_cost())
+    }
+
     /// The most hashes that ever ran at the same time (never above `hash_concurrency`).
     pub fn peak_in_flight(&self) -> usize {
         self.peak_in_flight.load(Ordering::SeqCst)
@@ -252,6 +267,38 @@ mod tests {
         for (username, password, expected) in cases {
             assert_eq!(check_policy(username, password), expected, "{password}");
         }
+    }
+
+    #[tokio::test]
+    async fn hashes_verify_and_weaker_parameters_ask_for_a_rehash() {
+        let floor = Argon2Config {
+            memory_kib: 19 * 1024,
+            iterations: 2,
+            parallelism: 1,
+        };
+        let stronger = Argon2Config {
+            iterations: 3,
+            ..floor
+        };
+        let old = Hasher::new(floor, 2, 4).unwrap();
+        let new = Hasher::new(stronger, 2, 4).unwrap();
+        let phc = old.hash("a long enough password").await.unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(
+            old.verify(Some(&phc), "a long enough password")
+                .await
+                .unwrap()
+        );
+        assert!(
+            !old.verify(Some(&phc), "a long enough passwor")
+                .await
+                .unwrap()
+        );
+        assert!(!old.verify(None, "a long enough password").await.unwrap());
+        assert!(!old.needs_rehash(&phc));
+        assert!(new.needs_rehash(&phc));
+        assert!(new.needs_rehash("$plain$whatever"));
+        assert_eq!(old.n_computed(), 4);
     }
 
     #[test]

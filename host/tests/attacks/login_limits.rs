@@ -131,6 +131,10 @@ async fn spray_of_10000_is_throttled_before_hashing_survives_restart_and_owner_g
     assert_eq!(hashes_second, 0, "restart forgot the lock: {second_half:?}");
     assert_eq!(second_half.throttled, 5000);
 
+    assert!(
+        server.audit.events().is_empty(),
+        "the audit sink of the restarted server saw no counted attempt"
+    );
     // Forged headers were ignored: only the proxy-appended address has a counter.
     let limits = server.state.limits.lock().await.clone();
     let keys: Vec<&String> = limits.ips.keys().collect();

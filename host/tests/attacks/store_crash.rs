@@ -203,3 +203,35 @@ fn unknown_schema_version_is_refused_and_files_are_0600() {
         Err(StoreError::Busy { .. })
     ));
 }
+
+#[test]
+fn truncated_or_corrupt_state_refuses_to_start_without_leaking_contents() {
+    use nos_host::audit::MemoryAudit;
+    use nos_host::clock::ManualClock;
+    use nos_host::config::Config;
+    use nos_host::state::{AppState, StartError, StateDeps};
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let secret_looking = r#"{"schema_version": 1, "data": {"users": {"admin": {"password_hash": "$argon2id$v=19$SECRET"#;
+    std::fs::write(dir.path().join("users.json"), secret_looking).unwrap();
+    let text = crate::harness::config_toml(dir.path(), "");
+    let config = Config::from_toml_str(&text, std::path::Path::new("t.toml")).unwrap();
+    let opened = AppState::open(StateDeps {
+        config,
+        clock: Arc::new(ManualClock::new(crate::harness::T0)),
+        audit: Arc::new(MemoryAudit::default()),
+        policy: None,
+        recovery_active: false,
+    });
+    let Err(err) = opened else {
+        panic!("a truncated users.json was accepted");
+    };
+    assert!(
+        matches!(err, StartError::Store(StoreError::Parse { .. })),
+        "{err}"
+    );
+    let message = err.to_string();
+    assert!(message.contains("users.json"), "{message}");
+    assert!(!message.contains("SECRET"), "{message}");
+}
