@@ -138,3 +138,65 @@ impl From<StoreError> for ApiError {
         ApiError::Internal(err.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_error_body() {
+        let cases = [
+            ApiError::AuthFailed,
+            ApiError::Unauthenticated,
+            ApiError::ReauthRequired,
+            ApiError::RateLimited { retry_after: 60 },
+            ApiError::Busy { retry_after: 1 },
+            ApiError::BadRequest {
+                code: "request.invalid",
+                message: "bad".into(),
+            },
+            ApiError::PayloadTooLarge,
+            ApiError::UnsupportedMediaType,
+            ApiError::CsrfRejected,
+            ApiError::SetupRefused,
+            ApiError::SetupDone,
+            ApiError::NotFound,
+            ApiError::MisdirectedHost,
+            ApiError::UntrustedProxyHeaders,
+            ApiError::Internal("disk on fire at /var/lib/nos/users.json".into()),
+        ];
+        let mut lines = Vec::new();
+        for case in cases {
+            let response = case.into_response();
+            let status = response.status().as_u16();
+            let retry_after = response
+                .headers()
+                .get(header::RETRY_AFTER)
+                .map(|value| format!(" retry-after={}", value.to_str().unwrap_or("")))
+                .unwrap_or_default();
+            let bytes = axum::body::to_bytes(response.into_body(), 4096)
+                .await
+                .unwrap();
+            lines.push(format!(
+                "{status}{retry_after} {}",
+                String::from_utf8_lossy(&bytes)
+            ));
+        }
+        expect_test::expect![[r#"
+            401 {"error":{"code":"auth.failed","message":"authentication failed"}}
+            401 {"error":{"code":"auth.required","message":"login required"}}
+            401 {"error":{"code":"auth.reauth_required","message":"confirm your password and code first"}}
+            429 retry-after=60 {"error":{"code":"rate_limited","message":"too many attempts, try again later"}}
+            503 retry-after=1 {"error":{"code":"busy","message":"server busy, try again shortly"}}
+            400 {"error":{"code":"request.invalid","message":"bad"}}
+            413 {"error":{"code":"request.too_large","message":"request body too large"}}
+            415 {"error":{"code":"request.content_type","message":"expected content-type application/json"}}
+            403 {"error":{"code":"csrf.rejected","message":"cross-site request refused"}}
+            403 {"error":{"code":"setup.refused","message":"setup token missing, wrong or expired"}}
+            410 {"error":{"code":"setup.complete","message":"setup is already complete"}}
+            404 {"error":{"code":"not_found","message":"no such resource"}}
+            421 {"error":{"code":"host.rejected","message":"host name not served here"}}
+            400 {"error":{"code":"proxy.untrusted","message":"forwarding headers from a peer that is not a trusted proxy"}}
+            500 {"error":{"code":"internal","message":"internal error"}}"#]].assert_eq(&lines.join("\n"));
+    }
+}

@@ -76,6 +76,22 @@ pub struct AuthSession {
     pub family: SessionView,
 }
 
+impl AuthSession {
+    /// Sensitive actions (password, 2FA and recovery-code changes, applying destructive plans)
+    /// need a login or re-authentication (`POST /api/v1/auth/reauth`) within
+    /// `session.reauth_seconds` (default 300); otherwise 401 `auth.reauth_required`.
+    pub fn require_recent_auth(&self, state: &AppState) -> Result<(), ApiError> {
+        let fresh_until = self
+            .family
+            .authenticated_at
+            .saturating_add(state.config.session.reauth_seconds);
+        if state.now() > fresh_until {
+            return Err(ApiError::ReauthRequired);
+        }
+        Ok(())
+    }
+}
+
 impl FromRequestParts<AppState> for AuthSession {
     type Rejection = ApiError;
 

@@ -316,15 +316,6 @@ async fn reauth(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Sensitive actions need a login or re-authentication within `session.reauth_seconds`.
-fn require_recent_auth(state: &AppState, session: &AuthSession) -> Result<(), ApiError> {
-    let fresh_until = session.family.authenticated_at + state.config.session.reauth_seconds;
-    if state.now() > fresh_until {
-        return Err(ApiError::ReauthRequired);
-    }
-    Ok(())
-}
-
 /// Ends every other session of the user after a credential change.
 async fn revoke_others(state: &AppState, session: &AuthSession, why: &str) -> Result<(), ApiError> {
     let n_revoked = state.with_sessions(|table| {
@@ -345,7 +336,7 @@ async fn change_password(
     session: AuthSession,
     AppJson(body): AppJson<PasswordBody>,
 ) -> Result<StatusCode, ApiError> {
-    require_recent_auth(&state, &session)?;
+    session.require_recent_auth(&state)?;
     let username = session.family.username.clone();
     let new_password = password::normalize(&body.new_password);
     password::check_policy(&username, &new_password).map_err(|rejection| ApiError::BadRequest {
@@ -376,7 +367,7 @@ async fn totp_enrol(
     State(state): State<AppState>,
     session: AuthSession,
 ) -> Result<Json<Value>, ApiError> {
-    require_recent_auth(&state, &session)?;
+    session.require_recent_auth(&state)?;
     let secret = totp::generate_secret().map_err(AuthError::from)?;
     let enrolment = setup::enrolment(&secret, &session.family.username);
     if let Ok(mut pending) = state.pending_totp.lock() {
@@ -394,7 +385,7 @@ async fn totp_confirm(
     session: AuthSession,
     AppJson(body): AppJson<CodeBody>,
 ) -> Result<StatusCode, ApiError> {
-    require_recent_auth(&state, &session)?;
+    session.require_recent_auth(&state)?;
     let username = session.family.username.clone();
     let secret = state
         .pending_totp
@@ -434,7 +425,7 @@ async fn totp_disable(
     State(state): State<AppState>,
     session: AuthSession,
 ) -> Result<StatusCode, ApiError> {
-    require_recent_auth(&state, &session)?;
+    session.require_recent_auth(&state)?;
     let username = session.family.username.clone();
     {
         let mut users = state.users.lock().await;
@@ -454,7 +445,7 @@ async fn regenerate_codes(
     State(state): State<AppState>,
     session: AuthSession,
 ) -> Result<Json<Value>, ApiError> {
-    require_recent_auth(&state, &session)?;
+    session.require_recent_auth(&state)?;
     let username = session.family.username.clone();
     let codes = crate::auth::recovery_codes::generate().map_err(AuthError::from)?;
     let hashes = setup::hash_codes(&state, &codes).await?;
