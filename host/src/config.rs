@@ -282,9 +282,15 @@ impl Config {
             path: origin.to_path_buf(),
             message: err.to_string(),
         })?;
-        config.validate().map_err(|message| ConfigError::Parse {
-            path: origin.to_path_buf(),
-            message,
+        config.validate().map_err(|(key, why)| {
+            let place = match line_of(text, key) {
+                Some(line) => format!(" at line {line}"),
+                None => String::new(),
+            };
+            ConfigError::Parse {
+                path: origin.to_path_buf(),
+                message: format!("key `{key}`{place} {why}"),
+            }
         })?;
         Ok(config)
     }
@@ -297,28 +303,76 @@ impl Config {
         Config::from_toml_str(&text, path)
     }
 
-    fn validate(&self) -> Result<(), String> {
+    /// Cross-field and range checks; returns the offending `table.key` and why.
+    fn validate(&self) -> Result<(), (&'static str, &'static str)> {
         let session = &self.session;
-        if session.idle_seconds == 0 || session.idle_seconds > 3600 {
-            return Err("key `session.idle_seconds` must be 1..=3600".to_string());
+        let limits = &self.limits;
+        let checks: [(bool, &'static str, &'static str); 8] = [
+            (
+                (1..=3600).contains(&session.idle_seconds),
+                "session.idle_seconds",
+                "must be 1..=3600",
+            ),
+            (
+                session.absolute_seconds >= session.idle_seconds
+                    && session.absolute_seconds <= 86_400,
+                "session.absolute_seconds",
+                "must be idle_seconds..=86400",
+            ),
+            (
+                session.refresh_grace_seconds <= 60,
+                "session.refresh_grace_seconds",
+                "must be at most 60",
+            ),
+            (
+                (1..=100).contains(&limits.user_hard_stop),
+                "limits.user_hard_stop",
+                "must be 1..=100",
+            ),
+            (
+                limits.hash_concurrency > 0,
+                "limits.hash_concurrency",
+                "must be positive",
+            ),
+            (limits.ip_burst > 0, "limits.ip_burst", "must be positive"),
+            (
+                limits.ip_refill_ms > 0,
+                "limits.ip_refill_ms",
+                "must be positive",
+            ),
+            (
+                limits.global_failures > 0,
+                "limits.global_failures",
+                "must be positive",
+            ),
+        ];
+        match checks.iter().find(|(ok, _, _)| !ok) {
+            Some((_, key, why)) => Err((key, why)),
+            None => Ok(()),
         }
-        if session.absolute_seconds < session.idle_seconds || session.absolute_seconds > 86_400 {
-            return Err("key `session.absolute_seconds` must be idle_seconds..=86400".to_string());
-        }
-        if session.refresh_grace_seconds > 60 {
-            return Err("key `session.refresh_grace_seconds` must be at most 60".to_string());
-        }
-        if self.limits.user_hard_stop == 0 || self.limits.user_hard_stop > 100 {
-            return Err("key `limits.user_hard_stop` must be 1..=100".to_string());
-        }
-        if self.limits.hash_concurrency == 0
-            || self.limits.ip_burst == 0
-            || self.limits.ip_refill_ms == 0
-        {
-            return Err("keys `limits.hash_concurrency`, `limits.ip_burst`, `limits.ip_refill_ms` must be positive".to_string());
-        }
-        Ok(())
     }
+}
+
+/// The 1-based line of `table.key` in TOML `text`, if it is written there.
+fn line_of(text: &str, dotted_key: &str) -> Option<usize> {
+    let (table, key) = dotted_key.split_once('.')?;
+    let mut current_table = "";
+    for (line_idx, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        if let Some(header) = trimmed
+            .strip_prefix('[')
+            .and_then(|rest| rest.strip_suffix(']'))
+        {
+            current_table = header.trim();
+        } else if current_table == table
+            && trimmed
+                .split_once('=')
+                .is_some_and(|(name, _)| name.trim() == key)
+        {
+            return Some(line_idx + 1);
+        }
+    }
+    None
 }
 
 impl HttpConfig {
@@ -519,6 +573,16 @@ mod tests {
                   | ^^^^^^^^
                 argon2 cost memory_kib=8192 iterations=1 is below the floor (19 MiB x 2 passes)
             "#]],
+        );
+    }
+
+    #[test]
+    fn range_errors_name_key_and_line() {
+        check_err(
+            "[http]\nbind = \"127.0.0.1:1\"\n\n[session]\nidle_seconds = 600\nabsolute_seconds = 60\n",
+            expect![
+                "invalid config nosd.toml: key `session.absolute_seconds` at line 6 must be idle_seconds..=86400"
+            ],
         );
     }
 
