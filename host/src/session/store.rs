@@ -240,7 +240,7 @@ impl SessionTable {
     }
 
     /// The family an access token (current or just rotated) belongs to.
-    pub fn list_all_ids_by_access(&self, access: &TokenHash) -> Option<String> {
+    pub fn family_of_access(&self, access: &TokenHash) -> Option<String> {
         self.by_access.get(access).cloned()
     }
 

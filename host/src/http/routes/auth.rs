@@ -114,7 +114,7 @@ async fn login_handler(
     if let Some(planted) = cookies::read(&headers, cookies::SESSION).and_then(Token::parse) {
         let planted_hash = planted.hash();
         let revoked = state.with_sessions(|table| {
-            let family_id = table.list_all_ids_by_access(&planted_hash);
+            let family_id = table.family_of_access(&planted_hash);
             family_id.and_then(|family_id| table.revoke(&family_id))
         });
         if revoked.is_some() {
@@ -165,29 +165,14 @@ async fn refresh(
         .ok_or(ApiError::Unauthenticated)?;
     let rules = state.session_rules();
     let now = state.now();
-    let mut fresh_error = None;
+    // Drawn before taking the table lock, used only if this call rotates.
+    let fresh = login::fresh_tokens("")?;
     let outcome = state.with_sessions(|table| {
-        table.refresh(
-            &presented,
-            &rules,
-            now,
-            |family_id| match login::fresh_tokens(family_id) {
-                Ok(tokens) => tokens,
-                Err(err) => {
-                    fresh_error = Some(err);
-                    IssuedTokens {
-                        family_id: family_id.to_string(),
-                        access: Token::from_bytes([0; 32]),
-                        refresh: Token::from_bytes([0; 32]),
-                        csrf: Token::from_bytes([0; 32]),
-                    }
-                }
-            },
-        )
+        table.refresh(&presented, &rules, now, |family_id| IssuedTokens {
+            family_id: family_id.to_string(),
+            ..fresh
+        })
     });
-    if let Some(err) = fresh_error {
-        return Err(err.into());
-    }
     let tokens = match outcome {
         RefreshOutcome::Rotated(tokens) => {
             // Durable before the client sees the successor.
