@@ -297,3 +297,80 @@ impl SessionTable {
         dead.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::IpBinding;
+    use proptest::prelude::*;
+
+    const RULES: SessionRules = SessionRules {
+        idle_seconds: 900,
+        absolute_seconds: 8 * 3600,
+        grace_seconds: 15,
+        ip_binding: IpBinding::Prefix,
+    };
+
+    fn tokens(seed: u8, family_id: &str) -> IssuedTokens {
+        IssuedTokens {
+            family_id: family_id.to_string(),
+            access: Token::from_bytes([seed; 32]),
+            refresh: Token::from_bytes([seed.wrapping_add(1); 32]),
+            csrf: Token::from_bytes([seed.wrapping_add(2); 32]),
+        }
+    }
+
+    proptest! {
+        /// A simulated client population replays any refresh token it ever saw, at random
+        /// virtual times. Invariants: a rotation happens only for the current token; a grace
+        /// replay returns exactly the last successor; any other presentation of a known token
+        /// revokes the family, after which nothing of it works.
+        #[test]
+        fn refresh_simulation(steps in proptest::collection::vec((0u64..120, 0usize..8), 1..40)) {
+            let mut table = SessionTable::default();
+            let start = 1_000_000;
+            let first = tokens(1, "fam");
+            table.create("admin", "ua", "192.0.2.1".parse().unwrap(), start, first.clone(), 5);
+            let mut seen = vec![first.refresh.clone()];
+            let mut current = first;
+            let mut last_rotation_at = None;
+            let mut alive = true;
+            let mut now = start;
+            let mut seed = 10u8;
+            for (dt, pick) in steps {
+                now += dt;
+                let presented = seen[pick % seen.len()].clone();
+                seed = seed.wrapping_add(3);
+                let successor = tokens(seed, "fam");
+                let outcome = table.refresh(&presented, &RULES, now, |_| successor.clone());
+                match outcome {
+                    RefreshOutcome::Rotated(issued) => {
+                        prop_assert!(alive);
+                        prop_assert_eq!(&presented, &current.refresh);
+                        prop_assert_eq!(&issued, &successor);
+                        seen.push(issued.refresh.clone());
+                        current = issued;
+                        last_rotation_at = Some(now);
+                    }
+                    RefreshOutcome::Replayed(issued) => {
+                        prop_assert!(alive);
+                        prop_assert_eq!(&issued, &current);
+                        prop_assert!(now <= last_rotation_at.unwrap() + RULES.grace_seconds);
+                    }
+                    RefreshOutcome::Revoked { .. } => {
+                        prop_assert!(alive);
+                        prop_assert_ne!(&presented, &current.refresh);
+                        alive = false;
+                    }
+                    RefreshOutcome::Refused => {
+                        // Either the family is already gone, or it just expired (and was dropped).
+                        let last_active = last_rotation_at.unwrap_or(start);
+                        prop_assert!(!alive || now >= last_active + RULES.idle_seconds);
+                        alive = false;
+                    }
+                }
+                prop_assert_eq!(table.get("fam").is_some(), alive);
+            }
+        }
+    }
+}
