@@ -339,3 +339,49 @@ async fn spray_from_50_real_addresses_trips_the_global_breaker_but_not_the_owner
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundred_consecutive_failures_stop_a_username_until_a_trusted_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let config = format!("{PROXY}[limits]\nip_burst = 1000\nip_refill_ms = 1\n");
+    let server = TestServer::start(dir.path(), &config, clock.clone()).await;
+    let mut owner = Client::new().with_header("x-forwarded-for", OWNER_IP);
+    let (secret, _) = server.setup_admin(&owner).await;
+    let reply = owner
+        .login(&server, "admin", PASSWORD, Some(&server.totp_now(&secret)))
+        .await;
+    assert_eq!(reply.status, 200);
+    owner.absorb(&reply);
+
+    let attacker = Client::new().with_header("x-forwarded-for", ATTACKER);
+    for failure_idx in 0..100 {
+        // Wait out every temporary lock (the longest is 15 minutes) on the virtual clock.
+        clock.advance(901);
+        let reply = attacker
+            .login(&server, "admin", "not the password at all", Some("123456"))
+            .await;
+        assert_eq!(reply.status, 401, "failure {failure_idx}");
+    }
+    clock.advance(365 * 24 * 3600);
+    let stranger = Client::new().with_header("x-forwarded-for", "198.51.100.77");
+    let code = server.totp_now(&secret);
+    let reply = stranger
+        .login(&server, "admin", PASSWORD, Some(&code))
+        .await;
+    assert_eq!(
+        reply.status, 429,
+        "a year later the username is still stopped"
+    );
+    assert_eq!(reply.retry_after(), Some(3600));
+
+    // The owner's device is not stopped, and its success clears the username.
+    let reply = owner.login(&server, "admin", PASSWORD, Some(&code)).await;
+    assert_eq!(reply.status, 200);
+    clock.advance(30);
+    let reply = stranger
+        .login(&server, "admin", PASSWORD, Some(&server.totp_now(&secret)))
+        .await;
+    assert_eq!(reply.status, 200);
+    server.stop().await;
+}
