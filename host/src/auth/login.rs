@@ -252,6 +252,7 @@ pub async fn verify_credentials(
         state,
         attempt,
         &user_key,
+        trusted,
         decision,
         password_hash.as_deref(),
         one_time_login.as_ref(),
@@ -302,10 +303,12 @@ pub async fn verify_credentials(
 }
 
 /// Checks password (or one-time login code) and second factor; consumes what is one-time.
+#[allow(clippy::too_many_arguments)]
 async fn check_secrets(
     state: &AppState,
     attempt: &LoginAttempt,
     user_key: &str,
+    trusted: bool,
     decision: Decision,
     password_hash: Option<&str>,
     one_time_login: Option<&super::OneTimeLogin>,
@@ -316,7 +319,11 @@ async fn check_secrets(
         && typed_password.chars().count() <= password::MAX_LEN
         && decision != Decision::DenyGeneric;
     let target = if usable { password_hash } else { None };
-    let mut password_ok = state.hasher.verify(target, &typed_password).await?;
+    let mut password_ok = if trusted {
+        state.hasher.verify_trusted(target, &typed_password).await?
+    } else {
+        state.hasher.verify(target, &typed_password).await?
+    };
     if password_ok && target.is_some_and(|phc| state.hasher.needs_rehash(phc)) {
         // The configured cost rose since this hash was made: upgrade it now that we know the
         // password. A failure here does not fail the login.

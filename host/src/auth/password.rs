@@ -22,6 +22,9 @@ pub const MIN_LEN: usize = 12;
 /// Longest accepted password, in code points after NFKC; longer ones are refused, never cut.
 pub const MAX_LEN: usize = 256;
 
+/// Trusted-device verifications admitted at once, beside the shared queue.
+pub const TRUSTED_QUEUE: usize = 4;
+
 /// A small embedded list of common passwords (lowercase). Not a breach corpus: a first line.
 const COMMON: &str = include_str!("common_passwords.txt");
 
@@ -80,6 +83,7 @@ pub struct Hasher {
     permits: Arc<Semaphore>,
     admitted: AtomicUsize,
     max_admitted: usize,
+    trusted_admitted: AtomicUsize,
     dummy_phc: String,
     n_computed: AtomicU64,
     in_flight: AtomicUsize,
@@ -115,6 +119,7 @@ impl Hasher {
             permits: Arc::new(Semaphore::new(concurrency)),
             admitted: AtomicUsize::new(0),
             max_admitted: concurrency + queue,
+            trusted_admitted: AtomicUsize::new(0),
             dummy_phc,
             n_computed: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
@@ -175,7 +180,28 @@ impl Hasher {
 
     /// Verifies against `phc`, or against the dummy hash when there is none (always false then).
     pub async fn verify(&self, phc: Option<&str>, password: &str) -> Result<bool, HashError> {
-        let _admission = self.admit()?;
+        let admission = self.admit()?;
+        self.verify_admitted(admission, phc, password).await
+    }
+
+    /// [`Hasher::verify`] for a trusted device: it waits in a small reserved queue
+    /// ([`TRUSTED_QUEUE`]) instead of the shared one, so a hashing flood from untrusted
+    /// clients cannot turn the owner away with 503. It still waits for a hash slot.
+    pub async fn verify_trusted(
+        &self,
+        phc: Option<&str>,
+        password: &str,
+    ) -> Result<bool, HashError> {
+        let admission = self.admit_trusted()?;
+        self.verify_admitted(admission, phc, password).await
+    }
+
+    async fn verify_admitted(
+        &self,
+        _admission: Admission<'_>,
+        phc: Option<&str>,
+        password: &str,
+    ) -> Result<bool, HashError> {
         let _permit = self.permits.acquire().await.map_err(|_| HashError::Busy)?;
         let (target, real) = match phc {
             Some(phc) => (phc.to_string(), true),
@@ -215,6 +241,15 @@ impl Hasher {
             })
             .await?;
         Ok(found.filter(|_| real))
+    }
+
+    fn admit_trusted(&self) -> Result<Admission<'_>, HashError> {
+        let previously = self.trusted_admitted.fetch_add(1, Ordering::SeqCst);
+        let admission = Admission(&self.trusted_admitted);
+        if previously >= TRUSTED_QUEUE {
+            return Err(HashError::Busy);
+        }
+        Ok(admission)
     }
 
     fn admit(&self) -> Result<Admission<'_>, HashError> {
