@@ -245,6 +245,9 @@ async fn execute_inner(
         None,
         format!("{message}; {n_revoked} sessions ended"),
     );
+    state
+        .notify(&username, AuditKind::RecoveryAction, message)
+        .await;
     Ok(RecoveryResponse {
         ok: true,
         message: format!("{message}; {n_revoked} sessions ended"),

@@ -222,6 +222,21 @@ impl AppState {
         });
     }
 
+    /// Records a notice for the account holder and persists it (best effort: logged on error).
+    pub async fn notify(&self, username: &str, kind: AuditKind, detail: &str) {
+        let mut users = self.users.lock().await;
+        let notice = crate::auth::Notice {
+            at: self.now(),
+            kind,
+            detail: detail.to_string(),
+        };
+        if crate::auth::add_notice(&mut users, username, notice)
+            && let Err(err) = self.persist_users(&users).await
+        {
+            tracing::error!(%err, "cannot persist a security notice");
+        }
+    }
+
     /// Writes `users.json`; call with the users lock held.
     pub async fn persist_users(&self, users: &UsersFile) -> Result<(), StoreError> {
         let bytes = self.store.encode(StateFile::Users, users)?;

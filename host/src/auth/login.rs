@@ -276,6 +276,16 @@ pub async fn verify_credentials(
                 Some(attempt.client_ip),
                 "password correct, second factor wrong",
             );
+            state
+                .notify(
+                    &user_key,
+                    AuditKind::SecondFactorFailed,
+                    &format!(
+                        "correct password with a wrong code from {}",
+                        attempt.client_ip
+                    ),
+                )
+                .await;
         }
         settle_failure(state, &user_key, attempt.client_ip, &precount).await?;
         return Err(AuthError::Failed);

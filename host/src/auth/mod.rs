@@ -77,6 +77,32 @@ pub struct User {
     pub password_changed_at: UnixSeconds,
     /// A one-time login code issued from recovery mode.
     pub one_time_login: Option<OneTimeLogin>,
+    /// Security notices shown to the user at the next login (`/api/v1/me`) until cleared.
+    #[serde(default)]
+    pub notices: Vec<Notice>,
+}
+
+/// Something the account holder should see: a compromise signal or an admin action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    pub at: UnixSeconds,
+    pub kind: crate::audit::AuditKind,
+    pub detail: String,
+}
+
+/// Notices kept per user; the oldest are dropped beyond it.
+pub const MAX_NOTICES: usize = 20;
+
+/// Adds a notice for `username` (in memory; the caller persists).
+pub fn add_notice(users: &mut UsersFile, username: &str, notice: Notice) -> bool {
+    let Some(user) = users.users.get_mut(username) else {
+        return false;
+    };
+    user.notices.push(notice);
+    if user.notices.len() > MAX_NOTICES {
+        user.notices.remove(0);
+    }
+    true
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -149,6 +149,7 @@ pub async fn complete(
             created_at: now,
             password_changed_at: now,
             one_time_login: None,
+            notices: Vec::new(),
         },
     );
     state.persist_users(&users).await?;

@@ -112,6 +112,28 @@ async fn totp_window_replay_and_50_concurrent_submissions() {
         .last_used_step
         .unwrap();
     assert_eq!(last_step, server.clock_now() / 30);
+
+    // "Password right, code wrong" is a compromise signal: the holder sees it at next login.
+    let mut session = Client::new();
+    server.clock.advance(30);
+    let reply = session
+        .login(&server, "admin", PASSWORD, Some(&server.totp_now(&secret)))
+        .await;
+    session.absorb(&reply);
+    let me = session.get(&server, "/api/v1/me").await;
+    let notices = me.body["notices"].as_array().unwrap();
+    assert!(!notices.is_empty());
+    assert!(
+        notices
+            .iter()
+            .all(|notice| notice["kind"] == "second_factor_failed")
+    );
+    let cleared = session
+        .post(&server, "/api/v1/auth/notices/clear", serde_json::json!({}))
+        .await;
+    assert_eq!(cleared.status, 204);
+    let me = session.get(&server, "/api/v1/me").await;
+    assert_eq!(me.body["notices"], serde_json::json!([]));
     server.stop().await;
 }
 

@@ -34,6 +34,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/auth/totp/confirm", post(totp_confirm))
         .route("/api/v1/auth/totp/disable", post(totp_disable))
         .route("/api/v1/auth/recovery-codes", post(regenerate_codes))
+        .route("/api/v1/auth/notices/clear", post(clear_notices))
 }
 
 #[derive(Deserialize)]
@@ -191,6 +192,13 @@ async fn refresh(
                 Some(client.0),
                 format!("family {family_id} revoked"),
             );
+            state
+                .notify(
+                    &username,
+                    AuditKind::RefreshReuseDetected,
+                    "a used session token was presented again; that session was ended",
+                )
+                .await;
             return Err(ApiError::Unauthenticated);
         }
         RefreshOutcome::Refused => return Err(ApiError::Unauthenticated),
@@ -216,13 +224,19 @@ async fn logout(State(state): State<AppState>, session: AuthSession) -> Result<R
 
 async fn me(State(state): State<AppState>, session: AuthSession) -> Result<Json<Value>, ApiError> {
     let family = &session.family;
-    let (totp_enrolled, recovery_codes_left) = {
+    let (totp_enrolled, recovery_codes_left, notices) = {
         let users = state.users.lock().await;
         users
             .users
             .get(&family.username)
-            .map(|user| (user.totp.is_some(), user.recovery_codes.len()))
-            .unwrap_or((false, 0))
+            .map(|user| {
+                (
+                    user.totp.is_some(),
+                    user.recovery_codes.len(),
+                    user.notices.clone(),
+                )
+            })
+            .unwrap_or((false, 0, Vec::new()))
     };
     let session_config = &state.config.session;
     Ok(Json(json!({
@@ -232,6 +246,7 @@ async fn me(State(state): State<AppState>, session: AuthSession) -> Result<Json<
         "recovery_codes_left": recovery_codes_left,
         "expires_at": family.created_at + session_config.absolute_seconds,
         "reauth_valid_until": family.authenticated_at + session_config.reauth_seconds,
+        "notices": notices,
     })))
 }
 
@@ -450,4 +465,16 @@ async fn regenerate_codes(
         "",
     );
     Ok(Json(json!({"recovery_codes": codes})))
+}
+
+async fn clear_notices(
+    State(state): State<AppState>,
+    session: AuthSession,
+) -> Result<StatusCode, ApiError> {
+    let mut users = state.users.lock().await;
+    if let Some(user) = users.users.get_mut(&session.family.username) {
+        user.notices.clear();
+        state.persist_users(&users).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
 }
