@@ -9,7 +9,8 @@ use std::sync::Arc;
 use nos_host::audit::MemoryAudit;
 use nos_host::clock::ManualClock;
 use nos_host::config::Config;
-use nos_host::state::{AppState, StateDeps};
+use nos_host::state::{AppState, StartError, StateDeps};
+use nos_host::store::StoreError;
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -42,14 +43,26 @@ impl TestServer {
         let text = config_toml(dir, extra_config);
         let config = Config::from_toml_str(&text, Path::new("test.toml")).expect("test config");
         let audit = Arc::new(MemoryAudit::default());
-        let state = AppState::open(StateDeps {
-            config,
-            clock: clock.clone(),
-            audit: audit.clone(),
-            policy: None,
-            recovery_active: false,
-        })
-        .expect("state opens");
+        // After a restart, the previous server's last connection tasks may still hold the
+        // state directory's lock for a moment (a new process would not have to wait).
+        let mut n_tries = 0;
+        let state = loop {
+            let opened = AppState::open(StateDeps {
+                config: config.clone(),
+                clock: clock.clone(),
+                audit: audit.clone(),
+                policy: None,
+                recovery_active: false,
+            });
+            match opened {
+                Ok(state) => break state,
+                Err(StartError::Store(StoreError::Busy { .. })) if n_tries < 250 => {
+                    n_tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                Err(err) => panic!("state does not open: {err}"),
+            }
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (shutdown, shutdown_rx) = oneshot::channel::<()>();
