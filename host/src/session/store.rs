@@ -50,6 +50,13 @@ pub enum AccessDenied {
     },
 }
 
+/// Who presents a token: what binding is checked against.
+#[derive(Debug, Clone, Copy)]
+pub struct Presenter<'a> {
+    pub user_agent: &'a str,
+    pub client_ip: IpAddr,
+}
+
 /// What a refresh did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefreshOutcome {
@@ -63,6 +70,10 @@ pub enum RefreshOutcome {
     },
     /// Unknown, expired, or a grace replay whose successor is no longer in memory.
     Refused,
+    /// Presented from another User-Agent or network: the family was revoked.
+    BindingMismatch {
+        username: String,
+    },
 }
 
 #[derive(Default)]
@@ -198,6 +209,7 @@ impl SessionTable {
     pub fn refresh(
         &mut self,
         presented: &Token,
+        presenter: &Presenter<'_>,
         rules: &SessionRules,
         now: UnixSeconds,
         fresh: impl FnOnce(&str) -> IssuedTokens,
@@ -209,6 +221,17 @@ impl SessionTable {
         let Some(family) = self.families.get(&family_id).cloned() else {
             return RefreshOutcome::Refused;
         };
+        // A refresh token replayed from another browser or network ends the session, exactly as
+        // an access token would.
+        let same_agent = family.user_agent_hash == token::hash_user_agent(presenter.user_agent);
+        if !same_agent
+            || !token::same_client(rules.ip_binding, family.client_ip, presenter.client_ip)
+        {
+            self.revoke(&family_id);
+            return RefreshOutcome::BindingMismatch {
+                username: family.username,
+            };
+        }
         match token::judge_refresh(&family, &presented_hash, rules, now) {
             RefreshVerdict::Rotate => {
                 let tokens = fresh(&family_id);
@@ -342,7 +365,8 @@ mod tests {
                 let presented = seen[pick % seen.len()].clone();
                 seed = seed.wrapping_add(3);
                 let successor = tokens(seed, "fam");
-                let outcome = table.refresh(&presented, &RULES, now, |_| successor.clone());
+                let presenter = Presenter { user_agent: "ua", client_ip: "192.0.2.1".parse().unwrap() };
+                let outcome = table.refresh(&presented, &presenter, &RULES, now, |_| successor.clone());
                 match outcome {
                     RefreshOutcome::Rotated(issued) => {
                         prop_assert!(alive);
@@ -362,6 +386,7 @@ mod tests {
                         prop_assert_ne!(&presented, &current.refresh);
                         alive = false;
                     }
+                    RefreshOutcome::BindingMismatch { .. } => prop_assert!(false, "same presenter"),
                     RefreshOutcome::Refused => {
                         // Either the family is already gone, or it just expired (and was dropped).
                         let last_active = last_rotation_at.unwrap_or(start);

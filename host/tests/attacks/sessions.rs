@@ -147,6 +147,15 @@ async fn fixation_binding_timeouts_and_credential_changes() {
     );
     victim.absorb(&relogin);
 
+    // Binding: a refresh token replayed with another User-Agent ends the session too.
+    let thief = logged_in(&server, &secret).await;
+    let stolen = thief.clone().with_header("user-agent", "curl/8");
+    let replay = stolen
+        .post(&server, "/api/v1/auth/refresh", json!({}))
+        .await;
+    assert_eq!(replay.status, 401);
+    assert_eq!(thief.get(&server, "/api/v1/me").await.status, 401);
+
     // Binding: another User-Agent ends the session.
     let ua_thief = victim.clone().with_header("user-agent", "curl/8");
     assert_eq!(ua_thief.get(&server, "/api/v1/me").await.status, 401);

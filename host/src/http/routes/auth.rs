@@ -16,7 +16,7 @@ use crate::http::client_ip::ClientIp;
 use crate::http::cookies;
 use crate::http::error::ApiError;
 use crate::http::extract::{AppJson, AuthSession};
-use crate::session::store::{IssuedTokens, RefreshOutcome};
+use crate::session::store::{IssuedTokens, Presenter, RefreshOutcome};
 use crate::session::token::Token;
 use crate::state::AppState;
 
@@ -166,12 +166,19 @@ async fn refresh(
         .ok_or(ApiError::Unauthenticated)?;
     let rules = state.session_rules();
     let now = state.now();
+    let user_agent = user_agent(&headers);
     // Drawn before taking the table lock, used only if this call rotates.
     let fresh = login::fresh_tokens("")?;
     let outcome = state.with_sessions(|table| {
-        table.refresh(&presented, &rules, now, |family_id| IssuedTokens {
-            family_id: family_id.to_string(),
-            ..fresh
+        let presenter = Presenter {
+            user_agent: &user_agent,
+            client_ip: client.0,
+        };
+        table.refresh(&presented, &presenter, &rules, now, |family_id| {
+            IssuedTokens {
+                family_id: family_id.to_string(),
+                ..fresh
+            }
         })
     });
     let tokens = match outcome {
@@ -199,6 +206,16 @@ async fn refresh(
                     "a used session token was presented again; that session was ended",
                 )
                 .await;
+            return Err(ApiError::Unauthenticated);
+        }
+        RefreshOutcome::BindingMismatch { username } => {
+            state.persist_sessions().await?;
+            state.audit(
+                AuditKind::SessionBindingMismatch,
+                Some(&username),
+                Some(client.0),
+                "refresh token presented from another browser or network; session ended",
+            );
             return Err(ApiError::Unauthenticated);
         }
         RefreshOutcome::Refused => return Err(ApiError::Unauthenticated),
