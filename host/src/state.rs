@@ -288,8 +288,11 @@ impl AppState {
     pub async fn housekeeping(&self) -> Result<(), StoreError> {
         let now = self.now();
         let rules = self.session_rules();
-        let n_pruned = self.with_sessions(|table| table.prune(&rules, now));
-        if n_pruned > 0 {
+        let (n_pruned, seen_dirty) =
+            self.with_sessions(|table| (table.prune(&rules, now), table.take_seen_dirty()));
+        // Activity is written at most once per housekeeping round, so a restart loses at most
+        // that much idle-timeout progress (sessions then expire early, never late).
+        if n_pruned > 0 || seen_dirty {
             self.persist_sessions().await?;
         }
         {

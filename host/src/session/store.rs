@@ -82,6 +82,8 @@ pub struct SessionTable {
     by_access: HashMap<TokenHash, String>,
     by_refresh: HashMap<TokenHash, String>,
     successors: HashMap<String, IssuedTokens>,
+    /// `last_seen_at` moved since the table was last written (persisted by housekeeping).
+    seen_dirty: bool,
 }
 
 impl SessionTable {
@@ -92,6 +94,11 @@ impl SessionTable {
             table.families.insert(family_id, family);
         }
         table
+    }
+
+    /// Whether activity happened since the last call (and resets the flag).
+    pub fn take_seen_dirty(&mut self) -> bool {
+        std::mem::take(&mut self.seen_dirty)
     }
 
     pub fn to_file(&self) -> SessionsFile {
@@ -197,6 +204,7 @@ impl SessionTable {
             });
         }
         family.last_seen_at = now;
+        self.seen_dirty = true;
         Ok(SessionView {
             id: family.id.clone(),
             username: family.username.clone(),

@@ -196,6 +196,19 @@ async fn fixation_binding_timeouts_and_credential_changes() {
     let idle = logged_in(&server, &secret).await;
     server.clock.advance(14 * 60);
     assert_eq!(idle.get(&server, "/api/v1/me").await.status, 200);
+    // Housekeeping writes the activity, so a restart would not cut the session short.
+    server.state.housekeeping().await.unwrap();
+    let file: nos_host::session::store::SessionsFile = server
+        .state
+        .store
+        .load(nos_host::store::StateFile::Sessions)
+        .unwrap()
+        .unwrap();
+    assert!(
+        file.families
+            .values()
+            .any(|family| family.last_seen_at == server.clock_now())
+    );
     server.clock.advance(15 * 60);
     assert_eq!(idle.get(&server, "/api/v1/me").await.status, 401);
 
