@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod allowlist;
+mod recovery;
 
 use std::process::ExitCode;
 
@@ -12,6 +13,8 @@ use clap::Parser;
 enum Cli {
     /// Check, explain, audit, diff and test the command allowlist.
     Allowlist(allowlist::Args),
+    /// Repair accounts while nosd runs in recovery mode (root only).
+    Recovery(recovery::RecoveryArgs),
 }
 
 /// Exit status for a malformed call or an unusable input (clap uses it for usage errors too).
@@ -20,6 +23,7 @@ const EXIT_UNUSABLE: u8 = 2;
 fn main() -> ExitCode {
     let result = match Cli::parse() {
         Cli::Allowlist(args) => allowlist::run(args),
+        Cli::Recovery(args) => recovery::run(args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,
