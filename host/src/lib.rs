@@ -3,6 +3,17 @@
 // `Component::deserialize_file` (see `plugin::cache`, the only `#[allow(unsafe_code)]`).
 #![deny(unsafe_code)]
 
+pub mod audit;
+pub mod auth;
+pub mod clock;
+pub mod config;
 pub mod facts;
+pub mod http;
 pub mod plan;
 pub mod plugin;
+pub mod recovery;
+pub mod session;
+pub mod state;
+pub mod store;
+
+pub use http::app;

@@ -5,6 +5,7 @@ mod allowlist;
 mod facts;
 mod plan;
 mod plugin;
+mod recovery;
 
 use std::process::ExitCode;
 
@@ -21,6 +22,8 @@ enum Cli {
     Plugin(plugin::Args),
     /// Print this machine's facts as planners receive them (read-only).
     Facts(facts::Args),
+    /// Repair accounts while nosd runs in recovery mode (root only).
+    Recovery(recovery::RecoveryArgs),
 }
 
 /// Exit status for a malformed call or an unusable input (clap uses it for usage errors too).
@@ -32,6 +35,7 @@ fn main() -> ExitCode {
         Cli::Plan(args) => plan::run(args),
         Cli::Plugin(args) => plugin::run(args),
         Cli::Facts(args) => facts::run(args),
+        Cli::Recovery(args) => recovery::run(args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,
