@@ -273,6 +273,9 @@ fn hostile_huge_string() {
         "plugin hostile-huge-string tried to pass more than 16777216 bytes to the host in one call"
     ]
     .assert_eq(&err.to_string());
+    let err = load(HOSTILE_HUGE_STRING).describe().unwrap_err();
+    expect_test::expect!["plugin hostile-huge-string returned a malformed result: describe(): summary is longer than 1024 bytes or has control characters"]
+        .assert_eq(&err.to_string());
 }
 
 #[test]

@@ -36,6 +36,11 @@ use manifest::{ApiVersion, Manifest, PluginKind};
 use policy::{LoginAttempt, LoginDecision, PasswordFeatures, PasswordVerdict};
 use state::{CallLog, CallState};
 
+/// At most this many bytes in the name or version a plugin reports.
+pub const MAX_INFO_WORD_BYTES: usize = 64;
+/// At most this many bytes in the JSON Schema of a plugin's input.
+pub const MAX_INPUT_SCHEMA_BYTES: usize = 64 << 10;
+
 /// What a plugin says about itself (`describe`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginInfo {
@@ -323,9 +328,30 @@ impl LoadedPlugin {
         self.cache_outcome
     }
 
+    /// What the plugin says about itself, size-checked like a plan.
     pub fn describe(&self) -> Result<PluginInfo, PluginError> {
-        self.call(|pre, store| pre.describe(store))
-            .map(|(info, _)| info)
+        let (info, _) = self.call(|pre, store| pre.describe(store))?;
+        let malformed = |message: String| PluginError::MalformedResult {
+            name: self.manifest.name.clone(),
+            message,
+        };
+        for (field, text, max) in [
+            ("name", &info.name, MAX_INFO_WORD_BYTES),
+            ("version", &info.version, MAX_INFO_WORD_BYTES),
+            ("summary", &info.summary, plan_types::MAX_TEXT_BYTES),
+        ] {
+            if text.len() > max || text.chars().any(char::is_control) {
+                return Err(malformed(format!(
+                    "describe(): {field} is longer than {max} bytes or has control characters"
+                )));
+            }
+        }
+        if info.input_schema.len() > MAX_INPUT_SCHEMA_BYTES {
+            return Err(malformed(format!(
+                "describe(): input schema is longer than {MAX_INPUT_SCHEMA_BYTES} bytes"
+            )));
+        }
+        Ok(info)
     }
 
     /// Run the planner. The plan is size-checked here (`plan::types::validate`); judging it

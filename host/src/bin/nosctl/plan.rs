@@ -81,8 +81,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Ok(call) => call,
         Err(error) => return Ok(plugin_failed(&error.to_string(), args.json)),
     };
+    // What the plugin logged goes to stderr, for its author; stdout stays the report.
     for entry in &call.log.entries {
-        tracing::info!(plugin = %plugin.manifest().name, level = ?entry.level, "{}", entry.message);
+        eprintln!(
+            "plugin log [{:?}] {}",
+            entry.level,
+            entry.message.escape_debug()
+        );
+    }
+    if call.log.n_dropped > 0 {
+        eprintln!("plugin log: {} more entries dropped", call.log.n_dropped);
     }
     let plan = match call.answer {
         Ok(plan) => plan,

@@ -10,7 +10,8 @@ impl Planner for Hostile {
         PluginInfo {
             name: "hostile-huge-string".into(),
             version: "0.1.0".into(),
-            summary: "returns a step whose title is 100 MiB".into(),
+            // Also too long for describe(): the host bounds what a plugin says about itself.
+            summary: "returns a step whose title is 100 MiB ".repeat(100),
             input_schema: "{}".into(),
         }
     }
