@@ -1,5 +1,6 @@
 //! The pure half of the nos root agent: the allowlist engine (grammar, loader, matcher,
-//! renderer, and the text an auditor reads).
+//! renderer, and the text an auditor reads) and the socket protocol (typed messages and a sans-IO
+//! frame codec).
 //!
 //! This library never touches the filesystem, never spawns and never reads the clock: loading
 //! takes `&str`, checking takes an argv. The agent binary and the host both call it; the
@@ -7,3 +8,4 @@
 #![forbid(unsafe_code)]
 
 pub mod allowlist;
+pub mod protocol;
