@@ -70,7 +70,11 @@ pub struct Decoder {
 impl Decoder {
     /// A decoder that refuses frames whose payload exceeds `limit` bytes.
     pub fn new(limit: usize) -> Decoder {
-        Decoder { limit, buf: Vec::new(), error: None }
+        Decoder {
+            limit,
+            buf: Vec::new(),
+            error: None,
+        }
     }
 
     /// How many more bytes complete the frame being received (at least 1). A caller that reads
@@ -102,7 +106,9 @@ impl Decoder {
     pub fn poll_frame(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
         self.check_poisoned()?;
         self.check_header()?;
-        let Some(len) = self.header_len() else { return Ok(None) };
+        let Some(len) = self.header_len() else {
+            return Ok(None);
+        };
         if self.buf.len() < HEADER_LEN + len {
             return Ok(None);
         }
@@ -118,7 +124,10 @@ impl Decoder {
             return Ok(());
         }
         let want = self.header_len().map_or(HEADER_LEN, |len| HEADER_LEN + len);
-        self.poison(FrameError::Truncated { have: self.buf.len(), want })
+        self.poison(FrameError::Truncated {
+            have: self.buf.len(),
+            want,
+        })
     }
 
     fn header_len(&self) -> Option<usize> {
@@ -129,7 +138,10 @@ impl Decoder {
     fn check_header(&mut self) -> Result<(), FrameError> {
         match self.header_len() {
             Some(0) => self.poison(FrameError::Empty),
-            Some(len) if len > self.limit => self.poison(FrameError::TooLarge { len, limit: self.limit }),
+            Some(len) if len > self.limit => self.poison(FrameError::TooLarge {
+                len,
+                limit: self.limit,
+            }),
             _ => Ok(()),
         }
     }
@@ -150,12 +162,16 @@ impl Decoder {
 
 /// Serialises `message` into one frame (header + JSON), refusing payloads over `limit` bytes.
 pub fn encode<T: Serialize>(message: &T, limit: usize) -> Result<Vec<u8>, FrameError> {
-    let payload = serde_json::to_vec(message).map_err(|err| FrameError::Malformed(err.to_string()))?;
+    let payload =
+        serde_json::to_vec(message).map_err(|err| FrameError::Malformed(err.to_string()))?;
     if payload.is_empty() {
         return Err(FrameError::Empty);
     }
     if payload.len() > limit || u32::try_from(payload.len()).is_err() {
-        return Err(FrameError::TooLarge { len: payload.len(), limit });
+        return Err(FrameError::TooLarge {
+            len: payload.len(),
+            limit,
+        });
     }
     let mut frame = Vec::with_capacity(HEADER_LEN + payload.len());
     frame.extend_from_slice(&(payload.len() as u32).to_be_bytes());
@@ -230,11 +246,19 @@ pub enum ManagedRequest {
     /// to overwrite an existing key.
     KeyFile { name: String },
     /// Ensure the fstab's managed block has exactly this entry for `mount_path`.
-    FstabEntry { uuid: String, mount_path: String, options: Vec<String> },
+    FstabEntry {
+        uuid: String,
+        mount_path: String,
+        options: Vec<String>,
+    },
     /// Remove the managed fstab entry for `mount_path`, if any.
     FstabRemove { mount_path: String },
     /// Ensure the crypttab's managed block maps `name` to the LUKS `uuid` with key file `key_name`.
-    CrypttabEntry { name: String, uuid: String, key_name: String },
+    CrypttabEntry {
+        name: String,
+        uuid: String,
+        key_name: String,
+    },
     /// Remove the managed crypttab entry `name`, if any.
     CrypttabRemove { name: String },
 }
@@ -263,7 +287,12 @@ pub enum ResponseBody {
     /// A job rule was accepted and started.
     JobStarted { job: u64, rule_id: String },
     /// Results of [`RequestBody::RunSteps`], in order; steps after a failure are absent.
-    Steps { results: Vec<StepResult>, completed: bool },
+    /// `rejection` is set when a step failed its exec-time checks (the steps before it ran).
+    Steps {
+        results: Vec<StepResult>,
+        completed: bool,
+        rejection: Option<Rejection>,
+    },
     /// A job's state.
     Job { job: u64, state: JobState },
     /// Cancellation was requested; poll [`RequestBody::JobStatus`] for the end.
@@ -271,7 +300,12 @@ pub enum ResponseBody {
     /// Gathered facts.
     Facts { facts: Facts },
     /// A managed file was changed (or already had the requested content).
-    Managed { rule_id: String, path: String, changed: bool, backup: Option<String> },
+    Managed {
+        rule_id: String,
+        path: String,
+        changed: bool,
+        backup: Option<String>,
+    },
     /// The request was judged and refused: by the allowlist, or by an exec-time check.
     Rejected { rejection: Rejection },
     /// The request could not be handled at all.
@@ -362,9 +396,16 @@ pub enum JobState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Facts {
-    BlockDevices { lsblk_json: String },
-    Mounts { mounts: Vec<MountEntry>, truncated: bool },
-    BtrfsFilesystems { text: String },
+    BlockDevices {
+        lsblk_json: String,
+    },
+    Mounts {
+        mounts: Vec<MountEntry>,
+        truncated: bool,
+    },
+    BtrfsFilesystems {
+        text: String,
+    },
 }
 
 /// One line of `/proc/self/mountinfo` (proc(5)); octal escapes are decoded.
@@ -395,6 +436,12 @@ pub enum ErrorCode {
     RegistrationRefused,
     TooManySteps,
     UnknownJob,
+    /// Too many connections or running jobs; retry later.
+    Busy,
+    /// The peer's uid/gid (from the kernel) may not talk to the agent.
+    PeerRefused,
+    /// A fact was requested whose allowlist rule is missing or not read-only.
+    FactUnavailable,
     /// The agent failed on its own side (IO, spawn machinery); details are in its log.
     Internal,
 }
@@ -416,7 +463,9 @@ mod tests {
             version: PROTOCOL_VERSION,
             id: 7,
             token: Some("abc.def".into()),
-            body: RequestBody::Run { argv: vec!["true".into()] },
+            body: RequestBody::Run {
+                argv: vec!["true".into()],
+            },
         };
         let bytes = encode(&request, MAX_REQUEST_FRAME).unwrap();
         let mut decoder = Decoder::new(MAX_REQUEST_FRAME);
@@ -433,9 +482,16 @@ mod tests {
 
     #[test]
     fn wire_shape_is_stable() {
-        let request = Request { version: 1, id: 1, token: None, body: RequestBody::JobStatus { job: 3 } };
-        expect_test::expect![[r#"{"version":1,"id":1,"token":null,"body":{"type":"job_status","job":3}}"#]]
-            .assert_eq(&serde_json::to_string(&request).unwrap());
+        let request = Request {
+            version: 1,
+            id: 1,
+            token: None,
+            body: RequestBody::JobStatus { job: 3 },
+        };
+        expect_test::expect![[
+            r#"{"version":1,"id":1,"token":null,"body":{"type":"job_status","job":3}}"#
+        ]]
+        .assert_eq(&serde_json::to_string(&request).unwrap());
     }
 
     #[test]
@@ -451,10 +507,16 @@ mod tests {
     #[test]
     fn empty_and_truncated_frames() {
         let mut decoder = Decoder::new(16);
-        assert_eq!(decoder.handle_bytes(&[0, 0, 0, 0]).unwrap_err(), FrameError::Empty);
+        assert_eq!(
+            decoder.handle_bytes(&[0, 0, 0, 0]).unwrap_err(),
+            FrameError::Empty
+        );
         let mut decoder = Decoder::new(16);
         decoder.handle_bytes(&[0, 0, 0, 5, b'{']).unwrap();
-        assert_eq!(decoder.handle_eof().unwrap_err(), FrameError::Truncated { have: 5, want: 9 });
+        assert_eq!(
+            decoder.handle_eof().unwrap_err(),
+            FrameError::Truncated { have: 5, want: 9 }
+        );
     }
 
     #[test]
@@ -476,7 +538,13 @@ mod tests {
             r#"{"version":1,"id":1,"body":{"type":"managed","request":{"kind":"write_file","path":"/etc/passwd"}}}"#,
             r#"{"version":1,"id":-1,"body":{"type":"rotate"}}"#,
         ] {
-            assert!(matches!(decode::<Request>(text.as_bytes()), Err(FrameError::Malformed(_))), "{text}");
+            assert!(
+                matches!(
+                    decode::<Request>(text.as_bytes()),
+                    Err(FrameError::Malformed(_))
+                ),
+                "{text}"
+            );
         }
     }
 

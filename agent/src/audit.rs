@@ -1,0 +1,98 @@
+//! The append-only audit log: one JSON object per line for every request the agent judged, and
+//! the same record as a tracing event.
+//!
+//! The file is opened `O_APPEND` (mode 0600) and each record is written with one `write` and then
+//! `fdatasync`ed, so a record that was acknowledged to a caller survives a crash. Secrets never
+//! reach it: bootstrap tokens are redacted and per-agent tokens appear only by id.
+//! This module never decides anything; it records what the pipeline decided.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use nos_agent::protocol::{Outcome, RequestBody};
+use serde::Serialize;
+
+/// One audit record.
+#[derive(Debug, Serialize)]
+pub struct Record<'a> {
+    pub uid: u32,
+    pub pid: i32,
+    pub token_id: Option<&'a str>,
+    /// The request with secrets redacted.
+    pub request: serde_json::Value,
+    /// `allowed`, `rejected`, `refused` (peer/token), `error`.
+    pub verdict: &'static str,
+    pub rule_id: Option<&'a str>,
+    pub detail: Option<String>,
+    pub outcome: Option<Outcome>,
+    pub exit_code: Option<i32>,
+    pub duration_ms: Option<u64>,
+}
+
+#[derive(Debug)]
+pub struct AuditLog {
+    file: Mutex<File>,
+}
+
+#[derive(Serialize)]
+struct Line<'a> {
+    ts_ms: u128,
+    #[serde(flatten)]
+    record: &'a Record<'a>,
+}
+
+impl AuditLog {
+    pub fn open(path: &Path) -> std::io::Result<AuditLog> {
+        let file = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .custom_flags(nix::libc::O_NOFOLLOW)
+            .open(path)?;
+        Ok(AuditLog {
+            file: Mutex::new(file),
+        })
+    }
+
+    /// Appends and syncs one record. An error here is the agent's own failure; the record has
+    /// already gone to tracing, and the caller logs the error.
+    /// FIXME(issue 3): fail closed (refuse to run) when the decision cannot be recorded.
+    pub fn append(&self, record: &Record<'_>) -> std::io::Result<()> {
+        tracing::info!(
+            uid = record.uid,
+            pid = record.pid,
+            token_id = record.token_id,
+            verdict = record.verdict,
+            rule_id = record.rule_id,
+            outcome = ?record.outcome,
+            exit_code = record.exit_code,
+            duration_ms = record.duration_ms,
+            detail = record.detail.as_deref(),
+            "audit"
+        );
+        let ts_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        let mut line =
+            serde_json::to_vec(&Line { ts_ms, record }).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        file.write_all(&line)?;
+        file.sync_data()
+    }
+}
+
+/// The request as recorded: the bootstrap token is replaced by a marker.
+pub fn redact(body: &RequestBody) -> serde_json::Value {
+    match body {
+        RequestBody::Register { .. } => {
+            serde_json::json!({ "type": "register", "bootstrap_token": "<redacted>" })
+        }
+        other => serde_json::to_value(other).unwrap_or(serde_json::Value::Null),
+    }
+}
