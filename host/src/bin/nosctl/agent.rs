@@ -1,0 +1,216 @@
+//! `nosctl agent`: drive the root agent by hand over its socket.
+//!
+//! Exit status: 0 when the agent ran the request successfully, 1 when it rejected it, the command
+//! failed, or the agent answered with an error.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Subcommand, ValueEnum};
+use nos_agent::protocol::{FactKind, JobState, RequestBody, ResponseBody, StepResult};
+use nos_host::agent_client::{AgentClient, read_token_file};
+
+#[derive(Debug, Subcommand)]
+pub enum AgentCmd {
+    /// Check ARGV against the agent's allowlist and run it.
+    Run {
+        #[command(flatten)]
+        conn: Conn,
+        /// The command, program first (bare name or its configured absolute path).
+        #[arg(last = true, required = true)]
+        argv: Vec<String>,
+    },
+    /// Trade the bootstrap token for a per-agent token, written to --token-out (mode 0600).
+    Register {
+        #[arg(long, default_value = "/run/nos/agent.sock")]
+        socket: PathBuf,
+        #[arg(long, default_value = "/etc/nos/agent-bootstrap-token")]
+        bootstrap_file: PathBuf,
+        #[arg(long)]
+        token_out: PathBuf,
+    },
+    /// Replace the token in --token-file by a fresh one; the old one stops working.
+    Rotate {
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Show a job's state.
+    Job {
+        #[command(flatten)]
+        conn: Conn,
+        job: u64,
+    },
+    /// Cancel a running job.
+    Cancel {
+        #[command(flatten)]
+        conn: Conn,
+        job: u64,
+    },
+    /// Print read-only facts.
+    Facts {
+        #[command(flatten)]
+        conn: Conn,
+        kind: FactArg,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct Conn {
+    #[arg(long, default_value = "/run/nos/agent.sock")]
+    socket: PathBuf,
+    #[arg(long)]
+    token_file: PathBuf,
+    /// Print the raw JSON response.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FactArg {
+    BlockDevices,
+    Mounts,
+    BtrfsFilesystems,
+}
+
+pub fn main(cmd: AgentCmd) -> anyhow::Result<std::process::ExitCode> {
+    let (conn, body) = match cmd {
+        AgentCmd::Register {
+            socket,
+            bootstrap_file,
+            token_out,
+        } => {
+            let bootstrap_token = read_token_file(&bootstrap_file)?;
+            let mut client = AgentClient::connect(&socket, Some(Duration::from_secs(30)))?;
+            return match client.request(RequestBody::Register { bootstrap_token })? {
+                ResponseBody::Token { token_id, token } => {
+                    write_token(&token_out, &token)?;
+                    println!(
+                        "registered: token id {token_id} written to {}",
+                        token_out.display()
+                    );
+                    Ok(std::process::ExitCode::SUCCESS)
+                }
+                other => report(&other, false),
+            };
+        }
+        AgentCmd::Rotate { conn } => (conn, RequestBody::Rotate),
+        AgentCmd::Run { conn, argv } => (conn, RequestBody::Run { argv }),
+        AgentCmd::Job { conn, job } => (conn, RequestBody::JobStatus { job }),
+        AgentCmd::Cancel { conn, job } => (conn, RequestBody::Cancel { job }),
+        AgentCmd::Facts { conn, kind } => {
+            let kind = match kind {
+                FactArg::BlockDevices => FactKind::BlockDevices,
+                FactArg::Mounts => FactKind::Mounts,
+                FactArg::BtrfsFilesystems => FactKind::BtrfsFilesystems,
+            };
+            (conn, RequestBody::Facts { kind })
+        }
+    };
+    let rotating = matches!(body, RequestBody::Rotate);
+    let mut client = AgentClient::connect(&conn.socket, None)?;
+    client.set_token(read_token_file(&conn.token_file)?);
+    let response = client.request(body)?;
+    if rotating && let ResponseBody::Token { token_id, token } = &response {
+        write_token(&conn.token_file, token)?;
+        println!(
+            "rotated: new token id {token_id} written to {}",
+            conn.token_file.display()
+        );
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
+    report(&response, conn.json)
+}
+
+fn write_token(path: &Path, token: &str) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("{}", tmp.display()))?;
+    file.write_all(token.as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("{}", path.display()))?;
+    Ok(())
+}
+
+fn report(response: &ResponseBody, json: bool) -> anyhow::Result<std::process::ExitCode> {
+    let ok = match response {
+        ResponseBody::Ran { result } => result.succeeded(),
+        ResponseBody::Steps { completed, .. } => *completed,
+        ResponseBody::Job {
+            state: JobState::Finished { result },
+            ..
+        } => result.succeeded(),
+        ResponseBody::Rejected { .. } | ResponseBody::Error { .. } => false,
+        _ => true,
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(response)?);
+    } else {
+        match response {
+            ResponseBody::Ran { result }
+            | ResponseBody::Job {
+                state: JobState::Finished { result },
+                ..
+            } => print_result(result),
+            ResponseBody::Rejected { rejection } => {
+                let token = rejection
+                    .token_idx
+                    .map(|idx| format!(" (token {idx})"))
+                    .unwrap_or_default();
+                eprintln!(
+                    "rejected ({:?}){token}: {}",
+                    rejection.stage, rejection.reason
+                );
+            }
+            ResponseBody::Error { code, message } => eprintln!("agent error {code:?}: {message}"),
+            ResponseBody::JobStarted { job, rule_id } => println!("job {job} started ({rule_id})"),
+            ResponseBody::Job {
+                job,
+                state:
+                    JobState::Running {
+                        rule_id,
+                        elapsed_ms,
+                    },
+            } => {
+                println!("job {job} running ({rule_id}, {elapsed_ms} ms)")
+            }
+            ResponseBody::Facts { facts } => println!("{}", serde_json::to_string_pretty(facts)?),
+            other => println!("{}", serde_json::to_string_pretty(other)?),
+        }
+    }
+    Ok(if ok {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    })
+}
+
+fn print_result(result: &StepResult) {
+    print!("{}", result.stdout.text);
+    eprint!("{}", result.stderr.text);
+    for (name, captured) in [("stdout", &result.stdout), ("stderr", &result.stderr)] {
+        if captured.truncated_bytes > 0 {
+            eprintln!(
+                "[{name} truncated: {} bytes dropped]",
+                captured.truncated_bytes
+            );
+        }
+    }
+    eprintln!(
+        "[{} {:?} exit={:?} signal={:?} state={:?} {} ms] {}",
+        result.rule_id,
+        result.outcome,
+        result.exit_code,
+        result.signal,
+        result.state,
+        result.duration_ms,
+        result.argv.join(" ")
+    );
+}
