@@ -1,1 +1,179 @@
 //! The allowlist: the declarative grammar of the only commands nos may run as root.
+//!
+//! A request is an argv vector, never a string. It is allowed only when it matches exactly one
+//! rule of `allowlist.toml`; the match carries typed, canonical values from which the argv that
+//! actually runs is rendered. Rules whose languages overlap are a load error, so order never
+//! decides anything.
+//!
+//! ```text
+//! let allowlist = Allowlist::load(&[Source { name, text }])?;
+//! match allowlist.check(&argv) {
+//!     Verdict::Allowed(matched) => allowlist.render(&matched),   // -> Command
+//!     Verdict::Rejected(rejection) => ...,                       // token index + reason
+//! }
+//! ```
+//!
+//! This module never touches the filesystem, never spawns and never reads the clock. Checks that
+//! need the live system (block device, symlinks, ownership, binary digests) are described by
+//! `ExecCheck` and run by the agent; `audit` takes the facts it needs as arguments.
+
+pub mod audit;
+pub mod diff;
+pub mod explain;
+pub mod grammar;
+mod matcher;
+mod overlap;
+mod parse;
+mod render;
+pub mod testcases;
+pub mod value;
+
+use std::fmt;
+
+pub use grammar::{Binary, Effect, Kind, Limits, Origin, Rule, Settings, TypeDef};
+pub use matcher::{MAX_ARGV_BYTES, MAX_ARGV_TOKENS, Match, Reason, Rejection, Verdict};
+pub use parse::{FORMAT_VERSION, Source};
+pub use render::{Command, ExecCheck};
+pub use value::Value;
+
+/// A loaded, validated allowlist.
+#[derive(Clone, Debug)]
+pub struct Allowlist {
+    settings: Settings,
+    binaries: Vec<Binary>,
+    types: Vec<TypeDef>,
+    rules: Vec<Rule>,
+}
+
+/// One problem found while loading, with where it is.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{origin}: {kind}")]
+pub struct Diagnostic {
+    pub origin: Origin,
+    pub kind: DiagnosticKind,
+}
+
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum DiagnosticKind {
+    #[error("{0}")]
+    Syntax(String),
+    #[error("format version {found} is not supported (this engine reads version {supported})")]
+    Version { found: u32, supported: u32 },
+    #[error("[settings] may only appear in the main allowlist file, not in an overlay")]
+    SettingsInOverlay,
+    #[error("{what} `{name}` is already defined at {first}")]
+    Duplicate {
+        what: &'static str,
+        name: String,
+        first: Origin,
+    },
+    #[error("unknown {what} `{name}`")]
+    Unknown { what: &'static str, name: String },
+    #[error("`{name}` is not a valid {what} name")]
+    BadName { what: &'static str, name: String },
+    #[error("{what} path `{path}` {error}")]
+    BadPath {
+        what: &'static str,
+        path: String,
+        error: String,
+    },
+    #[error(
+        "unknown type kind `{0}` (known: device, mount_path, key_file, label, mapper_name, enum, int, devid, uuid, mount_options)"
+    )]
+    UnknownKind(String),
+    #[error("field `{field}` does not apply to a `{kind}` type")]
+    FieldNotForKind { field: &'static str, kind: String },
+    #[error("rules `{first}` and `{second}` overlap: both accept `{witness}`")]
+    Overlap {
+        first: String,
+        second: String,
+        witness: String,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Every diagnostic of a failed load.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub struct LoadErrors(pub Vec<Diagnostic>);
+
+impl fmt::Display for LoadErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (idx, diagnostic) in self.0.iter().enumerate() {
+            if idx > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{diagnostic}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Allowlist {
+    /// Loads the main file (`sources[0]`) and its overlays, merged. Fails with every
+    /// diagnostic found: syntax, unknown names, bad bounds and overlapping rules.
+    pub fn load(sources: &[Source]) -> Result<Allowlist, LoadErrors> {
+        let parsed = parse::parse(sources).map_err(LoadErrors)?;
+        let allowlist = Allowlist {
+            settings: parsed.settings,
+            binaries: parsed.binaries,
+            types: parsed.types,
+            rules: parsed.rules,
+        };
+        let overlaps = overlap::find_overlaps(&allowlist);
+        if !overlaps.is_empty() {
+            return Err(LoadErrors(
+                overlaps
+                    .into_iter()
+                    .map(|found| Diagnostic {
+                        origin: allowlist.rules[found.second].origin.clone(),
+                        kind: DiagnosticKind::Overlap {
+                            first: allowlist.rules[found.first].id.clone(),
+                            second: allowlist.rules[found.second].id.clone(),
+                            witness: value::escape(&found.witness.join(" ")),
+                        },
+                    })
+                    .collect(),
+            ));
+        }
+        Ok(allowlist)
+    }
+
+    /// Checks an argv; `argv[0]` is the program, by bare name or exact configured path.
+    pub fn check(&self, argv: &[String]) -> Verdict {
+        matcher::check(self, argv)
+    }
+
+    /// The command that runs for a match.
+    pub fn render(&self, matched: &Match) -> Command {
+        matched.command.clone()
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn binaries(&self) -> &[Binary] {
+        &self.binaries
+    }
+
+    pub fn types(&self) -> &[TypeDef] {
+        &self.types
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    pub fn rule(&self, id: &str) -> Option<&Rule> {
+        self.rules.iter().find(|rule| rule.id == id)
+    }
+
+    pub fn binary_of(&self, rule: &Rule) -> &Binary {
+        &self.binaries[rule.binary.0]
+    }
+
+    pub fn type_of(&self, id: grammar::TypeId) -> &TypeDef {
+        &self.types[id.0]
+    }
+}

@@ -1,0 +1,319 @@
+//! The loaded allowlist as plain data: binaries, placeholder types, rules.
+//!
+//! Everything here was validated by `load`; nothing here parses, matches or does IO. Types,
+//! binaries, params and flags are referred to by index into their owning vector, so a rule can
+//! never name something that does not exist.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+/// Where a definition came from: file name, 1-based line and column.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Origin {
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.col)
+    }
+}
+
+/// File-wide settings; only the main file may set them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    /// Mount paths live strictly below one of these (default `/srv`, `/mnt`).
+    pub mount_roots: Vec<String>,
+    /// Key files live directly in this directory (default `/etc/nos/keys`).
+    pub key_dir: String,
+    /// Appended to every `mount_options` value when rendering; no rule can remove them.
+    pub forced_mount_options: Vec<String>,
+    /// Limits for rules that do not set their own.
+    pub default_limits: Limits,
+}
+
+/// A program that rules may run. A request names it by `name` or by exactly `path`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Binary {
+    pub name: String,
+    pub path: String,
+    pub sha256: Option<[u8; 32]>,
+    /// The program understands `--` as the end of options, so the agent renders it.
+    pub end_of_options: bool,
+    pub origin: Origin,
+}
+
+/// What a rule does to the system, for the admin and the auditor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Effect {
+    /// Reads state only.
+    Read,
+    /// Changes state without destroying data (mount, balance).
+    State,
+    /// May destroy data (mkfs, luksFormat, device remove); needs a typed confirmation.
+    Destructive,
+}
+
+impl Effect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effect::Read => "read",
+            Effect::State => "state",
+            Effect::Destructive => "destructive",
+        }
+    }
+}
+
+/// Per-rule execution limits, enforced by the agent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Wall-clock budget; on expiry the process group gets SIGTERM.
+    pub timeout: Duration,
+    /// Grace between SIGTERM and SIGKILL.
+    pub kill_after: Duration,
+    /// Bytes of stdout kept; the rest is dropped and the truncation reported.
+    pub max_stdout: usize,
+    /// Bytes of stderr kept; the rest is dropped and the truncation reported.
+    pub max_stderr: usize,
+    /// Non-zero exit codes that are a state, not a failure (`1 = "running"`); 0 is always "ok".
+    pub exit_states: BTreeMap<i32, String>,
+}
+
+/// A named placeholder type declared in `[[type]]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TypeDef {
+    pub name: String,
+    pub kind: Kind,
+    pub origin: Origin,
+}
+
+/// The closed set of placeholder kinds. Each accepts a small, regular language; none accepts a
+/// token that starts with `-`, contains whitespace, a control character or a non-ASCII byte.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Kind {
+    Device(DeviceSpec),
+    MountPath(MountPathSpec),
+    KeyFile(KeyFileSpec),
+    Label(NameSpec),
+    MapperName(NameSpec),
+    Enum(Vec<String>),
+    Int { min: u64, max: u64 },
+    Devid { max: u64 },
+    Uuid,
+    MountOptions(MountOptionsSpec),
+}
+
+impl Kind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Kind::Device(_) => "device",
+            Kind::MountPath(_) => "mount_path",
+            Kind::KeyFile(_) => "key_file",
+            Kind::Label(_) => "label",
+            Kind::MapperName(_) => "mapper_name",
+            Kind::Enum(_) => "enum",
+            Kind::Int { .. } => "int",
+            Kind::Devid { .. } => "devid",
+            Kind::Uuid => "uuid",
+            Kind::MountOptions(_) => "mount_options",
+        }
+    }
+}
+
+/// The ways a block device may be named.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DeviceForm {
+    /// `/dev/<kernel name>`, the name starting with one of `kernel_names`.
+    Kernel,
+    ById,
+    ByUuid,
+    ByPartuuid,
+    ByLabel,
+    ByPath,
+    /// `/dev/mapper/<mapper name>`.
+    Mapper,
+}
+
+impl DeviceForm {
+    pub const ALL: [DeviceForm; 7] = [
+        DeviceForm::Kernel,
+        DeviceForm::ById,
+        DeviceForm::ByUuid,
+        DeviceForm::ByPartuuid,
+        DeviceForm::ByLabel,
+        DeviceForm::ByPath,
+        DeviceForm::Mapper,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceForm::Kernel => "kernel",
+            DeviceForm::ById => "by-id",
+            DeviceForm::ByUuid => "by-uuid",
+            DeviceForm::ByPartuuid => "by-partuuid",
+            DeviceForm::ByLabel => "by-label",
+            DeviceForm::ByPath => "by-path",
+            DeviceForm::Mapper => "mapper",
+        }
+    }
+
+    /// The directory a name of this form lives in.
+    pub fn dir(self) -> &'static str {
+        match self {
+            DeviceForm::Kernel => "/dev",
+            DeviceForm::ById => "/dev/disk/by-id",
+            DeviceForm::ByUuid => "/dev/disk/by-uuid",
+            DeviceForm::ByPartuuid => "/dev/disk/by-partuuid",
+            DeviceForm::ByLabel => "/dev/disk/by-label",
+            DeviceForm::ByPath => "/dev/disk/by-path",
+            DeviceForm::Mapper => "/dev/mapper",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeviceSpec {
+    pub forms: Vec<DeviceForm>,
+    /// Kernel names are one of these prefixes followed by `[a-z0-9]+` (`sd` + `b1`).
+    pub kernel_names: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct MountPathSpec {
+    pub roots: Vec<String>,
+    /// Components below the root: 1 ..= max_depth.
+    pub max_depth: usize,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeyFileSpec {
+    pub dir: String,
+    /// Required file-name suffix (`.key`); may be empty.
+    pub suffix: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NameSpec {
+    pub max_len: usize,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct MountOptionsSpec {
+    pub allow: Vec<OptionPattern>,
+    /// Items a request may give, not counting the forced ones.
+    pub max_items: usize,
+    /// The settings' forced options (`nosuid`, `nodev`): always accepted, never counted, and
+    /// appended to the canonical value when missing.
+    pub forced: Vec<String>,
+}
+
+/// One allowed mount option: a fixed word, or a fixed prefix followed by a typed value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OptionPattern {
+    Exact(String),
+    Valued { prefix: String, ty: TypeId },
+}
+
+impl OptionPattern {
+    /// The option's key (the part before `=`), used to reject duplicates.
+    pub fn key(&self) -> &str {
+        let text = match self {
+            OptionPattern::Exact(word) => word.as_str(),
+            OptionPattern::Valued { prefix, .. } => prefix.as_str(),
+        };
+        text.split('=').next().unwrap_or(text)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TypeId(pub usize);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BinaryId(pub usize);
+
+/// One `[[rule]]`: the only shape of argv it admits.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rule {
+    pub id: String,
+    pub description: String,
+    pub binary: BinaryId,
+    pub effect: Effect,
+    pub template: Vec<Item>,
+    pub params: Vec<Param>,
+    pub flags: Vec<Flag>,
+    /// Params whose values must all differ from each other (`replace start` old != new).
+    pub distinct: Vec<usize>,
+    /// Fewest flag occurrences a request must give (a balance needs a filter).
+    pub min_flags: usize,
+    pub limits: Limits,
+    /// Long-running: the agent runs it as a job whose status can be polled.
+    pub job: bool,
+    pub origin: Origin,
+}
+
+/// One element of a rule's token template.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Item {
+    /// This exact token.
+    Literal(String),
+    /// Zero or more declared flags, in any order in a request, rendered in declared order.
+    Flags,
+    /// `--`: optional in a request, rendered when the binary supports it.
+    EndOfOptions,
+    /// `[token]`: optional in a request, always rendered (`btrfs replace status -1`).
+    Implied(String),
+    /// The value(s) of `params[i]`.
+    Param(usize),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Param {
+    pub name: String,
+    pub ty: TypeId,
+    pub arity: Arity,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arity {
+    One,
+    Many {
+        min: usize,
+        max: usize,
+        distinct: bool,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Flag {
+    pub name: String,
+    /// `-f`, `-L` (value in the next token) or `-dconvert=` (value joined).
+    pub token: String,
+    pub value: FlagValue,
+    /// How often it may appear.
+    pub max: usize,
+    /// Indexes of flags it may not be combined with.
+    pub conflicts: Vec<usize>,
+    /// Indexes of flags that must be present when this one is.
+    pub requires: Vec<usize>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlagValue {
+    None,
+    /// The value is the next token.
+    Separate(TypeId),
+    /// The value follows the token in the same argv element.
+    Joined(TypeId),
+}
+
+impl FlagValue {
+    pub fn ty(self) -> Option<TypeId> {
+        match self {
+            FlagValue::None => None,
+            FlagValue::Separate(ty) | FlagValue::Joined(ty) => Some(ty),
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Findings for `nosctl allowlist audit`.
