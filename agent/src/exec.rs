@@ -142,6 +142,13 @@ pub fn prepare(mut command: Command) -> Result<Prepared, ExecError> {
                     .ok_or(ExecError::BadArgIndex { arg_idx, n_args })?;
                 check_key_file(arg, arg_idx)?;
             }
+            // Checked below, once every device argument has its kernel name.
+            ExecCheck::DistinctDevices { .. } => {}
+        }
+    }
+    for check in &command.checks {
+        if let ExecCheck::DistinctDevices { arg_idxs } = check {
+            check_distinct(&command.args, arg_idxs)?;
         }
     }
     if command
@@ -214,6 +221,27 @@ fn check_block_device(path: &str, arg_idx: usize) -> Result<String, ExecError> {
         )));
     }
     Ok(canonical)
+}
+
+/// The device arguments at `arg_idxs` (already rewritten to kernel names by the block-device
+/// check, so `/dev/sdb` and its by-id link compare equal) name different devices.
+fn check_distinct(args: &[String], arg_idxs: &[usize]) -> Result<(), ExecError> {
+    for (position, arg_idx) in arg_idxs.iter().enumerate() {
+        let arg = args.get(*arg_idx).ok_or(ExecError::BadArgIndex {
+            arg_idx: *arg_idx,
+            n_args: args.len(),
+        })?;
+        for other_idx in &arg_idxs[position + 1..] {
+            if args.get(*other_idx) == Some(arg) {
+                return Err(ExecError::UnsafePath {
+                    path: arg.clone(),
+                    reason: format!("the same device is also argument {}", other_idx + 1),
+                    arg_idx: *arg_idx,
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Walks `path` from `/` one component at a time without following any symlink, requiring every

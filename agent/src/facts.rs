@@ -7,15 +7,16 @@ use std::io::Read;
 
 use nos_agent::protocol::MountEntry;
 
-/// `lsblk` in JSON with the columns the planners read.
+/// `lsblk` in JSON with the columns the planners read (the default allowlist's `lsblk.facts`).
 pub const LSBLK_ARGV: &[&str] = &[
     "lsblk",
     "--json",
     "--bytes",
+    "--paths",
     "--output",
-    "NAME,KNAME,PATH,TYPE,SIZE,FSTYPE,UUID,LABEL,MOUNTPOINTS,PKNAME,RO,RM",
+    "NAME,KNAME,PATH,SIZE,ROTA,TYPE,FSTYPE,LABEL,UUID,MOUNTPOINT,PKNAME,MAJ:MIN",
 ];
-/// `btrfs filesystem show` of every btrfs filesystem the kernel knows.
+/// `btrfs filesystem show --raw` (the default allowlist's `btrfs.filesystem.show.all`).
 pub const BTRFS_SHOW_ARGV: &[&str] = &["btrfs", "filesystem", "show", "--raw"];
 
 /// Most bytes of mountinfo read; the rest is dropped and reported as truncated.

@@ -46,22 +46,17 @@ struct Args {
     /// Configuration directory: allowlist.toml, the bootstrap token, the key directory.
     #[arg(long, default_value = "/etc/nos")]
     config_dir: PathBuf,
-    /// Allowlist file (default: CONFIG_DIR/allowlist.toml).
+    /// Allowlist file (default: CONFIG_DIR/allowlist.toml); overlays are read from
+    /// `allowlist.d/*.toml` beside it. Mount roots and the key directory come from its settings.
     #[arg(long)]
     allowlist: Option<PathBuf>,
     /// State directory: the token hash and the audit log.
     #[arg(long, default_value = "/var/lib/nos")]
     state_dir: PathBuf,
-    /// Key directory for managed key files (default: CONFIG_DIR/keys).
-    #[arg(long)]
-    key_dir: Option<PathBuf>,
     #[arg(long, default_value = "/etc/fstab")]
     fstab: PathBuf,
     #[arg(long, default_value = "/etc/crypttab")]
     crypttab: PathBuf,
-    /// Roots under which managed mount directories may be created.
-    #[arg(long = "mount-root", default_values = ["/srv", "/mnt"])]
-    mount_roots: Vec<PathBuf>,
     /// Refuse every registration (set once bootstrap is done).
     #[arg(long)]
     no_registration: bool,
@@ -85,10 +80,9 @@ fn main() -> anyhow::Result<()> {
         .allowlist
         .clone()
         .unwrap_or_else(|| args.config_dir.join("allowlist.toml"));
-    let text = std::fs::read_to_string(&allowlist_path)
-        .with_context(|| format!("{}", allowlist_path.display()))?;
-    let policy = policy::Policy::load(&text)
-        .map_err(|err| anyhow::anyhow!("{}: {err}", allowlist_path.display()))?;
+    let overlay_dir = allowlist_path.with_file_name("allowlist.d");
+    let policy = policy::Policy::load_files(&allowlist_path, &overlay_dir)
+        .map_err(|err| anyhow::anyhow!("{err}"))?;
 
     for dir in [&args.config_dir, &args.state_dir] {
         std::fs::create_dir_all(dir).with_context(|| format!("{}", dir.display()))?;
@@ -105,20 +99,18 @@ fn main() -> anyhow::Result<()> {
     })?;
     let audit =
         audit::AuditLog::open(&args.state_dir.join("agent-audit.jsonl")).context("audit log")?;
+    let managed = managed::ManagedConfig {
+        fstab: args.fstab.clone(),
+        crypttab: args.crypttab.clone(),
+        key_dir: policy.key_dir(),
+        mount_roots: policy.mount_roots(),
+    };
     let agent = Arc::new(pipeline::Agent {
         policy,
         trust,
         jobs: jobs::Jobs::default(),
         audit: Arc::new(audit),
-        managed: managed::ManagedConfig {
-            fstab: args.fstab.clone(),
-            crypttab: args.crypttab.clone(),
-            key_dir: args
-                .key_dir
-                .clone()
-                .unwrap_or_else(|| args.config_dir.join("keys")),
-            mount_roots: args.mount_roots.clone(),
-        },
+        managed,
     });
     let listener = match inherited_listener()? {
         Some(listener) => listener,

@@ -77,7 +77,10 @@ impl TestAgent {
             std::fs::set_permissions(root.join(sub), std::fs::Permissions::from_mode(0o755))
                 .unwrap();
         }
-        std::fs::write(root.join("etc/allowlist.toml"), setup.allowlist).unwrap();
+        let allowlist = setup
+            .allowlist
+            .replace("@ROOT@", &root.display().to_string());
+        std::fs::write(root.join("etc/allowlist.toml"), allowlist).unwrap();
         let socket = root.join("agent.sock");
         let agent = binary("nos-agent");
         let mut command = if setup.private_mounts {
@@ -102,8 +105,6 @@ impl TestAgent {
             .arg(root.join("etc/fstab"))
             .arg("--crypttab")
             .arg(root.join("etc/crypttab"))
-            .arg("--mount-root")
-            .arg(root.join("mnt"))
             .args(setup.extra_args)
             .env("NOS_LOG", "debug")
             .stdin(Stdio::null())
@@ -288,16 +289,42 @@ pub fn device_mapper_available() -> bool {
         .is_ok_and(|misc| misc.lines().any(|line| line.ends_with(" device-mapper")))
 }
 
-/// The allowlist the socket tests run against.
+/// The allowlist the socket tests run against. `@ROOT@` becomes the agent's scratch directory.
 pub const TEST_ALLOWLIST: &str = r#"
-[binaries.true]
+version = 1
+
+[settings]
+mount_roots = ["@ROOT@/mnt"]
+key_dir = "@ROOT@/keys"
+forced_mount_options = ["nosuid", "nodev"]
+
+[[binary]]
+name = "true"
 path = "/usr/bin/true"
-[binaries.sleep]
+
+[[binary]]
+name = "sleep"
 path = "/usr/bin/sleep"
-[binaries.lsblk]
-path = "/usr/bin/lsblk"
-[binaries.echo]
+
+[[binary]]
+name = "echo"
 path = "/usr/bin/echo"
+
+[[binary]]
+name = "lsblk"
+path = "/usr/bin/lsblk"
+end_of_options = true
+
+[[type]]
+name = "word"
+kind = "label"
+max_len = 64
+
+[[type]]
+name = "secs"
+kind = "int"
+min = 0
+max = 60
 
 [[rule]]
 id = "test.true"
@@ -310,21 +337,15 @@ id = "test.echo"
 binary = "echo"
 effect = "read"
 argv = ["$word"]
-[rule.params.word]
-type = "word"
+params.word = { type = "word" }
 
 [[rule]]
 id = "test.sleep"
 binary = "sleep"
 effect = "read"
 argv = ["$secs"]
-[rule.params.secs]
-type = "int"
-min = 0
-max = 60
-[rule.limits]
-timeout_ms = 500
-kill_after_ms = 500
+params.secs = { type = "secs" }
+limits = { timeout_s = 1, kill_after_s = 1 }
 
 [[rule]]
 id = "test.sleep_job"
@@ -332,14 +353,11 @@ binary = "sleep"
 effect = "state"
 job = true
 argv = ["$secs", "0"]
-[rule.params.secs]
-type = "int"
-min = 0
-max = 60
+params.secs = { type = "secs" }
 
 [[rule]]
-id = "facts.lsblk"
+id = "lsblk.facts"
 binary = "lsblk"
 effect = "read"
-argv = ["--json", "--bytes", "--output", "NAME,KNAME,PATH,TYPE,SIZE,FSTYPE,UUID,LABEL,MOUNTPOINTS,PKNAME,RO,RM"]
+argv = ["--json", "--bytes", "--paths", "--output", "NAME,KNAME,PATH,SIZE,ROTA,TYPE,FSTYPE,LABEL,UUID,MOUNTPOINT,PKNAME,MAJ:MIN"]
 "#;
