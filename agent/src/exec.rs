@@ -520,12 +520,9 @@ pub fn spawn(prepared: Prepared) -> Result<Running, ExecError> {
         .spawn(move || {
             // Wait for the exit without reaping: the zombie keeps the process-group id reserved
             // until the group's stragglers are killed.
-            loop {
-                match waitid(Id::Pid(pid), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT) {
-                    Err(nix::errno::Errno::EINTR) => continue,
-                    _ => break,
-                }
-            }
+            while let Err(nix::errno::Errno::EINTR) =
+                waitid(Id::Pid(pid), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT)
+            {}
             let _ = exit_sender.send(Event::Exited);
         })
         .map_err(|source| ExecError::Spawn {
@@ -625,26 +622,16 @@ impl Running {
     /// and the leader reaped.
     pub fn wait(mut self) -> StepResult {
         let deadline = self.started + self.limits.timeout;
-        let mut forced = None;
-        loop {
-            match self
-                .events
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            {
-                Ok(Event::Exited) => break,
-                Ok(Event::Cancel) => {
-                    forced = Some(Outcome::Cancelled);
-                    self.terminate();
-                    break;
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    forced = Some(Outcome::TimedOut);
-                    self.terminate();
-                    break;
-                }
-                // Unreachable: we hold a sender ourselves.
-                Err(RecvTimeoutError::Disconnected) => break,
-            }
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let forced = match self.events.recv_timeout(remaining) {
+            Ok(Event::Exited) => None,
+            Ok(Event::Cancel) => Some(Outcome::Cancelled),
+            Err(RecvTimeoutError::Timeout) => Some(Outcome::TimedOut),
+            // Unreachable: we hold a sender ourselves.
+            Err(RecvTimeoutError::Disconnected) => None,
+        };
+        if forced.is_some() {
+            self.terminate();
         }
         // The leader is a zombie now (waited with WNOWAIT), so its pgid cannot be reused: kill
         // whatever of its group is still alive, then reap it.
@@ -780,14 +767,23 @@ mod tests {
         dir
     }
 
+    /// Whether `pid` is dead within a second: SIGKILL is delivered at once, but the exit itself
+    /// (files closed, then zombie) takes the kernel a moment.
     fn process_is_gone(pid: &str) -> bool {
-        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            Err(_) => true,
-            // A zombie waiting for init to reap it is dead too.
-            Ok(stat) => stat
-                .rsplit(')')
-                .next()
-                .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+        let deadline = Instant::now() + Duration::from_secs(1);
+        loop {
+            let gone = match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+                Err(_) => true,
+                // A zombie waiting for init to reap it is dead too.
+                Ok(stat) => stat
+                    .rsplit(')')
+                    .next()
+                    .is_some_and(|rest| rest.trim_start().starts_with(['Z', 'X'])),
+            };
+            if gone || Instant::now() > deadline {
+                return gone;
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 

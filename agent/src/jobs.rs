@@ -36,6 +36,8 @@ pub struct Jobs {
 #[derive(Debug, Default)]
 struct Table {
     next_id: u64,
+    /// Slots reserved by requests that are about to spawn.
+    n_reserved: usize,
     entries: BTreeMap<u64, Entry>,
 }
 
@@ -43,23 +45,24 @@ struct Table {
 #[error("{MAX_RUNNING_JOBS} jobs are already running")]
 pub struct JobsBusy;
 
-impl Jobs {
+/// A reserved place in the job table, taken before the command is spawned so that a full table
+/// never means killing a command that has already started. Dropping it unused frees it.
+#[derive(Debug)]
+pub struct Slot {
+    table: Arc<Mutex<Table>>,
+    used: bool,
+}
+
+impl Slot {
     /// Starts waiting on `running` in a thread; `on_finish` runs there with the result (audit).
     pub fn start(
-        &self,
+        mut self,
         running: Running,
         on_finish: impl FnOnce(&StepResult) + Send + 'static,
-    ) -> Result<u64, (JobsBusy, Running)> {
+    ) -> u64 {
+        self.used = true;
         let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
-        if table
-            .entries
-            .values()
-            .filter(|entry| entry.result.is_none())
-            .count()
-            >= MAX_RUNNING_JOBS
-        {
-            return Err((JobsBusy, running));
-        }
+        table.n_reserved = table.n_reserved.saturating_sub(1);
         table.next_id += 1;
         let job_id = table.next_id;
         table.entries.insert(
@@ -96,11 +99,41 @@ impl Jobs {
                 }
             });
         if spawned.is_err() {
-            // The thread owning `running` was never created; `running` was dropped with the
-            // closure, which kills nothing. Report the job as failed to poll.
+            // The closure owning `running` was dropped unrun: the process goes on unsupervised and
+            // the job stays "running" until the agent restarts.
+            // FIXME(issue 3): wait for it inline instead.
             tracing::error!(job_id, "cannot spawn the job thread");
         }
-        Ok(job_id)
+        job_id
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if !self.used {
+            let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+            table.n_reserved = table.n_reserved.saturating_sub(1);
+        }
+    }
+}
+
+impl Jobs {
+    /// Reserves a place for one more running job, or says the table is full.
+    pub fn reserve(&self) -> Result<Slot, JobsBusy> {
+        let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        let n_running = table
+            .entries
+            .values()
+            .filter(|entry| entry.result.is_none())
+            .count();
+        if n_running + table.n_reserved >= MAX_RUNNING_JOBS {
+            return Err(JobsBusy);
+        }
+        table.n_reserved += 1;
+        Ok(Slot {
+            table: Arc::clone(&self.table),
+            used: false,
+        })
     }
 
     pub fn status(&self, job_id: u64) -> Option<JobState> {

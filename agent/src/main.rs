@@ -80,9 +80,8 @@ fn main() -> anyhow::Result<()> {
         .allowlist
         .clone()
         .unwrap_or_else(|| args.config_dir.join("allowlist.toml"));
-    let overlay_dir = allowlist_path.with_file_name("allowlist.d");
-    let policy = policy::Policy::load_files(&allowlist_path, &overlay_dir)
-        .map_err(|err| anyhow::anyhow!("{err}"))?;
+    let policy =
+        policy::Policy::load_files(&allowlist_path).map_err(|err| anyhow::anyhow!("{err}"))?;
 
     for dir in [&args.config_dir, &args.state_dir] {
         std::fs::create_dir_all(dir).with_context(|| format!("{}", dir.display()))?;

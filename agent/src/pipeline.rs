@@ -273,6 +273,10 @@ fn run_one(agent: &Agent, caller: &Caller<'_>, argv: &[String]) -> ResponseBody 
         record_result(agent, caller, &result);
         return ResponseBody::Ran { result };
     }
+    let slot = match agent.jobs.reserve() {
+        Ok(slot) => slot,
+        Err(busy) => return error(ErrorCode::Busy, busy.to_string()),
+    };
     let rule_id = prepared.command().rule_id.clone();
     let argv = prepared.argv();
     let running = match exec::spawn(prepared) {
@@ -311,24 +315,16 @@ fn run_one(agent: &Agent, caller: &Caller<'_>, argv: &[String]) -> ResponseBody 
             tracing::error!(%err, "cannot write the audit log");
         }
     };
-    match agent.jobs.start(running, on_finish) {
-        Ok(job) => {
-            audit(
-                agent,
-                Record {
-                    rule_id: Some(&rule_id),
-                    detail: Some(format!("job {job}: {}", argv.join(" "))),
-                    ..caller.record("allowed")
-                },
-            );
-            ResponseBody::JobStarted { job, rule_id }
-        }
-        Err((busy, running)) => {
-            running.canceller().cancel();
-            let _ = running.wait();
-            error(ErrorCode::Busy, busy.to_string())
-        }
-    }
+    let job = slot.start(running, on_finish);
+    audit(
+        agent,
+        Record {
+            rule_id: Some(&rule_id),
+            detail: Some(format!("job {job}: {}", argv.join(" "))),
+            ..caller.record("allowed")
+        },
+    );
+    ResponseBody::JobStarted { job, rule_id }
 }
 
 fn run_steps(agent: &Agent, caller: &Caller<'_>, steps: &[Vec<String>]) -> ResponseBody {

@@ -1,6 +1,8 @@
-//! The default `allowlist.toml` against the forms the issue names: each accepted form matches
-//! exactly the expected rule, and each forbidden form is rejected at the expected token.
+//! The default `allowlist.toml` against the project's corpus (`data/default-cases.toml`: every
+//! accepted form the issue names with its rule and canonical argv, every forbidden form with the
+//! token that fails), plus the limits that are easier to state in code.
 
+use nos_agent::allowlist::testcases::{parse_cases, run_cases};
 use nos_agent::allowlist::{Allowlist, Source, Verdict};
 
 fn default_allowlist() -> Allowlist {
@@ -19,103 +21,74 @@ fn argv(line: &str) -> Vec<String> {
     line.split_whitespace().map(str::to_owned).collect()
 }
 
-/// `expect` is `rule-id` for an allowed argv, or `!N` for one rejected at token N.
-#[track_caller]
-fn check(allowlist: &Allowlist, line: &str, expect: &str) {
-    let verdict = allowlist.check(&argv(line));
-    let got = match &verdict {
-        Verdict::Allowed(matched) => matched.rule_id().to_owned(),
-        Verdict::Rejected(rejection) => format!(
-            "!{}",
-            rejection
-                .token_idx
-                .map_or("-".to_owned(), |idx| idx.to_string())
-        ),
-    };
-    let detail = match &verdict {
-        Verdict::Allowed(matched) => matched.canonical_argv().join(" "),
-        Verdict::Rejected(rejection) => rejection.to_string(),
-    };
-    assert_eq!(got, expect, "`{line}`: {detail}");
+#[test]
+fn corpus_passes() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/default-cases.toml"
+    ))
+    .expect("read corpus");
+    let cases = parse_cases(&text).expect("corpus parses");
+    assert!(cases.len() > 100, "the corpus lost cases: {}", cases.len());
+    let failures: Vec<String> = run_cases(&default_allowlist(), &cases)
+        .into_iter()
+        .filter_map(|outcome| {
+            outcome
+                .failure
+                .map(|failure| format!("{:?}: {failure}", outcome.case.argv))
+        })
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} corpus case(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
-fn accepts_the_canonical_forms() {
+fn bounds_are_exact() {
     let allowlist = default_allowlist();
-    let cases = [
-        ("btrfs device add /dev/sdb /srv/pool", "btrfs.device.add"),
-        (
-            "btrfs device add /dev/sdb /dev/sdc /mnt/data",
-            "btrfs.device.add",
-        ),
-        (
-            "btrfs device remove /dev/sdc /srv/pool",
-            "btrfs.device.remove",
-        ),
-        (
-            "btrfs device remove 3 /srv/pool",
-            "btrfs.device.remove.devid",
-        ),
-        (
-            "btrfs replace start /dev/sdb /dev/sdd /srv/pool",
-            "btrfs.replace.start",
-        ),
-        ("btrfs replace status /srv/pool", "btrfs.replace.status"),
-        (
-            "btrfs balance start -dconvert=raid1 -mconvert=raid1 /srv/pool",
-            "btrfs.balance.start",
-        ),
-        ("btrfs balance status /srv/pool", "btrfs.balance.status"),
-        ("btrfs balance cancel /srv/pool", "btrfs.balance.cancel"),
-        ("btrfs filesystem show /dev/sdb", "btrfs.filesystem.show"),
-        ("btrfs filesystem usage /srv/pool", "btrfs.filesystem.usage"),
-        (
-            "mkfs.btrfs -L data -d raid1 -m raid1 /dev/sdb /dev/sdc",
-            "mkfs.btrfs",
-        ),
-        (
-            "mount -t btrfs -o compress=zstd:3,noatime /dev/sdb /srv/pool",
-            "mount.btrfs",
-        ),
-        (
-            "mount -t btrfs -o noatime /dev/mapper/luks-pool-0 /srv/pool",
-            "mount.btrfs",
-        ),
-        ("umount /srv/pool", "umount"),
-        ("blkid /dev/sdb", "blkid"),
-        (
-            "cryptsetup luksFormat --type luks2 --batch-mode --key-file /etc/nos/keys/pool.key /dev/sdb",
-            "cryptsetup.luksFormat",
-        ),
-        (
-            "cryptsetup open --key-file /etc/nos/keys/pool.key /dev/sdb luks-pool-0",
-            "cryptsetup.open",
-        ),
-        ("cryptsetup close luks-pool-0", "cryptsetup.close"),
-        (
-            "btrfs device add /dev/disk/by-id/ata-WDC_WD40EFRX-68N32N0_WD-WCC7K1234567 /srv/pool",
-            "btrfs.device.add",
-        ),
-        (
-            "btrfs device add /dev/nvme0n1p2 /srv/pool",
-            "btrfs.device.add",
-        ),
-        // The same, with the program by its configured absolute path.
-        (
-            "/usr/bin/btrfs device add /dev/sdb /srv/pool",
-            "btrfs.device.add",
-        ),
-        (
-            "/usr/sbin/mkfs.btrfs -L data -d raid1 -m raid1 /dev/sdb /dev/sdc",
-            "mkfs.btrfs",
-        ),
-        (
-            "/usr/bin/mount -t btrfs -o compress=zstd:3,noatime /dev/sdb /srv/pool",
-            "mount.btrfs",
-        ),
-        ("/usr/sbin/cryptsetup close luks-pool-0", "cryptsetup.close"),
-    ];
-    for (line, rule) in cases {
-        check(&allowlist, line, rule);
-    }
+    let reason = |argv: &[String]| match allowlist.check(argv) {
+        Verdict::Allowed(matched) => format!("allowed by {}", matched.rule_id()),
+        Verdict::Rejected(rejection) => rejection.reason.to_string(),
+    };
+    let devices =
+        |n: usize| -> Vec<String> {
+            argv("mkfs.btrfs")
+                .into_iter()
+                .chain((0..n).map(|idx| {
+                    format!("/dev/sd{}{}", char::from(b'a' + (idx % 26) as u8), idx / 26)
+                }))
+                .collect()
+        };
+    assert_eq!(reason(&devices(32)), "allowed by mkfs.btrfs");
+    assert_eq!(
+        reason(&devices(33)),
+        "devices takes 1 to 32 values, found 33"
+    );
+    let component = |len: usize| {
+        vec![
+            "blkid".to_owned(),
+            format!("/dev/disk/by-id/{}", "a".repeat(len)),
+        ]
+    };
+    assert_eq!(reason(&component(255)), "allowed by blkid");
+    assert_eq!(reason(&component(256)), "device `/dev/disk/by-id/aaaa…` is not a valid disk: it has a path component of 256 bytes (at most 255)".replace("aaaa…", &"a".repeat(256)));
+    let tokens = |n: usize| -> Vec<String> { std::iter::repeat_n("x".to_owned(), n).collect() };
+    assert_eq!(reason(&tokens(65)), "the argv has 65 tokens (at most 64)");
+    let huge = vec!["blkid".to_owned(), "a".repeat(4097)];
+    assert_eq!(reason(&huge), "the token has 4097 bytes (at most 4096)");
+    let bytes: Vec<String> = argv("mkfs.btrfs")
+        .into_iter()
+        .chain((0..5).map(|_| format!("/dev/disk/by-id/{}", "a".repeat(3500))))
+        .collect();
+    assert_eq!(reason(&bytes), "the argv has 17590 bytes (at most 16384)");
+    assert_eq!(reason(&[]), "the argv is empty");
+    let depth = |n: usize| vec!["umount".to_owned(), format!("/srv{}", "/a".repeat(n))];
+    assert_eq!(reason(&depth(4)), "allowed by umount");
+    assert_eq!(
+        reason(&depth(5)),
+        "target `/srv/a/a/a/a/a` is not a valid pool: it is 5 components below its root (at most 4)"
+    );
 }

@@ -1,1 +1,358 @@
-//! Findings for `nosctl allowlist audit`.
+//! Findings for `nosctl allowlist audit`: what in an allowlist deserves an auditor's eye.
+//!
+//! Pure: facts about the binaries on disk (owner, mode, symlinks, digest) are gathered by the
+//! caller and passed in as `BinaryFacts`, so this module never touches the filesystem.
+
+use std::fmt;
+
+use super::Allowlist;
+use super::grammar::{Arity, DeviceForm, Effect, Kind, OptionPattern};
+
+/// How much a finding matters; `--fail-on` picks the threshold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 5] = [
+        Severity::Info,
+        Severity::Low,
+        Severity::Medium,
+        Severity::High,
+        Severity::Critical,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Severity> {
+        Severity::ALL
+            .into_iter()
+            .find(|severity| severity.as_str() == text)
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub severity: Severity,
+    /// Stable identifier of the kind of finding (`binary.writable`).
+    pub code: &'static str,
+    /// The rule, type or binary it is about.
+    pub subject: String,
+    pub message: String,
+}
+
+/// What the caller found on disk for one binary path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BinaryFacts {
+    pub path: String,
+    pub state: BinaryState,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BinaryState {
+    Missing,
+    NotRegularFile,
+    Present {
+        owner_uid: u32,
+        mode: u32,
+        /// The first component of the path that is a symlink (`/sbin` on merged-/usr).
+        symlinked_component: Option<String>,
+        /// A parent directory not owned by root or writable by group/others.
+        unsafe_parent: Option<String>,
+        sha256: [u8; 32],
+    },
+}
+
+/// Mount options that let a mount escape its intended shape.
+const DANGEROUS_OPTIONS: [&str; 12] = [
+    "bind", "rbind", "remount", "move", "loop", "device", "helper", "exec", "user", "users",
+    "owner", "context",
+];
+/// Directories that must never be a mount root.
+const SYSTEM_DIRS: [&str; 14] = [
+    "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/proc", "/root", "/run", "/sbin",
+    "/sys", "/usr", "/var",
+];
+/// An integer range wider than this is reported as broad.
+const BROAD_INT_RANGE: u64 = 1_000_000;
+/// A variadic param allowing more values than this is reported.
+const BROAD_VARIADIC: usize = 8;
+
+/// All findings, most severe first.
+pub fn audit(allowlist: &Allowlist, facts: &[BinaryFacts]) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let mut add = |severity, code, subject: &str, message: String| {
+        findings.push(Finding {
+            severity,
+            code,
+            subject: subject.to_owned(),
+            message,
+        })
+    };
+
+    for root in &allowlist.settings().mount_roots {
+        if in_system_dir(root) {
+            add(
+                Severity::Critical,
+                "settings.mount_root",
+                root,
+                format!("mount root `{root}` is or lies in a system directory"),
+            );
+        }
+    }
+    for binary in allowlist.binaries() {
+        if binary.sha256.is_none() {
+            add(
+                Severity::Low,
+                "binary.unpinned",
+                &binary.name,
+                format!(
+                    "{} is not pinned by sha256; a replaced binary would still run",
+                    binary.path
+                ),
+            );
+        }
+        match facts
+            .iter()
+            .find(|found| found.path == binary.path)
+            .map(|found| &found.state)
+        {
+            None => {}
+            Some(BinaryState::Missing) => add(
+                Severity::High,
+                "binary.missing",
+                &binary.name,
+                format!("{} does not exist", binary.path),
+            ),
+            Some(BinaryState::NotRegularFile) => add(
+                Severity::High,
+                "binary.not_file",
+                &binary.name,
+                format!("{} is not a regular file", binary.path),
+            ),
+            Some(BinaryState::Present {
+                owner_uid,
+                mode,
+                symlinked_component,
+                unsafe_parent,
+                sha256,
+            }) => {
+                if *owner_uid != 0 {
+                    add(
+                        Severity::Critical,
+                        "binary.owner",
+                        &binary.name,
+                        format!("{} is owned by uid {owner_uid}, not root", binary.path),
+                    );
+                }
+                if mode & 0o022 != 0 {
+                    add(
+                        Severity::Critical,
+                        "binary.writable",
+                        &binary.name,
+                        format!(
+                            "{} is writable by group or others (mode {:04o})",
+                            binary.path,
+                            mode & 0o7777
+                        ),
+                    );
+                }
+                if mode & 0o6000 != 0 {
+                    add(
+                        Severity::Info,
+                        "binary.setid",
+                        &binary.name,
+                        format!(
+                            "{} is setuid/setgid (mode {:04o}); the agent runs it as root anyway",
+                            binary.path,
+                            mode & 0o7777
+                        ),
+                    );
+                }
+                if let Some(component) = symlinked_component {
+                    add(
+                        Severity::Medium,
+                        "binary.symlink",
+                        &binary.name,
+                        format!("{} is reached through the symlink {component}", binary.path),
+                    );
+                }
+                if let Some(parent) = unsafe_parent {
+                    add(
+                        Severity::Critical,
+                        "binary.parent",
+                        &binary.name,
+                        format!(
+                            "{parent}, a parent of {}, is not root-owned or is group/other-writable",
+                            binary.path
+                        ),
+                    );
+                }
+                if let Some(pin) = binary.sha256
+                    && pin != *sha256
+                {
+                    add(
+                        Severity::Critical,
+                        "binary.digest",
+                        &binary.name,
+                        format!(
+                            "{} has sha256 {}, not the pinned {}",
+                            binary.path,
+                            hex::encode(sha256),
+                            hex::encode(pin)
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    for ty in allowlist.types() {
+        match &ty.kind {
+            Kind::Device(spec)
+                if spec.forms.iter().any(|form| {
+                    matches!(
+                        form,
+                        DeviceForm::ByLabel | DeviceForm::ByPartuuid | DeviceForm::ByUuid
+                    )
+                }) =>
+            {
+                add(
+                    Severity::Low,
+                    "type.device_by_content",
+                    &ty.name,
+                    "accepts /dev/disk/by-label|by-uuid|by-partuuid names, which whoever formatted a disk chooses; the agent resolves them to kernel names".to_owned(),
+                );
+            }
+            Kind::MountPath(spec) => {
+                for root in &spec.roots {
+                    if in_system_dir(root) {
+                        add(
+                            Severity::Critical,
+                            "type.mount_root",
+                            &ty.name,
+                            format!("mount root `{root}` is or lies in a system directory"),
+                        );
+                    }
+                }
+            }
+            Kind::Int { min, max } if max - min > BROAD_INT_RANGE => {
+                add(
+                    Severity::Low,
+                    "type.broad_int",
+                    &ty.name,
+                    format!("accepts a range of {} integers", max - min),
+                );
+            }
+            Kind::MountOptions(spec) => {
+                for pattern in &spec.allow {
+                    if DANGEROUS_OPTIONS.contains(&pattern.key()) || pattern.key().starts_with("x-")
+                    {
+                        add(
+                            Severity::High,
+                            "type.dangerous_mount_option",
+                            &ty.name,
+                            format!("allows the mount option `{}`", pattern.key()),
+                        );
+                    }
+                    if let OptionPattern::Exact(word) = pattern
+                        && word == "degraded"
+                    {
+                        add(
+                            Severity::Low,
+                            "type.degraded",
+                            &ty.name,
+                            "allows mounting degraded, which hides a missing device".to_owned(),
+                        );
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    for rule in allowlist.rules() {
+        if rule.effect == Effect::Destructive {
+            add(
+                Severity::Info,
+                "rule.destructive",
+                &rule.id,
+                format!(
+                    "destructive: {}",
+                    if rule.description.is_empty() {
+                        "may destroy data"
+                    } else {
+                        &rule.description
+                    }
+                ),
+            );
+        }
+        for flag in &rule.flags {
+            if matches!(flag.token.as_str(), "-f" | "--force") {
+                add(
+                    Severity::Low,
+                    "rule.force_flag",
+                    &rule.id,
+                    format!(
+                        "allows the force flag `{}`, which overrides the tool's own safety checks",
+                        flag.token
+                    ),
+                );
+            }
+        }
+        for param in &rule.params {
+            if let Arity::Many { max, .. } = param.arity
+                && max > BROAD_VARIADIC
+            {
+                add(
+                    Severity::Info,
+                    "rule.broad_variadic",
+                    &rule.id,
+                    format!("{} takes up to {max} values", param.name),
+                );
+            }
+            if let Arity::Many {
+                distinct: false, ..
+            } = param.arity
+                && matches!(allowlist.type_of(param.ty).kind, Kind::Device(_))
+            {
+                add(
+                    Severity::Medium,
+                    "rule.repeated_devices",
+                    &rule.id,
+                    format!("{} may repeat the same device", param.name),
+                );
+            }
+        }
+    }
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.subject.cmp(&b.subject))
+    });
+    findings
+}
+
+/// `/` itself, or a path at or below any other system directory.
+fn in_system_dir(path: &str) -> bool {
+    SYSTEM_DIRS
+        .iter()
+        .any(|dir| path == *dir || (*dir != "/" && path.starts_with(&format!("{dir}/"))))
+}

@@ -152,9 +152,10 @@ impl fmt::Display for ValueError {
             ValueError::TooDeep { depth, max } => {
                 write!(f, "is {depth} components below its root (at most {max})")
             }
-            ValueError::DeviceForm { path } => {
-                write!(f, "is not an allowed device path form (`{path}`)")
-            }
+            ValueError::DeviceForm { .. } => write!(
+                f,
+                "is not a device path of an allowed form (/dev/<kernel name>, /dev/disk/by-*/<name>, /dev/mapper/<name>)"
+            ),
             ValueError::KernelName { name, prefixes } => write!(
                 f,
                 "`{name}` is not a kernel device name ({}, then [a-z0-9]+)",

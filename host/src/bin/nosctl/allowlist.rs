@@ -1,0 +1,300 @@
+//! `nosctl allowlist check | explain | audit | diff | test`.
+//!
+//! Exit status: 0 fine (allowed, no finding at the threshold, no growth, all cases pass),
+//! 1 a negative answer (denied, findings, privilege grows, failed cases), 2 the allowlist is
+//! invalid or the call is malformed.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use nos_agent::allowlist::audit::{self, BinaryFacts, BinaryState, Severity};
+use nos_agent::allowlist::diff::{self, Direction};
+use nos_agent::allowlist::testcases;
+use nos_agent::allowlist::{Allowlist, Verdict, explain};
+use nos_agent::allowlist_files;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The allowlist file; overlays are read from `allowlist.d/` beside it
+    /// [default: ./allowlist.toml, else /etc/nos/allowlist.toml].
+    #[arg(long, global = true)]
+    allowlist: Option<PathBuf>,
+    /// Machine-readable output.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    verb: Verb,
+}
+
+#[derive(clap::Subcommand)]
+enum Verb {
+    /// Check an argv: exit 0 allowed (prints the rule and canonical argv), 1 denied.
+    Check {
+        /// The program and its arguments, after `--`.
+        #[arg(required = true, num_args = 1.., allow_hyphen_values = true, last = true)]
+        argv: Vec<String>,
+    },
+    /// The full language one rule accepts, with accepted and rejected examples.
+    Explain { rule_id: String },
+    /// Findings with severities; exit 1 when any is at or above --fail-on.
+    Audit {
+        /// info, low, medium, high or critical.
+        #[arg(long, default_value = "high")]
+        fail_on: String,
+    },
+    /// What NEW grants beyond OLD; exit 1 when privilege grows.
+    Diff { old: PathBuf, new: PathBuf },
+    /// Run a TOML table of accept/reject cases; exit 1 when any case fails.
+    Test { file: PathBuf },
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    if let Verb::Diff { old, new } = &args.verb {
+        return run_diff(&load(old)?, &load(new)?, args.json);
+    }
+    let allowlist = load(&default_path(args.allowlist.as_deref())?)?;
+    match args.verb {
+        Verb::Check { argv } => Ok(run_check(&allowlist, &argv, args.json)),
+        Verb::Explain { rule_id } => {
+            let Some(rule) = allowlist.rule(&rule_id) else {
+                let ids: Vec<&str> = allowlist
+                    .rules()
+                    .iter()
+                    .map(|rule| rule.id.as_str())
+                    .collect();
+                bail!("no rule `{rule_id}`; the rules are: {}", ids.join(", "));
+            };
+            let text = explain::explain(&allowlist, rule);
+            if args.json {
+                let explain::Examples { accepted, rejected } = explain::examples(&allowlist, rule);
+                let rejected: Vec<_> = rejected
+                    .iter()
+                    .map(|(argv, reason)| json!({"argv": argv, "reason": reason}))
+                    .collect();
+                println!(
+                    "{}",
+                    json!({"rule": rule.id, "effect": rule.effect.as_str(), "text": text, "accepted": accepted, "rejected": rejected})
+                );
+            } else {
+                print!("{text}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Verb::Audit { fail_on } => {
+            let threshold = Severity::parse(&fail_on).with_context(|| {
+                format!("--fail-on `{fail_on}` is not info, low, medium, high or critical")
+            })?;
+            run_audit(&allowlist, threshold, args.json)
+        }
+        Verb::Test { file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let cases =
+                testcases::parse_cases(&text).with_context(|| file.display().to_string())?;
+            let outcomes = testcases::run_cases(&allowlist, &cases);
+            let n_failed = outcomes
+                .iter()
+                .filter(|outcome| outcome.failure.is_some())
+                .count();
+            if args.json {
+                let rows: Vec<_> = outcomes
+                    .iter()
+                    .map(|outcome| json!({"argv": outcome.case.argv, "failure": outcome.failure}))
+                    .collect();
+                println!(
+                    "{}",
+                    json!({"passed": outcomes.len() - n_failed, "failed": n_failed, "cases": rows})
+                );
+            } else {
+                for outcome in outcomes.iter().filter(|outcome| outcome.failure.is_some()) {
+                    println!(
+                        "FAIL {}\n     {}",
+                        outcome.case.argv.join(" "),
+                        outcome.failure.as_deref().unwrap_or_default()
+                    );
+                }
+                println!("{} passed, {n_failed} failed", outcomes.len() - n_failed);
+            }
+            Ok(if n_failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Verb::Diff { .. } => unreachable!("handled above"),
+    }
+}
+
+fn default_path(given: Option<&Path>) -> Result<PathBuf> {
+    if let Some(path) = given {
+        return Ok(path.to_owned());
+    }
+    let local = PathBuf::from("allowlist.toml");
+    Ok(if local.exists() {
+        local
+    } else {
+        PathBuf::from("/etc/nos/allowlist.toml")
+    })
+}
+
+fn load(path: &Path) -> Result<Allowlist> {
+    allowlist_files::load(path).map_err(|error| anyhow::anyhow!("invalid allowlist:\n{error}"))
+}
+
+fn run_check(allowlist: &Allowlist, argv: &[String], json: bool) -> ExitCode {
+    match allowlist.check(argv) {
+        Verdict::Allowed(matched) => {
+            let command = allowlist.render(&matched);
+            if json {
+                println!(
+                    "{}",
+                    json!({"allowed": true, "rule": matched.rule_id(), "effect": command.effect.as_str(), "argv": matched.canonical_argv()})
+                );
+            } else {
+                println!(
+                    "allowed by {} ({})",
+                    matched.rule_id(),
+                    command.effect.as_str()
+                );
+                println!("runs: {}", matched.canonical_argv().join(" "));
+            }
+            ExitCode::SUCCESS
+        }
+        Verdict::Rejected(rejection) => {
+            if json {
+                println!(
+                    "{}",
+                    json!({"allowed": false, "token": rejection.token_idx, "rule": rejection.rule_id, "reason": rejection.to_string()})
+                );
+            } else {
+                println!("denied: {rejection}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_audit(allowlist: &Allowlist, threshold: Severity, json: bool) -> Result<ExitCode> {
+    let facts: Vec<BinaryFacts> = allowlist
+        .binaries()
+        .iter()
+        .map(|binary| binary_facts(&binary.path))
+        .collect();
+    let findings = audit::audit(allowlist, &facts);
+    let failing = findings
+        .iter()
+        .filter(|finding| finding.severity >= threshold)
+        .count();
+    if json {
+        let rows: Vec<_> = findings.iter().map(|f| json!({"severity": f.severity.as_str(), "code": f.code, "subject": f.subject, "message": f.message})).collect();
+        println!(
+            "{}",
+            json!({"findings": rows, "fail_on": threshold.as_str(), "failing": failing})
+        );
+    } else {
+        for finding in &findings {
+            println!(
+                "{:<8} {:<28} {:<26} {}",
+                finding.severity.as_str(),
+                finding.code,
+                finding.subject,
+                finding.message
+            );
+        }
+        println!(
+            "{} finding(s); {failing} at or above {threshold}",
+            findings.len()
+        );
+    }
+    Ok(if failing == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn run_diff(old: &Allowlist, new: &Allowlist, json: bool) -> Result<ExitCode> {
+    let changes = diff::diff(old, new);
+    let grows = diff::grows(&changes);
+    let direction = |direction| match direction {
+        Direction::Grows => "grows",
+        Direction::Shrinks => "shrinks",
+        Direction::Neutral => "neutral",
+    };
+    if json {
+        let rows: Vec<_> = changes.iter().map(|c| json!({"direction": direction(c.direction), "subject": c.subject, "message": c.message})).collect();
+        println!("{}", json!({"grows": grows, "changes": rows}));
+    } else {
+        for change in &changes {
+            let sign = match change.direction {
+                Direction::Grows => '+',
+                Direction::Shrinks => '-',
+                Direction::Neutral => '~',
+            };
+            println!("{sign} {:<36} {}", change.subject, change.message);
+        }
+        println!(
+            "{}",
+            if grows {
+                "privilege grows"
+            } else {
+                "privilege does not grow"
+            }
+        );
+    }
+    Ok(if grows {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// What the disk says about one binary: ownership, mode, symlinks on the way, digest.
+fn binary_facts(path: &str) -> BinaryFacts {
+    let state = match (std::fs::metadata(path), std::fs::read(path)) {
+        (Ok(meta), _) if !meta.is_file() => BinaryState::NotRegularFile,
+        (Ok(meta), Ok(bytes)) => {
+            let (symlinked_component, unsafe_parent) = walk_path(Path::new(path));
+            let sha256 = Sha256::digest(&bytes).into();
+            BinaryState::Present {
+                owner_uid: meta.uid(),
+                mode: meta.permissions().mode(),
+                symlinked_component,
+                unsafe_parent,
+                sha256,
+            }
+        }
+        _ => BinaryState::Missing,
+    };
+    BinaryFacts {
+        path: path.to_owned(),
+        state,
+    }
+}
+
+/// The first component of `path` that is a symlink, and the first directory on the way that is
+/// not root-owned or is writable by group or others.
+fn walk_path(path: &Path) -> (Option<String>, Option<String>) {
+    let mut symlinked_component = None;
+    let mut unsafe_parent = None;
+    let mut prefix = PathBuf::from("/");
+    for component in path.components().skip(1) {
+        if unsafe_parent.is_none()
+            && let Ok(meta) = std::fs::metadata(&prefix)
+            && (meta.uid() != 0 || meta.permissions().mode() & 0o022 != 0)
+        {
+            unsafe_parent = Some(prefix.display().to_string());
+        }
+        prefix.push(component);
+        if symlinked_component.is_none()
+            && std::fs::symlink_metadata(&prefix).is_ok_and(|meta| meta.file_type().is_symlink())
+        {
+            symlinked_component = Some(prefix.display().to_string());
+        }
+    }
+    (symlinked_component, unsafe_parent)
+}
