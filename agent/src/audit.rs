@@ -1,17 +1,23 @@
 //! The append-only audit log: one JSON object per line for every request the agent judged, and
 //! the same record as a tracing event.
 //!
-//! The file is opened `O_APPEND` (mode 0600) and each record is written with one `write` and then
-//! `fdatasync`ed, so a record that was acknowledged to a caller survives a crash. Secrets never
-//! reach it: bootstrap tokens are redacted and per-agent tokens appear only by id.
+//! The file is opened `O_APPEND` (mode 0600) and each record is written with one `write`.
+//! [`AuditLog::append`] then `fdatasync`s, so the record survives a power loss before the caller
+//! hears the answer: the pipeline uses it for every refusal, every token change, every managed
+//! file and every command whose rule changes state. [`AuditLog::append_lazy`] is for commands
+//! of read-only rules (facts, status polls): the record is in the kernel at once (it survives an
+//! agent crash) and on disk within [`LAZY_SYNC_INTERVAL`]; it saves one fdatasync (~3 ms on this
+//! machine's disk) per read. Secrets never reach the log: bootstrap tokens are redacted and
+//! per-agent tokens appear only by id.
 //! This module never decides anything; it records what the pipeline decided.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use nos_agent::protocol::{Outcome, RequestBody};
 use serde::Serialize;
@@ -33,9 +39,14 @@ pub struct Record<'a> {
     pub duration_ms: Option<u64>,
 }
 
+/// Longest time a lazily appended record stays unsynced: 1 s.
+pub const LAZY_SYNC_INTERVAL: Duration = Duration::from_secs(1);
+
 #[derive(Debug)]
 pub struct AuditLog {
     file: Mutex<File>,
+    /// Set by a lazy append, cleared by the syncing thread.
+    dirty: Arc<AtomicBool>,
 }
 
 #[derive(Serialize)]
@@ -46,6 +57,7 @@ struct Line<'a> {
 }
 
 impl AuditLog {
+    /// Opens (creating, 0600) the log and starts the thread that syncs lazy appends.
     pub fn open(path: &Path) -> std::io::Result<AuditLog> {
         let file = OpenOptions::new()
             .append(true)
@@ -53,15 +65,43 @@ impl AuditLog {
             .mode(0o600)
             .custom_flags(nix::libc::O_NOFOLLOW)
             .open(path)?;
+        let dirty = Arc::new(AtomicBool::new(false));
+        let sync_file = file.try_clone()?;
+        let sync_dirty = Arc::clone(&dirty);
+        std::thread::Builder::new()
+            .name("audit-sync".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(LAZY_SYNC_INTERVAL);
+                    if sync_dirty.swap(false, Ordering::SeqCst)
+                        && let Err(err) = sync_file.sync_data()
+                    {
+                        tracing::error!(%err, "cannot sync the audit log");
+                    }
+                }
+            })?;
         Ok(AuditLog {
             file: Mutex::new(file),
+            dirty,
         })
+    }
+
+    /// Appends one record of a read-only command; synced within [`LAZY_SYNC_INTERVAL`].
+    pub fn append_lazy(&self, record: &Record<'_>) -> std::io::Result<()> {
+        drop(self.write(record)?);
+        self.dirty.store(true, Ordering::SeqCst);
+        Ok(())
     }
 
     /// Appends and syncs one record. An error here is the agent's own failure; the record has
     /// already gone to tracing, and the caller logs the error.
     /// FIXME(issue 3): fail closed (refuse to run) when the decision cannot be recorded.
     pub fn append(&self, record: &Record<'_>) -> std::io::Result<()> {
+        let file = self.write(record)?;
+        file.sync_data()
+    }
+
+    fn write(&self, record: &Record<'_>) -> std::io::Result<std::sync::MutexGuard<'_, File>> {
         tracing::info!(
             uid = record.uid,
             pid = record.pid,
@@ -83,7 +123,7 @@ impl AuditLog {
         line.push(b'\n');
         let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
         file.write_all(&line)?;
-        file.sync_data()
+        Ok(file)
     }
 }
 

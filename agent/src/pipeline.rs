@@ -236,18 +236,23 @@ fn exec_rejection(err: &ExecError, step_idx: Option<usize>) -> Rejection {
     }
 }
 
-fn record_result(agent: &Agent, caller: &Caller<'_>, result: &StepResult) {
-    audit(
-        agent,
-        Record {
-            rule_id: Some(&result.rule_id),
-            outcome: Some(result.outcome),
-            exit_code: result.exit_code,
-            duration_ms: Some(result.duration_ms),
-            detail: Some(result.argv.join(" ")),
-            ..caller.record("allowed")
-        },
-    );
+/// Records a finished command; read-only rules are synced lazily (see `audit`).
+fn record_result(agent: &Agent, caller: &Caller<'_>, result: &StepResult, effect: Effect) {
+    let record = Record {
+        rule_id: Some(&result.rule_id),
+        outcome: Some(result.outcome),
+        exit_code: result.exit_code,
+        duration_ms: Some(result.duration_ms),
+        detail: Some(result.argv.join(" ")),
+        ..caller.record("allowed")
+    };
+    let appended = match effect {
+        Effect::Read => agent.audit.append_lazy(&record),
+        Effect::State | Effect::Destructive => agent.audit.append(&record),
+    };
+    if let Err(err) = appended {
+        tracing::error!(%err, "cannot write the audit log");
+    }
 }
 
 fn record_rejection(agent: &Agent, caller: &Caller<'_>, rejection: &Rejection) {
@@ -268,9 +273,10 @@ fn run_one(agent: &Agent, caller: &Caller<'_>, argv: &[String]) -> ResponseBody 
             return ResponseBody::Rejected { rejection };
         }
     };
+    let effect = prepared.command().effect;
     if !prepared.command().job {
         let result = exec::run(prepared);
-        record_result(agent, caller, &result);
+        record_result(agent, caller, &result, effect);
         return ResponseBody::Ran { result };
     }
     let slot = match agent.jobs.reserve() {
@@ -283,7 +289,7 @@ fn run_one(agent: &Agent, caller: &Caller<'_>, argv: &[String]) -> ResponseBody 
         Ok(running) => running,
         Err(err) => {
             let result = exec::spawn_failed(rule_id, argv, &err);
-            record_result(agent, caller, &result);
+            record_result(agent, caller, &result, effect);
             return ResponseBody::Ran { result };
         }
     };
@@ -372,8 +378,9 @@ fn run_steps(agent: &Agent, caller: &Caller<'_>, steps: &[Vec<String>]) -> Respo
                 };
             }
         };
+        let effect = prepared.command().effect;
         let result = exec::run(prepared);
-        record_result(agent, caller, &result);
+        record_result(agent, caller, &result, effect);
         let succeeded = result.succeeded();
         results.push(result);
         if !succeeded {
@@ -419,7 +426,7 @@ fn facts(agent: &Agent, caller: &Caller<'_>, kind: FactKind) -> ResponseBody {
         Err(rejection) => return error(ErrorCode::FactUnavailable, rejection.reason),
     };
     let result = exec::run(prepared);
-    record_result(agent, caller, &result);
+    record_result(agent, caller, &result, Effect::Read);
     if !result.succeeded() {
         return error(
             ErrorCode::FactUnavailable,

@@ -58,6 +58,20 @@ pub struct AgentSetup<'a> {
     pub extra_args: &'a [&'a str],
     /// Run the agent in its own private mount namespace (`unshare -m --propagation private`).
     pub private_mounts: bool,
+    /// Let `systemd-socket-activate` bind the socket and pass it as LISTEN_FDS; the agent's own
+    /// `--socket` then points elsewhere and must not be used.
+    pub socket_activated: bool,
+}
+
+impl AgentSetup<'_> {
+    pub fn new(allowlist: &str) -> AgentSetup<'_> {
+        AgentSetup {
+            allowlist,
+            extra_args: &[],
+            private_mounts: false,
+            socket_activated: false,
+        }
+    }
 }
 
 /// A running agent in its own directory. Killed and cleaned up on drop.

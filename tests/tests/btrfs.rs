@@ -88,6 +88,7 @@ fn start_agent() -> TestAgent {
         allowlist: &allowlist,
         extra_args: &[],
         private_mounts: true,
+        socket_activated: false,
     });
     agent.register();
     agent

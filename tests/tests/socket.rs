@@ -17,6 +17,7 @@ fn agent(extra_args: &[&str]) -> TestAgent {
         allowlist: TEST_ALLOWLIST,
         extra_args,
         private_mounts: false,
+        socket_activated: false,
     });
     agent.register();
     agent
@@ -272,6 +273,7 @@ fn registration_disabled() {
         allowlist: TEST_ALLOWLIST,
         extra_args: &["--no-registration"],
         private_mounts: false,
+        socket_activated: false,
     });
     let mut client = nos_host::agent_client::AgentClient::connect(&agent.socket, None).unwrap();
     let response = client
@@ -562,4 +564,24 @@ fn facts() {
         kind: FactKind::BtrfsFilesystems,
     });
     assert_eq!(error_code(&response), Some(ErrorCode::FactUnavailable));
+}
+
+#[test]
+fn systemd_socket_activation() {
+    if !std::path::Path::new("/usr/bin/systemd-socket-activate").exists() {
+        return nos_tests::skip(
+            "systemd_socket_activation",
+            "systemd-socket-activate not installed",
+        );
+    }
+    let mut agent = TestAgent::start(AgentSetup {
+        socket_activated: true,
+        ..AgentSetup::new(TEST_ALLOWLIST)
+    });
+    agent.register();
+    assert!(matches!(run(&agent, &["true"]), ResponseBody::Ran { .. }));
+    assert!(
+        !agent.dir.path().join("unused.sock").exists(),
+        "agent bound its own socket"
+    );
 }
