@@ -291,6 +291,37 @@ fn e2e_btrfs_pool_lifecycle() {
         other => panic!("{other:?}"),
     }
 
+    // Facts through the default allowlist's read-only rules.
+    match agent.request(RequestBody::Facts {
+        kind: nos_agent::protocol::FactKind::BtrfsFilesystems,
+    }) {
+        ResponseBody::Facts {
+            facts: nos_agent::protocol::Facts::BtrfsFilesystems { text },
+        } => {
+            assert!(
+                text.contains("Label: 'tank'") && text.contains(&uuid),
+                "{text}"
+            );
+        }
+        other => panic!("{other:?}\n{}", agent.explain()),
+    }
+    match agent.request(RequestBody::Facts {
+        kind: nos_agent::protocol::FactKind::BlockDevices,
+    }) {
+        ResponseBody::Facts {
+            facts: nos_agent::protocol::Facts::BlockDevices { lsblk_json },
+        } => {
+            // No udev here, so lsblk knows the devices but not always their filesystems.
+            let value: serde_json::Value = serde_json::from_str(&lsblk_json).unwrap();
+            let devices = value["blockdevices"].as_array().unwrap();
+            assert!(
+                devices.iter().any(|device| device["path"] == a),
+                "{lsblk_json}"
+            );
+        }
+        other => panic!("{other:?}\n{}", agent.explain()),
+    }
+
     // Managed fstab entry for the new filesystem.
     let fstab_request = ManagedRequest::FstabEntry {
         uuid: uuid.clone(),
