@@ -165,15 +165,17 @@ pub fn prepare(mut command: Command) -> Result<Prepared, ExecError> {
     })
 }
 
-/// `path` must resolve to a block device: `/dev/disk/by-*` links are followed (udev's), any other
-/// symlink is refused. Returns `/dev/<kernel name>` as the kernel reports it for the device number.
+/// `path` must resolve to a block device: `/dev/disk/by-*` and `/dev/mapper/*` links are followed
+/// (root-owned directories maintained by udev), any other symlink is refused. Returns `/dev/<kernel name>` as the kernel reports it for the device number.
 fn check_block_device(path: &str, arg_idx: usize) -> Result<String, ExecError> {
     let unsafe_path = |reason: String| ExecError::UnsafePath {
         path: path.to_owned(),
         reason,
         arg_idx,
     };
-    let resolved = if path.starts_with("/dev/disk/by-") {
+    // udev's links (and device-mapper's, which udev makes links to ../dm-N) are followed; any
+    // other symlink is refused below as "not a block device".
+    let resolved = if path.starts_with("/dev/disk/by-") || path.starts_with("/dev/mapper/") {
         std::fs::canonicalize(path).map_err(|err| unsafe_path(err.to_string()))?
     } else {
         PathBuf::from(path)

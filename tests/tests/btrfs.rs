@@ -188,6 +188,16 @@ fn fs_devices(member: &str) -> (usize, String) {
     (total, show)
 }
 
+/// Removes the empty /dev/disk made for the by-id test (the tmpfs on it lives and dies with the
+/// agent's namespace).
+struct DevDiskGuard;
+
+impl Drop for DevDiskGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir("/dev/disk");
+    }
+}
+
 #[test]
 fn e2e_btrfs_pool_lifecycle() {
     if !preconditions("e2e_btrfs_pool_lifecycle") {
@@ -421,6 +431,41 @@ fn e2e_btrfs_pool_lifecycle() {
         agent_mount(&agent, &evil).is_none()
             && agent_mount(&agent, elsewhere.to_str().unwrap()).is_none()
     );
+
+    // A /dev/disk/by-id link is resolved to the kernel name before anything runs. This machine
+    // has no udev, so the link lives on a tmpfs mounted over /dev/disk inside the agent's
+    // namespace only (the empty /dev/disk directory it needs on the shared devtmpfs is removed).
+    if Path::new("/dev/disk").exists() {
+        skip(
+            "e2e_by_id_link",
+            "/dev/disk exists (udev): not planting a test link on the host",
+        );
+    } else {
+        let _dev_disk = DevDiskGuard;
+        std::fs::create_dir("/dev/disk").unwrap();
+        let script = format!(
+            "mount -t tmpfs -o mode=0755 nos-e2e /dev/disk && mkdir /dev/disk/by-id && ln -s ../../{} /dev/disk/by-id/nos-e2e-d",
+            &d["/dev/".len()..]
+        );
+        let output = agent.in_agent_ns(&["sh", "-c", &script]);
+        assert!(output.status.success(), "{output:?}");
+        let show = ran(
+            &agent,
+            &[
+                "btrfs",
+                "filesystem",
+                "show",
+                "--",
+                "/dev/disk/by-id/nos-e2e-d",
+            ],
+        );
+        assert_eq!(
+            show.argv.last().map(String::as_str),
+            Some(d),
+            "rendered with the kernel name"
+        );
+        assert!(show.stdout.text.contains(&uuid));
+    }
 
     // Unmount.
     ran(&agent, &["umount", "--", tank]);
