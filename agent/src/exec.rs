@@ -983,7 +983,10 @@ mod tests {
         // stdout open. The agent stops reading PIPE_DRAIN_GRACE after the leader's exit.
         let result = run_command(command(
             "/bin/sh",
-            &["-c", "setsid sh -c 'echo $$; exec sleep 30' & sleep 0.5; exit 0"],
+            &[
+                "-c",
+                "setsid sh -c 'echo $$; exec sleep 30' & sleep 0.5; exit 0",
+            ],
         ));
         assert_eq!(result.outcome, Outcome::Ok);
         assert!(result.duration_ms < 3000, "{}", result.duration_ms);
