@@ -30,7 +30,8 @@ pub struct Record<'a> {
     pub token_id: Option<&'a str>,
     /// The request with secrets redacted.
     pub request: serde_json::Value,
-    /// `allowed`, `rejected`, `refused` (peer/token), `error`.
+    /// `decided` (synced before a state-changing command runs), `allowed` (a command's result),
+    /// `job_finished`, `rejected`, `refused` (peer/token), `registered`, `rotated`, `cancel`, `error`.
     pub verdict: &'static str,
     pub rule_id: Option<&'a str>,
     pub detail: Option<String>,
@@ -94,8 +95,8 @@ impl AuditLog {
     }
 
     /// Appends and syncs one record. An error here is the agent's own failure; the record has
-    /// already gone to tracing, and the caller logs the error.
-    /// FIXME(issue 3): fail closed (refuse to run) when the decision cannot be recorded.
+    /// already gone to tracing. The pipeline refuses to run a state-changing command whose
+    /// decision could not be recorded.
     pub fn append(&self, record: &Record<'_>) -> std::io::Result<()> {
         let file = self.write(record)?;
         file.sync_data()

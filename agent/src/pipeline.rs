@@ -236,6 +236,31 @@ fn exec_rejection(err: &ExecError, step_idx: Option<usize>) -> Rejection {
     }
 }
 
+/// Before a command of a state-changing or destructive rule runs, its decision is appended and
+/// synced; if that fails nothing runs (fail closed), so such a command never runs unrecorded.
+/// Read-only rules are recorded once, after they ran.
+fn record_decision(agent: &Agent, caller: &Caller<'_>, prepared: &Prepared) -> std::io::Result<()> {
+    let command = prepared.command();
+    if command.effect == Effect::Read {
+        return Ok(());
+    }
+    let record = Record {
+        rule_id: Some(&command.rule_id),
+        detail: Some(prepared.argv().join(" ")),
+        ..caller.record("decided")
+    };
+    agent.audit.append(&record)
+}
+
+/// The answer when a decision could not be recorded: nothing ran.
+fn unrecorded(err: &std::io::Error) -> ResponseBody {
+    tracing::error!(%err, "cannot write the audit log: refusing to run");
+    error(
+        ErrorCode::Internal,
+        "the audit log cannot be written; nothing ran",
+    )
+}
+
 /// Records a finished command; read-only rules are synced lazily (see `audit`).
 fn record_result(agent: &Agent, caller: &Caller<'_>, result: &StepResult, effect: Effect) {
     let record = Record {
@@ -274,6 +299,9 @@ fn run_one(agent: &Agent, caller: &Caller<'_>, argv: &[String]) -> ResponseBody 
         }
     };
     let effect = prepared.command().effect;
+    if let Err(err) = record_decision(agent, caller, &prepared) {
+        return unrecorded(&err);
+    }
     if !prepared.command().job {
         let result = exec::run(prepared);
         record_result(agent, caller, &result, effect);
@@ -379,6 +407,9 @@ fn run_steps(agent: &Agent, caller: &Caller<'_>, steps: &[Vec<String>]) -> Respo
             }
         };
         let effect = prepared.command().effect;
+        if let Err(err) = record_decision(agent, caller, &prepared) {
+            return unrecorded(&err);
+        }
         let result = exec::run(prepared);
         record_result(agent, caller, &result, effect);
         let succeeded = result.succeeded();
