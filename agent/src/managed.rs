@@ -1,22 +1,25 @@
 //! The files the agent manages on request, and nothing else: fstab/crypttab entries inside a
 //! marked block, random key files, and mount-point directories under the configured roots.
 //!
-//! Every request is typed ([`ManagedRequest`]) and validated here with closed charsets and
-//! bounded lengths; no request carries file content or a free path. Files are replaced atomically
-//! ([`write_atomically`]: tmp, fsync, rename, fsync of the directory) after a backup of the
-//! previous content (`<file>.nos-bak`, also atomic). Lines outside the managed block are kept
-//! byte for byte.
+//! A request reaches this module only as a [`ManagedMatch`]: judged and canonicalised by the
+//! allowlist's `[[managed]]` rules, as argvs are. This module re-checks what only the live
+//! filesystem can tell (root-owned, non-writable directory chains; no symlinks; no existing key),
+//! refuses any value that would not be one whitespace-free token of a table line (defence in
+//! depth), and writes: files are replaced atomically ([`write_atomically`]: tmp, fsync, rename,
+//! fsync of the directory) after a backup of the previous content (`<file>.nos-bak`, also
+//! atomic). Lines outside the managed block are kept byte for byte.
 //!
-//! FIXME(issue 3): the validation should come from the allowlist's managed-file rules
-//! (`check_managed`) once the engine provides them; until then it lives here.
-//! This module never spawns.
+//! This module never spawns and never decides what is allowed.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use nos_agent::protocol::{KEY_FILE_BYTES, ManagedRequest};
+use nos_agent::allowlist::{ManagedAction, ManagedMatch, ManagedRequest};
+
+/// Size of a key file made by a `key_file` request, in bytes.
+pub const KEY_FILE_BYTES: usize = 64;
 
 pub const BLOCK_BEGIN: &str = "# BEGIN nos managed block: edits inside are overwritten";
 pub const BLOCK_END: &str = "# END nos managed block";
@@ -26,15 +29,6 @@ pub const MAX_ENTRIES: usize = 256;
 pub const MAX_TABLE_BYTES: u64 = 1 << 20;
 /// Deepest mount directory below a mount root.
 pub const MAX_MOUNT_DEPTH: usize = 4;
-/// Options an fstab entry may carry besides the forced `nosuid,nodev`.
-const FSTAB_OPTIONS: &[&str] = &[
-    "noatime",
-    "relatime",
-    "nofail",
-    "compress=zstd",
-    "space_cache=v2",
-];
-
 #[derive(Debug, Clone)]
 pub struct ManagedConfig {
     pub fstab: PathBuf,
@@ -57,6 +51,8 @@ pub enum ManagedError {
     CorruptBlock(PathBuf),
     #[error("{0}: too large or too many managed entries")]
     TooLarge(PathBuf),
+    #[error("{0}")]
+    Unsupported(String),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -67,98 +63,100 @@ pub enum ManagedError {
 /// What a request changed.
 #[derive(Debug)]
 pub struct Applied {
-    pub rule_id: &'static str,
+    pub rule_id: String,
     pub path: PathBuf,
     pub changed: bool,
     pub backup: Option<PathBuf>,
 }
 
-/// The rule id a managed request is audited under.
-pub fn rule_id(request: &ManagedRequest) -> &'static str {
-    match request {
-        ManagedRequest::MountDir { .. } => "managed.mount_dir",
-        ManagedRequest::KeyFile { .. } => "managed.key_file",
-        ManagedRequest::FstabEntry { .. } | ManagedRequest::FstabRemove { .. } => "managed.fstab",
-        ManagedRequest::CrypttabEntry { .. } | ManagedRequest::CrypttabRemove { .. } => {
-            "managed.crypttab"
-        }
-    }
-}
-
-pub fn apply(config: &ManagedConfig, request: &ManagedRequest) -> Result<Applied, ManagedError> {
-    let rule_id = rule_id(request);
-    match request {
-        ManagedRequest::MountDir { path } => {
+/// Applies a judged managed request.
+pub fn apply(config: &ManagedConfig, matched: &ManagedMatch) -> Result<Applied, ManagedError> {
+    let rule_id = matched.rule_id.clone();
+    let applied = |path: PathBuf, changed: bool| Applied {
+        rule_id: rule_id.clone(),
+        path,
+        changed,
+        backup: None,
+    };
+    match (&matched.request, matched.action) {
+        (ManagedRequest::MountDir { path }, ManagedAction::Ensure) => {
             let path = mount_path(config, path)?;
             let changed = create_mount_dir(config, &path)?;
-            Ok(Applied {
-                rule_id,
-                path,
-                changed,
-                backup: None,
-            })
+            Ok(applied(path, changed))
         }
-        ManagedRequest::KeyFile { name } => {
-            let path = config.key_dir.join(file_name("key name", name)?);
-            create_key_file(&config.key_dir, &path)?;
-            Ok(Applied {
-                rule_id,
-                path,
-                changed: true,
-                backup: None,
-            })
+        (ManagedRequest::MountDir { path }, ManagedAction::Remove) => {
+            let path = mount_path(config, path)?;
+            let changed = remove_mount_dir(&path)?;
+            Ok(applied(path, changed))
         }
-        ManagedRequest::FstabEntry {
-            uuid: fs_uuid,
-            mount_path: target,
-            options,
-        } => {
-            let fs_uuid = uuid(fs_uuid)?;
-            let target = mount_path(config, target)?;
-            let mut rendered = vec!["nosuid", "nodev"];
-            for option in options {
-                let allowed = FSTAB_OPTIONS.contains(&option.as_str()) || zstd_level(option);
-                if !allowed || options.len() > FSTAB_OPTIONS.len() + 1 {
-                    return Err(ManagedError::Invalid {
-                        field: "mount option",
-                        value: option.clone(),
-                    });
-                }
-                if !rendered.contains(&option.as_str()) {
-                    rendered.push(option);
-                }
+        (ManagedRequest::KeyFile { path }, ManagedAction::Ensure) => {
+            let path = PathBuf::from(token("key path", path)?);
+            if path.parent() != Some(config.key_dir.as_path()) {
+                return Err(ManagedError::Invalid {
+                    field: "key path",
+                    value: path.display().to_string(),
+                });
             }
-            let key = target.display().to_string();
-            let line = format!("UUID={fs_uuid} {key} btrfs {} 0 0", rendered.join(","));
-            update_table(&config.fstab, 0o644, 1, &key, Some(line), rule_id)
+            create_key_file(&config.key_dir, &path)?;
+            Ok(applied(path, true))
         }
-        ManagedRequest::FstabRemove { mount_path: target } => {
-            let key = mount_path(config, target)?.display().to_string();
-            update_table(&config.fstab, 0o644, 1, &key, None, rule_id)
+        (ManagedRequest::KeyFile { path }, ManagedAction::Remove) => {
+            Err(ManagedError::Unsupported(format!(
+                "removing key file {path}: keys are never removed by request"
+            )))
         }
-        ManagedRequest::CrypttabEntry {
-            name,
-            uuid: luks_uuid,
-            key_name,
-        } => {
-            let name = map_name(name)?;
-            let luks_uuid = uuid(luks_uuid)?;
-            let key_path = config.key_dir.join(file_name("key name", key_name)?);
-            let line = format!("{name} UUID={luks_uuid} {} luks", key_path.display());
-            update_table(&config.crypttab, 0o600, 0, name, Some(line), rule_id)
+        (
+            ManagedRequest::FstabEntry {
+                uuid,
+                target,
+                options,
+            },
+            action,
+        ) => {
+            let target = mount_path(config, target)?.display().to_string();
+            let line = format!(
+                "UUID={} {target} btrfs {} 0 0",
+                token("uuid", uuid)?,
+                token("options", options)?
+            );
+            let line = (action == ManagedAction::Ensure).then_some(line);
+            update_table(&config.fstab, 0o644, 1, &target, line, rule_id)
         }
-        ManagedRequest::CrypttabRemove { name } => {
-            let name = map_name(name)?;
-            update_table(&config.crypttab, 0o600, 0, name, None, rule_id)
+        (
+            ManagedRequest::CrypttabEntry {
+                name,
+                device_uuid,
+                key,
+            },
+            action,
+        ) => {
+            let name = token("name", name)?;
+            let line = format!(
+                "{name} UUID={} {} luks",
+                token("device uuid", device_uuid)?,
+                token("key", key)?
+            );
+            let line = (action == ManagedAction::Ensure).then_some(line);
+            update_table(&config.crypttab, 0o600, 0, name, line, rule_id)
         }
     }
 }
 
-fn zstd_level(option: &str) -> bool {
-    option
-        .strip_prefix("compress=zstd:")
-        .and_then(|level| level.parse::<u8>().ok().filter(|_| !level.starts_with('0')))
-        .is_some_and(|level| (1..=15).contains(&level))
+/// One field of a table line: printable ASCII without spaces, at most 4096 bytes. The allowlist
+/// has already judged it; this keeps a line-based file well-formed whatever a rule allows.
+fn token<'a>(field: &'static str, value: &'a str) -> Result<&'a str, ManagedError> {
+    let ok = !value.is_empty()
+        && value.len() <= 4096
+        && value.bytes().all(|b| b.is_ascii_graphic())
+        && !value.starts_with('#');
+    if ok {
+        Ok(value)
+    } else {
+        Err(ManagedError::Invalid {
+            field,
+            value: value.to_owned(),
+        })
+    }
 }
 
 fn is_name_char(byte: u8) -> bool {
@@ -177,43 +175,6 @@ fn file_name<'a>(field: &'static str, name: &'a str) -> Result<&'a str, ManagedE
         Err(ManagedError::Invalid {
             field,
             value: name.to_owned(),
-        })
-    }
-}
-
-/// `mapname := [A-Za-z0-9_-]{1,48}`, not starting with `-`.
-fn map_name(name: &str) -> Result<&str, ManagedError> {
-    let ok = (1..=48).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        && !name.starts_with('-');
-    if ok {
-        Ok(name)
-    } else {
-        Err(ManagedError::Invalid {
-            field: "mapping name",
-            value: name.to_owned(),
-        })
-    }
-}
-
-/// `uuid := hex{8} "-" hex{4} "-" hex{4} "-" hex{4} "-" hex{12}` (lowercase).
-fn uuid(text: &str) -> Result<&str, ManagedError> {
-    let groups: Vec<&str> = text.split('-').collect();
-    let ok = groups.len() == 5
-        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(group, len)| {
-            group.len() == len
-                && group
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        });
-    if ok {
-        Ok(text)
-    } else {
-        Err(ManagedError::Invalid {
-            field: "uuid",
-            value: text.to_owned(),
         })
     }
 }
@@ -279,6 +240,28 @@ fn check_chain(path: &Path) -> Result<(), ManagedError> {
         check_root_dir(&prefix)?;
     }
     Ok(())
+}
+
+/// Removes an empty mount directory (never a mounted or non-empty one: rmdir refuses both).
+fn remove_mount_dir(path: &Path) -> Result<bool, ManagedError> {
+    if let Some(parent) = path.parent() {
+        check_chain(parent)?;
+    }
+    match std::fs::symlink_metadata(path) {
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        _ => check_root_dir(path)?,
+    }
+    std::fs::remove_dir(path).map_err(|source| ManagedError::Io {
+        path: path.into(),
+        source,
+    })?;
+    if let Some(parent) = path.parent() {
+        sync_dir(parent).map_err(|source| ManagedError::Io {
+            path: parent.into(),
+            source,
+        })?;
+    }
+    Ok(true)
 }
 
 fn create_mount_dir(config: &ManagedConfig, path: &Path) -> Result<bool, ManagedError> {
@@ -364,7 +347,7 @@ fn update_table(
     key_field: usize,
     key: &str,
     line: Option<String>,
-    rule_id: &'static str,
+    rule_id: String,
 ) -> Result<Applied, ManagedError> {
     if let Some(dir) = path.parent() {
         check_chain(dir)?;
@@ -537,6 +520,28 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nos_agent::allowlist::{Allowlist, ManagedVerdict, Source};
+
+    const DEFAULT_ALLOWLIST: &str = include_str!("../../allowlist.toml");
+
+    /// The default allowlist with its roots moved into `dir`.
+    fn allowlist(dir: &Path) -> Allowlist {
+        let root = dir.display();
+        let text = DEFAULT_ALLOWLIST
+            .replace(
+                r#"mount_roots = ["/srv", "/mnt"]"#,
+                &format!(r#"mount_roots = ["{root}/mnt"]"#),
+            )
+            .replace(
+                r#"key_dir = "/etc/nos/keys""#,
+                &format!(r#"key_dir = "{root}/keys""#),
+            );
+        Allowlist::load(&[Source {
+            name: "allowlist.toml".into(),
+            text,
+        }])
+        .unwrap()
+    }
 
     fn config(dir: &Path) -> ManagedConfig {
         ManagedConfig {
@@ -547,7 +552,21 @@ mod tests {
         }
     }
 
-    /// A root-owned, 0755 scratch directory (temp dirs under /tmp sit below a 1777 directory).
+    /// Judges with the real allowlist, then applies.
+    fn check(
+        dir: &Path,
+        action: ManagedAction,
+        request: ManagedRequest,
+    ) -> Result<Applied, String> {
+        match allowlist(dir).check_managed(action, &request) {
+            ManagedVerdict::Allowed(matched) => {
+                apply(&config(dir), &matched).map_err(|err| err.to_string())
+            }
+            ManagedVerdict::Rejected(rejection) => Err(format!("rejected: {rejection}")),
+        }
+    }
+
+    /// A root-owned 0755 scratch directory (temp dirs under /tmp sit below a 1777 directory).
     fn scratch() -> tempfile::TempDir {
         let dir = tempfile::Builder::new()
             .prefix("nos-managed-")
@@ -558,44 +577,69 @@ mod tests {
         dir
     }
 
+    const UUID: &str = "0b6c0e4a-1111-4222-8333-944455556666";
+
     #[test]
     fn fstab_block_is_managed_and_backed_up() {
         let dir = scratch();
-        let config = config(dir.path());
-        std::fs::write(&config.fstab, "# static\n/dev/vda / ext4 defaults 0 1\n").unwrap();
+        let fstab = dir.path().join("fstab");
+        std::fs::write(&fstab, "# static\n/dev/vda / ext4 defaults 0 1\n").unwrap();
         let tank = dir.path().join("mnt/tank").display().to_string();
-        let uuid = "0b6c0e4a-1111-4222-8333-944455556666".to_owned();
         let request = ManagedRequest::FstabEntry {
-            uuid: uuid.clone(),
-            mount_path: tank.clone(),
-            options: vec!["noatime".into(), "compress=zstd:3".into()],
+            uuid: UUID.into(),
+            target: tank.clone(),
+            options: "noatime".into(),
         };
-        let applied = apply(&config, &request).unwrap();
+        let applied = check(dir.path(), ManagedAction::Ensure, request.clone()).unwrap();
         assert!(applied.changed);
-        let text = std::fs::read_to_string(&config.fstab).unwrap();
+        assert_eq!(applied.rule_id, "managed.fstab");
+        let text = std::fs::read_to_string(&fstab).unwrap();
         assert_eq!(
             text,
             format!(
-                "# static\n/dev/vda / ext4 defaults 0 1\n{BLOCK_BEGIN}\nUUID={uuid} {tank} btrfs nosuid,nodev,noatime,compress=zstd:3 0 0\n{BLOCK_END}\n"
+                "# static\n/dev/vda / ext4 defaults 0 1\n{BLOCK_BEGIN}\nUUID={UUID} {tank} btrfs noatime,nosuid,nodev 0 0\n{BLOCK_END}\n"
             )
         );
         assert_eq!(
             std::fs::read_to_string(applied.backup.unwrap()).unwrap(),
             "# static\n/dev/vda / ext4 defaults 0 1\n"
         );
-        assert!(!apply(&config, &request).unwrap().changed);
-        apply(&config, &ManagedRequest::FstabRemove { mount_path: tank }).unwrap();
+        assert!(
+            !check(dir.path(), ManagedAction::Ensure, request.clone())
+                .unwrap()
+                .changed
+        );
+        check(dir.path(), ManagedAction::Remove, request).unwrap();
         assert_eq!(
-            std::fs::read_to_string(&config.fstab).unwrap(),
+            std::fs::read_to_string(&fstab).unwrap(),
             "# static\n/dev/vda / ext4 defaults 0 1\n"
         );
     }
 
     #[test]
+    fn crypttab_entry() {
+        let dir = scratch();
+        let key = dir.path().join("keys/tank.key").display().to_string();
+        let request = ManagedRequest::CrypttabEntry {
+            name: "tank".into(),
+            device_uuid: UUID.into(),
+            key: key.clone(),
+        };
+        check(dir.path(), ManagedAction::Ensure, request).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("crypttab")).unwrap();
+        assert_eq!(
+            text,
+            format!("{BLOCK_BEGIN}\ntank UUID={UUID} {key} luks\n{BLOCK_END}\n")
+        );
+        let metadata = std::fs::metadata(dir.path().join("crypttab")).unwrap();
+        assert_eq!(metadata.mode() & 0o777, 0o600);
+    }
+
+    #[test]
     fn hostile_values_are_rejected() {
         let dir = scratch();
-        let config = config(dir.path());
         let mnt = dir.path().join("mnt").display().to_string();
+        let keys = dir.path().join("keys").display().to_string();
         let cases = [
             ManagedRequest::MountDir {
                 path: "/etc/x".into(),
@@ -609,46 +653,51 @@ mod tests {
             ManagedRequest::MountDir {
                 path: format!("{mnt}/-o"),
             },
-            ManagedRequest::MountDir {
-                path: format!("{mnt}/a/b/c/d/e"),
+            ManagedRequest::MountDir { path: mnt.clone() },
+            ManagedRequest::KeyFile {
+                path: format!("{keys}/../x.key"),
             },
             ManagedRequest::KeyFile {
-                name: "../x".into(),
-            },
-            ManagedRequest::KeyFile {
-                name: ".hidden".into(),
+                path: "/etc/shadow".into(),
             },
             ManagedRequest::FstabEntry {
                 uuid: "x\ny".into(),
-                mount_path: format!("{mnt}/t"),
-                options: vec![],
+                target: format!("{mnt}/t"),
+                options: "noatime".into(),
             },
             ManagedRequest::FstabEntry {
-                uuid: "0b6c0e4a-1111-4222-8333-944455556666".into(),
-                mount_path: format!("{mnt}/t"),
-                options: vec!["suid".into()],
+                uuid: UUID.into(),
+                target: format!("{mnt}/t"),
+                options: "suid".into(),
+            },
+            ManagedRequest::FstabEntry {
+                uuid: UUID.into(),
+                target: format!("{mnt}/t"),
+                options: "noatime 0 0\n/dev/x /".into(),
             },
             ManagedRequest::CrypttabEntry {
                 name: "a b".into(),
-                uuid: "0b6c0e4a-1111-4222-8333-944455556666".into(),
-                key_name: "k".into(),
+                device_uuid: UUID.into(),
+                key: format!("{keys}/k.key"),
             },
         ];
         for request in cases {
-            assert!(apply(&config, &request).is_err(), "{request:?}");
+            assert!(
+                check(dir.path(), ManagedAction::Ensure, request.clone()).is_err(),
+                "{request:?}"
+            );
         }
-        assert!(!config.fstab.exists() && !config.crypttab.exists());
+        assert!(!dir.path().join("fstab").exists() && !dir.path().join("crypttab").exists());
     }
 
     #[test]
     fn key_file_and_mount_dir() {
         let dir = scratch();
-        let config = config(dir.path());
-        let applied = apply(
-            &config,
-            &ManagedRequest::KeyFile {
-                name: "tank.key".into(),
-            },
+        let key = dir.path().join("keys/tank.key").display().to_string();
+        let applied = check(
+            dir.path(),
+            ManagedAction::Ensure,
+            ManagedRequest::KeyFile { path: key.clone() },
         )
         .unwrap();
         let metadata = std::fs::metadata(&applied.path).unwrap();
@@ -656,31 +705,47 @@ mod tests {
             (metadata.mode() & 0o777, metadata.len()),
             (0o400, KEY_FILE_BYTES as u64)
         );
-        assert!(matches!(
-            apply(
-                &config,
-                &ManagedRequest::KeyFile {
-                    name: "tank.key".into()
-                }
-            ),
-            Err(ManagedError::Exists(_))
-        ));
+        let again = check(
+            dir.path(),
+            ManagedAction::Ensure,
+            ManagedRequest::KeyFile { path: key.clone() },
+        );
+        assert!(again.unwrap_err().contains("already exists"));
+        assert!(
+            check(
+                dir.path(),
+                ManagedAction::Remove,
+                ManagedRequest::KeyFile { path: key }
+            )
+            .is_err()
+        );
         let target = dir.path().join("mnt/pools/tank");
-        let applied = apply(
-            &config,
-            &ManagedRequest::MountDir {
-                path: target.display().to_string(),
-            },
-        )
-        .unwrap();
-        assert!(applied.changed && target.is_dir());
+        let request = ManagedRequest::MountDir {
+            path: target.display().to_string(),
+        };
+        assert!(
+            check(dir.path(), ManagedAction::Ensure, request.clone())
+                .unwrap()
+                .changed
+                && target.is_dir()
+        );
+        assert_eq!(std::fs::metadata(&target).unwrap().mode() & 0o777, 0o755);
+        assert!(
+            check(dir.path(), ManagedAction::Remove, request)
+                .unwrap()
+                .changed
+                && !target.exists()
+        );
         // A symlinked component is refused.
         std::os::unix::fs::symlink("/etc", dir.path().join("mnt/evil")).unwrap();
         let evil = dir.path().join("mnt/evil/x").display().to_string();
-        assert!(matches!(
-            apply(&config, &ManagedRequest::MountDir { path: evil }),
-            Err(ManagedError::UnsafePath { .. })
-        ));
+        let err = check(
+            dir.path(),
+            ManagedAction::Ensure,
+            ManagedRequest::MountDir { path: evil },
+        )
+        .unwrap_err();
+        assert!(err.contains("symlink"), "{err}");
     }
 
     #[test]

@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use nos_agent::protocol::{
-    ErrorCode, FactKind, Facts, MAX_STEPS, PROTOCOL_VERSION, RejectStage, Rejection, Request,
-    RequestBody, ResponseBody, StepResult,
+    ErrorCode, FactKind, Facts, MAX_STEPS, ManagedAction, ManagedRequest, PROTOCOL_VERSION,
+    RejectStage, Rejection, Request, RequestBody, ResponseBody, StepResult,
 };
 
 use crate::audit::{AuditLog, Record, redact};
@@ -155,44 +155,75 @@ pub fn handle(agent: &Agent, peer: &Peer, request: Request) -> ResponseBody {
             }
         }
         RequestBody::Facts { kind } => facts(agent, &caller, kind),
-        RequestBody::Managed { request } => match managed::apply(&agent.managed, &request) {
-            Ok(applied) => {
-                let detail = format!("{} changed={}", applied.path.display(), applied.changed);
-                audit(
-                    agent,
-                    Record {
-                        rule_id: Some(applied.rule_id),
-                        detail: Some(detail),
-                        ..caller.record("allowed")
-                    },
-                );
-                ResponseBody::Managed {
-                    rule_id: applied.rule_id.to_owned(),
-                    path: applied.path.display().to_string(),
-                    changed: applied.changed,
-                    backup: applied.backup.map(|path| path.display().to_string()),
-                }
+        RequestBody::Managed { action, request } => {
+            managed_change(agent, &caller, action, &request)
+        }
+    }
+}
+
+/// Judges a managed-file request by the allowlist, records the decision (synced), then writes.
+fn managed_change(
+    agent: &Agent,
+    caller: &Caller<'_>,
+    action: ManagedAction,
+    request: &ManagedRequest,
+) -> ResponseBody {
+    let matched = match agent.policy.check_managed(action, request) {
+        Ok(matched) => matched,
+        Err(rejected) => {
+            let rejection = Rejection {
+                step_idx: None,
+                token_idx: None,
+                stage: RejectStage::Allowlist,
+                reason: rejected.reason,
+            };
+            record_rejection(agent, caller, &rejection);
+            return ResponseBody::Rejected { rejection };
+        }
+    };
+    let decided = Record {
+        rule_id: Some(&matched.rule_id),
+        detail: Some(format!("{} {:?}", action.as_str(), matched.request)),
+        ..caller.record("decided")
+    };
+    if let Err(err) = agent.audit.append(&decided) {
+        return unrecorded(&err);
+    }
+    match managed::apply(&agent.managed, &matched) {
+        Ok(applied) => {
+            let detail = format!("{} changed={}", applied.path.display(), applied.changed);
+            audit(
+                agent,
+                Record {
+                    rule_id: Some(&applied.rule_id),
+                    detail: Some(detail),
+                    ..caller.record("allowed")
+                },
+            );
+            ResponseBody::Managed {
+                rule_id: applied.rule_id,
+                path: applied.path.display().to_string(),
+                changed: applied.changed,
+                backup: applied.backup.map(|path| path.display().to_string()),
             }
-            Err(err) => {
-                let rule_id = managed::rule_id(&request);
-                audit(
-                    agent,
-                    Record {
-                        rule_id: Some(rule_id),
-                        detail: Some(err.to_string()),
-                        ..caller.record("rejected")
-                    },
-                );
-                ResponseBody::Rejected {
-                    rejection: Rejection {
-                        step_idx: None,
-                        token_idx: None,
-                        stage: RejectStage::ExecTime,
-                        reason: err.to_string(),
-                    },
-                }
-            }
-        },
+        }
+        Err(err) => {
+            let rejection = Rejection {
+                step_idx: None,
+                token_idx: None,
+                stage: RejectStage::ExecTime,
+                reason: err.to_string(),
+            };
+            audit(
+                agent,
+                Record {
+                    rule_id: Some(&matched.rule_id),
+                    detail: Some(err.to_string()),
+                    ..caller.record("rejected")
+                },
+            );
+            ResponseBody::Rejected { rejection }
+        }
     }
 }
 

@@ -6,7 +6,9 @@
 
 use std::path::{Path, PathBuf};
 
-use nos_agent::allowlist::{Allowlist, Verdict};
+use nos_agent::allowlist::{
+    Allowlist, ManagedAction, ManagedMatch, ManagedRequest, ManagedVerdict, Verdict,
+};
 pub use nos_agent::allowlist::{Command, Effect, ExecCheck, Limits};
 
 /// A refused argv: which token, and why.
@@ -34,6 +36,21 @@ impl Policy {
         match self.allowlist.check(argv) {
             Verdict::Allowed(matched) => Ok(self.allowlist.render(&matched)),
             Verdict::Rejected(rejection) => Err(Rejected {
+                token_idx: rejection.token_idx,
+                reason: rejection.to_string(),
+            }),
+        }
+    }
+
+    /// Judges a managed-file request by the allowlist's `[[managed]]` rules.
+    pub fn check_managed(
+        &self,
+        action: ManagedAction,
+        request: &ManagedRequest,
+    ) -> Result<ManagedMatch, Rejected> {
+        match self.allowlist.check_managed(action, request) {
+            ManagedVerdict::Allowed(matched) => Ok(matched),
+            ManagedVerdict::Rejected(rejection) => Err(Rejected {
                 token_idx: rejection.token_idx,
                 reason: rejection.to_string(),
             }),

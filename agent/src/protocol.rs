@@ -17,6 +17,8 @@
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
+pub use crate::allowlist::{ManagedAction, ManagedRequest};
+
 /// The protocol version this library speaks. A request with another version gets
 /// [`ErrorCode::UnsupportedVersion`] and the connection stays usable.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -219,8 +221,13 @@ pub enum RequestBody {
     Cancel { job: u64 },
     /// Read-only facts the planners need.
     Facts { kind: FactKind },
-    /// A typed change to a file the agent manages.
-    Managed { request: ManagedRequest },
+    /// A typed change to a file the agent manages, judged by the allowlist's `[[managed]]` rules
+    /// (see [`ManagedRequest`]): ensure or remove a mount directory, a key file, an fstab or
+    /// crypttab entry.
+    Managed {
+        action: ManagedAction,
+        request: ManagedRequest,
+    },
 }
 
 /// Which facts to gather. Facts that need a command run through read-only allowlist rules.
@@ -234,37 +241,6 @@ pub enum FactKind {
     /// `btrfs filesystem show` output, verbatim.
     BtrfsFilesystems,
 }
-
-/// The only file changes the agent makes on request. Each is validated by type (charsets,
-/// lengths, configured roots) and written atomically with a backup of the previous file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum ManagedRequest {
-    /// Create a root-owned 0755 directory (and missing parents) under a configured mount root.
-    MountDir { path: String },
-    /// Create `<key dir>/<name>` holding [`KEY_FILE_BYTES`] random bytes, root-owned 0400. Refuses
-    /// to overwrite an existing key.
-    KeyFile { name: String },
-    /// Ensure the fstab's managed block has exactly this entry for `mount_path`.
-    FstabEntry {
-        uuid: String,
-        mount_path: String,
-        options: Vec<String>,
-    },
-    /// Remove the managed fstab entry for `mount_path`, if any.
-    FstabRemove { mount_path: String },
-    /// Ensure the crypttab's managed block maps `name` to the LUKS `uuid` with key file `key_name`.
-    CrypttabEntry {
-        name: String,
-        uuid: String,
-        key_name: String,
-    },
-    /// Remove the managed crypttab entry `name`, if any.
-    CrypttabRemove { name: String },
-}
-
-/// Size of a key file made by [`ManagedRequest::KeyFile`], in bytes.
-pub const KEY_FILE_BYTES: usize = 64;
 
 /// One response frame.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -30,6 +30,17 @@ fn corpus_passes() {
     .expect("read corpus");
     let cases = parse_cases(&text).expect("corpus parses");
     assert!(cases.len() > 100, "the corpus lost cases: {}", cases.len());
+    let allowlist = default_allowlist();
+    let uncovered: Vec<&str> = allowlist
+        .rules()
+        .iter()
+        .map(|rule| rule.id.as_str())
+        .filter(|id| !cases.iter().any(|case| case.rule.as_deref() == Some(*id)))
+        .collect();
+    assert!(
+        uncovered.is_empty(),
+        "rules without an accepted corpus case: {uncovered:?}"
+    );
     let failures: Vec<String> = run_cases(&default_allowlist(), &cases)
         .into_iter()
         .filter_map(|outcome| {

@@ -79,8 +79,14 @@ impl AgentClient {
             token: self.token.clone(),
             body,
         };
-        self.stream
-            .write_all(&encode(&request, MAX_REQUEST_FRAME)?)?;
+        if let Err(err) = self.stream.write_all(&encode(&request, MAX_REQUEST_FRAME)?) {
+            // The agent may have refused the connection (peer, busy) and closed it before our
+            // write: its error frame is still waiting to be read.
+            return match self.read_frame() {
+                Ok(payload) => Ok(decode::<Response>(&payload)?.body),
+                Err(_) => Err(err.into()),
+            };
+        }
         let response: Response = decode(&self.read_frame()?)?;
         // id 0 is the agent's answer to a frame it could not attribute (refused peer, bad frame).
         if response.version != PROTOCOL_VERSION || (response.id != id && response.id != 0) {

@@ -47,38 +47,23 @@ fn path(path: &Path) -> &str {
     path.to_str().expect("utf-8 path")
 }
 
+/// `nosctl allowlist --allowlist DEFAULT check -- <line>`.
+fn check(line: &str) -> Run {
+    let mut args = vec!["allowlist", "--allowlist", DEFAULT, "check", "--"];
+    args.extend(line.split_whitespace());
+    nosctl(&args)
+}
+
 #[test]
 fn check_answers_with_the_exit_code() {
-    let allowed = nosctl(&[
-        "allowlist",
-        "--allowlist",
-        DEFAULT,
-        "check",
-        "--",
-        "btrfs",
-        "device",
-        "add",
-        "/dev/sdb",
-        "/srv/pool",
-    ]);
+    let allowed = check("btrfs device add /dev/sdb /srv/pool");
     assert_eq!(allowed.code, 0, "{}", allowed.stderr);
     assert_eq!(
         allowed.stdout,
         "allowed by btrfs.device.add (destructive)\nruns: /usr/bin/btrfs device add -- /dev/sdb /srv/pool\n"
     );
 
-    let denied = nosctl(&[
-        "allowlist",
-        "--allowlist",
-        DEFAULT,
-        "check",
-        "--",
-        "btrfs",
-        "device",
-        "add",
-        "/dev/shm/x",
-        "/srv/pool",
-    ]);
+    let denied = check("btrfs device add /dev/shm/x /srv/pool");
     assert_eq!(denied.code, 1);
     assert!(
         denied
@@ -170,17 +155,7 @@ params.pool = { type = "pool" }
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("vendor.scrub.status"));
     // Without the overlay the same argv is denied.
-    let plain = nosctl(&[
-        "allowlist",
-        "--allowlist",
-        DEFAULT,
-        "check",
-        "--",
-        "btrfs",
-        "scrub",
-        "status",
-        "/srv/pool",
-    ]);
+    let plain = check("btrfs scrub status /srv/pool");
     assert_eq!(plain.code, 1);
 }
 
@@ -400,4 +375,44 @@ fn test_runs_the_corpus() {
     let run = nosctl(&["allowlist", "--allowlist", DEFAULT, "test", path(&failing)]);
     assert_eq!(run.code, 1);
     assert!(run.stdout.contains("FAIL umount /"), "{}", run.stdout);
+}
+
+#[test]
+fn allowing_key_removal_grows_privilege_and_is_a_high_finding() {
+    let text = std::fs::read_to_string(DEFAULT).expect("read").replace(
+        "actions = [\"ensure\"]\nparams.path = { type = \"key\" }",
+        "actions = [\"ensure\", \"remove\"]\nparams.path = { type = \"key\" }",
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let new = dir.path().join("allowlist.toml");
+    std::fs::write(&new, text).expect("write");
+    let diff = nosctl(&["allowlist", "diff", DEFAULT, path(&new)]);
+    assert_eq!(diff.code, 1, "{}", diff.stdout);
+    assert!(
+        diff.stdout.contains("+ managed.key_file") && diff.stdout.contains("action `remove` added"),
+        "{}",
+        diff.stdout
+    );
+    let audit = nosctl(&["allowlist", "--allowlist", path(&new), "audit"]);
+    assert_eq!(audit.code, 1, "{}", audit.stdout);
+    assert!(
+        audit.stdout.contains("managed.key_removal"),
+        "{}",
+        audit.stdout
+    );
+    let explain = nosctl(&[
+        "allowlist",
+        "--allowlist",
+        path(&new),
+        "explain",
+        "managed.key_file",
+    ]);
+    assert_eq!(explain.code, 0);
+    assert!(
+        explain
+            .stdout
+            .contains("kind key_file; actions: ensure, remove"),
+        "{}",
+        explain.stdout
+    );
 }

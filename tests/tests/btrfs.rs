@@ -11,7 +11,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use nos_agent::protocol::{
-    JobState, ManagedRequest, Outcome, RejectStage, RequestBody, ResponseBody, StepResult,
+    JobState, ManagedAction, ManagedRequest, Outcome, RejectStage, RequestBody, ResponseBody,
+    StepResult,
 };
 use nos_tests::{AgentSetup, LoopDevice, TestAgent, device_mapper_available, is_root, skip};
 
@@ -222,6 +223,7 @@ fn e2e_btrfs_pool_lifecycle() {
 
     // A managed mount directory, then mkfs raid1 on two devices.
     match agent.request(RequestBody::Managed {
+        action: ManagedAction::Ensure,
         request: ManagedRequest::MountDir { path: tank.into() },
     }) {
         ResponseBody::Managed { changed: true, .. } => assert!(tank_path.is_dir()),
@@ -335,11 +337,12 @@ fn e2e_btrfs_pool_lifecycle() {
     // Managed fstab entry for the new filesystem.
     let fstab_request = ManagedRequest::FstabEntry {
         uuid: uuid.clone(),
-        mount_path: tank.into(),
-        options: vec!["noatime".into()],
+        target: tank.into(),
+        options: "noatime".into(),
     };
     assert!(matches!(
         agent.request(RequestBody::Managed {
+            action: ManagedAction::Ensure,
             request: fstab_request
         }),
         ResponseBody::Managed { changed: true, .. }
@@ -347,7 +350,7 @@ fn e2e_btrfs_pool_lifecycle() {
     let fstab = std::fs::read_to_string(agent.dir.path().join("etc/fstab")).unwrap();
     assert!(
         fstab.contains(&format!(
-            "UUID={uuid} {tank} btrfs nosuid,nodev,noatime 0 0"
+            "UUID={uuid} {tank} btrfs noatime,nosuid,nodev 0 0"
         )),
         "{fstab}"
     );
@@ -495,10 +498,10 @@ fn e2e_luks_format_with_agent_made_key() {
     let images = tempfile::tempdir().unwrap();
     let disk = LoopDevice::new(images.path(), "luks", "64M").expect("loop device");
     let agent = start_agent();
+    let key_path = agent.dir.path().join("keys/e2e.key").display().to_string();
     let key = match agent.request(RequestBody::Managed {
-        request: ManagedRequest::KeyFile {
-            name: "e2e.key".into(),
-        },
+        action: ManagedAction::Ensure,
+        request: ManagedRequest::KeyFile { path: key_path },
     }) {
         ResponseBody::Managed { path, .. } => path,
         other => panic!("{other:?}\n{}", agent.explain()),

@@ -342,6 +342,18 @@ pub fn audit(allowlist: &Allowlist, facts: &[BinaryFacts]) -> Vec<Finding> {
             }
         }
     }
+    for rule in allowlist.managed_rules() {
+        if rule.kind == super::ManagedKind::KeyFile
+            && rule.actions.contains(&super::ManagedAction::Remove)
+        {
+            add(
+                Severity::High,
+                "managed.key_removal",
+                &rule.id,
+                "key files may be removed, which makes their LUKS devices unreadable".to_owned(),
+            );
+        }
+    }
     findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)

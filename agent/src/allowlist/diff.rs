@@ -128,6 +128,71 @@ pub fn diff(old: &Allowlist, new: &Allowlist) -> Vec<Change> {
             );
         }
     }
+    for new_rule in new.managed_rules() {
+        let Some(old_rule) = old
+            .managed_rules()
+            .iter()
+            .find(|rule| rule.id == new_rule.id)
+        else {
+            add(
+                Direction::Grows,
+                &new_rule.id,
+                format!("new managed rule for {}", new_rule.kind.as_str()),
+            );
+            continue;
+        };
+        if old_rule.kind != new_rule.kind {
+            add(
+                Direction::Grows,
+                &new_rule.id,
+                format!(
+                    "manages {} instead of {}",
+                    new_rule.kind.as_str(),
+                    old_rule.kind.as_str()
+                ),
+            );
+            continue;
+        }
+        let actions = |rule: &super::ManagedRule| {
+            rule.actions
+                .iter()
+                .map(|action| action.as_str().to_owned())
+                .collect::<Vec<_>>()
+        };
+        set_changes(
+            &actions(old_rule),
+            &actions(new_rule),
+            "action",
+            &new_rule.id,
+            &mut add,
+        );
+        for ((field, _), (old_ty, new_ty)) in new_rule
+            .kind
+            .fields()
+            .iter()
+            .zip(old_rule.field_types.iter().zip(&new_rule.field_types))
+        {
+            type_changes(
+                old.type_of(*old_ty),
+                new.type_of(*new_ty),
+                &format!("{} {field}", new_rule.id),
+                &mut add,
+            );
+        }
+    }
+    for old_rule in old.managed_rules() {
+        if !new
+            .managed_rules()
+            .iter()
+            .any(|rule| rule.id == old_rule.id)
+        {
+            add(
+                Direction::Shrinks,
+                &old_rule.id,
+                format!("managed rule for {} removed", old_rule.kind.as_str()),
+            );
+        }
+    }
     changes.sort_by(|a, b| {
         a.direction
             .cmp(&b.direction)

@@ -366,6 +366,12 @@ pub fn examples(allowlist: &Allowlist, rule: &Rule) -> Examples {
             }
         }
     }
+    let rule_idx = allowlist
+        .rules()
+        .iter()
+        .position(|candidate| candidate.id == rule.id)
+        .unwrap_or_default();
+    let check_here = |argv: &[String]| super::matcher::check_one(allowlist, rule_idx, argv);
     let mut rejected = Vec::new();
     for (item_idx, item) in rule.template.iter().enumerate() {
         if let Item::Param(param_idx) = item {
@@ -374,7 +380,7 @@ pub fn examples(allowlist: &Allowlist, rule: &Rule) -> Examples {
                 .take(2)
             {
                 let argv = build(0, false, Some((item_idx, counter)));
-                if let Verdict::Rejected(rejection) = allowlist.check(&argv) {
+                if let Verdict::Rejected(rejection) = check_here(&argv) {
                     rejected.push((argv, rejection.to_string()));
                 }
             }
@@ -382,7 +388,7 @@ pub fn examples(allowlist: &Allowlist, rule: &Rule) -> Examples {
     }
     let mut extra = build(0, false, None);
     extra.push("extra".to_owned());
-    if let Verdict::Rejected(rejection) = allowlist.check(&extra) {
+    if let Verdict::Rejected(rejection) = check_here(&extra) {
         rejected.push((extra, rejection.to_string()));
     }
     rejected.truncate(MAX_EXAMPLES);
@@ -395,4 +401,32 @@ fn pick(allowlist: &Allowlist, ty: TypeId, variant: usize) -> String {
         .get(variant % values.len().max(1))
         .cloned()
         .unwrap_or_default()
+}
+
+/// The text of `nosctl allowlist explain` for a `[[managed]]` rule.
+pub fn explain_managed(allowlist: &Allowlist, rule: &super::ManagedRule) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "managed rule {} ({})", rule.id, rule.effect.as_str());
+    if !rule.description.is_empty() {
+        let _ = writeln!(out, "  {}", rule.description);
+    }
+    let _ = writeln!(out, "  defined at {}", rule.origin);
+    let actions: Vec<&str> = rule.actions.iter().map(|action| action.as_str()).collect();
+    let _ = writeln!(
+        out,
+        "  kind {}; actions: {}",
+        rule.kind.as_str(),
+        actions.join(", ")
+    );
+    let _ = writeln!(out, "\nfields:");
+    for ((field, _), ty) in rule.kind.fields().iter().zip(&rule.field_types) {
+        let type_def = allowlist.type_of(*ty);
+        let _ = writeln!(
+            out,
+            "  {field} := {} = {}",
+            type_def.name,
+            describe_type(allowlist, type_def)
+        );
+    }
+    out
 }

@@ -159,6 +159,9 @@ pub enum Reason {
     Ambiguous {
         rules: Vec<String>,
     },
+    ActionNotAllowed {
+        action: &'static str,
+    },
 }
 
 impl fmt::Display for Rejection {
@@ -247,6 +250,12 @@ impl fmt::Display for Reason {
                 f,
                 "{param} and {other} are both `{value}`; they must differ"
             ),
+            Reason::ActionNotAllowed { action } => {
+                write!(
+                    f,
+                    "the action `{action}` is not allowed for this managed file"
+                )
+            }
             Reason::Ambiguous { rules } => {
                 write!(f, "the argv matches several rules ({})", rules.join(", "))
             }
@@ -325,6 +334,30 @@ pub fn check(allowlist: &Allowlist, argv: &[String]) -> Verdict {
                 },
             )
         })),
+    }
+}
+
+/// Checks an argv against one rule only, as `explain` needs to show that rule's own reasons.
+pub(super) fn check_one(allowlist: &Allowlist, rule_idx: usize, argv: &[String]) -> Verdict {
+    if let Err(rejection) = check_tokens(argv) {
+        return Verdict::Rejected(rejection);
+    }
+    let rule = &allowlist.rules[rule_idx];
+    let binary = &allowlist.binaries[rule.binary.0];
+    if argv[0] != binary.name && argv[0] != binary.path {
+        return Verdict::Rejected(Rejection::at(
+            0,
+            Reason::UnknownProgram {
+                program: argv[0].clone(),
+            },
+        ));
+    }
+    match match_rule(allowlist, rule_idx, rule, &argv[1..]) {
+        Ok(matched) => Verdict::Allowed(matched),
+        Err(mut rejection) => {
+            rejection.rule_id = Some(rule.id.clone());
+            Verdict::Rejected(rejection)
+        }
     }
 }
 

@@ -21,6 +21,7 @@ pub mod audit;
 pub mod diff;
 pub mod explain;
 pub mod grammar;
+pub mod managed;
 mod matcher;
 mod overlap;
 mod parse;
@@ -31,6 +32,9 @@ pub mod value;
 use std::fmt;
 
 pub use grammar::{Binary, Effect, Kind, Limits, Origin, Rule, Settings, TypeDef};
+pub use managed::{
+    ManagedAction, ManagedKind, ManagedMatch, ManagedRequest, ManagedRule, ManagedVerdict,
+};
 pub use matcher::{MAX_ARGV_BYTES, MAX_ARGV_TOKENS, Match, Reason, Rejection, Verdict};
 pub use parse::{FORMAT_VERSION, Source};
 pub use render::{Command, ExecCheck};
@@ -43,6 +47,7 @@ pub struct Allowlist {
     binaries: Vec<Binary>,
     types: Vec<TypeDef>,
     rules: Vec<Rule>,
+    managed: Vec<ManagedRule>,
 }
 
 /// One problem found while loading, with where it is.
@@ -119,6 +124,7 @@ impl Allowlist {
             binaries: parsed.binaries,
             types: parsed.types,
             rules: parsed.rules,
+            managed: parsed.managed,
         };
         let overlaps = overlap::find_overlaps(&allowlist);
         if !overlaps.is_empty() {
@@ -142,6 +148,15 @@ impl Allowlist {
     /// Checks an argv; `argv[0]` is the program, by bare name or exact configured path.
     pub fn check(&self, argv: &[String]) -> Verdict {
         matcher::check(self, argv)
+    }
+
+    /// Checks a managed-file request (a mount directory, a key file, an fstab or crypttab entry).
+    pub fn check_managed(&self, action: ManagedAction, request: &ManagedRequest) -> ManagedVerdict {
+        managed::check(self, action, request)
+    }
+
+    pub fn managed_rules(&self) -> &[ManagedRule] {
+        &self.managed
     }
 
     /// The command that runs for a match.

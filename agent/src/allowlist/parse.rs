@@ -16,6 +16,7 @@ use super::grammar::{
     Kind, Limits, MountOptionsSpec, MountPathSpec, NameSpec, OptionPattern, Origin, Param, Rule,
     Settings, TypeDef, TypeId,
 };
+use super::managed::{self, ManagedAction, ManagedKind, ManagedRule};
 use super::value::{is_component_char, path_components};
 use super::{Diagnostic, DiagnosticKind};
 
@@ -52,6 +53,7 @@ pub struct Parsed {
     pub binaries: Vec<Binary>,
     pub types: Vec<TypeDef>,
     pub rules: Vec<Rule>,
+    pub managed: Vec<ManagedRule>,
 }
 
 #[derive(Deserialize)]
@@ -65,6 +67,21 @@ struct RawFile {
     types: Vec<RawType>,
     #[serde(default)]
     rule: Vec<RawRule>,
+    #[serde(default)]
+    managed: Vec<RawManaged>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManaged {
+    id: Spanned<String>,
+    kind: Spanned<String>,
+    effect: RawEffect,
+    #[serde(default)]
+    description: String,
+    actions: Option<Vec<ManagedAction>>,
+    #[serde(default)]
+    params: BTreeMap<String, Spanned<RawParam>>,
 }
 
 #[derive(Deserialize)]
@@ -268,12 +285,23 @@ pub fn parse(sources: &[Source]) -> Result<Parsed, Vec<Diagnostic>> {
         }
     }
 
+    let mut managed: Vec<ManagedRule> = Vec::new();
+    for (source, raw) in &files {
+        cx.enter(source);
+        for raw_managed in &raw.managed {
+            if let Some(rule) = cx.managed(raw_managed, &types, &rules, &managed) {
+                managed.push(rule);
+            }
+        }
+    }
+
     if cx.diagnostics.is_empty() {
         Ok(Parsed {
             settings,
             binaries,
             types,
             rules,
+            managed,
         })
     } else {
         Err(cx.diagnostics)
@@ -608,15 +636,7 @@ impl Cx {
                             found
                         })
                         .collect(),
-                    None => vec![
-                        DeviceForm::Kernel,
-                        DeviceForm::ById,
-                        DeviceForm::ByUuid,
-                        DeviceForm::ByPartuuid,
-                        DeviceForm::ByLabel,
-                        DeviceForm::ByPath,
-                        DeviceForm::Mapper,
-                    ],
+                    None => DeviceForm::ALL.to_vec(),
                 };
                 let kernel_names = raw.kernel_names.clone().unwrap_or_else(|| {
                     ["sd", "vd", "xvd", "hd", "nvme", "mmcblk", "loop"]
@@ -1105,6 +1125,138 @@ impl Cx {
             min_flags: raw.min_flags,
             limits,
             job: raw.job,
+            origin,
+        })
+    }
+
+    /// A `[[managed]]` rule: one per kind, each of the kind's fields given a type of the right kind.
+    fn managed(
+        &mut self,
+        raw: &RawManaged,
+        types: &[TypeDef],
+        rules: &[Rule],
+        managed_rules: &[ManagedRule],
+    ) -> Option<ManagedRule> {
+        let id = raw.id.get_ref().clone();
+        let span = raw.id.span();
+        let n_before = self.diagnostics.len();
+        self.check_identifier(span.clone(), "rule id", &id);
+        let first = rules
+            .iter()
+            .find(|rule| rule.id == id)
+            .map(|rule| rule.origin.clone())
+            .or_else(|| {
+                managed_rules
+                    .iter()
+                    .find(|rule| rule.id == id)
+                    .map(|rule| rule.origin.clone())
+            });
+        if let Some(first) = first {
+            self.error(
+                span.clone(),
+                DiagnosticKind::Duplicate {
+                    what: "rule",
+                    name: id.clone(),
+                    first,
+                },
+            );
+        }
+        let Some(kind) = ManagedKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == raw.kind.get_ref())
+        else {
+            let message = format!(
+                "unknown managed kind `{}` (known: mount_dir, key_file, fstab_entry, crypttab_entry)",
+                raw.kind.get_ref()
+            );
+            self.error(raw.kind.span(), DiagnosticKind::Invalid(message));
+            return None;
+        };
+        if let Some(previous) = managed_rules.iter().find(|rule| rule.kind == kind) {
+            let message = format!(
+                "managed kind `{}` already has rule `{}` at {}",
+                kind.as_str(),
+                previous.id,
+                previous.origin
+            );
+            self.error(raw.kind.span(), DiagnosticKind::Invalid(message));
+        }
+        let mut field_types = Vec::new();
+        for (field, expected) in kind.fields() {
+            let Some(param) = raw.params.get(*field) else {
+                self.error(
+                    span.clone(),
+                    DiagnosticKind::Invalid(format!(
+                        "managed {} needs params.{field} (a {expected} type)",
+                        kind.as_str()
+                    )),
+                );
+                continue;
+            };
+            let raw_param = param.get_ref();
+            if raw_param.min.is_some() || raw_param.max.is_some() || raw_param.distinct.is_some() {
+                self.error(
+                    param.span(),
+                    DiagnosticKind::Invalid(format!(
+                        "params.{field} of a managed rule takes only a type"
+                    )),
+                );
+            }
+            match types.iter().position(|ty| ty.name == raw_param.ty) {
+                Some(type_idx) if managed::fits(&types[type_idx].kind, expected) => {
+                    field_types.push(TypeId(type_idx))
+                }
+                Some(type_idx) => {
+                    let message = format!(
+                        "params.{field} needs a {expected} type; `{}` is a {}",
+                        raw_param.ty,
+                        types[type_idx].kind.name()
+                    );
+                    self.error(param.span(), DiagnosticKind::Invalid(message));
+                }
+                None => self.error(
+                    param.span(),
+                    DiagnosticKind::Unknown {
+                        what: "type",
+                        name: raw_param.ty.clone(),
+                    },
+                ),
+            }
+        }
+        for name in raw.params.keys() {
+            if !kind.fields().iter().any(|(field, _)| field == name) {
+                self.error(
+                    span.clone(),
+                    DiagnosticKind::Invalid(format!(
+                        "managed {} has no field `{name}`",
+                        kind.as_str()
+                    )),
+                );
+            }
+        }
+        let actions = raw
+            .actions
+            .clone()
+            .unwrap_or_else(|| vec![ManagedAction::Ensure, ManagedAction::Remove]);
+        if actions.is_empty() {
+            self.error(
+                span.clone(),
+                DiagnosticKind::Invalid("actions is empty".into()),
+            );
+        }
+        let effect = match raw.effect {
+            RawEffect::Read => Effect::Read,
+            RawEffect::State => Effect::State,
+            RawEffect::Destructive => Effect::Destructive,
+        };
+        let origin = self.origin(span);
+        (self.diagnostics.len() == n_before).then(|| ManagedRule {
+            id,
+            kind,
+            effect,
+            description: raw.description.clone(),
+            actions,
+            field_types,
             origin,
         })
     }

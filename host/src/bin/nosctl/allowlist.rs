@@ -59,31 +59,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let allowlist = load(&default_path(args.allowlist.as_deref())?)?;
     match args.verb {
         Verb::Check { argv } => Ok(run_check(&allowlist, &argv, args.json)),
-        Verb::Explain { rule_id } => {
-            let Some(rule) = allowlist.rule(&rule_id) else {
-                let ids: Vec<&str> = allowlist
-                    .rules()
-                    .iter()
-                    .map(|rule| rule.id.as_str())
-                    .collect();
-                bail!("no rule `{rule_id}`; the rules are: {}", ids.join(", "));
-            };
-            let text = explain::explain(&allowlist, rule);
-            if args.json {
-                let explain::Examples { accepted, rejected } = explain::examples(&allowlist, rule);
-                let rejected: Vec<_> = rejected
-                    .iter()
-                    .map(|(argv, reason)| json!({"argv": argv, "reason": reason}))
-                    .collect();
-                println!(
-                    "{}",
-                    json!({"rule": rule.id, "effect": rule.effect.as_str(), "text": text, "accepted": accepted, "rejected": rejected})
-                );
-            } else {
-                print!("{text}");
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Verb::Explain { rule_id } => run_explain(&allowlist, &rule_id, args.json),
         Verb::Audit { fail_on } => {
             let threshold = Severity::parse(&fail_on).with_context(|| {
                 format!("--fail-on `{fail_on}` is not info, low, medium, high or critical")
@@ -176,6 +152,50 @@ fn run_check(allowlist: &Allowlist, argv: &[String], json: bool) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn run_explain(allowlist: &Allowlist, rule_id: &str, json: bool) -> Result<ExitCode> {
+    let output = if let Some(rule) = allowlist.rule(rule_id) {
+        let explain::Examples { accepted, rejected } = explain::examples(allowlist, rule);
+        let rejected: Vec<_> = rejected
+            .iter()
+            .map(|(argv, reason)| json!({"argv": argv, "reason": reason}))
+            .collect();
+        let text = explain::explain(allowlist, rule);
+        (
+            json!({"rule": rule.id, "effect": rule.effect.as_str(), "text": text, "accepted": accepted, "rejected": rejected}),
+            text,
+        )
+    } else if let Some(rule) = allowlist
+        .managed_rules()
+        .iter()
+        .find(|rule| rule.id == rule_id)
+    {
+        let text = explain::explain_managed(allowlist, rule);
+        (
+            json!({"rule": rule.id, "effect": rule.effect.as_str(), "text": text}),
+            text,
+        )
+    } else {
+        let ids: Vec<&str> = allowlist
+            .rules()
+            .iter()
+            .map(|rule| rule.id.as_str())
+            .chain(
+                allowlist
+                    .managed_rules()
+                    .iter()
+                    .map(|rule| rule.id.as_str()),
+            )
+            .collect();
+        bail!("no rule `{rule_id}`; the rules are: {}", ids.join(", "));
+    };
+    if json {
+        println!("{}", output.0);
+    } else {
+        print!("{}", output.1);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_audit(allowlist: &Allowlist, threshold: Severity, json: bool) -> Result<ExitCode> {

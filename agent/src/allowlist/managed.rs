@@ -1,0 +1,249 @@
+//! Managed-file requests: the only file changes nos asks of the agent, as typed requests judged
+//! by the same placeholder types as argvs. There is no "write this file" request.
+//!
+//! ```text
+//! mount_dir       path                         a directory below a mount root
+//! key_file        path                         random key bytes made by the agent, 0400
+//! fstab_entry     uuid, target, options        one line in nos's managed block of /etc/fstab
+//! crypttab_entry  name, device_uuid, key       one line in nos's managed block of /etc/crypttab
+//! ```
+//!
+//! Pure: judges and canonicalises; the agent does the writing.
+
+use super::Allowlist;
+use super::grammar::{Effect, Kind, Origin, TypeId};
+use super::matcher::{Reason, Rejection};
+use super::value::{self, Value};
+
+/// What may be managed. Each kind has a fixed set of fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ManagedKind {
+    MountDir,
+    KeyFile,
+    FstabEntry,
+    CrypttabEntry,
+}
+
+impl ManagedKind {
+    pub const ALL: [ManagedKind; 4] = [
+        ManagedKind::MountDir,
+        ManagedKind::KeyFile,
+        ManagedKind::FstabEntry,
+        ManagedKind::CrypttabEntry,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ManagedKind::MountDir => "mount_dir",
+            ManagedKind::KeyFile => "key_file",
+            ManagedKind::FstabEntry => "fstab_entry",
+            ManagedKind::CrypttabEntry => "crypttab_entry",
+        }
+    }
+
+    /// The fields of this kind and the placeholder kind each field's type must have.
+    pub fn fields(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            ManagedKind::MountDir => &[("path", "mount_path")],
+            ManagedKind::KeyFile => &[("path", "key_file")],
+            ManagedKind::FstabEntry => &[
+                ("uuid", "uuid"),
+                ("target", "mount_path"),
+                ("options", "mount_options"),
+            ],
+            ManagedKind::CrypttabEntry => &[
+                ("name", "mapper_name"),
+                ("device_uuid", "uuid"),
+                ("key", "key_file"),
+            ],
+        }
+    }
+}
+
+/// Whether the entry is to exist or to be gone.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum ManagedAction {
+    Ensure,
+    Remove,
+}
+
+impl ManagedAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ManagedAction::Ensure => "ensure",
+            ManagedAction::Remove => "remove",
+        }
+    }
+}
+
+/// One `[[managed]]` rule.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ManagedRule {
+    pub id: String,
+    pub kind: ManagedKind,
+    pub effect: Effect,
+    pub description: String,
+    pub actions: Vec<ManagedAction>,
+    /// The type of each of the kind's fields, in `ManagedKind::fields` order.
+    pub field_types: Vec<TypeId>,
+    pub origin: Origin,
+}
+
+/// A request to change a managed file, as a planner or nosd sends it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ManagedRequest {
+    MountDir {
+        path: String,
+    },
+    KeyFile {
+        path: String,
+    },
+    FstabEntry {
+        uuid: String,
+        target: String,
+        options: String,
+    },
+    CrypttabEntry {
+        name: String,
+        device_uuid: String,
+        key: String,
+    },
+}
+
+impl ManagedRequest {
+    pub fn kind(&self) -> ManagedKind {
+        match self {
+            ManagedRequest::MountDir { .. } => ManagedKind::MountDir,
+            ManagedRequest::KeyFile { .. } => ManagedKind::KeyFile,
+            ManagedRequest::FstabEntry { .. } => ManagedKind::FstabEntry,
+            ManagedRequest::CrypttabEntry { .. } => ManagedKind::CrypttabEntry,
+        }
+    }
+
+    /// The field values in `ManagedKind::fields` order.
+    pub fn field_values(&self) -> Vec<&str> {
+        match self {
+            ManagedRequest::MountDir { path } | ManagedRequest::KeyFile { path } => vec![path],
+            ManagedRequest::FstabEntry {
+                uuid,
+                target,
+                options,
+            } => vec![uuid, target, options],
+            ManagedRequest::CrypttabEntry {
+                name,
+                device_uuid,
+                key,
+            } => vec![name, device_uuid, key],
+        }
+    }
+}
+
+/// The answer to "may the agent make this file change?".
+#[must_use]
+#[derive(Clone, Debug, PartialEq)]
+pub enum ManagedVerdict {
+    Allowed(ManagedMatch),
+    Rejected(Rejection),
+}
+
+/// A managed request that passed, with its values canonical (mount options carry the forced ones).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ManagedMatch {
+    pub rule_id: String,
+    pub effect: Effect,
+    pub action: ManagedAction,
+    pub request: ManagedRequest,
+    pub values: Vec<Value>,
+}
+
+pub(super) fn check(
+    allowlist: &Allowlist,
+    action: ManagedAction,
+    request: &ManagedRequest,
+) -> ManagedVerdict {
+    let reject = |rule_id: Option<String>, reason| {
+        ManagedVerdict::Rejected(Rejection {
+            token_idx: None,
+            rule_id,
+            reason,
+        })
+    };
+    let kind = request.kind();
+    let Some(rule) = allowlist.managed.iter().find(|rule| rule.kind == kind) else {
+        return reject(
+            None,
+            Reason::NoRules {
+                program: format!("managed {}", kind.as_str()),
+            },
+        );
+    };
+    if !rule.actions.contains(&action) {
+        return reject(
+            Some(rule.id.clone()),
+            Reason::ActionNotAllowed {
+                action: action.as_str(),
+            },
+        );
+    }
+    let mut values = Vec::new();
+    for ((field, _), (token, ty)) in kind
+        .fields()
+        .iter()
+        .zip(request.field_values().into_iter().zip(&rule.field_types))
+    {
+        let type_def = allowlist.type_of(*ty);
+        let printable = token.chars().all(|ch| ch.is_ascii_graphic());
+        match value::check(&allowlist.types, type_def, token) {
+            Ok(value) if printable => values.push(value),
+            Ok(_) => {
+                let (at, ch) = token
+                    .char_indices()
+                    .find(|&(_, ch)| !ch.is_ascii_graphic())
+                    .unwrap_or((0, ' '));
+                return reject(Some(rule.id.clone()), Reason::ForbiddenChar { ch, at });
+            }
+            Err(error) => {
+                return reject(
+                    Some(rule.id.clone()),
+                    Reason::BadValue {
+                        what: (*field).to_owned(),
+                        type_name: type_def.name.clone(),
+                        token: (*token).to_owned(),
+                        error,
+                    },
+                );
+            }
+        }
+    }
+    let canonical = |idx: usize| values[idx].render();
+    let request = match kind {
+        ManagedKind::MountDir => ManagedRequest::MountDir { path: canonical(0) },
+        ManagedKind::KeyFile => ManagedRequest::KeyFile { path: canonical(0) },
+        ManagedKind::FstabEntry => ManagedRequest::FstabEntry {
+            uuid: canonical(0),
+            target: canonical(1),
+            options: canonical(2),
+        },
+        ManagedKind::CrypttabEntry => ManagedRequest::CrypttabEntry {
+            name: canonical(0),
+            device_uuid: canonical(1),
+            key: canonical(2),
+        },
+    };
+    ManagedVerdict::Allowed(ManagedMatch {
+        rule_id: rule.id.clone(),
+        effect: rule.effect,
+        action,
+        request,
+        values,
+    })
+}
+
+/// Whether a type of `kind` may fill a field that needs `expected` (a `Kind::name`).
+pub(super) fn fits(kind: &Kind, expected: &str) -> bool {
+    kind.name() == expected
+}
