@@ -2,12 +2,13 @@
 //! pipeline lives in `pipeline.rs`, the only spawn in `exec.rs`.
 //!
 //! Binary-only modules (never part of the pure library):
-//! `policy` (the door to the allowlist), `trust` (peer credentials and tokens), `exec` (exec-time
+//! `config` (flags and the optional TOML file), `policy` (the door to the allowlist), `trust` (peer credentials and tokens), `exec` (exec-time
 //! checks and the one spawn), `jobs`, `managed` (typed managed files), `facts`, `audit`,
 //! `pipeline` (the order of decisions) and `server` (socket glue).
 #![deny(unsafe_code)]
 
 mod audit;
+mod config;
 mod exec;
 mod facts;
 mod jobs;
@@ -18,54 +19,13 @@ mod server;
 mod trust;
 
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::Parser;
-
-/// The nos root agent: runs allowlisted commands for nosd over a Unix socket.
-#[derive(Debug, Parser)]
-#[command(name = "nos-agent", version)]
-struct Args {
-    /// Socket path (ignored when systemd passes a socket through LISTEN_FDS).
-    #[arg(long, default_value = "/run/nos/agent.sock")]
-    socket: PathBuf,
-    /// Group owning the socket (name or gid); its members may connect. Default: `nos` if it exists.
-    #[arg(long)]
-    socket_group: Option<String>,
-    /// Further uids allowed to connect (root always is).
-    #[arg(long = "allow-uid")]
-    allow_uids: Vec<u32>,
-    /// Further primary gids allowed to connect.
-    #[arg(long = "allow-gid")]
-    allow_gids: Vec<u32>,
-    /// Configuration directory: allowlist.toml, the bootstrap token, the key directory.
-    #[arg(long, default_value = "/etc/nos")]
-    config_dir: PathBuf,
-    /// Allowlist file (default: CONFIG_DIR/allowlist.toml); overlays are read from
-    /// `allowlist.d/*.toml` beside it. Mount roots and the key directory come from its settings.
-    #[arg(long)]
-    allowlist: Option<PathBuf>,
-    /// State directory: the token hash and the audit log.
-    #[arg(long, default_value = "/var/lib/nos")]
-    state_dir: PathBuf,
-    #[arg(long, default_value = "/etc/fstab")]
-    fstab: PathBuf,
-    #[arg(long, default_value = "/etc/crypttab")]
-    crypttab: PathBuf,
-    /// Refuse every registration (set once bootstrap is done).
-    #[arg(long)]
-    no_registration: bool,
-    #[arg(long, default_value_t = server::DEFAULT_MAX_CONNECTIONS)]
-    max_connections: usize,
-    /// Milliseconds to receive one request frame or write one response.
-    #[arg(long, default_value_t = server::DEFAULT_FRAME_TIMEOUT.as_millis() as u64)]
-    frame_timeout_ms: u64,
-}
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -75,32 +35,27 @@ fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let args = Args::parse();
-    let allowlist_path = args
-        .allowlist
-        .clone()
-        .unwrap_or_else(|| args.config_dir.join("allowlist.toml"));
+    let config = config::load()?;
     let policy =
-        policy::Policy::load_files(&allowlist_path).map_err(|err| anyhow::anyhow!("{err}"))?;
-
-    for dir in [&args.config_dir, &args.state_dir] {
-        std::fs::create_dir_all(dir).with_context(|| format!("{}", dir.display()))?;
-    }
-    let socket_gid = socket_group(args.socket_group.as_deref())?;
-    let mut allowed_gids = args.allow_gids.clone();
+        policy::Policy::load_files(&config.allowlist).map_err(|err| anyhow::anyhow!("{err}"))?;
+    std::fs::create_dir_all(&config.config_dir)
+        .with_context(|| format!("{}", config.config_dir.display()))?;
+    ensure_private_dir(&config.state_dir)?;
+    let socket_gid = socket_group(config.socket_group.as_deref())?;
+    let mut allowed_gids = config.allow_gids.clone();
     allowed_gids.extend(socket_gid);
     let trust = trust::Trust::open(trust::TrustConfig {
-        allowed_uids: args.allow_uids.clone(),
+        allowed_uids: config.allow_uids.clone(),
         allowed_gids,
-        bootstrap_path: args.config_dir.join("agent-bootstrap-token"),
-        tokens_path: args.state_dir.join("agent-tokens.json"),
-        registration_enabled: !args.no_registration,
+        bootstrap_path: config.config_dir.join("agent-bootstrap-token"),
+        tokens_path: config.state_dir.join("agent-tokens.json"),
+        registration_enabled: config.registration_enabled,
     })?;
     let audit =
-        audit::AuditLog::open(&args.state_dir.join("agent-audit.jsonl")).context("audit log")?;
+        audit::AuditLog::open(&config.state_dir.join("agent-audit.jsonl")).context("audit log")?;
     let managed = managed::ManagedConfig {
-        fstab: args.fstab.clone(),
-        crypttab: args.crypttab.clone(),
+        fstab: config.fstab.clone(),
+        crypttab: config.crypttab.clone(),
         key_dir: policy.key_dir(),
         mount_roots: policy.mount_roots(),
     };
@@ -113,18 +68,62 @@ fn main() -> anyhow::Result<()> {
     });
     let listener = match inherited_listener()? {
         Some(listener) => listener,
-        None => bind(&args.socket, socket_gid)?,
+        None => bind(&config.socket, socket_gid)?,
     };
-    tracing::info!(socket = %args.socket.display(), "nos-agent listening");
+    tracing::info!(socket = %config.socket.display(), "nos-agent listening");
+    notify_ready();
     server::serve(
         listener,
         agent,
         server::ServerConfig {
-            max_connections: args.max_connections,
-            frame_timeout: Duration::from_millis(args.frame_timeout_ms),
+            max_connections: config.max_connections,
+            frame_timeout: config.frame_timeout,
         },
     )?;
     Ok(())
+}
+
+/// The state directory holds the token hash: it must be root's alone. Created 0700 if missing;
+/// an existing one owned by anyone else, or writable by group or others, stops the agent (a
+/// writable token file would let its owner mint tokens).
+fn ensure_private_dir(dir: &Path) -> anyhow::Result<()> {
+    if !dir.exists() {
+        std::fs::create_dir_all(dir).with_context(|| format!("{}", dir.display()))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    let metadata = std::fs::symlink_metadata(dir).with_context(|| format!("{}", dir.display()))?;
+    if !metadata.is_dir()
+        || metadata.uid() != nix::unistd::geteuid().as_raw()
+        || metadata.mode() & 0o022 != 0
+    {
+        bail!(
+            "state directory {} must be a directory owned by the agent's user and not group/other-writable (uid {}, mode {:o})",
+            dir.display(),
+            metadata.uid(),
+            metadata.mode() & 0o7777
+        );
+    }
+    Ok(())
+}
+
+/// Tells systemd (`Type=notify`) the socket is ready, when NOTIFY_SOCKET is set.
+fn notify_ready() {
+    let Some(target) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let socket = match std::os::unix::net::UnixDatagram::unbound() {
+        Ok(socket) => socket,
+        Err(err) => return tracing::warn!(%err, "sd_notify: no datagram socket"),
+    };
+    let target_bytes = target.as_encoded_bytes();
+    let sent = match target_bytes.strip_prefix(b"@") {
+        Some(name) => std::os::unix::net::SocketAddr::from_abstract_name(name)
+            .and_then(|addr| socket.send_to_addr(b"READY=1", &addr)),
+        None => socket.send_to(b"READY=1", Path::new(&target)),
+    };
+    if let Err(err) = sent {
+        tracing::warn!(%err, "sd_notify READY=1 failed");
+    }
 }
 
 fn socket_group(name: Option<&str>) -> anyhow::Result<Option<u32>> {
