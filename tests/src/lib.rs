@@ -36,6 +36,19 @@ pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
+/// True when root; otherwise prints a named skip line (the agent, its state and its scratch
+/// directories under /run are root's).
+pub fn root_or_skip(test: &str) -> bool {
+    if is_root() {
+        return true;
+    }
+    skip(
+        test,
+        "not root: the agent under test needs root-owned state and /run",
+    );
+    false
+}
+
 /// Prints a loud, named skip line.
 pub fn skip(test: &str, why: &str) {
     eprintln!("SKIP {test}: {why}");

@@ -60,6 +60,9 @@ fn closed(stream: &mut UnixStream) -> bool {
 
 #[test]
 fn run_one_step_through_the_socket() {
+    if !nos_tests::root_or_skip("run_one_step_through_the_socket") {
+        return;
+    }
     let agent = agent(&[]);
     match run(&agent, &["true"]) {
         ResponseBody::Ran { result } => {
@@ -87,6 +90,9 @@ fn run_one_step_through_the_socket() {
 
 #[test]
 fn rejections_name_the_token() {
+    if !nos_tests::root_or_skip("rejections_name_the_token") {
+        return;
+    }
     let agent = agent(&[]);
     for (tokens, token_idx) in [
         (&["rm", "-rf", "/"][..], Some(0)),
@@ -113,6 +119,9 @@ fn rejections_name_the_token() {
 
 #[test]
 fn steps_are_all_validated_before_any_runs() {
+    if !nos_tests::root_or_skip("steps_are_all_validated_before_any_runs") {
+        return;
+    }
     let agent = agent(&[]);
     let steps = vec![
         argv(&["echo", "first"]),
@@ -146,6 +155,9 @@ fn steps_are_all_validated_before_any_runs() {
 
 #[test]
 fn rule_timeout_kills() {
+    if !nos_tests::root_or_skip("rule_timeout_kills") {
+        return;
+    }
     let agent = agent(&[]);
     let started = Instant::now();
     match run(&agent, &["sleep", "30"]) {
@@ -157,6 +169,9 @@ fn rule_timeout_kills() {
 
 #[test]
 fn jobs_poll_and_cancel() {
+    if !nos_tests::root_or_skip("jobs_poll_and_cancel") {
+        return;
+    }
     let agent = agent(&[]);
     let job = match run(&agent, &["sleep", "30", "0"]) {
         ResponseBody::JobStarted { job, rule_id } => {
@@ -202,6 +217,9 @@ fn jobs_poll_and_cancel() {
 
 #[test]
 fn tokens_wrong_old_missing_and_rotation() {
+    if !nos_tests::root_or_skip("tokens_wrong_old_missing_and_rotation") {
+        return;
+    }
     let mut agent = agent(&[]);
     let first = agent.token.clone().unwrap();
     let socket = agent.socket.clone();
@@ -269,6 +287,9 @@ fn tokens_wrong_old_missing_and_rotation() {
 
 #[test]
 fn registration_disabled() {
+    if !nos_tests::root_or_skip("registration_disabled") {
+        return;
+    }
     let agent = TestAgent::start(AgentSetup {
         allowlist: TEST_ALLOWLIST,
         extra_args: &["--no-registration"],
@@ -335,6 +356,9 @@ fn wrong_uid_is_refused_before_parsing() {
 
 #[test]
 fn nosctl_drives_the_agent() {
+    if !nos_tests::root_or_skip("nosctl_drives_the_agent") {
+        return;
+    }
     let agent = agent(&[]);
     let token_file = agent.dir.path().join("token");
     std::fs::write(&token_file, agent.token.as_ref().unwrap()).unwrap();
@@ -399,6 +423,9 @@ fn nosctl_drives_the_agent() {
 
 #[test]
 fn oversized_and_garbage_frames() {
+    if !nos_tests::root_or_skip("oversized_and_garbage_frames") {
+        return;
+    }
     let agent = agent(&[]);
     // A header announcing 4 GiB: refused at once, payload never read.
     let mut stream = UnixStream::connect(&agent.socket).unwrap();
@@ -489,6 +516,9 @@ fn oversized_and_garbage_frames() {
 
 #[test]
 fn slowloris_is_dropped_and_others_are_served() {
+    if !nos_tests::root_or_skip("slowloris_is_dropped_and_others_are_served") {
+        return;
+    }
     let agent = agent(&["--frame-timeout-ms", "500"]);
     let mut slow = UnixStream::connect(&agent.socket).unwrap();
     slow.write_all(&[0, 0]).unwrap();
@@ -503,6 +533,9 @@ fn slowloris_is_dropped_and_others_are_served() {
 
 #[test]
 fn connection_limit() {
+    if !nos_tests::root_or_skip("connection_limit") {
+        return;
+    }
     let agent = agent(&["--max-connections", "2"]);
     // Both connections are really being served (a request each) and stay open.
     // Earlier connections (the harness's) may linger briefly while a sibling test's forked child
@@ -539,6 +572,9 @@ fn connection_limit() {
 
 #[test]
 fn facts() {
+    if !nos_tests::root_or_skip("facts") {
+        return;
+    }
     let agent = agent(&[]);
     match agent.request(RequestBody::Facts {
         kind: FactKind::Mounts,
@@ -568,6 +604,9 @@ fn facts() {
 
 #[test]
 fn systemd_socket_activation() {
+    if !nos_tests::root_or_skip("systemd_socket_activation") {
+        return;
+    }
     if !std::path::Path::new("/usr/bin/systemd-socket-activate").exists() {
         return nos_tests::skip(
             "systemd_socket_activation",
