@@ -5,7 +5,9 @@
 //!    block devices (and are renamed to their kernel name), mount paths and key files are reached
 //!    without a symlink through root-owned, non-group/other-writable directories, every `mount`
 //!    carries `nosuid,nodev`, and a sha256-pinned binary is hashed from the very fd it is executed
-//!    from (`/proc/self/fd/N`);
+//!    from (`/proc/self/fd/N`). For `mount --no-canonicalize` the verified target directory is
+//!    passed the same way, so mount(2) lands on exactly the checked directory (without that flag
+//!    libmount resolves `/proc/self/fd/N` back to a path string first: checked with strace);
 //! 2. spawns it shell-free ([`spawn`]): env cleared and set to exactly [`CHILD_ENV`], stdin
 //!    `/dev/null`, stdout/stderr piped and capped, cwd `/`, a new session (no controlling tty) that
 //!    is also its own process group;
@@ -103,6 +105,9 @@ pub struct Prepared {
     command: Command,
     /// Open binary for a sha256-pinned program: the child executes `/proc/self/fd/N`.
     pinned_binary: Option<File>,
+    /// Verified mount targets passed to `mount --no-canonicalize` as `/proc/self/fd/N`: the
+    /// kernel mounts on exactly the directory that was checked, whatever happens to the path.
+    pinned_dirs: Vec<OwnedFd>,
 }
 
 impl Prepared {
@@ -121,6 +126,12 @@ impl Prepared {
 /// Runs every exec-time check of `command`, rewriting device arguments to kernel names.
 pub fn prepare(mut command: Command) -> Result<Prepared, ExecError> {
     let n_args = command.args.len();
+    let pin_mount_target = command
+        .program
+        .file_name()
+        .is_some_and(|name| name == "mount")
+        && command.args.iter().any(|arg| arg == "--no-canonicalize");
+    let mut pinned_dirs = Vec::new();
     for check in command.checks.clone() {
         match check {
             ExecCheck::BlockDevice { arg_idx } => {
@@ -135,7 +146,13 @@ pub fn prepare(mut command: Command) -> Result<Prepared, ExecError> {
                     .args
                     .get(arg_idx)
                     .ok_or(ExecError::BadArgIndex { arg_idx, n_args })?;
-                walk_root_owned(arg, arg_idx)?;
+                let (dir, _) = walk_root_owned(arg, arg_idx)?;
+                // Without --no-canonicalize, libmount turns /proc/self/fd/N back into a path
+                // string before mount(2) (checked with strace), which would gain nothing.
+                if pin_mount_target {
+                    command.args[arg_idx] = format!("/proc/self/fd/{}", dir.as_raw_fd());
+                    pinned_dirs.push(dir);
+                }
             }
             ExecCheck::KeyFile { arg_idx } => {
                 let arg = command
@@ -164,6 +181,7 @@ pub fn prepare(mut command: Command) -> Result<Prepared, ExecError> {
     Ok(Prepared {
         command,
         pinned_binary,
+        pinned_dirs,
     })
 }
 
@@ -521,7 +539,9 @@ pub fn spawn(prepared: Prepared) -> Result<Running, ExecError> {
     let Prepared {
         command,
         pinned_binary,
+        pinned_dirs,
     } = prepared;
+    let inherited_fds: Vec<i32> = pinned_dirs.iter().map(AsRawFd::as_raw_fd).collect();
     let argv = std::iter::once(command.program.display().to_string())
         .chain(command.args.iter().cloned())
         .collect();
@@ -540,15 +560,25 @@ pub fn spawn(prepared: Prepared) -> Result<Running, ExecError> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     #[allow(unsafe_code)]
-    // SAFETY: the closure runs in the forked child before exec and calls only setsid(2), which is
-    // async-signal-safe; it allocates nothing and touches no lock. setsid cannot fail here: the
-    // fresh child is never a process-group leader. It detaches any controlling terminal and makes
-    // the child the leader of a new process group whose id is its pid.
+    // SAFETY: the closure runs in the forked child before exec and calls only setsid(2) and
+    // fcntl(2), both async-signal-safe; it allocates nothing (the fd list was built before the
+    // fork) and touches no lock. setsid cannot fail here: the fresh child is never a process-group
+    // leader. It detaches any controlling terminal and makes the child the leader of a new
+    // process group whose id is its pid. Clearing FD_CLOEXEC on the pinned mount targets keeps
+    // exactly those fds open across exec; the fds are owned by `pinned_dirs`, alive until after
+    // the spawn.
     unsafe {
-        process.pre_exec(|| {
-            nix::unistd::setsid()
-                .map(drop)
-                .map_err(std::io::Error::from)
+        process.pre_exec(move || {
+            nix::unistd::setsid().map_err(std::io::Error::from)?;
+            for raw_fd in &inherited_fds {
+                let fd = std::os::fd::BorrowedFd::borrow_raw(*raw_fd);
+                nix::fcntl::fcntl(
+                    fd,
+                    nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+                )
+                .map_err(std::io::Error::from)?;
+            }
+            Ok(())
         });
     }
     let mut child = process.spawn().map_err(|source| ExecError::Spawn {
@@ -556,6 +586,7 @@ pub fn spawn(prepared: Prepared) -> Result<Running, ExecError> {
         source,
     })?;
     drop(pinned_binary);
+    drop(pinned_dirs);
     let pid = i32::try_from(child.id()).unwrap_or(i32::MAX);
     let pidfd = rustix::process::Pid::from_raw(pid)
         .ok_or_else(|| std::io::Error::other("pid 0"))
@@ -1095,6 +1126,32 @@ mod tests {
         let mut probe = command("/usr/bin/true", &["1"]);
         probe.checks = vec![ExecCheck::MountPath { arg_idx: 5 }];
         assert!(matches!(prepare(probe), Err(ExecError::BadArgIndex { .. })));
+    }
+
+    #[test]
+    fn no_canonicalize_mounts_get_a_pinned_target() {
+        let dir = scratch();
+        let target = dir.path().display().to_string();
+        let mut mount = command(
+            "/usr/bin/mount",
+            &[
+                "--no-canonicalize",
+                "-o",
+                "nosuid,nodev",
+                "--",
+                "/dev/x",
+                &target,
+            ],
+        );
+        mount.checks = vec![ExecCheck::MountPath { arg_idx: 5 }];
+        let prepared = prepare(mount.clone()).unwrap();
+        let rendered = &prepared.command().args[5];
+        assert!(rendered.starts_with("/proc/self/fd/"), "{rendered}");
+        assert_eq!(std::fs::read_link(rendered).unwrap(), dir.path());
+        // Without --no-canonicalize the path stays (libmount would resolve the fd back anyway).
+        mount.args.remove(0);
+        mount.checks = vec![ExecCheck::MountPath { arg_idx: 4 }];
+        assert_eq!(prepare(mount).unwrap().command().args[4], target);
     }
 
     #[test]

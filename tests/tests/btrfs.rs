@@ -42,6 +42,16 @@ params.key = { type = "key" }
 params.device = { type = "disk" }
 
 [[rule]]
+id = "test.mount.btrfs.pinned"
+binary = "mount"
+effect = "state"
+description = "mount with --no-canonicalize: the agent passes the verified target as /proc/self/fd/N"
+argv = ["--no-canonicalize", "-t", "btrfs", "-o", "$options", "--", "$device", "$target"]
+params.options = { type = "btrfs_options" }
+params.device = { type = "disk" }
+params.target = { type = "pool" }
+
+[[rule]]
 id = "test.btrfs.replace.start.foreground"
 binary = "btrfs"
 effect = "destructive"
@@ -473,6 +483,36 @@ fn e2e_btrfs_pool_lifecycle() {
     // Unmount.
     ran(&agent, &["umount", "--", tank]);
     assert!(agent_mount(&agent, tank).is_none());
+    // Mount again through a pinned fd: the agent renders the target as /proc/self/fd/N of the
+    // directory it verified, and mount(2) lands exactly there.
+    let pinned = ran(
+        &agent,
+        &[
+            "mount",
+            "--no-canonicalize",
+            "-t",
+            "btrfs",
+            "-o",
+            "noatime",
+            "--",
+            a,
+            tank,
+        ],
+    );
+    assert!(
+        pinned.argv.last().unwrap().starts_with("/proc/self/fd/"),
+        "{:?}",
+        pinned.argv
+    );
+    let (fstype, options) = agent_mount(&agent, tank).expect("mounted on the verified directory");
+    assert_eq!(fstype, "btrfs");
+    assert!(
+        options.contains("nosuid") && options.contains("nodev"),
+        "{options}"
+    );
+    ran(&agent, &["umount", "--", tank]);
+    assert!(agent_mount(&agent, tank).is_none());
+
     let audit = agent.audit_log();
     for rule in [
         "mkfs.btrfs",
