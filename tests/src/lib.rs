@@ -28,7 +28,42 @@ pub fn binary(name: &str) -> PathBuf {
         "{} is missing: run `cargo build --workspace --bins` (or `cargo test --workspace`) first",
         path.display()
     );
+    // `cargo test -p nos-tests` alone does not rebuild the binaries: refuse to test a stale one.
+    let built = std::fs::metadata(&path)
+        .and_then(|metadata| metadata.modified())
+        .ok();
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root");
+    let source_dir = if name == "nos-agent" {
+        "agent/src"
+    } else {
+        "host/src"
+    };
+    let newest_source = newest_mtime(&workspace.join(source_dir));
+    if let (Some(built), Some(newest_source)) = (built, newest_source) {
+        assert!(
+            built >= newest_source,
+            "{} is older than its sources: run `cargo build --workspace --bins` (or `cargo test --workspace`)",
+            path.display()
+        );
+    }
     path
+}
+
+fn newest_mtime(dir: &Path) -> Option<std::time::SystemTime> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let metadata = entry.metadata().ok()?;
+            if metadata.is_dir() {
+                newest_mtime(&entry.path())
+            } else {
+                metadata.modified().ok()
+            }
+        })
+        .max()
 }
 
 /// Whether this process is root; tests that need it print a named skip otherwise.
