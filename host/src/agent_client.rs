@@ -3,7 +3,8 @@
 //! A blocking client over one Unix stream: it frames requests with the agent library's sans-IO
 //! codec, checks that each response echoes the request's id and the protocol version, and refuses
 //! responses over [`MAX_RESPONSE_FRAME`]. It never retries: a request that may have run is not
-//! sent twice.
+//! sent twice. The agent closes a connection that stays idle longer than its frame timeout
+//! (10 s by default), so a long-lived caller reconnects rather than keeping one open.
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
