@@ -43,12 +43,7 @@ fn main() {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(2000);
-    let mut agent = TestAgent::start(AgentSetup {
-        allowlist: TEST_ALLOWLIST,
-        extra_args: &[],
-        private_mounts: false,
-        socket_activated: false,
-    });
+    let mut agent = TestAgent::start(AgentSetup::new(TEST_ALLOWLIST));
     agent.register();
     let argv = vec!["true".to_owned()];
 

@@ -109,6 +109,9 @@ pub struct AgentSetup<'a> {
     /// Let `systemd-socket-activate` bind the socket and pass it as LISTEN_FDS; the agent's own
     /// `--socket` then points elsewhere and must not be used.
     pub socket_activated: bool,
+    /// Put the state directory (token hash, audit log) on a tmpfs of this many KiB inside the
+    /// agent's own mount namespace, so a test can fill it. Implies a private mount namespace.
+    pub state_tmpfs_kib: Option<u32>,
 }
 
 impl AgentSetup<'_> {
@@ -118,6 +121,7 @@ impl AgentSetup<'_> {
             extra_args: &[],
             private_mounts: false,
             socket_activated: false,
+            state_tmpfs_kib: None,
         }
     }
 }
@@ -145,7 +149,19 @@ impl TestAgent {
         std::fs::write(root.join("etc/allowlist.toml"), allowlist).unwrap();
         let socket = root.join("agent.sock");
         let agent = binary("nos-agent");
-        let mut command = if setup.private_mounts {
+        let mut command = if let Some(kib) = setup.state_tmpfs_kib {
+            // Test fixture only (the agent never runs a shell): mount the tmpfs, then become the
+            // agent in the same, private, namespace.
+            let mut unshare = Command::new("unshare");
+            unshare
+                .args(["-m", "--propagation", "private", "--", "sh", "-c"])
+                .arg(format!(
+                    "mount -t tmpfs -o size={kib}k,mode=0755 nos-state \"$0\" && exec \"$@\""
+                ))
+                .arg(root.join("state"))
+                .arg(&agent);
+            unshare
+        } else if setup.private_mounts {
             let mut unshare = Command::new("unshare");
             unshare
                 .args(["-m", "--propagation", "private", "--"])

@@ -96,10 +96,8 @@ fn preconditions(test: &str) -> bool {
 fn start_agent() -> TestAgent {
     let allowlist = e2e_allowlist();
     let mut agent = TestAgent::start(AgentSetup {
-        allowlist: &allowlist,
-        extra_args: &[],
         private_mounts: true,
-        socket_activated: false,
+        ..AgentSetup::new(&allowlist)
     });
     agent.register();
     agent

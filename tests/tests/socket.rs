@@ -14,10 +14,8 @@ use nos_tests::{AgentSetup, TEST_ALLOWLIST, TestAgent, binary};
 
 fn agent(extra_args: &[&str]) -> TestAgent {
     let mut agent = TestAgent::start(AgentSetup {
-        allowlist: TEST_ALLOWLIST,
         extra_args,
-        private_mounts: false,
-        socket_activated: false,
+        ..AgentSetup::new(TEST_ALLOWLIST)
     });
     agent.register();
     agent
@@ -291,10 +289,8 @@ fn registration_disabled() {
         return;
     }
     let agent = TestAgent::start(AgentSetup {
-        allowlist: TEST_ALLOWLIST,
         extra_args: &["--no-registration"],
-        private_mounts: false,
-        socket_activated: false,
+        ..AgentSetup::new(TEST_ALLOWLIST)
     });
     let mut client = nos_host::agent_client::AgentClient::connect(&agent.socket, None).unwrap();
     let response = client
@@ -623,4 +619,45 @@ fn systemd_socket_activation() {
         !agent.dir.path().join("unused.sock").exists(),
         "agent bound its own socket"
     );
+}
+
+#[test]
+fn unrecordable_decision_runs_nothing() {
+    if !nos_tests::root_or_skip("unrecordable_decision_runs_nothing") {
+        return;
+    }
+    let mut agent = TestAgent::start(AgentSetup {
+        state_tmpfs_kib: Some(64),
+        ..AgentSetup::new(TEST_ALLOWLIST)
+    });
+    agent.register();
+    // Fill the agent's state tmpfs through its namespace's view of the filesystem.
+    let state = format!(
+        "/proc/{}/root{}/state",
+        agent.pid(),
+        agent.dir.path().display()
+    );
+    let mut filler = std::fs::File::create(format!("{state}/filler")).unwrap();
+    while filler.write_all(&[0u8; 4096]).is_ok() {}
+    // The audit log's last page may still have room: read-only commands (recorded lazily, and
+    // allowed to run when that fails) use it up.
+    for _ in 0..40 {
+        assert!(matches!(
+            run(&agent, &["echo", "filling-the-last-page-of-the-audit-log"]),
+            ResponseBody::Ran { .. }
+        ));
+    }
+    // A state-changing rule (a job) must not start when its decision cannot be recorded.
+    match run(&agent, &["sleep", "30", "0"]) {
+        ResponseBody::Error {
+            code: ErrorCode::Internal,
+            message,
+        } => assert!(message.contains("nothing ran"), "{message}"),
+        other => panic!("ran without an audit record: {other:?}"),
+    }
+    let sleeping = Command::new("pgrep")
+        .args(["-x", "-P", &agent.pid().to_string(), "sleep"])
+        .output()
+        .unwrap();
+    assert!(sleeping.stdout.is_empty(), "a sleep child exists");
 }
