@@ -404,6 +404,18 @@ kind = "int"
 min = 0
 max = 60
 
+[[type]]
+name = "pool"
+kind = "mount_path"
+max_depth = 4
+
+[[managed]]
+id = "managed.mount_dir"
+kind = "mount_dir"
+effect = "state"
+description = "A mount directory below the test's mount root"
+params.path = { type = "pool" }
+
 [[rule]]
 id = "test.true"
 binary = "true"

@@ -399,6 +399,40 @@ fn nosctl_drives_the_agent() {
     );
     let output = nosctl(&["facts", "--socket", socket, "--token-file", token, "mounts"]);
     assert!(output.status.success(), "{output:?}");
+    let steps = agent.dir.path().join("steps.json");
+    std::fs::write(&steps, r#"[["echo", "one"], ["true"]]"#).unwrap();
+    let output = nosctl(&[
+        "steps",
+        "--socket",
+        socket,
+        "--token-file",
+        token,
+        steps.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "one\n");
+    let pool = agent.dir.path().join("mnt/pool");
+    let output = nosctl(&[
+        "managed",
+        "--socket",
+        socket,
+        "--token-file",
+        token,
+        "mount-dir",
+        pool.to_str().unwrap(),
+    ]);
+    assert!(output.status.success() && pool.is_dir(), "{output:?}");
+    let output = nosctl(&[
+        "managed",
+        "--socket",
+        socket,
+        "--token-file",
+        token,
+        "--remove",
+        "mount-dir",
+        pool.to_str().unwrap(),
+    ]);
+    assert!(output.status.success() && !pool.exists(), "{output:?}");
     let out = agent.dir.path().join("registered");
     let bootstrap = agent.dir.path().join("etc/agent-bootstrap-token");
     let output = nosctl(&[

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
-use nos_agent::protocol::{FactKind, JobState, RequestBody, ResponseBody, StepResult};
+use nos_agent::protocol::{
+    FactKind, JobState, ManagedAction, ManagedRequest, RequestBody, ResponseBody, StepResult,
+};
 use nos_host::agent_client::{AgentClient, read_token_file};
 
 #[derive(Debug, Subcommand)]
@@ -22,6 +24,23 @@ pub enum AgentCmd {
         /// The command, program first (bare name or its configured absolute path).
         #[arg(last = true, required = true)]
         argv: Vec<String>,
+    },
+    /// Check every step of a JSON file (`[["btrfs", "balance", ...], ...]`) first, then run them
+    /// in order, stopping at the first failure.
+    Steps {
+        #[command(flatten)]
+        conn: Conn,
+        /// JSON array of argv arrays.
+        file: PathBuf,
+    },
+    /// Ensure (or with --remove, remove) a managed file entry.
+    Managed {
+        #[command(flatten)]
+        conn: Conn,
+        #[arg(long)]
+        remove: bool,
+        #[command(subcommand)]
+        entry: ManagedEntry,
     },
     /// Trade the bootstrap token for a per-agent token, written to --token-out (mode 0600).
     Register {
@@ -54,6 +73,26 @@ pub enum AgentCmd {
         #[command(flatten)]
         conn: Conn,
         kind: FactArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ManagedEntry {
+    /// A root-owned mount directory below a mount root.
+    MountDir { path: String },
+    /// A key file of random bytes in the key directory (never removed).
+    KeyFile { path: String },
+    /// An fstab line in nos's managed block.
+    Fstab {
+        uuid: String,
+        target: String,
+        options: String,
+    },
+    /// A crypttab line in nos's managed block.
+    Crypttab {
+        name: String,
+        device_uuid: String,
+        key: String,
     },
 }
 
@@ -98,6 +137,47 @@ pub fn main(cmd: AgentCmd) -> anyhow::Result<std::process::ExitCode> {
         }
         AgentCmd::Rotate { conn } => (conn, RequestBody::Rotate),
         AgentCmd::Run { conn, argv } => (conn, RequestBody::Run { argv }),
+        AgentCmd::Steps { conn, file } => {
+            let text =
+                std::fs::read_to_string(&file).with_context(|| format!("{}", file.display()))?;
+            let steps: Vec<Vec<String>> = serde_json::from_str(&text)
+                .with_context(|| format!("{}: a JSON array of argv arrays", file.display()))?;
+            (conn, RequestBody::RunSteps { steps })
+        }
+        AgentCmd::Managed {
+            conn,
+            remove,
+            entry,
+        } => {
+            let action = if remove {
+                ManagedAction::Remove
+            } else {
+                ManagedAction::Ensure
+            };
+            let request = match entry {
+                ManagedEntry::MountDir { path } => ManagedRequest::MountDir { path },
+                ManagedEntry::KeyFile { path } => ManagedRequest::KeyFile { path },
+                ManagedEntry::Fstab {
+                    uuid,
+                    target,
+                    options,
+                } => ManagedRequest::FstabEntry {
+                    uuid,
+                    target,
+                    options,
+                },
+                ManagedEntry::Crypttab {
+                    name,
+                    device_uuid,
+                    key,
+                } => ManagedRequest::CrypttabEntry {
+                    name,
+                    device_uuid,
+                    key,
+                },
+            };
+            (conn, RequestBody::Managed { action, request })
+        }
         AgentCmd::Job { conn, job } => (conn, RequestBody::JobStatus { job }),
         AgentCmd::Cancel { conn, job } => (conn, RequestBody::Cancel { job }),
         AgentCmd::Facts { conn, kind } => {
@@ -182,6 +262,22 @@ fn report(response: &ResponseBody, json: bool) -> anyhow::Result<std::process::E
                 println!("job {job} running ({rule_id}, {elapsed_ms} ms)")
             }
             ResponseBody::Facts { facts } => println!("{}", serde_json::to_string_pretty(facts)?),
+            ResponseBody::Steps {
+                results,
+                completed,
+                rejection,
+            } => {
+                results.iter().for_each(print_result);
+                if let Some(rejection) = rejection {
+                    eprintln!(
+                        "step {:?} rejected ({:?}): {}",
+                        rejection.step_idx, rejection.stage, rejection.reason
+                    );
+                }
+                if !completed {
+                    eprintln!("[stopped after {} of the steps]", results.len());
+                }
+            }
             other => println!("{}", serde_json::to_string_pretty(other)?),
         }
     }
