@@ -142,10 +142,13 @@ pub fn handle(agent: &Agent, peer: &Peer, request: Request) -> ResponseBody {
         },
         RequestBody::Run { argv } => run_one(agent, &caller, &argv),
         RequestBody::RunSteps { steps } => run_steps(agent, &caller, &steps),
-        RequestBody::JobStatus { job } => match agent.jobs.status(job) {
-            Some(state) => ResponseBody::Job { job, state },
-            None => error(ErrorCode::UnknownJob, format!("no job {job}")),
-        },
+        RequestBody::JobStatus { job } => {
+            audit_read(agent, caller.record("status"));
+            match agent.jobs.status(job) {
+                Some(state) => ResponseBody::Job { job, state },
+                None => error(ErrorCode::UnknownJob, format!("no job {job}")),
+            }
+        }
         RequestBody::Cancel { job } => {
             if agent.jobs.cancel(job) {
                 audit(agent, caller.record("cancel"));
@@ -463,6 +466,7 @@ fn run_steps(agent: &Agent, caller: &Caller<'_>, steps: &[Vec<String>]) -> Respo
 fn facts(agent: &Agent, caller: &Caller<'_>, kind: FactKind) -> ResponseBody {
     let argv = match kind {
         FactKind::Mounts => {
+            audit_read(agent, caller.record("facts"));
             return match facts::read_mounts() {
                 Ok((mounts, truncated)) => ResponseBody::Facts {
                     facts: Facts::Mounts { mounts, truncated },
@@ -501,6 +505,13 @@ fn facts(agent: &Agent, caller: &Caller<'_>, kind: FactKind) -> ResponseBody {
             FactKind::BlockDevices => Facts::BlockDevices { lsblk_json: text },
             _ => Facts::BtrfsFilesystems { text },
         },
+    }
+}
+
+/// Appends a record of a read-only request (status poll, facts) without waiting for the disk.
+fn audit_read(agent: &Agent, record: Record<'_>) {
+    if let Err(err) = agent.audit.append_lazy(&record) {
+        tracing::error!(%err, "cannot write the audit log");
     }
 }
 
