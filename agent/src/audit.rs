@@ -31,7 +31,8 @@ pub struct Record<'a> {
     /// The request with secrets redacted.
     pub request: serde_json::Value,
     /// `decided` (synced before a state-changing command runs), `allowed` (a command's result),
-    /// `job_finished`, `rejected`, `refused` (peer/token), `registered`, `rotated`, `cancel`, `error`.
+    /// `job_finished`, `rejected`, `refused` (peer/token), `registered`, `rotated`, `cancel`,
+    /// `status` and `facts` (read-only, synced lazily), `error`.
     pub verdict: &'static str,
     pub rule_id: Option<&'a str>,
     pub detail: Option<String>,
