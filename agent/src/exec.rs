@@ -1012,16 +1012,18 @@ mod tests {
     fn descendant_escaping_the_group_is_not_waited_for() {
         // Test fixture only: a grandchild that calls setsid() leaves the process group and keeps
         // stdout open. The agent stops reading PIPE_DRAIN_GRACE after the leader's exit.
-        let result = run_command(command(
-            "/bin/sh",
-            &[
-                "-c",
-                "setsid sh -c 'echo $$; exec sleep 30' & sleep 0.5; exit 0",
-            ],
-        ));
+        // The leader exits only once the escapee has left the group (it writes its pid first).
+        let dir = scratch();
+        let marker = dir.path().join("escaped");
+        let script = format!(
+            "setsid sh -c 'echo $$ > {marker}; echo $$; exec sleep 30' & \
+             while [ ! -s {marker} ]; do sleep 0.01; done; exit 0",
+            marker = marker.display()
+        );
+        let result = run_command(command("/bin/sh", &["-c", &script]));
         assert_eq!(result.outcome, Outcome::Ok);
-        assert!(result.duration_ms < 3000, "{}", result.duration_ms);
-        let pid = result.stdout.text.trim().to_owned();
+        assert!(result.duration_ms < 5000, "{}", result.duration_ms);
+        let pid = std::fs::read_to_string(&marker).unwrap().trim().to_owned();
         // FIXME(issue 3): the escaped process survives; running each command in its own cgroup
         // (and killing the cgroup) would catch it.
         assert!(
