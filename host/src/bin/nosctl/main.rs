@@ -3,6 +3,7 @@
 
 mod agent;
 mod allowlist;
+mod recovery;
 
 use std::process::ExitCode;
 
@@ -16,6 +17,8 @@ enum Cli {
     /// Talk to the root agent over its socket.
     #[command(subcommand)]
     Agent(agent::AgentCmd),
+    /// Repair accounts while nosd runs in recovery mode (root only).
+    Recovery(recovery::RecoveryArgs),
 }
 
 /// Exit status for a malformed call or an unusable input (clap uses it for usage errors too).
@@ -25,6 +28,7 @@ fn main() -> ExitCode {
     let result = match Cli::parse() {
         Cli::Allowlist(args) => allowlist::run(args),
         Cli::Agent(cmd) => agent::main(cmd),
+        Cli::Recovery(args) => recovery::run(args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

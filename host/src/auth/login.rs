@@ -1,0 +1,585 @@
+//! The login flow: flood control → policy → password → second factor → counters → session.
+//!
+//! Order matters: everything that can refuse without a hash (flood control, lockouts) runs
+//! first, so a spray is throttled before it costs argon2 time; every path that reaches the
+//! password check hashes exactly once, against the user's hash or the dummy. One-time
+//! consumptions (TOTP step, recovery code) are persisted before the session is created.//!
+//! A locked key answers 429 with Retry-After *before* hashing, for known and unknown usernames
+//! alike (the same counters exist for both), so a lock reveals nothing and a spray costs no
+//! argon2 time; every attempt that is not refused that way hashes exactly once. Each attempt is
+//! counted as a failure before its hash runs and uncounted on success (or when the hasher is
+//! busy), so concurrent requests cannot exceed a key's free failures. Login is one step:
+//! username, password and — once TOTP is enrolled — a TOTP or recovery code, so no
+//! intermediate answer tells whether the password was right.
+
+use std::net::IpAddr;
+
+use super::lockout::FailureCounter;
+use super::policy::{self, AttemptFacts, Decision};
+use super::{AuthError, lockout, password, recovery_codes, totp, username_key};
+use crate::audit::AuditKind;
+use crate::session::store::IssuedTokens;
+use crate::session::token::{Token, TokenHash};
+use crate::state::{AppState, RateKey};
+
+/// Trusted devices kept per user; the oldest is forgotten beyond it.
+pub const MAX_DEVICES_PER_USER: usize = 20;
+
+/// One login attempt as received (already size-bounded by HTTP).
+pub struct LoginAttempt {
+    pub username: String,
+    pub password: String,
+    pub code: Option<String>,
+    pub client_ip: IpAddr,
+    pub user_agent: String,
+    /// The trusted-device cookie, if the browser sent one.
+    pub device_token: Option<Token>,
+}
+
+/// A successful login.
+#[derive(Debug)]
+pub struct LoginSuccess {
+    pub username: String,
+    pub tokens: IssuedTokens,
+    /// A new trusted-device token to set, when the browser had none for this user.
+    pub new_device: Option<Token>,
+    pub recovery_codes_left: usize,
+    pub used_recovery_code: bool,
+}
+
+/// The flood-control key of a client: the IPv4 address, or the IPv6 /64.
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match crate::config::canonical_ip(ip) {
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        v4 => v4,
+    }
+}
+
+enum SecondFactor {
+    Totp(String),
+    RecoveryCode(String),
+    Missing,
+    Malformed,
+}
+
+fn classify(code: Option<&str>) -> SecondFactor {
+    match code {
+        None | Some("") => SecondFactor::Missing,
+        Some(code) if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) => {
+            SecondFactor::Totp(code.to_string())
+        }
+        Some(code) => match recovery_codes::canonical(code) {
+            Some(canonical) => SecondFactor::RecoveryCode(canonical),
+            None => SecondFactor::Malformed,
+        },
+    }
+}
+
+/// Credentials that passed every check; counters already cleared.
+pub struct Verified {
+    pub user_key: String,
+    pub trusted: bool,
+    pub used_recovery_code: bool,
+}
+
+/// Logs in: verifies, then starts a fresh session (and a trusted device if there was none).
+pub async fn login(state: &AppState, attempt: LoginAttempt) -> Result<LoginSuccess, AuthError> {
+    let verified = verify_credentials(state, &attempt).await?;
+    let now = state.now();
+    let Verified {
+        user_key,
+        trusted,
+        used_recovery_code,
+    } = verified;
+    let new_device = if trusted {
+        None
+    } else {
+        Some(Token::generate()?)
+    };
+    let recovery_codes_left = {
+        let mut users = state.users.lock().await;
+        if let Some(token) = &new_device {
+            users.devices.insert(
+                String::from(token.hash()),
+                super::TrustedDevice {
+                    username: user_key.clone(),
+                    created_at: now,
+                },
+            );
+            // Keep the newest devices of this user only.
+            let mut own: Vec<(u64, String)> = users
+                .devices
+                .iter()
+                .filter(|(_, device)| device.username == user_key)
+                .map(|(hash, device)| (device.created_at, hash.clone()))
+                .collect();
+            own.sort();
+            let n_excess = own.len().saturating_sub(MAX_DEVICES_PER_USER);
+            for (_, hash) in own.into_iter().take(n_excess) {
+                users.devices.remove(&hash);
+            }
+            state.persist_users(&users).await?;
+        }
+        users
+            .users
+            .get(&user_key)
+            .map(|user| user.recovery_codes.len())
+            .unwrap_or(0)
+    };
+
+    let tokens = start_session(state, &user_key, &attempt.user_agent, attempt.client_ip).await?;
+    state.audit(
+        AuditKind::LoginSucceeded,
+        Some(&user_key),
+        Some(attempt.client_ip),
+        if used_recovery_code {
+            "with a recovery code"
+        } else if trusted {
+            "trusted device"
+        } else {
+            ""
+        },
+    );
+    if used_recovery_code {
+        state.audit(
+            AuditKind::RecoveryCodeUsed,
+            Some(&user_key),
+            Some(attempt.client_ip),
+            format!("{recovery_codes_left} left"),
+        );
+    }
+    Ok(LoginSuccess {
+        username: user_key,
+        tokens,
+        new_device,
+        recovery_codes_left,
+        used_recovery_code,
+    })
+}
+
+/// Runs every check of a login attempt without starting a session (also used to re-authenticate).
+pub async fn verify_credentials(
+    state: &AppState,
+    attempt: &LoginAttempt,
+) -> Result<Verified, AuthError> {
+    let now = state.now();
+    let user_key = username_key(&attempt.username);
+    let ip_key = client_key(attempt.client_ip).to_string();
+
+    // Trusted device: valid only for the username it was issued to.
+    let device_hash: Option<TokenHash> = match &attempt.device_token {
+        Some(token) => {
+            let hash = token.hash();
+            let users = state.users.lock().await;
+            let hex_hash = String::from(hash);
+            users
+                .devices
+                .get(&hex_hash)
+                .filter(|device| device.username == user_key)
+                .map(|_| hash)
+        }
+        None => None,
+    };
+    let trusted = device_hash.is_some();
+
+    let flood_key = match device_hash {
+        Some(hash) => RateKey::Device(hash),
+        None => RateKey::Client(client_key(attempt.client_ip)),
+    };
+    if let Err(retry_after) = state.check_flood(flood_key) {
+        return Err(AuthError::Throttled { retry_after });
+    }
+
+    let (username_known, totp_enrolled, password_hash, one_time_login) = {
+        let users = state.users.lock().await;
+        match users.users.get(&user_key) {
+            Some(user) => (
+                true,
+                user.totp.is_some(),
+                Some(user.password_hash.clone()),
+                user.one_time_login
+                    .clone()
+                    .filter(|code| code.expires_at > now),
+            ),
+            None => (false, false, None, None),
+        }
+    };
+
+    let breaker_rules = state.breaker_rules();
+    let breaker_wait = if trusted {
+        0
+    } else {
+        state.with_breaker(|breaker| {
+            breaker.admit(&breaker_rules, client_key(attempt.client_ip), now)
+        })
+    };
+    // Decide and count under one lock: the attempt is counted as a failure *before* hashing
+    // (and uncounted on success), so concurrent attempts cannot all slip past the lock check.
+    let (decision, precount) = {
+        let mut limits = state.limits.lock().await;
+        let user_counter = limits.users.get(&user_key).copied().unwrap_or_default();
+        let ip_counter = limits.ips.get(&ip_key).copied().unwrap_or_default();
+        let device_counter = device_hash
+            .and_then(|hash| limits.devices.get(&String::from(hash)).copied())
+            .unwrap_or_default();
+        let last_failure = user_counter.last_failure_at.max(ip_counter.last_failure_at);
+        let facts = AttemptFacts {
+            username_known,
+            client_ip: attempt.client_ip,
+            trusted_device: trusted,
+            user_failures: user_counter.consecutive,
+            ip_failures: ip_counter.consecutive,
+            device_failures: device_counter.consecutive,
+            user_locked_for: lockout::retry_after(&user_counter, now).unwrap_or(0),
+            ip_locked_for: lockout::retry_after(&ip_counter, now).unwrap_or(0),
+            device_locked_for: lockout::retry_after(&device_counter, now).unwrap_or(0),
+            breaker_wait,
+            seconds_since_last_failure: (last_failure > 0)
+                .then(|| now.saturating_sub(last_failure)),
+            totp_enrolled,
+            now,
+        };
+        let decision = policy::decide(state.policy.as_deref(), &facts);
+        if let Decision::LockOut { seconds } = decision {
+            return Err(AuthError::Throttled {
+                retry_after: seconds.max(1),
+            });
+        }
+        let precount = count_failure(state, &mut limits, &user_key, &ip_key, device_hash, now);
+        (decision, precount)
+    };
+    let checked = check_secrets(
+        state,
+        attempt,
+        &user_key,
+        trusted,
+        decision,
+        password_hash.as_deref(),
+        one_time_login.as_ref(),
+        now,
+    )
+    .await;
+    let (password_ok, second_factor_ok, used_recovery_code) = match checked {
+        Ok(checked) => checked,
+        Err(err) => {
+            // Busy or broken, not wrong: the attempt does not count.
+            precount.undo(&mut *state.limits.lock().await);
+            return Err(err);
+        }
+    };
+
+    if !(password_ok && second_factor_ok) {
+        if password_ok {
+            state.audit(
+                AuditKind::SecondFactorFailed,
+                Some(&user_key),
+                Some(attempt.client_ip),
+                "password correct, second factor wrong",
+            );
+            state
+                .notify(
+                    &user_key,
+                    AuditKind::SecondFactorFailed,
+                    &format!(
+                        "correct password with a wrong code from {}",
+                        attempt.client_ip
+                    ),
+                )
+                .await;
+        }
+        settle_failure(state, &user_key, attempt.client_ip, &precount).await?;
+        return Err(AuthError::Failed);
+    }
+    // Success: clear this source's counters.
+    {
+        let mut limits = state.limits.lock().await;
+        limits.users.remove(&user_key);
+        match device_hash {
+            Some(hash) => {
+                limits.devices.remove(&String::from(hash));
+            }
+            None => {
+                limits.ips.remove(&ip_key);
+            }
+        }
+        state.persist_limits(&limits).await?;
+    }
+
+    Ok(Verified {
+        user_key,
+        trusted,
+        used_recovery_code,
+    })
+}
+
+/// Checks password (or one-time login code) and second factor; consumes what is one-time.
+#[allow(clippy::too_many_arguments)]
+async fn check_secrets(
+    state: &AppState,
+    attempt: &LoginAttempt,
+    user_key: &str,
+    trusted: bool,
+    decision: Decision,
+    password_hash: Option<&str>,
+    one_time_login: Option<&super::OneTimeLogin>,
+    now: u64,
+) -> Result<(bool, bool, bool), AuthError> {
+    let typed_password = password::normalize(&attempt.password);
+    let usable = !typed_password.is_empty()
+        && typed_password.chars().count() <= password::MAX_LEN
+        && decision != Decision::DenyGeneric;
+    let target = if usable { password_hash } else { None };
+    let mut password_ok = if trusted {
+        state.hasher.verify_trusted(target, &typed_password).await?
+    } else {
+        state.hasher.verify(target, &typed_password).await?
+    };
+    if password_ok && target.is_some_and(|phc| state.hasher.needs_rehash(phc)) {
+        // The configured cost rose since this hash was made: upgrade it now that we know the
+        // password. A failure here does not fail the login.
+        if let Ok(upgraded) = state.hasher.hash(&typed_password).await {
+            let mut users = state.users.lock().await;
+            if let Some(user) = users.users.get_mut(user_key) {
+                user.password_hash = upgraded;
+                state.persist_users(&users).await?;
+            }
+        }
+    }
+
+    // A one-time login code from recovery mode stands in for password and second factor.
+    let mut used_one_time_login = false;
+    if let (false, true, Some(one_time)) = (password_ok, usable, one_time_login)
+        && state
+            .hasher
+            .verify(Some(&one_time.hash), &typed_password)
+            .await?
+    {
+        let mut users = state.users.lock().await;
+        if let Some(user) = users.users.get_mut(user_key)
+            && user
+                .one_time_login
+                .as_ref()
+                .is_some_and(|current| current.hash == one_time.hash)
+        {
+            user.one_time_login = None;
+            state.persist_users(&users).await?;
+            used_one_time_login = true;
+            password_ok = true;
+        }
+    }
+
+    let mut used_recovery_code = false;
+    let second_factor_ok = if !password_ok {
+        false
+    } else if used_one_time_login {
+        true
+    } else if decision == Decision::RequireSecondFactor {
+        match classify(attempt.code.as_deref()) {
+            SecondFactor::Totp(code) => consume_totp(state, user_key, &code, now).await?,
+            SecondFactor::RecoveryCode(code) => {
+                used_recovery_code = consume_recovery_code(state, user_key, &code).await?;
+                used_recovery_code
+            }
+            SecondFactor::Missing | SecondFactor::Malformed => false,
+        }
+    } else {
+        true
+    };
+
+    Ok((password_ok, second_factor_ok, used_recovery_code))
+}
+
+/// Draws fresh session tokens.
+pub fn fresh_tokens(family_id: &str) -> Result<IssuedTokens, AuthError> {
+    Ok(IssuedTokens {
+        family_id: family_id.to_string(),
+        access: Token::generate()?,
+        refresh: Token::generate()?,
+        csrf: Token::generate()?,
+    })
+}
+
+/// Creates and persists a new session family (never reuses a presented token: no fixation).
+pub async fn start_session(
+    state: &AppState,
+    username: &str,
+    user_agent: &str,
+    client_ip: IpAddr,
+) -> Result<IssuedTokens, AuthError> {
+    let family_id = hex::encode(&Token::generate()?.encode().as_bytes()[..16]);
+    let tokens = fresh_tokens(&family_id)?;
+    let now = state.now();
+    let max_per_user = state.config.session.max_per_user;
+    state.with_sessions(|table| {
+        table.create(
+            username,
+            user_agent,
+            client_ip,
+            now,
+            tokens.clone(),
+            max_per_user,
+        )
+    });
+    state.persist_sessions().await?;
+    Ok(tokens)
+}
+
+async fn consume_totp(
+    state: &AppState,
+    user_key: &str,
+    code: &str,
+    now: u64,
+) -> Result<bool, AuthError> {
+    let mut users = state.users.lock().await;
+    let Some(user) = users.users.get_mut(user_key) else {
+        return Ok(false);
+    };
+    let Some(totp_state) = user.totp.as_mut() else {
+        return Ok(false);
+    };
+    let Some(secret) = totp::decode_secret(&totp_state.secret) else {
+        return Ok(false);
+    };
+    match totp::accept(&secret, code, now, totp_state.last_used_step) {
+        Ok(step) => {
+            totp_state.last_used_step = Some(step);
+            // Persisted before any session exists: a replay after a crash is still refused.
+            state.persist_users(&users).await?;
+            Ok(true)
+        }
+        Err(_) => Ok(false),
+    }
+}
+
+async fn consume_recovery_code(
+    state: &AppState,
+    user_key: &str,
+    canonical: &str,
+) -> Result<bool, AuthError> {
+    let hashes = {
+        let users = state.users.lock().await;
+        users
+            .users
+            .get(user_key)
+            .map(|user| user.recovery_codes.clone())
+            .unwrap_or_default()
+    };
+    let Some(idx) = state.hasher.verify_any(&hashes, canonical).await? else {
+        return Ok(false);
+    };
+    let mut users = state.users.lock().await;
+    let Some(user) = users.users.get_mut(user_key) else {
+        return Ok(false);
+    };
+    // Double spend: only the caller that still finds the hash removes it.
+    let Some(position) = user
+        .recovery_codes
+        .iter()
+        .position(|hash| *hash == hashes[idx])
+    else {
+        return Ok(false);
+    };
+    user.recovery_codes.remove(position);
+    state.persist_users(&users).await?;
+    Ok(true)
+}
+
+/// Counters as they were before an attempt was pre-counted, to undo it.
+struct Precount {
+    user: Option<(String, Option<FailureCounter>)>,
+    ip: Option<(String, Option<FailureCounter>)>,
+    device: Option<(String, Option<FailureCounter>)>,
+    newly_locked: Vec<&'static str>,
+}
+
+impl Precount {
+    fn undo(&self, limits: &mut super::LimitsFile) {
+        for (map, saved) in [
+            (&mut limits.users, &self.user),
+            (&mut limits.ips, &self.ip),
+            (&mut limits.devices, &self.device),
+        ] {
+            if let Some((key, previous)) = saved {
+                match previous {
+                    Some(counter) => map.insert(key.clone(), *counter),
+                    None => map.remove(key),
+                };
+            }
+        }
+    }
+}
+
+/// Counts one failure for the attempt's keys, in memory; returns what it changed.
+fn count_failure(
+    state: &AppState,
+    limits: &mut super::LimitsFile,
+    user_key: &str,
+    ip_key: &str,
+    device_hash: Option<TokenHash>,
+    now: u64,
+) -> Precount {
+    let mut precount = Precount {
+        user: None,
+        ip: None,
+        device: None,
+        newly_locked: Vec::new(),
+    };
+    let mut bump = |map: &mut std::collections::BTreeMap<String, FailureCounter>,
+                    key: &str,
+                    rules: &lockout::LockoutRules,
+                    label: &'static str| {
+        let previous = map.get(key).copied();
+        let next = lockout::record_failure(&previous.unwrap_or_default(), rules, now);
+        if lockout::retry_after(&next, now).is_some() {
+            precount.newly_locked.push(label);
+        }
+        map.insert(key.to_string(), next);
+        (key.to_string(), previous)
+    };
+    match device_hash {
+        Some(hash) => {
+            let saved = bump(
+                &mut limits.devices,
+                &String::from(hash),
+                &state.device_rules(),
+                "device",
+            );
+            precount.device = Some(saved);
+        }
+        None => {
+            let breaker_rules = state.breaker_rules();
+            state.with_breaker(|breaker| breaker.record_failure(&breaker_rules, now));
+            let saved_user = bump(&mut limits.users, user_key, &state.user_rules(), "username");
+            let saved_ip = bump(&mut limits.ips, ip_key, &state.ip_rules(), "client");
+            precount.user = Some(saved_user);
+            precount.ip = Some(saved_ip);
+        }
+    }
+    if limits.users.len() + limits.ips.len() + limits.devices.len() > 3 * super::MAX_COUNTERS {
+        limits.prune(now);
+    }
+    precount
+}
+
+/// Makes a counted failure durable and audits it.
+async fn settle_failure(
+    state: &AppState,
+    user_key: &str,
+    client_ip: IpAddr,
+    precount: &Precount,
+) -> Result<(), AuthError> {
+    {
+        let limits = state.limits.lock().await;
+        state.persist_limits(&limits).await?;
+    }
+    state.audit(AuditKind::LoginFailed, Some(user_key), Some(client_ip), "");
+    if !precount.newly_locked.is_empty() {
+        state.audit(
+            AuditKind::LockedOut,
+            Some(user_key),
+            Some(client_ip),
+            precount.newly_locked.join(","),
+        );
+    }
+    Ok(())
+}

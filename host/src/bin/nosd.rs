@@ -1,0 +1,132 @@
+//! nosd: the unprivileged nos daemon. Parses arguments, loads the config, binds, serves.
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use nos_host::audit::JsonLinesAudit;
+use nos_host::clock::SystemClock;
+use nos_host::config::Config;
+use nos_host::state::{AppState, StateDeps};
+use nos_host::{auth, recovery};
+
+#[derive(Parser)]
+#[command(name = "nosd", version, about = "The unprivileged nos daemon")]
+struct Args {
+    /// Configuration file (TOML); without it the built-in defaults apply.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Validate the configuration and exit.
+    #[arg(long)]
+    check_config: bool,
+}
+
+/// How often recovery mode reminds the operator to remove the flag.
+const RECOVERY_REMINDER: Duration = Duration::from_secs(600);
+/// How often stale sessions, counters and flood-table entries are pruned.
+const HOUSEKEEPING: Duration = Duration::from_secs(60);
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => Config::from_toml_str("", std::path::Path::new("<defaults>"))?,
+    };
+    if args.check_config {
+        println!(
+            "config ok: bind {}, state dir {}",
+            config.http.bind,
+            config.state.dir.display()
+        );
+        return Ok(());
+    }
+    let recovery_active = recovery::is_requested(
+        &config.recovery.cmdline_path,
+        std::env::var("NOS_RECOVERY").ok().as_deref(),
+    );
+    std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+        .create(&config.state.dir)
+        .with_context(|| format!("creating {}", config.state.dir.display()))?;
+    let audit = JsonLinesAudit::open(&config.state.dir.join("audit.jsonl"))
+        .context("opening the audit log")?;
+    let bind = config.http.bind;
+    let recovery_socket = config.recovery.socket.clone();
+    let state = AppState::open(StateDeps {
+        config,
+        clock: Arc::new(SystemClock),
+        audit: Arc::new(audit),
+        policy: None,
+        recovery_active,
+    })?;
+    if let Some(token) = auth::setup::ensure_setup_token(&state).await? {
+        tracing::warn!(
+            setup_token = %token,
+            "no admin yet: finish first-run setup within 15 minutes with this token (also in <state dir>/setup-token)"
+        );
+    }
+    if recovery_active {
+        let listener = recovery::bind(&recovery_socket)?;
+        tracing::warn!(socket = %recovery_socket.display(), "RECOVERY MODE ACTIVE: remove nos.recovery=1 from the kernel command line when done");
+        tokio::spawn(recovery::serve(state.clone(), listener));
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(RECOVERY_REMINDER);
+            interval.tick().await;
+            loop {
+                interval.tick().await;
+                tracing::warn!("recovery mode is still active: remove nos.recovery=1 and reboot");
+            }
+        });
+    }
+    let housekeeping_state = state.clone();
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(HOUSEKEEPING);
+        loop {
+            interval.tick().await;
+            if let Err(err) = housekeeping_state.housekeeping().await {
+                tracing::error!(%err, "housekeeping failed");
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("binding {bind}"))?;
+    let local = listener.local_addr().context("reading the bound address")?;
+    tracing::info!(%local, "nosd listening");
+    axum::serve(
+        listener,
+        nos_host::app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    Ok(())
+}
+
+/// SIGINT or SIGTERM. State needs no flush: every write is already durable when acknowledged.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(%err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+    tracing::info!("nosd shutting down");
+}

@@ -1,0 +1,612 @@
+//! nosd's TOML configuration: every path, limit and timeout, with the defaults in named consts.
+//!
+//! Errors come from `toml`, so they name the key and its line; values that would weaken a
+//! security floor (argon2 cost, session lifetimes) are refused while parsing, with the span of
+//! the offending value. This module never touches the filesystem except in [`Config::load`].
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Default listen address: loopback only.
+pub const DEFAULT_BIND: &str = "127.0.0.1:9000";
+/// Default state directory.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/nos";
+/// Production argon2id memory cost in KiB (46 MiB).
+pub const DEFAULT_ARGON2_MEMORY_KIB: u32 = 46 * 1024;
+/// Production argon2id passes.
+pub const DEFAULT_ARGON2_ITERATIONS: u32 = 1;
+/// The OWASP floor: memory × passes must reach 19 MiB × 2.
+pub const ARGON2_FLOOR_MEMORY_TIMES_PASSES_KIB: u64 = 19 * 1024 * 2;
+/// The smallest memory cost accepted at all (OWASP's 7 MiB / t=5 equivalent).
+pub const ARGON2_FLOOR_MEMORY_KIB: u32 = 7 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid config {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default = "HttpConfig::defaults")]
+    pub http: HttpConfig,
+    #[serde(default = "StateConfig::defaults")]
+    pub state: StateConfig,
+    #[serde(default = "Argon2Config::defaults")]
+    pub argon2: Argon2Config,
+    #[serde(default = "SessionConfig::defaults")]
+    pub session: SessionConfig,
+    #[serde(default = "LimitsConfig::defaults")]
+    pub limits: LimitsConfig,
+    #[serde(default = "RecoveryConfig::defaults")]
+    pub recovery: RecoveryConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Listen address (default [`DEFAULT_BIND`]).
+    #[serde(default = "default_bind")]
+    pub bind: SocketAddr,
+    /// Host names (without port) accepted in `Host`; anything else gets 421 (DNS rebinding).
+    #[serde(default = "default_allowed_hosts")]
+    pub allowed_hosts: Vec<String>,
+    /// Peers whose `X-Forwarded-For` is read (right to left). Forwarding headers from any
+    /// other peer are refused with 400.
+    #[serde(default)]
+    pub trust_proxy: Vec<Cidr>,
+    /// Largest accepted request body in bytes (default 8 KiB).
+    #[serde(default = "default_body_limit")]
+    pub body_limit_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateConfig {
+    #[serde(default = "default_state_dir")]
+    pub dir: PathBuf,
+}
+
+/// argon2id cost; never below the OWASP floor (checked while parsing).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(try_from = "RawArgon2")]
+pub struct Argon2Config {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawArgon2 {
+    #[serde(default = "default_argon2_memory")]
+    memory_kib: u32,
+    #[serde(default = "default_argon2_iterations")]
+    iterations: u32,
+    #[serde(default = "one")]
+    parallelism: u32,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionConfig {
+    /// Idle timeout in seconds (default 900).
+    #[serde(default = "default_idle")]
+    pub idle_seconds: u64,
+    /// Absolute lifetime in seconds (default 28 800).
+    #[serde(default = "default_absolute")]
+    pub absolute_seconds: u64,
+    /// How long a rotated refresh token still returns the same successor (default 15).
+    #[serde(default = "default_grace")]
+    pub refresh_grace_seconds: u64,
+    /// How long a login or re-authentication unlocks sensitive actions (default 300).
+    #[serde(default = "default_reauth")]
+    pub reauth_seconds: u64,
+    /// Client IP binding of a session (default `prefix`: /24 or /64).
+    #[serde(default = "default_ip_binding")]
+    pub ip_binding: IpBinding,
+    /// Sessions per user; the oldest is evicted beyond it (default 5).
+    #[serde(default = "default_max_sessions")]
+    pub max_per_user: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IpBinding {
+    Exact,
+    Prefix,
+    Off,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// governor burst per client (default 10 attempts).
+    #[serde(default = "default_ip_burst")]
+    pub ip_burst: u32,
+    /// governor refill: one attempt per this many milliseconds (default 6000).
+    #[serde(default = "default_ip_refill_ms")]
+    pub ip_refill_ms: u64,
+    /// Consecutive failures before the first lock (default 5).
+    #[serde(default = "default_free_failures")]
+    pub free_failures: u32,
+    /// The first lock in seconds, doubled per further failure (default 60).
+    #[serde(default = "default_base_lock")]
+    pub base_lock_seconds: u64,
+    /// The longest temporary lock (default 900).
+    #[serde(default = "default_max_lock")]
+    pub max_lock_seconds: u64,
+    /// Consecutive failures after which a username stays locked until a success or recovery
+    /// (default 100, NIST 800-63B 5.2.2).
+    #[serde(default = "default_hard_stop")]
+    pub user_hard_stop: u32,
+    /// Free failures on a trusted device (default 10).
+    #[serde(default = "default_device_free")]
+    pub device_free_failures: u32,
+    /// argon2 computations at once (default 2).
+    #[serde(default = "default_hash_concurrency")]
+    pub hash_concurrency: usize,
+    /// Requests waiting for a hash slot before 503 (default 16).
+    #[serde(default = "default_hash_queue")]
+    pub hash_queue: usize,
+    /// Untrusted failures within `global_window_seconds` that trip the global breaker (300).
+    #[serde(default = "default_global_failures")]
+    pub global_failures: usize,
+    /// The breaker's window and quiet time (default 600).
+    #[serde(default = "default_global_window")]
+    pub global_window_seconds: u64,
+    /// While tripped, one attempt per client per this many seconds (default 30).
+    #[serde(default = "default_global_trickle")]
+    pub global_trickle_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecoveryConfig {
+    /// Where the kernel command line is read (default `/proc/cmdline`).
+    #[serde(default = "default_cmdline")]
+    pub cmdline_path: PathBuf,
+    /// The root-only recovery socket (default `/run/nos/recovery.sock`).
+    #[serde(default = "default_recovery_socket")]
+    pub socket: PathBuf,
+}
+
+/// An IP network in CIDR notation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Cidr {
+    network: IpAddr,
+    prefix_len: u8,
+}
+
+impl Cidr {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.network, canonical_ip(ip)) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix_len))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix_len))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// IPv4-mapped IPv6 addresses become IPv4, so one client has one key.
+pub fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(v6),
+        },
+        v4 => v4,
+    }
+}
+
+impl TryFrom<String> for Cidr {
+    type Error = String;
+
+    /// `cidr = ip "/" prefix_len | ip`
+    fn try_from(text: String) -> Result<Cidr, String> {
+        let (ip_text, prefix_text) = match text.split_once('/') {
+            Some((ip_text, prefix_text)) => (ip_text, Some(prefix_text)),
+            None => (text.as_str(), None),
+        };
+        let network: IpAddr = ip_text
+            .parse()
+            .map_err(|_| format!("`{text}` is not an IP network"))?;
+        let network = canonical_ip(network);
+        let max_len = if network.is_ipv4() { 32 } else { 128 };
+        let prefix_len = match prefix_text {
+            None => max_len,
+            Some(prefix_text) => prefix_text
+                .parse::<u8>()
+                .ok()
+                .filter(|len| *len <= max_len)
+                .ok_or_else(|| format!("`{text}` has an invalid prefix length"))?,
+        };
+        Ok(Cidr {
+            network,
+            prefix_len,
+        })
+    }
+}
+
+impl TryFrom<RawArgon2> for Argon2Config {
+    type Error = String;
+
+    fn try_from(raw: RawArgon2) -> Result<Argon2Config, String> {
+        let cost = u64::from(raw.memory_kib) * u64::from(raw.iterations);
+        if raw.memory_kib < ARGON2_FLOOR_MEMORY_KIB || cost < ARGON2_FLOOR_MEMORY_TIMES_PASSES_KIB {
+            return Err(format!(
+                "argon2 cost memory_kib={} iterations={} is below the floor (19 MiB x 2 passes)",
+                raw.memory_kib, raw.iterations
+            ));
+        }
+        if raw.memory_kib > 4 * 1024 * 1024
+            || raw.iterations > 64
+            || raw.parallelism == 0
+            || raw.parallelism > 16
+        {
+            return Err("argon2 parameters out of range".to_string());
+        }
+        Ok(Argon2Config {
+            memory_kib: raw.memory_kib,
+            iterations: raw.iterations,
+            parallelism: raw.parallelism,
+        })
+    }
+}
+
+impl Config {
+    /// Parses a config; `origin` names the file in errors.
+    pub fn from_toml_str(text: &str, origin: &Path) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|err| ConfigError::Parse {
+            path: origin.to_path_buf(),
+            message: err.to_string(),
+        })?;
+        config.validate().map_err(|(key, why)| {
+            let place = match line_of(text, key) {
+                Some(line) => format!(" at line {line}"),
+                None => String::new(),
+            };
+            ConfigError::Parse {
+                path: origin.to_path_buf(),
+                message: format!("key `{key}`{place} {why}"),
+            }
+        })?;
+        Ok(config)
+    }
+
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::from_toml_str(&text, path)
+    }
+
+    /// Cross-field and range checks; returns the offending `table.key` and why.
+    fn validate(&self) -> Result<(), (&'static str, &'static str)> {
+        let session = &self.session;
+        let limits = &self.limits;
+        let checks: [(bool, &'static str, &'static str); 8] = [
+            (
+                (1..=3600).contains(&session.idle_seconds),
+                "session.idle_seconds",
+                "must be 1..=3600",
+            ),
+            (
+                session.absolute_seconds >= session.idle_seconds
+                    && session.absolute_seconds <= 86_400,
+                "session.absolute_seconds",
+                "must be idle_seconds..=86400",
+            ),
+            (
+                session.refresh_grace_seconds <= 60,
+                "session.refresh_grace_seconds",
+                "must be at most 60",
+            ),
+            (
+                (1..=100).contains(&limits.user_hard_stop),
+                "limits.user_hard_stop",
+                "must be 1..=100",
+            ),
+            (
+                limits.hash_concurrency > 0,
+                "limits.hash_concurrency",
+                "must be positive",
+            ),
+            (limits.ip_burst > 0, "limits.ip_burst", "must be positive"),
+            (
+                limits.ip_refill_ms > 0,
+                "limits.ip_refill_ms",
+                "must be positive",
+            ),
+            (
+                limits.global_failures > 0,
+                "limits.global_failures",
+                "must be positive",
+            ),
+        ];
+        match checks.iter().find(|(ok, _, _)| !ok) {
+            Some((_, key, why)) => Err((key, why)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The 1-based line of `table.key` in TOML `text`, if it is written there.
+fn line_of(text: &str, dotted_key: &str) -> Option<usize> {
+    let (table, key) = dotted_key.split_once('.')?;
+    let mut current_table = "";
+    for (line_idx, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        if let Some(header) = trimmed
+            .strip_prefix('[')
+            .and_then(|rest| rest.strip_suffix(']'))
+        {
+            current_table = header.trim();
+        } else if current_table == table
+            && trimmed
+                .split_once('=')
+                .is_some_and(|(name, _)| name.trim() == key)
+        {
+            return Some(line_idx + 1);
+        }
+    }
+    None
+}
+
+impl HttpConfig {
+    fn defaults() -> HttpConfig {
+        HttpConfig {
+            bind: default_bind(),
+            allowed_hosts: default_allowed_hosts(),
+            trust_proxy: Vec::new(),
+            body_limit_bytes: default_body_limit(),
+        }
+    }
+}
+
+impl StateConfig {
+    fn defaults() -> StateConfig {
+        StateConfig {
+            dir: default_state_dir(),
+        }
+    }
+}
+
+impl Argon2Config {
+    fn defaults() -> Argon2Config {
+        Argon2Config {
+            memory_kib: DEFAULT_ARGON2_MEMORY_KIB,
+            iterations: DEFAULT_ARGON2_ITERATIONS,
+            parallelism: 1,
+        }
+    }
+}
+
+impl SessionConfig {
+    fn defaults() -> SessionConfig {
+        SessionConfig {
+            idle_seconds: default_idle(),
+            absolute_seconds: default_absolute(),
+            refresh_grace_seconds: default_grace(),
+            reauth_seconds: default_reauth(),
+            ip_binding: default_ip_binding(),
+            max_per_user: default_max_sessions(),
+        }
+    }
+}
+
+impl LimitsConfig {
+    fn defaults() -> LimitsConfig {
+        LimitsConfig {
+            ip_burst: default_ip_burst(),
+            ip_refill_ms: default_ip_refill_ms(),
+            free_failures: default_free_failures(),
+            base_lock_seconds: default_base_lock(),
+            max_lock_seconds: default_max_lock(),
+            user_hard_stop: default_hard_stop(),
+            device_free_failures: default_device_free(),
+            hash_concurrency: default_hash_concurrency(),
+            hash_queue: default_hash_queue(),
+            global_failures: default_global_failures(),
+            global_window_seconds: default_global_window(),
+            global_trickle_seconds: default_global_trickle(),
+        }
+    }
+}
+
+impl RecoveryConfig {
+    fn defaults() -> RecoveryConfig {
+        RecoveryConfig {
+            cmdline_path: default_cmdline(),
+            socket: default_recovery_socket(),
+        }
+    }
+}
+
+fn default_bind() -> SocketAddr {
+    DEFAULT_BIND
+        .parse()
+        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 9000)))
+}
+fn default_allowed_hosts() -> Vec<String> {
+    vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()]
+}
+fn default_body_limit() -> usize {
+    8 * 1024
+}
+fn default_state_dir() -> PathBuf {
+    PathBuf::from(DEFAULT_STATE_DIR)
+}
+fn default_argon2_memory() -> u32 {
+    DEFAULT_ARGON2_MEMORY_KIB
+}
+fn default_argon2_iterations() -> u32 {
+    DEFAULT_ARGON2_ITERATIONS
+}
+fn one() -> u32 {
+    1
+}
+fn default_idle() -> u64 {
+    15 * 60
+}
+fn default_absolute() -> u64 {
+    8 * 3600
+}
+fn default_grace() -> u64 {
+    15
+}
+fn default_reauth() -> u64 {
+    5 * 60
+}
+fn default_ip_binding() -> IpBinding {
+    IpBinding::Prefix
+}
+fn default_max_sessions() -> usize {
+    5
+}
+fn default_ip_burst() -> u32 {
+    10
+}
+fn default_ip_refill_ms() -> u64 {
+    6000
+}
+fn default_free_failures() -> u32 {
+    5
+}
+fn default_base_lock() -> u64 {
+    60
+}
+fn default_max_lock() -> u64 {
+    900
+}
+fn default_hard_stop() -> u32 {
+    100
+}
+fn default_device_free() -> u32 {
+    10
+}
+fn default_hash_concurrency() -> usize {
+    2
+}
+fn default_hash_queue() -> usize {
+    16
+}
+fn default_global_failures() -> usize {
+    300
+}
+fn default_global_window() -> u64 {
+    600
+}
+fn default_global_trickle() -> u64 {
+    30
+}
+fn default_cmdline() -> PathBuf {
+    PathBuf::from("/proc/cmdline")
+}
+fn default_recovery_socket() -> PathBuf {
+    PathBuf::from("/run/nos/recovery.sock")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use expect_test::expect;
+
+    fn check_err(text: &str, expect: expect_test::Expect) {
+        let err = Config::from_toml_str(text, Path::new("nosd.toml")).unwrap_err();
+        expect.assert_eq(&err.to_string());
+    }
+
+    #[test]
+    fn defaults_are_loopback_and_production_argon2() {
+        let config = Config::from_toml_str("", Path::new("nosd.toml")).unwrap();
+        assert_eq!(config.http.bind.to_string(), "127.0.0.1:9000");
+        assert_eq!(config.argon2.memory_kib, 47104);
+        assert_eq!(config.argon2.iterations, 1);
+        assert_eq!(config.state.dir, PathBuf::from("/var/lib/nos"));
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_line() {
+        check_err(
+            "[http]\nbind = \"127.0.0.1:1\"\nbnid = 3\n",
+            expect![[r#"
+                invalid config nosd.toml: TOML parse error at line 3, column 1
+                  |
+                3 | bnid = 3
+                  | ^^^^
+                unknown field `bnid`, expected one of `bind`, `allowed_hosts`, `trust_proxy`, `body_limit_bytes`
+            "#]],
+        );
+    }
+
+    #[test]
+    fn argon2_below_floor_is_refused() {
+        check_err(
+            "[argon2]\nmemory_kib = 8192\niterations = 1\n",
+            expect![[r#"
+                invalid config nosd.toml: TOML parse error at line 1, column 1
+                  |
+                1 | [argon2]
+                  | ^^^^^^^^
+                argon2 cost memory_kib=8192 iterations=1 is below the floor (19 MiB x 2 passes)
+            "#]],
+        );
+    }
+
+    #[test]
+    fn range_errors_name_key_and_line() {
+        check_err(
+            "[http]\nbind = \"127.0.0.1:1\"\n\n[session]\nidle_seconds = 600\nabsolute_seconds = 60\n",
+            expect![
+                "invalid config nosd.toml: key `session.absolute_seconds` at line 6 must be idle_seconds..=86400"
+            ],
+        );
+    }
+
+    #[test]
+    fn bad_cidr_names_value() {
+        check_err(
+            "[http]\ntrust_proxy = [\"10.0.0.0/33\"]\n",
+            expect![[r#"
+                invalid config nosd.toml: TOML parse error at line 2, column 15
+                  |
+                2 | trust_proxy = ["10.0.0.0/33"]
+                  |               ^^^^^^^^^^^^^^^
+                `10.0.0.0/33` has an invalid prefix length
+            "#]],
+        );
+    }
+
+    #[test]
+    fn cidr_contains() {
+        let cidr = Cidr::try_from("10.1.0.0/16".to_string()).unwrap();
+        assert!(cidr.contains("10.1.200.3".parse().unwrap()));
+        assert!(cidr.contains("::ffff:10.1.0.1".parse().unwrap()));
+        assert!(!cidr.contains("10.2.0.1".parse().unwrap()));
+        let all = Cidr::try_from("0.0.0.0/0".to_string()).unwrap();
+        assert!(all.contains("1.2.3.4".parse().unwrap()));
+    }
+}

@@ -1,0 +1,140 @@
+//! Extractors: `AppJson` (bounded, typed JSON with the API's error shape) and `AuthSession`
+//! (a live, bound session; for unsafe methods also the CSRF token).
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{Method, header};
+use serde::de::DeserializeOwned;
+use subtle::ConstantTimeEq;
+
+use super::client_ip::ClientIp;
+use super::cookies;
+use super::error::ApiError;
+use crate::audit::AuditKind;
+use crate::session::store::{AccessDenied, SessionView};
+use crate::session::token::Token;
+use crate::state::AppState;
+
+/// The CSRF header every unsafe request carries.
+pub const CSRF_HEADER: &str = "x-nos-csrf";
+
+/// JSON body: `application/json`, within the body limit, `deny_unknown_fields` on the types.
+pub struct AppJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| {
+                value
+                    .split(';')
+                    .next()
+                    .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+            });
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|_| ApiError::PayloadTooLarge)?;
+        serde_json::from_slice(&bytes)
+            .map(AppJson)
+            .map_err(|err| ApiError::BadRequest {
+                code: "request.invalid",
+                message: format!("invalid request body: {err}"),
+            })
+    }
+}
+
+/// The client address resolved by the outer middleware.
+pub fn client_ip(parts: &Parts) -> Result<std::net::IpAddr, ApiError> {
+    parts
+        .extensions
+        .get::<ClientIp>()
+        .map(|client| client.0)
+        .ok_or_else(|| ApiError::Internal("client ip middleware missing".into()))
+}
+
+pub fn user_agent(parts: &Parts) -> String {
+    parts
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("")
+        .chars()
+        .take(512)
+        .collect()
+}
+
+/// A request authenticated by the session cookie.
+pub struct AuthSession {
+    pub family: SessionView,
+}
+
+impl AuthSession {
+    /// Sensitive actions (password, 2FA and recovery-code changes, applying destructive plans)
+    /// need a login or re-authentication (`POST /api/v1/auth/reauth`) within
+    /// `session.reauth_seconds` (default 300); otherwise 401 `auth.reauth_required`.
+    pub fn require_recent_auth(&self, state: &AppState) -> Result<(), ApiError> {
+        let fresh_until = self
+            .family
+            .authenticated_at
+            .saturating_add(state.config.session.reauth_seconds);
+        if state.now() > fresh_until {
+            return Err(ApiError::ReauthRequired);
+        }
+        Ok(())
+    }
+}
+
+impl FromRequestParts<AppState> for AuthSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let client = client_ip(parts)?;
+        let token = cookies::read(&parts.headers, cookies::SESSION)
+            .and_then(Token::parse)
+            .ok_or(ApiError::Unauthenticated)?;
+        let user_agent = user_agent(parts);
+        let rules = state.session_rules();
+        let now = state.now();
+        let verdict = state
+            .with_sessions(|table| table.authenticate(&token, &rules, &user_agent, client, now));
+        let family = match verdict {
+            Ok(family) => family,
+            Err(AccessDenied::Unknown) => return Err(ApiError::Unauthenticated),
+            Err(AccessDenied::Ended {
+                rejection,
+                username,
+            }) => {
+                state.audit(
+                    AuditKind::SessionBindingMismatch,
+                    Some(&username),
+                    Some(client),
+                    format!("{rejection:?}; session ended"),
+                );
+                state.persist_sessions().await?;
+                return Err(ApiError::Unauthenticated);
+            }
+        };
+        if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+            let presented = parts
+                .headers
+                .get(CSRF_HEADER)
+                .and_then(|value| value.to_str().ok())
+                .and_then(Token::parse)
+                .ok_or(ApiError::CsrfRejected)?;
+            let expected = String::from(family.csrf_hash);
+            let got = String::from(presented.hash());
+            if !bool::from(expected.as_bytes().ct_eq(got.as_bytes())) {
+                return Err(ApiError::CsrfRejected);
+            }
+        }
+        Ok(AuthSession { family })
+    }
+}

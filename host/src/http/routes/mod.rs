@@ -1,0 +1,4 @@
+//! Route groups, each next to its handlers.
+
+pub mod auth;
+pub mod setup;

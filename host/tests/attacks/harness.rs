@@ -1,0 +1,293 @@
+//! The test harness: a real nosd (in process) on 127.0.0.1 port 0 with a temp state directory,
+//! a virtual clock, an in-memory audit sink, and a small HTTP client that keeps cookies by hand.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use nos_host::audit::MemoryAudit;
+use nos_host::clock::ManualClock;
+use nos_host::config::Config;
+use nos_host::state::{AppState, StartError, StateDeps};
+use nos_host::store::StoreError;
+use reqwest::header::{HeaderMap, HeaderValue};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+/// Virtual start time: a fixed instant, TOTP-step aligned plus 10 s.
+pub const T0: u64 = 1_800_000_010;
+pub const PASSWORD: &str = "correct horse battery staple 42";
+pub const UA: &str = "nos-tests/1";
+
+/// Settings for tests: the argon2 floor, and limits loose enough not to get in the way unless
+/// a test is about them.
+pub fn config_toml(dir: &Path, extra: &str) -> String {
+    format!(
+        "[state]\ndir = \"{}\"\n[argon2]\nmemory_kib = 19456\niterations = 2\n{extra}",
+        dir.display()
+    )
+}
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    pub clock: Arc<ManualClock>,
+    pub audit: Arc<MemoryAudit>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub async fn start(dir: &Path, extra_config: &str, clock: Arc<ManualClock>) -> TestServer {
+        let text = config_toml(dir, extra_config);
+        let config = Config::from_toml_str(&text, Path::new("test.toml")).expect("test config");
+        let audit = Arc::new(MemoryAudit::default());
+        // After a restart, the previous server's last connection tasks may still hold the
+        // state directory's lock for a moment (a new process would not have to wait).
+        let mut n_tries = 0;
+        let state = loop {
+            let opened = AppState::open(StateDeps {
+                config: config.clone(),
+                clock: clock.clone(),
+                audit: audit.clone(),
+                policy: None,
+                recovery_active: false,
+            });
+            match opened {
+                Ok(state) => break state,
+                Err(StartError::Store(StoreError::Busy { .. })) if n_tries < 250 => {
+                    n_tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                Err(err) => panic!("state does not open: {err}"),
+            }
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (shutdown, shutdown_rx) = oneshot::channel::<()>();
+        let app = nos_host::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = shutdown_rx.await;
+                })
+                .await
+                .unwrap();
+        });
+        TestServer {
+            addr,
+            state,
+            clock,
+            audit,
+            shutdown: Some(shutdown),
+            task: Some(task),
+        }
+    }
+
+    /// Stops serving and releases the state directory (for restarts).
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), task).await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Runs first-run setup over HTTP; returns the TOTP secret and the recovery codes.
+    pub async fn setup_admin(&self, client: &Client) -> (Vec<u8>, Vec<String>) {
+        let token = nos_host::auth::setup::ensure_setup_token(&self.state)
+            .await
+            .unwrap()
+            .unwrap();
+        let begin = client
+            .post(
+                self,
+                "/api/v1/setup/totp",
+                json!({"token": token, "username": "admin"}),
+            )
+            .await;
+        assert_eq!(begin.status, 200, "{:?}", begin.body);
+        let secret =
+            nos_host::auth::totp::decode_secret(begin.body["secret"].as_str().unwrap()).unwrap();
+        let code = nos_host::auth::totp::code_at(&secret, self.clock_now());
+        let done = client
+            .post(
+                self,
+                "/api/v1/setup/admin",
+                json!({"token": token, "username": "admin", "password": PASSWORD, "code": code}),
+            )
+            .await;
+        assert_eq!(done.status, 201, "{:?}", done.body);
+        let codes = done.body["recovery_codes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|code| code.as_str().unwrap().to_string())
+            .collect();
+        // The setup code's step is now used; move on to a fresh step.
+        self.clock.advance(30);
+        (secret, codes)
+    }
+
+    pub fn clock_now(&self) -> u64 {
+        use nos_host::clock::Clock;
+        self.clock.now()
+    }
+
+    pub fn totp_now(&self, secret: &[u8]) -> String {
+        nos_host::auth::totp::code_at(secret, self.clock_now())
+    }
+}
+
+/// A response reduced to what tests look at.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub raw: String,
+}
+
+impl Reply {
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .map(|value| value.to_str().unwrap().to_string())
+            .collect()
+    }
+
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.set_cookies().iter().find_map(|line| {
+            let (pair, _) = line.split_once(';').unwrap_or((line, ""));
+            let (key, value) = pair.split_once('=')?;
+            (key == name && !value.is_empty()).then(|| value.to_string())
+        })
+    }
+
+    pub fn retry_after(&self) -> Option<u64> {
+        self.headers.get("retry-after")?.to_str().ok()?.parse().ok()
+    }
+}
+
+/// An HTTP client with a cookie map and fixed extra headers (UA, X-Forwarded-For...).
+#[derive(Clone)]
+pub struct Client {
+    pub http: reqwest::Client,
+    pub cookies: HashMap<String, String>,
+    pub headers: Vec<(String, String)>,
+    pub csrf: Option<String>,
+}
+
+impl Client {
+    pub fn new() -> Client {
+        Client {
+            http: reqwest::Client::builder().no_proxy().build().unwrap(),
+            cookies: HashMap::new(),
+            headers: vec![("user-agent".into(), UA.into())],
+            csrf: None,
+        }
+    }
+
+    pub fn with_header(mut self, name: &str, value: &str) -> Client {
+        self.headers.retain(|(key, _)| key != name);
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    fn cookie_header(&self) -> Option<String> {
+        (!self.cookies.is_empty()).then(|| {
+            self.cookies
+                .iter()
+                .map(|(key, value)| format!("{key}={value}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+    }
+
+    pub fn absorb(&mut self, reply: &Reply) {
+        for line in reply.set_cookies() {
+            let (pair, _) = line.split_once(';').unwrap_or((&line, ""));
+            if let Some((key, value)) = pair.split_once('=') {
+                if value.is_empty() {
+                    self.cookies.remove(key);
+                } else {
+                    self.cookies.insert(key.to_string(), value.to_string());
+                }
+            }
+        }
+        if let Some(csrf) = reply.body.get("csrf_token").and_then(Value::as_str) {
+            self.csrf = Some(csrf.to_string());
+        }
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+        let mut request = request;
+        for (name, value) in &self.headers {
+            request = request.header(name.as_str(), HeaderValue::from_str(value).unwrap());
+        }
+        if let Some(cookie) = self.cookie_header() {
+            request = request.header("cookie", cookie);
+        }
+        let response = request.send().await.expect("request reaches the server");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let raw = response.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&raw).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+            raw,
+        }
+    }
+
+    pub async fn get(&self, server: &TestServer, path: &str) -> Reply {
+        self.send(self.http.get(server.url(path))).await
+    }
+
+    /// A same-origin JSON POST with the CSRF header (the session token when logged in).
+    pub async fn post(&self, server: &TestServer, path: &str, body: Value) -> Reply {
+        let csrf = self.csrf.clone().unwrap_or_else(|| "1".into());
+        self.send(
+            self.http
+                .post(server.url(path))
+                .header("content-type", "application/json")
+                .header("x-nos-csrf", csrf)
+                .body(body.to_string()),
+        )
+        .await
+    }
+
+    pub async fn login(
+        &self,
+        server: &TestServer,
+        username: &str,
+        password: &str,
+        code: Option<&str>,
+    ) -> Reply {
+        let mut body = json!({"username": username, "password": password});
+        if let Some(code) = code {
+            body["code"] = json!(code);
+        }
+        self.post(server, "/api/v1/auth/login", body).await
+    }
+}
+
+/// A logged-in admin client.
+pub async fn logged_in(server: &TestServer, secret: &[u8]) -> Client {
+    let mut client = Client::new();
+    server.clock.advance(30);
+    let reply = client
+        .login(server, "admin", PASSWORD, Some(&server.totp_now(secret)))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.raw);
+    client.absorb(&reply);
+    client
+}

@@ -1,0 +1,11 @@
+//! Attack tests against a real nosd: real sockets, real HTTP client, temp state directories,
+//! a virtual clock. One test binary so the suite links once.
+
+mod harness;
+mod http_surface;
+mod login_limits;
+mod recovery_socket;
+mod second_factor;
+mod sessions;
+mod store_crash;
+mod timing;
