@@ -356,6 +356,25 @@ fn run_ok(command: &mut Command) -> std::io::Result<()> {
     }
 }
 
+/// The pids whose parent is `pid`, from /proc (no procps needed).
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|child| {
+            std::fs::read_to_string(format!("/proc/{child}/stat")).is_ok_and(|stat| {
+                // pid (comm) state ppid ...: comm may contain spaces, so split after the last ')'.
+                stat.rsplit(')')
+                    .next()
+                    .and_then(|rest| rest.split_whitespace().nth(1))
+                    == Some(&pid.to_string())
+            })
+        })
+        .collect()
+}
+
 /// Whether loop devices can be made here.
 pub fn loop_devices_available() -> bool {
     Path::new("/dev/loop-control").exists()
@@ -451,3 +470,18 @@ binary = "lsblk"
 effect = "read"
 argv = ["--json", "--bytes", "--paths", "--output", "NAME,KNAME,PATH,SIZE,ROTA,TYPE,FSTYPE,LABEL,UUID,MOUNTPOINT,PKNAME,MAJ:MIN"]
 "#;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn children_of_sees_a_child() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        assert!(super::children_of(std::process::id()).contains(&child.id()));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(!super::children_of(std::process::id()).contains(&child.id()));
+    }
+}
