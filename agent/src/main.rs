@@ -1,10 +1,14 @@
 //! nos-agent: the root agent. Arguments, configuration, logging and the socket; the request
 //! pipeline lives in `pipeline.rs`, the only spawn in `exec.rs`.
 //!
-//! Binary-only modules (never part of the pure library):
-//! `config` (flags and the optional TOML file), `policy` (the door to the allowlist), `trust` (peer credentials and tokens), `exec` (exec-time
-//! checks and the one spawn), `jobs`, `managed` (typed managed files), `facts`, `audit`,
-//! `pipeline` (the order of decisions) and `server` (socket glue).
+//! Binary-only modules (never part of the pure library): `config` (flags and the optional TOML
+//! file), `policy` (the door to the allowlist), `trust` (peer credentials and tokens), `exec`
+//! (exec-time checks and the one spawn), `jobs`, `managed` (typed managed files), `facts`,
+//! `audit`, `pipeline` (the order of decisions) and `server` (socket glue).
+//!
+//! `unsafe` is denied here and allowed at exactly three marked places: the `pre_exec` closure in
+//! `exec` (setsid, clearing FD_CLOEXEC on pinned mount targets) and taking ownership of systemd's
+//! LISTEN_FDS socket (two lines below).
 #![deny(unsafe_code)]
 
 mod audit;
