@@ -443,11 +443,25 @@ fn nosctl_drives_the_agent() {
         bootstrap.to_str().unwrap(),
         "--token-out",
         out.to_str().unwrap(),
+        "--owner",
+        "nobody",
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let metadata = std::fs::metadata(&out).unwrap();
+    assert_eq!(metadata.permissions().mode() & 0o777, 0o600);
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&metadata), 65534);
+    // Rotation keeps the owner.
+    let output = nosctl(&[
+        "rotate",
+        "--socket",
+        socket,
+        "--token-file",
+        out.to_str().unwrap(),
     ]);
     assert!(output.status.success(), "{output:?}");
     assert_eq!(
-        std::fs::metadata(&out).unwrap().permissions().mode() & 0o777,
-        0o600
+        std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&out).unwrap()),
+        65534
     );
 }
 

@@ -50,6 +50,9 @@ pub enum AgentCmd {
         bootstrap_file: PathBuf,
         #[arg(long)]
         token_out: PathBuf,
+        /// Give the token file to this user (and its primary group), e.g. `nos` for nosd.
+        #[arg(long)]
+        owner: Option<String>,
     },
     /// Replace the token in --token-file by a fresh one; the old one stops working.
     Rotate {
@@ -120,12 +123,21 @@ pub fn main(cmd: AgentCmd) -> anyhow::Result<std::process::ExitCode> {
             socket,
             bootstrap_file,
             token_out,
+            owner,
         } => {
+            let owner = match owner {
+                Some(name) => {
+                    let user = nix::unistd::User::from_name(&name)?
+                        .with_context(|| format!("no user {name}"))?;
+                    Some((user.uid.as_raw(), user.gid.as_raw()))
+                }
+                None => None,
+            };
             let bootstrap_token = read_token_file(&bootstrap_file)?;
             let mut client = AgentClient::connect(&socket, Some(Duration::from_secs(30)))?;
             return match client.request(RequestBody::Register { bootstrap_token })? {
                 ResponseBody::Token { token_id, token } => {
-                    write_token(&token_out, &token)?;
+                    write_token(&token_out, &token, owner)?;
                     println!(
                         "registered: token id {token_id} written to {}",
                         token_out.display()
@@ -194,7 +206,13 @@ pub fn main(cmd: AgentCmd) -> anyhow::Result<std::process::ExitCode> {
     client.set_token(read_token_file(&conn.token_file)?);
     let response = client.request(body)?;
     if rotating && let ResponseBody::Token { token_id, token } = &response {
-        write_token(&conn.token_file, token)?;
+        // The new token keeps the old file's owner (e.g. nosd's user).
+        let metadata = std::fs::metadata(&conn.token_file)?;
+        let owner = Some((
+            std::os::unix::fs::MetadataExt::uid(&metadata),
+            std::os::unix::fs::MetadataExt::gid(&metadata),
+        ));
+        write_token(&conn.token_file, token, owner)?;
         println!(
             "rotated: new token id {token_id} written to {}",
             conn.token_file.display()
@@ -204,7 +222,8 @@ pub fn main(cmd: AgentCmd) -> anyhow::Result<std::process::ExitCode> {
     report(&response, conn.json)
 }
 
-fn write_token(path: &Path, token: &str) -> anyhow::Result<()> {
+/// Replaces `path` with the token (mode 0600, owned by `owner` when given), atomically.
+fn write_token(path: &Path, token: &str, owner: Option<(u32, u32)>) -> anyhow::Result<()> {
     let tmp = path.with_extension("tmp");
     let _ = std::fs::remove_file(&tmp);
     let mut file = std::fs::OpenOptions::new()
@@ -213,6 +232,10 @@ fn write_token(path: &Path, token: &str) -> anyhow::Result<()> {
         .mode(0o600)
         .open(&tmp)
         .with_context(|| format!("{}", tmp.display()))?;
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::fchown(&file, Some(uid), Some(gid))
+            .with_context(|| format!("chown {}", tmp.display()))?;
+    }
     file.write_all(token.as_bytes())?;
     file.sync_all()?;
     std::fs::rename(&tmp, path).with_context(|| format!("{}", path.display()))?;
