@@ -349,8 +349,8 @@ fn check_dir_owner(component: &str, stat: &FileStat) -> Result<(), String> {
     Ok(())
 }
 
-/// A key file: reached like a mount path, then a regular root-owned file with no group or other
-/// permission bits and at most [`MAX_KEY_FILE`] bytes.
+/// A key file: reached like a mount path, then a regular root-owned file of mode 0400 or
+/// stricter and at most [`MAX_KEY_FILE`] bytes.
 fn check_key_file(path: &str, arg_idx: usize) -> Result<(), ExecError> {
     let bad = |reason: String| ExecError::BadKeyFile {
         path: path.to_owned(),
@@ -364,9 +364,10 @@ fn check_key_file(path: &str, arg_idx: usize) -> Result<(), ExecError> {
     if stat.st_uid != 0 {
         return Err(bad(format!("owned by uid {}, not root", stat.st_uid)));
     }
-    if stat.st_mode & 0o077 != 0 {
+    // 0400 or stricter: nobody, root included, writes a key in place.
+    if stat.st_mode & 0o7377 != 0 {
         return Err(bad(format!(
-            "mode {:o} grants group or other access",
+            "mode {:o} is not 0400 or stricter",
             stat.st_mode & 0o7777
         )));
     }
@@ -1121,6 +1122,10 @@ mod tests {
             prepare(probe).map(|_| ())
         };
         assert!(check_key(0o400).is_ok());
+        assert!(matches!(
+            check_key(0o600),
+            Err(ExecError::BadKeyFile { .. })
+        ));
         assert!(matches!(
             check_key(0o644),
             Err(ExecError::BadKeyFile { .. })
