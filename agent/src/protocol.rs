@@ -37,8 +37,9 @@ pub const MAX_REQUEST_FRAME: usize = 64 * 1024;
 /// Largest response payload a client accepts, in bytes (16 MiB).
 ///
 /// Responses carry captured command output, which the agent caps per rule (`max_stdout`,
-/// `max_stderr`); JSON escaping can at most multiply that by six, so the caps must stay well
-/// below this limit.
+/// `max_stderr`, 1 MiB and 64 KiB by default). JSON escaping can multiply output by up to six,
+/// so caps above about 2 MiB can exceed this limit: the agent then answers
+/// [`ErrorCode::Internal`] naming the size instead of the result (the command has run).
 pub const MAX_RESPONSE_FRAME: usize = 16 * 1024 * 1024;
 
 /// Most steps one [`RequestBody::RunSteps`] may carry. More is a [`ErrorCode::TooManySteps`].
