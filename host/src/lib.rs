@@ -3,6 +3,7 @@
 // `Component::deserialize_file` (see `plugin::cache`, the only `#[allow(unsafe_code)]`).
 #![deny(unsafe_code)]
 
+pub mod agent_client;
 pub mod audit;
 pub mod auth;
 pub mod clock;

@@ -1,6 +1,7 @@
 //! nosctl: the administrator's command line.
 #![forbid(unsafe_code)]
 
+mod agent;
 mod allowlist;
 mod facts;
 mod plan;
@@ -16,6 +17,9 @@ use clap::Parser;
 enum Cli {
     /// Check, explain, audit, diff and test the command allowlist.
     Allowlist(allowlist::Args),
+    /// Talk to the root agent over its socket.
+    #[command(subcommand)]
+    Agent(agent::AgentCmd),
     /// Run a planner plugin on facts and input; check every step against the allowlist.
     Plan(plan::Args),
     /// Inspect a plugin: manifest, hash, limits, imports/exports, API version.
@@ -32,6 +36,7 @@ const EXIT_UNUSABLE: u8 = 2;
 fn main() -> ExitCode {
     let result = match Cli::parse() {
         Cli::Allowlist(args) => allowlist::run(args),
+        Cli::Agent(cmd) => agent::main(cmd),
         Cli::Plan(args) => plan::run(args),
         Cli::Plugin(args) => plugin::run(args),
         Cli::Facts(args) => facts::run(args),

@@ -77,7 +77,7 @@ fn argv_steps() {
         ),
         &all,
         expect![
-            "allowed by mount.btrfs: /usr/bin/mount -t btrfs -o compress=zstd:3,noatime,nosuid,nodev -- /dev/sdb /srv/pool"
+            "allowed by mount.btrfs: /usr/bin/mount --no-canonicalize -t btrfs -o compress=zstd:3,noatime,nosuid,nodev -- /dev/sdb /srv/pool"
         ],
     );
     check_step(
