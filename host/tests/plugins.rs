@@ -548,3 +548,71 @@ fn auth_default() {
         Err(PluginError::WrongKind { .. })
     ));
 }
+
+/// The auth-default component behind nosd's `AuthPolicy` trait: its verdicts come through, the
+/// built-in floor still applies, and a plugin that fails leaves the built-in verdict alone.
+#[test]
+fn auth_default_as_nosds_auth_policy() {
+    use std::sync::Arc;
+
+    use nos_host::auth::plugin_policy::PluginPolicy;
+    use nos_host::auth::policy::{self, AttemptFacts, AuthPolicy, Decision};
+
+    let facts = AttemptFacts {
+        username_known: true,
+        client_ip: "192.0.2.7".parse().unwrap(),
+        trusted_device: false,
+        user_failures: 6,
+        ip_failures: 0,
+        device_failures: 0,
+        user_locked_for: 0,
+        ip_locked_for: 0,
+        device_locked_for: 0,
+        breaker_wait: 0,
+        seconds_since_last_failure: Some(15),
+        totp_enrolled: true,
+        now: 1_800_000_000,
+    };
+    let plugin = PluginPolicy::new(Arc::new(load(AUTH_DEFAULT)));
+    assert_eq!(
+        plugin.decide(&facts).unwrap(),
+        Decision::LockOut { seconds: 45 }
+    );
+    // Stricter than the built-in policy, which sees no lock in the counters: the plugin wins.
+    assert_eq!(policy::decide(None, &facts), Decision::RequireSecondFactor);
+    assert_eq!(
+        policy::decide(Some(&plugin), &facts),
+        Decision::LockOut { seconds: 45 }
+    );
+    // A trusted device is judged by its own counter, so the owner is not locked out.
+    let trusted = AttemptFacts {
+        trusted_device: true,
+        ..facts.clone()
+    };
+    assert_eq!(
+        policy::decide(Some(&plugin), &trusted),
+        Decision::RequireSecondFactor
+    );
+    // A lock in the counters stands even if the plugin says proceed.
+    let locked = AttemptFacts {
+        user_failures: 0,
+        seconds_since_last_failure: None,
+        user_locked_for: 60,
+        ..facts.clone()
+    };
+    assert_eq!(
+        policy::decide(Some(&plugin), &locked),
+        Decision::LockOut { seconds: 60 }
+    );
+    // A plugin that cannot answer (here: a planner, refused by kind) fails closed to the built-in verdict.
+    let broken = PluginPolicy::new(Arc::new(load(BTRFS_POOL)));
+    assert!(broken.decide(&facts).is_err());
+    assert_eq!(
+        policy::decide(Some(&broken), &locked),
+        Decision::LockOut { seconds: 60 }
+    );
+    assert_eq!(
+        policy::decide(Some(&broken), &facts),
+        policy::decide(None, &facts)
+    );
+}

@@ -7,6 +7,7 @@ pub mod breaker;
 pub mod lockout;
 pub mod login;
 pub mod password;
+pub mod plugin_policy;
 pub mod policy;
 pub mod recovery_codes;
 pub mod setup;
