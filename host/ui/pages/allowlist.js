@@ -45,7 +45,8 @@ export async function render(root) {
           h('pre', { class: 'argv' }, reply.argv.join(' ')))
         : h('div', { class: 'denied' },
           h('p', {}, h('strong', {}, 'Denied'), reply.rule ? [' (closest rule: ', ruleLink(reply.rule), ')'] : null, '.'),
-          h('p', {}, reply.reason),
+          // The closest rule is already linked above.
+          h('p', {}, reply.reason.replace(/ \(closest rule: [^)]*\)$/, '')),
           h('p', { class: 'tokens', 'aria-label': 'The command, token by token' }, tokens.map((token, idx) =>
             h(idx === reply.token ? 'mark' : 'span', { class: 'token', title: `token ${idx}` }, token, idx === reply.token ? h('span', { class: 'visually-hidden' }, ' (this token)') : null)))));
     } catch (error) {
