@@ -1,5 +1,6 @@
 //! The pure half of the nos root agent: the allowlist engine (grammar, loader, matcher,
-//! renderer, and the text an auditor reads).
+//! renderer, and the text an auditor reads) and the socket protocol (typed messages and a sans-IO
+//! frame codec).
 //!
 //! `allowlist` never touches the filesystem, never spawns and never reads the clock: loading
 //! takes `&str`, checking takes an argv. `allowlist_files` is the one place that reads the
@@ -9,3 +10,4 @@
 
 pub mod allowlist;
 pub mod allowlist_files;
+pub mod protocol;

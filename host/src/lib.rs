@@ -1,6 +1,7 @@
 //! nosd's library: everything the daemon and nosctl share.
 #![forbid(unsafe_code)]
 
+pub mod agent_client;
 pub mod audit;
 pub mod auth;
 pub mod binary_facts;

@@ -1,6 +1,7 @@
 //! nosctl: the administrator's command line.
 #![forbid(unsafe_code)]
 
+mod agent;
 mod allowlist;
 mod recovery;
 
@@ -13,6 +14,9 @@ use clap::Parser;
 enum Cli {
     /// Check, explain, audit, diff and test the command allowlist.
     Allowlist(allowlist::Args),
+    /// Talk to the root agent over its socket.
+    #[command(subcommand)]
+    Agent(agent::AgentCmd),
     /// Repair accounts while nosd runs in recovery mode (root only).
     Recovery(recovery::RecoveryArgs),
 }
@@ -23,6 +27,7 @@ const EXIT_UNUSABLE: u8 = 2;
 fn main() -> ExitCode {
     let result = match Cli::parse() {
         Cli::Allowlist(args) => allowlist::run(args),
+        Cli::Agent(cmd) => agent::main(cmd),
         Cli::Recovery(args) => recovery::run(args).map(|()| ExitCode::SUCCESS),
     };
     match result {

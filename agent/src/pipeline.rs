@@ -1,0 +1,523 @@
+//! The order of things for one request, written once: version, authenticate, judge (allowlist),
+//! exec-time checks, run, audit. Every decision of the agent is made here or in the modules it
+//! calls; the server only moves frames.
+//!
+//! This module never touches the socket.
+
+use std::sync::Arc;
+
+use nos_agent::protocol::{
+    ErrorCode, FactKind, Facts, MAX_STEPS, ManagedAction, ManagedRequest, PROTOCOL_VERSION,
+    RejectStage, Rejection, Request, RequestBody, ResponseBody, StepResult,
+};
+
+use crate::audit::{AuditLog, Record, redact};
+use crate::exec::{self, ExecError, Prepared};
+use crate::facts;
+use crate::jobs::Jobs;
+use crate::managed::{self, ManagedConfig};
+use crate::policy::{Effect, Policy};
+use crate::trust::{Peer, Trust, TrustError};
+
+/// Everything a request may need, shared by all connections.
+#[derive(Debug)]
+pub struct Agent {
+    pub policy: Policy,
+    pub trust: Trust,
+    pub jobs: Jobs,
+    pub audit: Arc<AuditLog>,
+    pub managed: ManagedConfig,
+}
+
+/// Who sent a request, for the audit log.
+struct Caller<'a> {
+    peer: &'a Peer,
+    token_id: Option<&'a str>,
+    request: serde_json::Value,
+}
+
+impl Caller<'_> {
+    fn record(&self, verdict: &'static str) -> Record<'_> {
+        Record {
+            uid: self.peer.uid,
+            pid: self.peer.pid,
+            token_id: self.token_id,
+            request: self.request.clone(),
+            verdict,
+            rule_id: None,
+            detail: None,
+            outcome: None,
+            exit_code: None,
+            duration_ms: None,
+        }
+    }
+}
+
+fn error(code: ErrorCode, message: impl Into<String>) -> ResponseBody {
+    ResponseBody::Error {
+        code,
+        message: message.into(),
+    }
+}
+
+/// Handles one request from an already admitted peer.
+pub fn handle(agent: &Agent, peer: &Peer, request: Request) -> ResponseBody {
+    let mut caller = Caller {
+        peer,
+        token_id: None,
+        request: redact(&request.body),
+    };
+    if request.version != PROTOCOL_VERSION {
+        let message = format!(
+            "protocol version {} is not {PROTOCOL_VERSION}",
+            request.version
+        );
+        audit(
+            agent,
+            Record {
+                detail: Some(message.clone()),
+                ..caller.record("error")
+            },
+        );
+        return error(ErrorCode::UnsupportedVersion, message);
+    }
+    if let RequestBody::Register { bootstrap_token } = &request.body {
+        return match agent.trust.register(bootstrap_token) {
+            Ok(new_token) => {
+                audit(
+                    agent,
+                    Record {
+                        token_id: Some(&new_token.token_id),
+                        ..caller.record("registered")
+                    },
+                );
+                ResponseBody::Token {
+                    token_id: new_token.token_id,
+                    token: new_token.token,
+                }
+            }
+            Err(err) => {
+                audit(
+                    agent,
+                    Record {
+                        detail: Some(err.to_string()),
+                        ..caller.record("refused")
+                    },
+                );
+                error(ErrorCode::RegistrationRefused, err.to_string())
+            }
+        };
+    }
+    let token_id = match agent.trust.authenticate(request.token.as_deref()) {
+        Ok(token_id) => token_id,
+        Err(err) => {
+            audit(
+                agent,
+                Record {
+                    detail: Some(err.to_string()),
+                    ..caller.record("refused")
+                },
+            );
+            return error(ErrorCode::Unauthenticated, public_message(&err));
+        }
+    };
+    caller.token_id = Some(&token_id);
+    match request.body {
+        RequestBody::Register { .. } => error(ErrorCode::Internal, "unreachable"),
+        RequestBody::Rotate => match agent.trust.rotate() {
+            Ok(new_token) => {
+                audit(
+                    agent,
+                    Record {
+                        detail: Some(format!("new token {}", new_token.token_id)),
+                        ..caller.record("rotated")
+                    },
+                );
+                ResponseBody::Token {
+                    token_id: new_token.token_id,
+                    token: new_token.token,
+                }
+            }
+            Err(err) => internal(agent, &caller, err.to_string()),
+        },
+        RequestBody::Run { argv } => run_one(agent, &caller, &argv),
+        RequestBody::RunSteps { steps } => run_steps(agent, &caller, &steps),
+        RequestBody::JobStatus { job } => {
+            audit_read(agent, caller.record("status"));
+            match agent.jobs.status(job) {
+                Some(state) => ResponseBody::Job { job, state },
+                None => error(ErrorCode::UnknownJob, format!("no job {job}")),
+            }
+        }
+        RequestBody::Cancel { job } => {
+            if agent.jobs.cancel(job) {
+                audit(agent, caller.record("cancel"));
+                ResponseBody::Cancelling { job }
+            } else {
+                error(ErrorCode::UnknownJob, format!("no job {job}"))
+            }
+        }
+        RequestBody::Facts { kind } => facts(agent, &caller, kind),
+        RequestBody::Managed { action, request } => {
+            managed_change(agent, &caller, action, &request)
+        }
+    }
+}
+
+/// Judges a managed-file request by the allowlist, records the decision (synced), then writes.
+fn managed_change(
+    agent: &Agent,
+    caller: &Caller<'_>,
+    action: ManagedAction,
+    request: &ManagedRequest,
+) -> ResponseBody {
+    let matched = match agent.policy.check_managed(action, request) {
+        Ok(matched) => matched,
+        Err(rejected) => {
+            let rejection = Rejection {
+                step_idx: None,
+                token_idx: None,
+                stage: RejectStage::Allowlist,
+                reason: rejected.reason,
+            };
+            record_rejection(agent, caller, &rejection);
+            return ResponseBody::Rejected { rejection };
+        }
+    };
+    let decided = Record {
+        rule_id: Some(&matched.rule_id),
+        detail: Some(format!("{} {:?}", action.as_str(), matched.request)),
+        ..caller.record("decided")
+    };
+    if let Err(err) = agent.audit.append(&decided) {
+        return unrecorded(&err);
+    }
+    match managed::apply(&agent.managed, &matched) {
+        Ok(applied) => {
+            let detail = format!("{} changed={}", applied.path.display(), applied.changed);
+            audit(
+                agent,
+                Record {
+                    rule_id: Some(&applied.rule_id),
+                    detail: Some(detail),
+                    ..caller.record("allowed")
+                },
+            );
+            ResponseBody::Managed {
+                rule_id: applied.rule_id,
+                path: applied.path.display().to_string(),
+                changed: applied.changed,
+                backup: applied.backup.map(|path| path.display().to_string()),
+            }
+        }
+        Err(err) => {
+            let rejection = Rejection {
+                step_idx: None,
+                token_idx: None,
+                stage: RejectStage::ExecTime,
+                reason: err.to_string(),
+            };
+            audit(
+                agent,
+                Record {
+                    rule_id: Some(&matched.rule_id),
+                    detail: Some(err.to_string()),
+                    ..caller.record("rejected")
+                },
+            );
+            ResponseBody::Rejected { rejection }
+        }
+    }
+}
+
+/// What the caller learns about a token failure: not whether the id exists.
+fn public_message(err: &TrustError) -> String {
+    match err {
+        TrustError::MissingToken => "missing token".into(),
+        _ => "invalid token".into(),
+    }
+}
+
+fn internal(agent: &Agent, caller: &Caller<'_>, message: String) -> ResponseBody {
+    tracing::error!(%message, "internal error");
+    audit(
+        agent,
+        Record {
+            detail: Some(message),
+            ..caller.record("error")
+        },
+    );
+    error(ErrorCode::Internal, "internal error, see the agent log")
+}
+
+/// Judges and prepares one argv: allowlist first, then the exec-time checks.
+fn judge(agent: &Agent, argv: &[String], step_idx: Option<usize>) -> Result<Prepared, Rejection> {
+    let command = agent.policy.check(argv).map_err(|rejected| Rejection {
+        step_idx,
+        token_idx: rejected.token_idx,
+        stage: RejectStage::Allowlist,
+        reason: rejected.reason,
+    })?;
+    exec::prepare(command).map_err(|err| exec_rejection(&err, step_idx))
+}
+
+fn exec_rejection(err: &ExecError, step_idx: Option<usize>) -> Rejection {
+    Rejection {
+        step_idx,
+        token_idx: err.token_idx(),
+        stage: RejectStage::ExecTime,
+        reason: err.to_string(),
+    }
+}
+
+/// Before a command of a state-changing or destructive rule runs, its decision is appended and
+/// synced; if that fails nothing runs (fail closed), so such a command never runs unrecorded.
+/// Read-only rules are recorded once, after they ran.
+fn record_decision(agent: &Agent, caller: &Caller<'_>, prepared: &Prepared) -> std::io::Result<()> {
+    let command = prepared.command();
+    if command.effect == Effect::Read {
+        return Ok(());
+    }
+    let record = Record {
+        rule_id: Some(&command.rule_id),
+        detail: Some(prepared.argv().join(" ")),
+        ..caller.record("decided")
+    };
+    agent.audit.append(&record)
+}
+
+/// The answer when a decision could not be recorded: nothing ran.
+fn unrecorded(err: &std::io::Error) -> ResponseBody {
+    tracing::error!(%err, "cannot write the audit log: refusing to run");
+    error(
+        ErrorCode::Internal,
+        "the audit log cannot be written; nothing ran",
+    )
+}
+
+/// Records a finished command; read-only rules are synced lazily (see `audit`).
+fn record_result(agent: &Agent, caller: &Caller<'_>, result: &StepResult, effect: Effect) {
+    let record = Record {
+        rule_id: Some(&result.rule_id),
+        outcome: Some(result.outcome),
+        exit_code: result.exit_code,
+        duration_ms: Some(result.duration_ms),
+        detail: Some(result.argv.join(" ")),
+        ..caller.record("allowed")
+    };
+    let appended = match effect {
+        Effect::Read => agent.audit.append_lazy(&record),
+        Effect::State | Effect::Destructive => agent.audit.append(&record),
+    };
+    if let Err(err) = appended {
+        tracing::error!(%err, "cannot write the audit log");
+    }
+}
+
+fn record_rejection(agent: &Agent, caller: &Caller<'_>, rejection: &Rejection) {
+    audit(
+        agent,
+        Record {
+            detail: Some(rejection.reason.clone()),
+            ..caller.record("rejected")
+        },
+    );
+}
+
+fn run_one(agent: &Agent, caller: &Caller<'_>, argv: &[String]) -> ResponseBody {
+    let prepared = match judge(agent, argv, None) {
+        Ok(prepared) => prepared,
+        Err(rejection) => {
+            record_rejection(agent, caller, &rejection);
+            return ResponseBody::Rejected { rejection };
+        }
+    };
+    let effect = prepared.command().effect;
+    if let Err(err) = record_decision(agent, caller, &prepared) {
+        return unrecorded(&err);
+    }
+    if !prepared.command().job {
+        let result = exec::run(prepared);
+        record_result(agent, caller, &result, effect);
+        return ResponseBody::Ran { result };
+    }
+    let slot = match agent.jobs.reserve() {
+        Ok(slot) => slot,
+        Err(busy) => return error(ErrorCode::Busy, busy.to_string()),
+    };
+    let rule_id = prepared.command().rule_id.clone();
+    let argv = prepared.argv();
+    let running = match exec::spawn(prepared) {
+        Ok(running) => running,
+        Err(err) => {
+            let result = exec::spawn_failed(rule_id, argv, &err);
+            record_result(agent, caller, &result, effect);
+            return ResponseBody::Ran { result };
+        }
+    };
+    let audit_log = Arc::clone(&agent.audit);
+    let finish_record = Record {
+        rule_id: None,
+        ..caller.record("job_finished")
+    };
+    let (uid, pid, token_id, request) = (
+        finish_record.uid,
+        finish_record.pid,
+        finish_record.token_id.map(str::to_owned),
+        finish_record.request,
+    );
+    let on_finish = move |result: &StepResult| {
+        let record = Record {
+            uid,
+            pid,
+            token_id: token_id.as_deref(),
+            request,
+            verdict: "job_finished",
+            rule_id: Some(&result.rule_id),
+            detail: None,
+            outcome: Some(result.outcome),
+            exit_code: result.exit_code,
+            duration_ms: Some(result.duration_ms),
+        };
+        if let Err(err) = audit_log.append(&record) {
+            tracing::error!(%err, "cannot write the audit log");
+        }
+    };
+    let job = slot.start(running, on_finish);
+    audit(
+        agent,
+        Record {
+            rule_id: Some(&rule_id),
+            detail: Some(format!("job {job}: {}", argv.join(" "))),
+            ..caller.record("allowed")
+        },
+    );
+    ResponseBody::JobStarted { job, rule_id }
+}
+
+fn run_steps(agent: &Agent, caller: &Caller<'_>, steps: &[Vec<String>]) -> ResponseBody {
+    if steps.len() > MAX_STEPS || steps.is_empty() {
+        let message = format!("{} steps: between 1 and {MAX_STEPS} allowed", steps.len());
+        audit(
+            agent,
+            Record {
+                detail: Some(message.clone()),
+                ..caller.record("rejected")
+            },
+        );
+        return error(ErrorCode::TooManySteps, message);
+    }
+    // Every step is judged by the allowlist before anything runs.
+    let mut commands = Vec::with_capacity(steps.len());
+    for (step_idx, argv) in steps.iter().enumerate() {
+        match agent.policy.check(argv) {
+            Ok(command) => commands.push(command),
+            Err(rejected) => {
+                let rejection = Rejection {
+                    step_idx: Some(step_idx),
+                    token_idx: rejected.token_idx,
+                    stage: RejectStage::Allowlist,
+                    reason: rejected.reason,
+                };
+                record_rejection(agent, caller, &rejection);
+                return ResponseBody::Rejected { rejection };
+            }
+        }
+    }
+    // Exec-time checks run just before each step: an earlier step may create what a later one
+    // needs (a mount directory, a filesystem).
+    let mut results = Vec::with_capacity(commands.len());
+    for (step_idx, command) in commands.into_iter().enumerate() {
+        let prepared = match exec::prepare(command) {
+            Ok(prepared) => prepared,
+            Err(err) => {
+                let rejection = exec_rejection(&err, Some(step_idx));
+                record_rejection(agent, caller, &rejection);
+                return ResponseBody::Steps {
+                    results,
+                    completed: false,
+                    rejection: Some(rejection),
+                };
+            }
+        };
+        let effect = prepared.command().effect;
+        if let Err(err) = record_decision(agent, caller, &prepared) {
+            return unrecorded(&err);
+        }
+        let result = exec::run(prepared);
+        record_result(agent, caller, &result, effect);
+        let succeeded = result.succeeded();
+        results.push(result);
+        if !succeeded {
+            return ResponseBody::Steps {
+                results,
+                completed: false,
+                rejection: None,
+            };
+        }
+    }
+    ResponseBody::Steps {
+        results,
+        completed: true,
+        rejection: None,
+    }
+}
+
+fn facts(agent: &Agent, caller: &Caller<'_>, kind: FactKind) -> ResponseBody {
+    let argv = match kind {
+        FactKind::Mounts => {
+            audit_read(agent, caller.record("facts"));
+            return match facts::read_mounts() {
+                Ok((mounts, truncated)) => ResponseBody::Facts {
+                    facts: Facts::Mounts { mounts, truncated },
+                },
+                Err(err) => internal(agent, caller, format!("/proc/self/mountinfo: {err}")),
+            };
+        }
+        FactKind::BlockDevices => facts::LSBLK_ARGV,
+        FactKind::BtrfsFilesystems => facts::BTRFS_SHOW_ARGV,
+    };
+    let argv: Vec<String> = argv.iter().map(|token| (*token).to_owned()).collect();
+    let prepared = match judge(agent, &argv, None) {
+        Ok(prepared) if prepared.command().effect == Effect::Read && !prepared.command().job => {
+            prepared
+        }
+        Ok(prepared) => {
+            let message = format!(
+                "rule {} for this fact is not a read-only rule",
+                prepared.command().rule_id
+            );
+            return error(ErrorCode::FactUnavailable, message);
+        }
+        Err(rejection) => return error(ErrorCode::FactUnavailable, rejection.reason),
+    };
+    let result = exec::run(prepared);
+    record_result(agent, caller, &result, Effect::Read);
+    if !result.succeeded() {
+        return error(
+            ErrorCode::FactUnavailable,
+            format!("{} failed: {}", result.rule_id, result.stderr.text),
+        );
+    }
+    let text = result.stdout.text;
+    ResponseBody::Facts {
+        facts: match kind {
+            FactKind::BlockDevices => Facts::BlockDevices { lsblk_json: text },
+            _ => Facts::BtrfsFilesystems { text },
+        },
+    }
+}
+
+/// Appends a record of a read-only request (status poll, facts) without waiting for the disk.
+fn audit_read(agent: &Agent, record: Record<'_>) {
+    if let Err(err) = agent.audit.append_lazy(&record) {
+        tracing::error!(%err, "cannot write the audit log");
+    }
+}
+
+/// Appends to the audit log; a failure is logged loudly (the record also went to tracing).
+fn audit(agent: &Agent, record: Record<'_>) {
+    if let Err(err) = agent.audit.append(&record) {
+        tracing::error!(%err, "cannot write the audit log");
+    }
+}

@@ -1,0 +1,552 @@
+//! The socket protocol between nos-agent and its callers (nosd, nosctl): versioned, typed
+//! messages and a sans-IO length-prefixed JSON codec.
+//!
+//! **API Boundary.** Every type here is an IPC contract: a field renamed here breaks a deployed
+//! nosd talking to a newer agent. New request kinds are added as new variants; a change of meaning
+//! bumps [`PROTOCOL_VERSION`].
+//!
+//! This module never reads or writes a socket, never spawns and never reads the clock: the agent's
+//! server and the host's client move bytes in and out of a [`Decoder`] and call [`encode`].
+//!
+//! Wire format: each message is one frame, a 4-byte big-endian payload length followed by that
+//! many bytes of UTF-8 JSON. A frame longer than the receiver's limit is refused as soon as its
+//! header arrives, before any of its payload is buffered.
+//!
+//! There is deliberately no "write this file" and no "run this string" request: commands are argv
+//! vectors judged by the allowlist, and managed files are typed [`ManagedRequest`]s.
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+pub use crate::allowlist::{ManagedAction, ManagedRequest};
+
+/// The protocol version this library speaks. A request with another version gets
+/// [`ErrorCode::UnsupportedVersion`] and the connection stays usable.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Length of the frame header: a big-endian `u32` payload length.
+pub const HEADER_LEN: usize = 4;
+
+/// Largest request payload the agent accepts, in bytes (64 KiB).
+///
+/// A larger header is refused before its payload is read; the agent answers with a
+/// [`ErrorCode::BadFrame`] error and closes the connection, because it cannot resynchronise on a
+/// stream whose next bytes it refused to read. It bounds one frame only, not the number of frames
+/// on a connection (the server's read timeout and connection limit do that).
+pub const MAX_REQUEST_FRAME: usize = 64 * 1024;
+
+/// Largest response payload a client accepts, in bytes (16 MiB).
+///
+/// Responses carry captured command output, which the agent caps per rule (`max_stdout`,
+/// `max_stderr`, 1 MiB and 64 KiB by default). JSON escaping can multiply output by up to six,
+/// so caps above about 2 MiB can exceed this limit: the agent then answers
+/// [`ErrorCode::Internal`] naming the size instead of the result (the command has run).
+pub const MAX_RESPONSE_FRAME: usize = 16 * 1024 * 1024;
+
+/// Most steps one [`RequestBody::RunSteps`] may carry. More is a [`ErrorCode::TooManySteps`].
+pub const MAX_STEPS: usize = 32;
+
+/// What went wrong with a frame: the agent's (or client's) own failures, not verdicts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    #[error("frame of {len} bytes exceeds the limit of {limit} bytes")]
+    TooLarge { len: usize, limit: usize },
+    #[error("empty frame")]
+    Empty,
+    #[error("malformed message: {0}")]
+    Malformed(String),
+    #[error("connection closed inside a frame ({have} of {want} bytes received)")]
+    Truncated { have: usize, want: usize },
+}
+
+/// A sans-IO frame decoder: push bytes with [`Decoder::handle_bytes`], take complete frames with
+/// [`Decoder::poll_frame`], and report the end of the stream with [`Decoder::handle_eof`].
+///
+/// After an error the decoder is poisoned: every later call returns the same error (as rustls
+/// does), so a caller cannot accidentally resume on a desynchronised stream.
+#[derive(Debug)]
+pub struct Decoder {
+    limit: usize,
+    buf: Vec<u8>,
+    error: Option<FrameError>,
+}
+
+impl Decoder {
+    /// A decoder that refuses frames whose payload exceeds `limit` bytes.
+    pub fn new(limit: usize) -> Decoder {
+        Decoder {
+            limit,
+            buf: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// How many more bytes complete the frame being received (at least 1). A caller that reads
+    /// at most this many bytes at a time never makes the decoder buffer more than one frame.
+    pub fn wanted(&self) -> usize {
+        match self.header_len() {
+            None => HEADER_LEN - self.buf.len(),
+            Some(len) => (HEADER_LEN + len).saturating_sub(self.buf.len()).max(1),
+        }
+    }
+
+    /// Buffers received bytes. Fails as soon as a header announces an oversized or empty frame.
+    pub fn handle_bytes(&mut self, bytes: &[u8]) -> Result<(), FrameError> {
+        self.check_poisoned()?;
+        // Never hold more than one maximal frame plus one maximal follower, whatever the caller
+        // pushes at once.
+        let hard_cap = 2 * (HEADER_LEN + self.limit);
+        if self.buf.len().saturating_add(bytes.len()) > hard_cap {
+            return self.poison(FrameError::TooLarge {
+                len: self.buf.len().saturating_add(bytes.len()),
+                limit: self.limit,
+            });
+        }
+        self.buf.extend_from_slice(bytes);
+        self.check_header()
+    }
+
+    /// Takes the next complete frame's payload, if one has fully arrived.
+    pub fn poll_frame(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
+        self.check_poisoned()?;
+        self.check_header()?;
+        let Some(len) = self.header_len() else {
+            return Ok(None);
+        };
+        if self.buf.len() < HEADER_LEN + len {
+            return Ok(None);
+        }
+        let payload = self.buf[HEADER_LEN..HEADER_LEN + len].to_vec();
+        self.buf.drain(..HEADER_LEN + len);
+        Ok(Some(payload))
+    }
+
+    /// The peer closed the stream: fine between frames, an error inside one.
+    pub fn handle_eof(&mut self) -> Result<(), FrameError> {
+        self.check_poisoned()?;
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let want = self.header_len().map_or(HEADER_LEN, |len| HEADER_LEN + len);
+        self.poison(FrameError::Truncated {
+            have: self.buf.len(),
+            want,
+        })
+    }
+
+    fn header_len(&self) -> Option<usize> {
+        let header: [u8; HEADER_LEN] = self.buf.get(..HEADER_LEN)?.try_into().ok()?;
+        Some(u32::from_be_bytes(header) as usize)
+    }
+
+    fn check_header(&mut self) -> Result<(), FrameError> {
+        match self.header_len() {
+            Some(0) => self.poison(FrameError::Empty),
+            Some(len) if len > self.limit => self.poison(FrameError::TooLarge {
+                len,
+                limit: self.limit,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn check_poisoned(&self) -> Result<(), FrameError> {
+        match &self.error {
+            Some(err) => Err(err.clone()),
+            None => Ok(()),
+        }
+    }
+
+    fn poison<T>(&mut self, err: FrameError) -> Result<T, FrameError> {
+        self.buf = Vec::new();
+        self.error = Some(err.clone());
+        Err(err)
+    }
+}
+
+/// Serialises `message` into one frame (header + JSON), refusing payloads over `limit` bytes.
+pub fn encode<T: Serialize>(message: &T, limit: usize) -> Result<Vec<u8>, FrameError> {
+    let payload =
+        serde_json::to_vec(message).map_err(|err| FrameError::Malformed(err.to_string()))?;
+    if payload.is_empty() {
+        return Err(FrameError::Empty);
+    }
+    if payload.len() > limit || u32::try_from(payload.len()).is_err() {
+        return Err(FrameError::TooLarge {
+            len: payload.len(),
+            limit,
+        });
+    }
+    let mut frame = Vec::with_capacity(HEADER_LEN + payload.len());
+    frame.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&payload);
+    Ok(frame)
+}
+
+/// Parses one frame's payload. Unknown fields and unknown variants are errors, not ignored.
+pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, FrameError> {
+    serde_json::from_slice(payload).map_err(|err| FrameError::Malformed(err.to_string()))
+}
+
+/// One request frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    /// Must equal [`PROTOCOL_VERSION`].
+    pub version: u32,
+    /// Chosen by the client and echoed in the response.
+    pub id: u64,
+    /// The per-agent token (`<token id>.<secret>`), required on everything but
+    /// [`RequestBody::Register`].
+    #[serde(default)]
+    pub token: Option<String>,
+    pub body: RequestBody,
+}
+
+/// What the client asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RequestBody {
+    /// Trade the bootstrap token for a fresh per-agent token; revokes any earlier per-agent token.
+    Register { bootstrap_token: String },
+    /// Replace the presented per-agent token by a fresh one; the old one stops working at once.
+    Rotate,
+    /// Check one argv against the allowlist and run it. A rule marked as a job answers
+    /// [`ResponseBody::JobStarted`] at once instead of waiting.
+    Run { argv: Vec<String> },
+    /// Check every step first (any rejection: nothing runs), then run them in order, stopping at
+    /// the first failure. Job rules run inline here: the response waits for them.
+    RunSteps { steps: Vec<Vec<String>> },
+    /// The state of a job started by [`RequestBody::Run`].
+    JobStatus { job: u64 },
+    /// Terminate a running job's process group (SIGTERM, then SIGKILL after its grace period).
+    Cancel { job: u64 },
+    /// Read-only facts the planners need.
+    Facts { kind: FactKind },
+    /// A typed change to a file the agent manages, judged by the allowlist's `[[managed]]` rules
+    /// (see [`ManagedRequest`]): ensure or remove a mount directory, a key file, an fstab or
+    /// crypttab entry.
+    Managed {
+        action: ManagedAction,
+        request: ManagedRequest,
+    },
+}
+
+/// Which facts to gather. Facts that need a command run through read-only allowlist rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FactKind {
+    /// `lsblk --json` output, verbatim.
+    BlockDevices,
+    /// `/proc/self/mountinfo` of the agent, parsed with bounded lengths.
+    Mounts,
+    /// `btrfs filesystem show` output, verbatim.
+    BtrfsFilesystems,
+}
+
+/// One response frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Response {
+    pub version: u32,
+    /// The request's id (0 when the request could not be parsed).
+    pub id: u64,
+    pub body: ResponseBody,
+}
+
+/// The agent's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ResponseBody {
+    /// A new per-agent token. Only its hash is kept by the agent: this is the one time it is shown.
+    Token { token_id: String, token: String },
+    /// A step ran to completion (successfully or not: see [`StepResult::outcome`]).
+    Ran { result: StepResult },
+    /// A job rule was accepted and started.
+    JobStarted { job: u64, rule_id: String },
+    /// Results of [`RequestBody::RunSteps`], in order; steps after a failure are absent.
+    /// `rejection` is set when a step failed its exec-time checks (the steps before it ran).
+    Steps {
+        results: Vec<StepResult>,
+        completed: bool,
+        rejection: Option<Rejection>,
+    },
+    /// A job's state.
+    Job { job: u64, state: JobState },
+    /// Cancellation was requested; poll [`RequestBody::JobStatus`] for the end.
+    Cancelling { job: u64 },
+    /// Gathered facts.
+    Facts { facts: Facts },
+    /// A managed file was changed (or already had the requested content).
+    Managed {
+        rule_id: String,
+        path: String,
+        changed: bool,
+        backup: Option<String>,
+    },
+    /// The request was judged and refused: by the allowlist, or by an exec-time check.
+    Rejected { rejection: Rejection },
+    /// The request could not be handled at all.
+    Error { code: ErrorCode, message: String },
+}
+
+/// Why a request was refused. Static and exec-time rejections have the same shape.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rejection {
+    /// Which step of a [`RequestBody::RunSteps`] (None for single requests).
+    pub step_idx: Option<usize>,
+    /// Which argv token (0 = program), when one token is to blame.
+    pub token_idx: Option<usize>,
+    pub stage: RejectStage,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectStage {
+    /// The allowlist matched no rule (pure check on the argv).
+    Allowlist,
+    /// The argv matched, but the filesystem disagreed (device not a block device, symlinked
+    /// mount path, binary hash mismatch, …).
+    ExecTime,
+}
+
+/// What happened to one command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepResult {
+    pub rule_id: String,
+    /// What actually ran: the absolute program followed by the rendered arguments.
+    pub argv: Vec<String>,
+    pub outcome: Outcome,
+    /// The exit code, when the process exited on its own.
+    pub exit_code: Option<i32>,
+    /// The signal that ended the process, when one did.
+    pub signal: Option<i32>,
+    /// The rule's name for the exit code (`"ok"` for 0, e.g. `"running"` for balance status 1).
+    pub state: Option<String>,
+    pub stdout: Captured,
+    pub stderr: Captured,
+    pub duration_ms: u64,
+}
+
+impl StepResult {
+    pub fn succeeded(&self) -> bool {
+        self.outcome == Outcome::Ok
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Exit code 0 or one the rule names as a non-failure state.
+    Ok,
+    /// Any other exit code, or death by a signal the agent did not send.
+    Failed,
+    /// The rule's timeout expired and the process group was killed.
+    TimedOut,
+    /// A cancel request killed the process group.
+    Cancelled,
+    /// The program could not be started at all.
+    SpawnFailed,
+}
+
+/// Captured output of one stream, capped per rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Captured {
+    /// The kept bytes, decoded as UTF-8 (invalid sequences replaced, see `lossy`).
+    pub text: String,
+    /// Bytes the program wrote beyond the cap and the agent discarded. Never silently zero.
+    pub truncated_bytes: u64,
+    /// Whether invalid UTF-8 was replaced by U+FFFD.
+    pub lossy: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case", deny_unknown_fields)]
+pub enum JobState {
+    Running { rule_id: String, elapsed_ms: u64 },
+    Finished { result: StepResult },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Facts {
+    BlockDevices {
+        lsblk_json: String,
+    },
+    Mounts {
+        mounts: Vec<MountEntry>,
+        truncated: bool,
+    },
+    BtrfsFilesystems {
+        text: String,
+    },
+}
+
+/// One line of `/proc/self/mountinfo` (proc(5)); octal escapes are decoded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MountEntry {
+    pub mount_id: u32,
+    pub parent_id: u32,
+    /// `major:minor` of the filesystem's device.
+    pub dev: String,
+    pub root: String,
+    pub mount_point: String,
+    pub options: String,
+    pub fstype: String,
+    pub source: String,
+    pub super_options: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame was oversized, empty or not a valid request.
+    BadFrame,
+    UnsupportedVersion,
+    /// Missing, unknown, revoked or wrong token.
+    Unauthenticated,
+    /// Bootstrap token wrong, or registration disabled by configuration.
+    RegistrationRefused,
+    TooManySteps,
+    UnknownJob,
+    /// Too many connections or running jobs; retry later.
+    Busy,
+    /// The peer's uid/gid (from the kernel) may not talk to the agent.
+    PeerRefused,
+    /// A fact was requested whose allowlist rule is missing or not read-only.
+    FactUnavailable,
+    /// The agent failed on its own side (IO, spawn machinery); details are in its log.
+    Internal,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn frame(payload: &[u8]) -> Vec<u8> {
+        let mut bytes = (payload.len() as u32).to_be_bytes().to_vec();
+        bytes.extend_from_slice(payload);
+        bytes
+    }
+
+    #[test]
+    fn roundtrip_request() {
+        let request = Request {
+            version: PROTOCOL_VERSION,
+            id: 7,
+            token: Some("abc.def".into()),
+            body: RequestBody::Run {
+                argv: vec!["true".into()],
+            },
+        };
+        let bytes = encode(&request, MAX_REQUEST_FRAME).unwrap();
+        let mut decoder = Decoder::new(MAX_REQUEST_FRAME);
+        // Byte by byte: partial headers and payloads must wait, not fail.
+        for byte in &bytes[..bytes.len() - 1] {
+            decoder.handle_bytes(std::slice::from_ref(byte)).unwrap();
+            assert_eq!(decoder.poll_frame().unwrap(), None);
+        }
+        decoder.handle_bytes(&bytes[bytes.len() - 1..]).unwrap();
+        let payload = decoder.poll_frame().unwrap().unwrap();
+        assert_eq!(decode::<Request>(&payload).unwrap(), request);
+        decoder.handle_eof().unwrap();
+    }
+
+    #[test]
+    fn wire_shape_is_stable() {
+        let request = Request {
+            version: 1,
+            id: 1,
+            token: None,
+            body: RequestBody::JobStatus { job: 3 },
+        };
+        expect_test::expect![[
+            r#"{"version":1,"id":1,"token":null,"body":{"type":"job_status","job":3}}"#
+        ]]
+        .assert_eq(&serde_json::to_string(&request).unwrap());
+    }
+
+    #[test]
+    fn oversized_header_is_refused_before_payload() {
+        let mut decoder = Decoder::new(16);
+        let err = decoder.handle_bytes(&17u32.to_be_bytes()).unwrap_err();
+        assert_eq!(err, FrameError::TooLarge { len: 17, limit: 16 });
+        // Poisoned: the same error again, even for good bytes.
+        assert_eq!(decoder.handle_bytes(&frame(b"{}")).unwrap_err(), err);
+        assert_eq!(decoder.poll_frame().unwrap_err(), err);
+    }
+
+    #[test]
+    fn empty_and_truncated_frames() {
+        let mut decoder = Decoder::new(16);
+        assert_eq!(
+            decoder.handle_bytes(&[0, 0, 0, 0]).unwrap_err(),
+            FrameError::Empty
+        );
+        let mut decoder = Decoder::new(16);
+        decoder.handle_bytes(&[0, 0, 0, 5, b'{']).unwrap();
+        assert_eq!(
+            decoder.handle_eof().unwrap_err(),
+            FrameError::Truncated { have: 5, want: 9 }
+        );
+    }
+
+    #[test]
+    fn two_frames_in_one_read() {
+        let mut bytes = frame(b"{\"a\":1}");
+        bytes.extend(frame(b"[]"));
+        let mut decoder = Decoder::new(64);
+        decoder.handle_bytes(&bytes).unwrap();
+        assert_eq!(decoder.poll_frame().unwrap().unwrap(), b"{\"a\":1}");
+        assert_eq!(decoder.poll_frame().unwrap().unwrap(), b"[]");
+        assert_eq!(decoder.poll_frame().unwrap(), None);
+    }
+
+    #[test]
+    fn unknown_fields_and_variants_are_malformed() {
+        for text in [
+            r#"{"version":1,"id":1,"body":{"type":"run_string","cmd":"rm -rf /"}}"#,
+            r#"{"version":1,"id":1,"body":{"type":"run","argv":["x"],"shell":true}}"#,
+            r#"{"version":1,"id":1,"body":{"type":"managed","request":{"kind":"write_file","path":"/etc/passwd"}}}"#,
+            r#"{"version":1,"id":-1,"body":{"type":"rotate"}}"#,
+        ] {
+            assert!(
+                matches!(
+                    decode::<Request>(text.as_bytes()),
+                    Err(FrameError::Malformed(_))
+                ),
+                "{text}"
+            );
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn decoder_never_panics(chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 0..8)) {
+            let mut decoder = Decoder::new(32);
+            for chunk in &chunks {
+                if decoder.handle_bytes(chunk).is_err() { break; }
+                while let Ok(Some(payload)) = decoder.poll_frame() {
+                    let _ = decode::<Request>(&payload);
+                }
+            }
+            let _ = decoder.handle_eof();
+        }
+
+        #[test]
+        fn wanted_never_overshoots(len in 1u32..100, split in 0usize..104) {
+            let mut decoder = Decoder::new(128);
+            let bytes = frame(&vec![b'x'; len as usize]);
+            let split = split.min(bytes.len());
+            decoder.handle_bytes(&bytes[..split]).unwrap();
+            if split < bytes.len() {
+                prop_assert!(decoder.wanted() <= bytes.len() - split);
+            }
+        }
+    }
+}
