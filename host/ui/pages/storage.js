@@ -6,6 +6,17 @@
 // Written against the storage API contract (GET /api/v1/plugins, GET /api/v1/facts,
 // POST /api/v1/plans, POST /api/v1/plans/{id}/apply, GET /api/v1/jobs/{id}/events); nothing
 // here knows any particular planner, so a third-party planner gets a form without UI code.
+//
+// UNTESTED: that API is not on main yet. The JSON shapes this page assumes (align either side):
+//   GET  /api/v1/plugins  → {plugins: [{name, kind: "planner", version, api_version, sha256, scope: [rule id],
+//                            describe: {title, description, schema: <JSON Schema, type object>}}]}
+//   GET  /api/v1/facts    → {pools: [...], disks: [{path, size_bytes, model, in_use}], jobs: [{id, title, state}]}
+//   POST /api/v1/plans {planner, input} → {id, expires_at, confirmation: word|null, warnings: [text],
+//                            steps: [{id, title, argv: [token] | request: text, effect, rule | refusal}]}
+//   POST /api/v1/plans/{id}/apply {confirm} → {job_id}
+//   GET  /api/v1/jobs/{id}/events (SSE) → data: {step, state, message, output, final}
+// A device list is a schema property of type array whose items have format "device", or
+// "x-nos-kind": "devices", or whose name says device/disk.
 
 import { ApiError, get, isMissingApi, post } from '../api.js';
 import { bytes, field, focus, h, replace, section, statusArea, uid } from '../dom.js';
