@@ -91,11 +91,69 @@ test('security page: regenerating recovery codes is explained, re-authenticated,
   await screenshot(page, 'security-reauth');
   await reauth.getByRole('button', { name: 'Confirm' }).click();
   await page.getByRole('heading', { name: 'Your new recovery codes' }).waitFor();
-  assert.equal(await page.locator('ol.codes li').count(), 10);
+  admin.recoveryCodes = await page.locator('ol.codes code').allTextContents();
+  assert.equal(admin.recoveryCodes.length, 10);
   await screenshot(page, 'security-new-codes');
   await page.getByLabel('I saved them').check();
   await page.getByRole('button', { name: 'Hide the codes' }).click();
   await page.locator('[data-codes-left="10"]').waitFor();
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+/** Answers the re-authentication dialog, if the server asks for it, with a recovery code. */
+async function reauthIfAsked(page) {
+  const reauth = page.getByRole('dialog', { name: 'Confirm it is you' });
+  await page.waitForTimeout(300);
+  if (!(await reauth.isVisible())) return;
+  await reauth.getByLabel('Password').fill(PASSWORD);
+  await reauth.getByLabel('Code').fill(admin.recoveryCodes.shift());
+  await reauth.getByRole('button', { name: 'Confirm' }).click();
+  await reauth.waitFor({ state: 'detached' });
+}
+
+test('security page: re-enrol and turn off two-factor, change the password', async () => {
+  const { page, context, problems } = await openPage(browser);
+  await login(page, server, 'admin', admin.recoveryCodes.shift(), '/security');
+  await page.waitForTimeout(2100);
+
+  // Re-enrol: explained first, then re-authenticated, then the new key confirmed with a code.
+  await page.getByRole('button', { name: 'Set up a new authenticator' }).click();
+  const explain = page.getByRole('dialog', { name: 'Replace your authenticator?' });
+  assert.match(await explain.textContent(), /old authenticator stops working/);
+  await explain.getByRole('button', { name: 'Continue' }).click();
+  await reauthIfAsked(page);
+  await page.getByRole('heading', { name: 'Scan the new key' }).waitFor();
+  const secret = await page.locator('[data-totp-secret]').getAttribute('data-totp-secret');
+  const { Authenticator } = await import('./lib/totp.js');
+  const fresh = new Authenticator(secret);
+  await page.getByLabel('Code from the app').fill(await fresh.nextCode());
+  await page.getByRole('button', { name: 'Confirm new authenticator' }).click();
+  await page.getByRole('status').filter({ hasText: 'The new authenticator is active' }).waitFor();
+  admin.authenticator = fresh;
+
+  // Turn off: the danger is spelled out before anything happens.
+  await page.waitForTimeout(2100);
+  await page.getByRole('button', { name: 'Turn off two-factor authentication' }).click();
+  const off = page.getByRole('dialog', { name: 'Turn off two-factor authentication?' });
+  assert.match(await off.textContent(), /password alone signs in/);
+  await screenshot(page, 'security-disable-confirm');
+  await off.getByRole('button', { name: 'Turn off' }).click();
+  await reauthIfAsked(page);
+  await page.getByRole('status').filter({ hasText: 'Two-factor authentication is off' }).waitFor();
+  await page.getByRole('button', { name: 'Set up two-factor authentication' }).waitFor();
+
+  // Change the password: a refused one is explained next to the field.
+  await page.getByLabel('New password', { exact: true }).fill('password1234');
+  await page.getByLabel('New password again').fill('password1234');
+  await page.getByRole('button', { name: 'Change password' }).click();
+  await reauthIfAsked(page);
+  await page.locator('.field-error', { hasText: 'Refused' }).waitFor();
+  await page.getByLabel('New password', { exact: true }).fill(`${PASSWORD} and more`);
+  await page.getByLabel('New password again').fill(`${PASSWORD} and more`);
+  await page.getByRole('button', { name: 'Change password' }).click();
+  await reauthIfAsked(page);
+  await page.getByRole('status').filter({ hasText: 'Password changed' }).waitFor();
   assert.deepEqual(problems, []);
   await context.close();
 });
