@@ -44,6 +44,18 @@ test('revoking a session from another browser context signs that context out', a
   await dialog.getByRole('button', { name: 'Cancel' }).click();
   assert.equal(await rows.count(), 2);
 
+  // From the keyboard: Enter opens the explanation with the focus on Cancel, Escape closes it
+  // and the focus returns to the button.
+  const endButton = first.page.getByRole('button', { name: /End session: Firefox on Windows/ });
+  await endButton.focus();
+  await first.page.keyboard.press('Enter');
+  await dialog.waitFor();
+  assert.equal(await first.page.evaluate(() => document.activeElement?.textContent), 'Cancel');
+  await first.page.keyboard.press('Escape');
+  await dialog.waitFor({ state: 'detached' });
+  assert.equal(await endButton.evaluate((el) => el === document.activeElement), true);
+  assert.equal(await rows.count(), 2);
+
   await first.page.getByRole('button', { name: /End session: Firefox on Windows/ }).click();
   await dialog.getByRole('button', { name: 'End session' }).click();
   await first.page.getByRole('status').filter({ hasText: 'Ended the session' }).waitFor();

@@ -22,13 +22,16 @@ function nosdBinary() {
   return path.join(targetDir, 'debug', 'nosd');
 }
 
-/** Starts nosd; resolves once it logs its bound address. `extraToml` is appended to the config. */
-export async function startNosd(extraToml = '') {
+/**
+ * Starts nosd; resolves once it logs its bound address. `extraToml` is appended to the config;
+ * `httpToml` goes into its [http] table.
+ */
+export async function startNosd(extraToml = '', httpToml = '') {
   const dir = mkdtempSync(path.join(tmpdir(), 'nos-ui-'));
   const stateDir = path.join(dir, 'state');
   const configPath = path.join(dir, 'nosd.toml');
   writeFileSync(configPath, [
-    '[http]', 'bind = "127.0.0.1:0"',
+    '[http]', 'bind = "127.0.0.1:0"', httpToml,
     '[state]', `dir = "${stateDir}"`,
     // The argon2 floor: production cost would only slow the tests down.
     '[argon2]', 'memory_kib = 19456', 'iterations = 2',
