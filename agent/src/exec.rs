@@ -87,12 +87,13 @@ pub enum ExecError {
 }
 
 impl ExecError {
-    /// The argv index (0 = program) this error blames, when it blames one argument.
-    pub fn token_idx(&self) -> Option<usize> {
+    /// The request's argv index (0 = program) this error blames, when it blames one argument:
+    /// the rendered argument is traced back through the command's `arg_sources`.
+    pub fn token_idx(&self, arg_sources: &[Option<usize>]) -> Option<usize> {
         match self {
             ExecError::NotBlockDevice { arg_idx, .. }
             | ExecError::UnsafePath { arg_idx, .. }
-            | ExecError::BadKeyFile { arg_idx, .. } => Some(arg_idx + 1),
+            | ExecError::BadKeyFile { arg_idx, .. } => arg_sources.get(*arg_idx).copied().flatten(),
             ExecError::Binary { .. } => Some(0),
             _ => None,
         }
@@ -848,6 +849,7 @@ mod tests {
             program: program.into(),
             sha256: None,
             args: args.iter().map(|arg| (*arg).to_owned()).collect(),
+            arg_sources: (1..=args.len()).map(Some).collect(),
             effect: Effect::Read,
             limits: Limits {
                 timeout: Duration::from_secs(10),
@@ -1091,7 +1093,7 @@ mod tests {
                 matches!(err, ExecError::UnsafePath { arg_idx: 0, .. }),
                 "{bad}: {err}"
             );
-            assert_eq!(err.token_idx(), Some(1));
+            assert_eq!(err.token_idx(&[Some(1)]), Some(1));
         }
         let check_device = |path: &str| {
             let mut probe = command("/usr/bin/true", &[path]);

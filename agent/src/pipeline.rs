@@ -258,13 +258,18 @@ fn judge(agent: &Agent, argv: &[String], step_idx: Option<usize>) -> Result<Prep
         stage: RejectStage::Allowlist,
         reason: rejected.reason,
     })?;
-    exec::prepare(command).map_err(|err| exec_rejection(&err, step_idx))
+    let arg_sources = command.arg_sources.clone();
+    exec::prepare(command).map_err(|err| exec_rejection(&err, &arg_sources, step_idx))
 }
 
-fn exec_rejection(err: &ExecError, step_idx: Option<usize>) -> Rejection {
+fn exec_rejection(
+    err: &ExecError,
+    arg_sources: &[Option<usize>],
+    step_idx: Option<usize>,
+) -> Rejection {
     Rejection {
         step_idx,
-        token_idx: err.token_idx(),
+        token_idx: err.token_idx(arg_sources),
         stage: RejectStage::ExecTime,
         reason: err.to_string(),
     }
@@ -428,10 +433,11 @@ fn run_steps(agent: &Agent, caller: &Caller<'_>, steps: &[Vec<String>]) -> Respo
     // needs (a mount directory, a filesystem).
     let mut results = Vec::with_capacity(commands.len());
     for (step_idx, command) in commands.into_iter().enumerate() {
+        let arg_sources = command.arg_sources.clone();
         let prepared = match exec::prepare(command) {
             Ok(prepared) => prepared,
             Err(err) => {
-                let rejection = exec_rejection(&err, Some(step_idx));
+                let rejection = exec_rejection(&err, &arg_sources, Some(step_idx));
                 record_rejection(agent, caller, &rejection);
                 return ResponseBody::Steps {
                     results,

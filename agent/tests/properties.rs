@@ -216,6 +216,16 @@ proptest! {
                 prop_assert_eq!(again.param_values(), matched.param_values());
                 prop_assert_eq!(again.flag_values(), matched.flag_values());
                 prop_assert_eq!(again.canonical_argv(), matched.canonical_argv());
+                let command = matched.command();
+                prop_assert_eq!(command.arg_sources.len(), command.args.len());
+                for (arg, source) in command.args.iter().zip(&command.arg_sources) {
+                    if let Some(token_idx) = source {
+                        prop_assert!((1..argv.len()).contains(token_idx), "{arg} traced to token {token_idx} of {argv:?}");
+                        // A rendered argument is its source token, or the canonical form of it
+                        // (forced mount options appended; a joined flag is one token either way).
+                        prop_assert!(arg == &argv[*token_idx] || arg.starts_with(&argv[*token_idx]), "{arg} vs {}", argv[*token_idx]);
+                    }
+                }
             }
             Verdict::Rejected(rejection) => {
                 prop_assert!(!matches!(rejection.reason, Reason::Ambiguous { .. }), "{argv:?} matches several rules");

@@ -170,9 +170,9 @@ fn explain_shows_the_language() {
     ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     for needle in [
-        "request := (\"btrfs\" | \"/usr/bin/btrfs\") \"replace\" \"start\" { FLAG } [\"--\"] SOURCE TARGET POOL",
+        "request := (\"btrfs\" | \"/usr/bin/btrfs\") \"replace\" \"start\" [\"-B\"] { FLAG } [\"--\"] SOURCE TARGET POOL",
         "SOURCE, TARGET must all differ",
-        "renders:\n  /usr/bin/btrfs replace start [-f] (given flags, in this order) -- SOURCE TARGET POOL",
+        "renders:\n  /usr/bin/btrfs replace start -B [-f] (given flags, in this order) -- SOURCE TARGET POOL",
         "accepted, for example:",
         "rejected, for example:",
         "option injection",

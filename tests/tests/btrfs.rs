@@ -40,29 +40,6 @@ description = "luksFormat with PBKDF2 and 1000 iterations: tests only"
 argv = ["luksFormat", "--type", "luks2", "--batch-mode", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000", "--key-file", "$key", "--", "$device"]
 params.key = { type = "key" }
 params.device = { type = "disk" }
-
-[[rule]]
-id = "test.mount.btrfs.pinned"
-binary = "mount"
-effect = "state"
-description = "mount with --no-canonicalize: the agent passes the verified target as /proc/self/fd/N"
-argv = ["--no-canonicalize", "-t", "btrfs", "-o", "$options", "--", "$device", "$target"]
-params.options = { type = "btrfs_options" }
-params.device = { type = "disk" }
-params.target = { type = "pool" }
-
-[[rule]]
-id = "test.btrfs.replace.start.foreground"
-binary = "btrfs"
-effect = "destructive"
-description = "replace start -B as a job: the default rule's background mode forks a child that the agent's process-group cleanup kills"
-argv = ["replace", "start", "-B", "-f", "--", "$source", "$target", "$pool"]
-params.source = { type = "disk" }
-params.target = { type = "disk" }
-params.pool = { type = "pool" }
-distinct = ["source", "target"]
-job = true
-limits = { timeout_s = 3600 }
 "#
 }
 
@@ -396,10 +373,8 @@ fn e2e_btrfs_pool_lifecycle() {
         usage.stdout.text
     );
 
-    // FIXME(issue 3): the default rule `btrfs.replace.start` (no -B) lets btrfs fork a background
-    // child, which the agent's process-group cleanup kills ("Never started" in replace status).
-    // The default allowlist should render -B and make the rule a job, like the test rule here.
-    // Replace b by d in the foreground, as a job, then the read-only status rule.
+    // Replace b by d: the default rule renders -B (a background replace would die with the
+    // command's process group) and runs it as a job; then the read-only status rule.
     job(
         &agent,
         &["btrfs", "replace", "start", "-B", "-f", "--", b, d, tank],
@@ -517,7 +492,7 @@ fn e2e_btrfs_pool_lifecycle() {
         "mount.btrfs",
         "btrfs.device.add",
         "btrfs.balance.start",
-        "test.btrfs.replace.start.foreground",
+        "btrfs.replace.start",
         "btrfs.device.remove",
         "umount",
     ] {

@@ -12,7 +12,7 @@ use std::fmt;
 
 use super::Allowlist;
 use super::grammar::{Arity, FlagValue, Item, Rule};
-use super::render::{Command, render};
+use super::render::{Command, Sources, render};
 use super::value::{self, Value, ValueError, escape};
 
 /// Most tokens in one argv, the program included.
@@ -409,6 +409,9 @@ fn match_rule(
     let types = &allowlist.types;
     let mut params: Vec<Vec<Value>> = vec![Vec::new(); rule.params.len()];
     let mut flags: Vec<Vec<Option<Value>>> = vec![Vec::new(); rule.flags.len()];
+    // Where each value came from: argv indexes (the program is 0), parallel to `params`/`flags`.
+    let mut param_tokens: Vec<Vec<usize>> = vec![Vec::new(); rule.params.len()];
+    let mut flag_tokens: Vec<Vec<usize>> = vec![Vec::new(); rule.flags.len()];
     let mut pos = 0;
     let typed = |what: String, ty: super::grammar::TypeId, token_pos: usize, token: &str| {
         let type_def = &types[ty.0];
@@ -514,6 +517,7 @@ fn match_rule(
                         ));
                     }
                     flags[flag_idx].push(value);
+                    flag_tokens[flag_idx].push(flag_start + 1);
                     pos += 1;
                 }
                 check_flag_relations(rule, &flags).map_err(|reason| Rejection::at(pos, reason))?;
@@ -544,6 +548,7 @@ fn match_rule(
                             ));
                         };
                         params[*param_idx].push(typed(param.name.clone(), param.ty, pos, token)?);
+                        param_tokens[*param_idx].push(pos + 1);
                         pos += 1;
                     }
                     Arity::Many { min, max, distinct } => {
@@ -572,6 +577,7 @@ fn match_rule(
                                 ));
                             }
                             params[*param_idx].push(value);
+                            param_tokens[*param_idx].push(pos + 1);
                             pos += 1;
                         }
                     }
@@ -608,7 +614,16 @@ fn match_rule(
         }
     }
     let binary = &allowlist.binaries[rule.binary.0];
-    let command = render(binary, rule, &params, &flags);
+    let command = render(
+        binary,
+        rule,
+        Sources {
+            params: &params,
+            flags: &flags,
+            param_tokens: &param_tokens,
+            flag_tokens: &flag_tokens,
+        },
+    );
     Ok(Match {
         rule_idx,
         rule_id: rule.id.clone(),

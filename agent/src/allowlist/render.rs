@@ -19,6 +19,9 @@ pub struct Command {
     pub sha256: Option<[u8; 32]>,
     /// Canonical arguments, the program excluded.
     pub args: Vec<String>,
+    /// For each of `args`, the request's argv index (the program is 0) it was rendered from, or
+    /// `None` for tokens of the rule itself; exec-time refusals name the caller's token with it.
+    pub arg_sources: Vec<Option<usize>>,
     pub effect: Effect,
     pub limits: Limits,
     /// Checks the agent must pass on the live system before running.
@@ -42,57 +45,52 @@ pub enum ExecCheck {
     DistinctDevices { arg_idxs: Vec<usize> },
 }
 
-pub(super) fn render(
-    binary: &Binary,
-    rule: &Rule,
-    params: &[Vec<Value>],
-    flags: &[Vec<Option<Value>>],
-) -> Command {
-    let mut args: Vec<String> = Vec::new();
-    let mut checks: Vec<ExecCheck> = Vec::new();
-    let mut push = |args: &mut Vec<String>, value: &Value| {
-        let arg_idx = args.len();
-        match value {
-            Value::Device(_) => checks.push(ExecCheck::BlockDevice { arg_idx }),
-            Value::MountPath(_) => checks.push(ExecCheck::MountPath { arg_idx }),
-            Value::KeyFile(_) => checks.push(ExecCheck::KeyFile { arg_idx }),
-            _ => {}
-        }
-        args.push(value.render());
-    };
+/// The matched values and the argv indexes they came from, parallel vectors per param and flag.
+pub(super) struct Sources<'a> {
+    pub params: &'a [Vec<Value>],
+    pub flags: &'a [Vec<Option<Value>>],
+    pub param_tokens: &'a [Vec<usize>],
+    pub flag_tokens: &'a [Vec<usize>],
+}
+
+pub(super) fn render(binary: &Binary, rule: &Rule, sources: Sources<'_>) -> Command {
+    let mut out = Emitter::default();
     for item in &rule.template {
         match item {
-            Item::Literal(literal) => args.push(literal.clone()),
-            Item::EndOfOptions => {
-                if binary.end_of_options {
-                    args.push("--".to_owned());
-                }
-            }
-            Item::Implied(implied) => args.push(implied.clone()),
+            Item::Literal(literal) | Item::Implied(literal) => out.fixed(literal),
+            Item::EndOfOptions if binary.end_of_options => out.fixed("--"),
+            Item::EndOfOptions => {}
             Item::Flags => {
-                for (flag, occurrences) in rule.flags.iter().zip(flags) {
-                    for value in occurrences {
+                for (flag_idx, flag) in rule.flags.iter().enumerate() {
+                    let occurrences = sources.flags[flag_idx]
+                        .iter()
+                        .zip(&sources.flag_tokens[flag_idx]);
+                    for (value, &token_idx) in occurrences {
                         match (flag.value, value) {
                             (FlagValue::Joined(_), Some(value)) => {
-                                args.push(format!("{}{}", flag.token, value.render()))
+                                out.arg(format!("{}{}", flag.token, value.render()), token_idx)
                             }
                             (FlagValue::Separate(_), Some(value)) => {
-                                args.push(flag.token.clone());
-                                push(&mut args, value);
+                                out.arg(flag.token.clone(), token_idx);
+                                out.value(value, token_idx + 1);
                             }
-                            _ => args.push(flag.token.clone()),
+                            _ => out.arg(flag.token.clone(), token_idx),
                         }
                     }
                 }
             }
             Item::Param(param_idx) => {
-                for value in &params[*param_idx] {
-                    push(&mut args, value);
+                for (value, &token_idx) in sources.params[*param_idx]
+                    .iter()
+                    .zip(&sources.param_tokens[*param_idx])
+                {
+                    out.value(value, token_idx);
                 }
             }
         }
     }
-    let device_idxs: Vec<usize> = checks
+    let device_idxs: Vec<usize> = out
+        .checks
         .iter()
         .filter_map(|check| match check {
             ExecCheck::BlockDevice { arg_idx } => Some(*arg_idx),
@@ -100,7 +98,7 @@ pub(super) fn render(
         })
         .collect();
     if device_idxs.len() > 1 {
-        checks.push(ExecCheck::DistinctDevices {
+        out.checks.push(ExecCheck::DistinctDevices {
             arg_idxs: device_idxs,
         });
     }
@@ -108,10 +106,43 @@ pub(super) fn render(
         rule_id: rule.id.clone(),
         program: PathBuf::from(&binary.path),
         sha256: binary.sha256,
-        args,
+        args: out.args,
+        arg_sources: out.sources,
         effect: rule.effect,
         limits: rule.limits.clone(),
-        checks,
+        checks: out.checks,
         job: rule.job,
+    }
+}
+
+/// The rendered arguments, where each came from, and the checks its values need.
+#[derive(Default)]
+struct Emitter {
+    args: Vec<String>,
+    sources: Vec<Option<usize>>,
+    checks: Vec<ExecCheck>,
+}
+
+impl Emitter {
+    /// A token of the rule itself (literal, implied, `--`): it comes from no request token.
+    fn fixed(&mut self, token: &str) {
+        self.args.push(token.to_owned());
+        self.sources.push(None);
+    }
+
+    fn arg(&mut self, token: String, token_idx: usize) {
+        self.args.push(token);
+        self.sources.push(Some(token_idx));
+    }
+
+    fn value(&mut self, value: &Value, token_idx: usize) {
+        let arg_idx = self.args.len();
+        match value {
+            Value::Device(_) => self.checks.push(ExecCheck::BlockDevice { arg_idx }),
+            Value::MountPath(_) => self.checks.push(ExecCheck::MountPath { arg_idx }),
+            Value::KeyFile(_) => self.checks.push(ExecCheck::KeyFile { arg_idx }),
+            _ => {}
+        }
+        self.arg(value.render(), token_idx);
     }
 }
