@@ -49,8 +49,11 @@ export async function api(method, path, body) {
   if (!response.ok) {
     const error = data?.error ?? {};
     const retryAfter = Number.parseInt(response.headers.get('retry-after') ?? '', 10);
-    throw new ApiError(response.status, error.code ?? `http.${response.status}`, error.message ?? `HTTP ${response.status}`,
+    const apiError = new ApiError(response.status, error.code ?? `http.${response.status}`, error.message ?? `HTTP ${response.status}`,
       Number.isFinite(retryAfter) ? retryAfter : null);
+    // A session that ended (idle, revoked elsewhere) sends a signed-in page back to the login.
+    if (apiError.code === 'auth.required' && !['home', 'login', 'setup'].includes(document.body.dataset.page)) toLogin();
+    throw apiError;
   }
   return data;
 }
