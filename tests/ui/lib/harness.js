@@ -109,8 +109,8 @@ export async function launchBrowser() {
 /**
  * A fresh browser context (its own cookie jar) and page whose problems are recorded:
  * console errors, uncaught page errors, CSP violations (reported by a listener the harness
- * installs in every document), failed requests, and responses >= 400 for anything that is not
- * an /api/v1 call. Expected API refusals (401 before login, 429 on lockout) are answers the
+ * installs in every document), requests to anywhere but this machine, failed requests, and
+ * responses >= 400 for anything that is not an /api/v1 call. Expected API refusals (401 before login, 429 on lockout) are answers the
  * page handles, so Chromium's "Failed to load resource" console line for an /api/v1 URL is
  * recorded separately, not as a problem.
  */
@@ -132,6 +132,11 @@ export async function openPage(browser, options = {}) {
     else problems.push(`console error: ${message.text()} (${where})`);
   });
   page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  // No external requests: every request goes to this machine's nosd (or the test's proxy).
+  page.on('request', (request) => {
+    const { hostname, protocol } = new URL(request.url());
+    if (!['127.0.0.1', 'localhost'].includes(hostname) || !['http:', 'https:'].includes(protocol)) problems.push(`external request: ${request.url()}`);
+  });
   page.on('requestfailed', (request) => {
     // Navigations away from a page cancel its pending requests; those are not failures.
     if (request.failure()?.errorText !== 'net::ERR_ABORTED') problems.push(`request failed: ${request.url()} ${request.failure()?.errorText}`);
