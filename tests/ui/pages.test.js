@@ -154,6 +154,17 @@ test('security page: re-enrol and turn off two-factor, change the password', asy
   await page.getByRole('button', { name: 'Change password' }).click();
   await reauthIfAsked(page);
   await page.getByRole('status').filter({ hasText: 'Password changed' }).waitFor();
+
+  // Without two-factor authentication the code stays empty; a hostile `next` is ignored.
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.waitForURL(`${server.url}/login`);
+  await page.goto(`${server.url}/login?next=${encodeURIComponent('/\\evil.example/x')}`);
+  await page.getByLabel('Username').fill('admin');
+  await page.getByLabel('Password').fill(`${PASSWORD} and more`);
+  await page.keyboard.press('Enter');
+  await page.getByLabel('Code', { exact: true }).waitFor();
+  await page.keyboard.press('Enter');
+  await page.waitForURL(`${server.url}/dashboard`);
   assert.deepEqual(problems, []);
   await context.close();
 });

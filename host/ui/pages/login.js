@@ -4,11 +4,13 @@
 import { ApiError, post } from '../api.js';
 import { field, focus, h, replace, statusArea } from '../dom.js';
 
-/** Where to go after signing in: only a path on this server. */
+/** Where to go after signing in: only a page of this server (no `//host` or `/\host` tricks). */
 function nextPath() {
   const next = new URLSearchParams(location.search).get('next');
-  if (next && next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/login')) return next;
-  return '/dashboard';
+  if (!next || !/^\/(?![\/\\])/.test(next)) return '/dashboard';
+  const target = new URL(next, location.origin);
+  if (target.origin !== location.origin || target.pathname.startsWith('/login')) return '/dashboard';
+  return target.pathname + target.search + target.hash;
 }
 
 export function render(root) {
@@ -19,7 +21,8 @@ export function render(root) {
     label: 'Code',
     name: 'code',
     autocomplete: 'one-time-code',
-    hint: 'The 6-digit code from your authenticator app, or one of your recovery codes.',
+    hint: 'The 6-digit code from your authenticator app, or one of your recovery codes. Leave it empty only if two-factor authentication is off for your account.',
+    required: false,
     attrs: { autocapitalize: 'none', spellcheck: 'false' },
   });
   const stepOneHeading = h('h2', {}, 'Account');
@@ -70,13 +73,14 @@ export function render(root) {
     event.preventDefault();
     code.setError(null);
     const typed = code.input.value.trim();
-    if (!typed) { code.setError('Enter the code from your authenticator app or a recovery code.'); code.input.focus(); return; }
     if (Date.now() < lockedUntil) return;
     signInButton.disabled = true;
     status.info('Signing in…');
     try {
-      const reply = await post('/api/v1/auth/login', { username: username.input.value.trim(), password: password.input.value, code: typed });
-      if (!/^\d{6}$/.test(typed)) {
+      const body = { username: username.input.value.trim(), password: password.input.value };
+      if (typed) body.code = typed;
+      const reply = await post('/api/v1/auth/login', body);
+      if (typed && !/^\d{6}$/.test(typed)) {
         sessionStorage.setItem('nos.flash', `You signed in with a recovery code; it cannot be used again. ${reply.recovery_codes_left} recovery codes are left (Security page).`);
       }
       location.assign(nextPath());
