@@ -19,10 +19,10 @@ export async function render(root) {
     const describe = (one) => `${one.device || 'Unknown browser'} at ${one.client_ip}`;
     const rows = sessions.map((one) => h('tr', { 'data-session': one.id },
       h('th', { scope: 'row' }, one.device || 'Unknown browser', one.current ? h('span', { class: 'badge' }, 'this browser') : null),
-      h('td', {}, h('code', {}, one.client_ip)),
-      h('td', {}, timeAgo(one.created_at)),
-      h('td', {}, timeAgo(one.last_seen_at)),
-      h('td', {}, one.current
+      h('td', { 'data-label': 'IP address' }, h('code', {}, one.client_ip)),
+      h('td', { 'data-label': 'Signed in' }, timeAgo(one.created_at)),
+      h('td', { 'data-label': 'Last seen' }, timeAgo(one.last_seen_at)),
+      h('td', { 'data-label': 'Action' }, one.current
         ? h('span', { class: 'hint' }, 'Use “Sign out”')
         : h('button', {
           type: 'button',
@@ -56,7 +56,7 @@ export async function render(root) {
       },
     }, 'End all other sessions');
     replace(table,
-      h('div', { class: 'table-wrap' }, h('table', {},
+      h('div', { class: 'table-wrap' }, h('table', { class: 'stack' },
         h('caption', { class: 'visually-hidden' }, 'Your sessions'),
         h('thead', {}, h('tr', {}, ['Device', 'IP address', 'Signed in', 'Last seen', 'Action'].map((name) => h('th', { scope: 'col' }, name)))),
         h('tbody', {}, rows))),
