@@ -6,7 +6,7 @@
 //! Both routes need a login; the check is a POST (an argv can be long) and so also the CSRF
 //! token, like every other POST.
 
-use std::path::PathBuf;
+use std::path::Path;
 
 use axum::extract::State;
 use axum::routing::{get, post};
@@ -39,34 +39,34 @@ struct CheckBody {
 /// Most characters of a load error passed to the client.
 const MAX_ERROR_CHARS: usize = 4096;
 
-async fn load(
-    state: &AppState,
-    with_facts: bool,
-) -> Result<(PathBuf, Allowlist, Vec<audit::BinaryFacts>), ApiError> {
-    let path = state.config.allowlist.path.clone();
-    let loaded = tokio::task::spawn_blocking(move || {
-        let loaded = allowlist_files::load(&path);
-        let facts = match (&loaded, with_facts) {
-            (Ok(allowlist), true) => binary_facts::of_allowlist(allowlist),
-            _ => Vec::new(),
-        };
-        (path, loaded, facts)
+/// Reads and loads the configured allowlist; blocking, so called on a blocking thread.
+fn load(path: &Path) -> Result<Allowlist, ApiError> {
+    allowlist_files::load(path).map_err(|err| {
+        ApiError::AllowlistUnavailable(err.to_string().chars().take(MAX_ERROR_CHARS).collect())
     })
-    .await
-    .map_err(|err| ApiError::Internal(format!("allowlist reader: {err}")))?;
-    match loaded {
-        (path, Ok(allowlist), facts) => Ok((path, allowlist, facts)),
-        (_, Err(err), _) => Err(ApiError::AllowlistUnavailable(
-            err.to_string().chars().take(MAX_ERROR_CHARS).collect(),
-        )),
-    }
+}
+
+/// Runs file-reading work off the async workers.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|err| ApiError::Internal(format!("allowlist reader: {err}")))?
 }
 
 async fn show(
     State(state): State<AppState>,
     _session: AuthSession,
 ) -> Result<Json<Value>, ApiError> {
-    let (path, allowlist, facts) = load(&state, true).await?;
+    let path = state.config.allowlist.path.clone();
+    let shown_path = path.display().to_string();
+    let (allowlist, facts) = blocking(move || {
+        let allowlist = load(&path)?;
+        let facts = binary_facts::of_allowlist(&allowlist);
+        Ok((allowlist, facts))
+    })
+    .await?;
     let commands = allowlist.rules().iter().map(|rule| {
         json!({
             "id": rule.id,
@@ -98,7 +98,7 @@ async fn show(
         })
         .collect();
     Ok(Json(json!({
-        "path": path.display().to_string(),
+        "path": shown_path,
         "rules": rules,
         "findings": findings,
     })))
@@ -109,7 +109,8 @@ async fn check(
     _session: AuthSession,
     AppJson(body): AppJson<CheckBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let (_, allowlist, _) = load(&state, false).await?;
+    let path = state.config.allowlist.path.clone();
+    let allowlist = blocking(move || load(&path)).await?;
     let verdict = match allowlist.check(&body.argv) {
         Verdict::Allowed(matched) => {
             let command = allowlist.render(&matched);
