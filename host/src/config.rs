@@ -13,6 +13,8 @@ use serde::Deserialize;
 pub const DEFAULT_BIND: &str = "127.0.0.1:9000";
 /// Default state directory.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/nos";
+/// Default allowlist shown by the admin UI (overlays are read from `allowlist.d/` beside it).
+pub const DEFAULT_ALLOWLIST_PATH: &str = "/etc/nos/allowlist.toml";
 /// Production argon2id memory cost in KiB (46 MiB).
 pub const DEFAULT_ARGON2_MEMORY_KIB: u32 = 46 * 1024;
 /// Production argon2id passes.
@@ -50,6 +52,19 @@ pub struct Config {
     pub limits: LimitsConfig,
     #[serde(default = "RecoveryConfig::defaults")]
     pub recovery: RecoveryConfig,
+    #[serde(default = "AllowlistConfig::defaults")]
+    pub allowlist: AllowlistConfig,
+}
+
+/// The allowlist nosd reads to show and check commands (`GET /api/v1/allowlist`). nosd never
+/// executes anything itself; the agent reads its own copy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowlistConfig {
+    /// The main file (default [`DEFAULT_ALLOWLIST_PATH`]); read on each request, so the page
+    /// shows the file as it is now.
+    #[serde(default = "default_allowlist_path")]
+    pub path: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -436,6 +451,14 @@ impl LimitsConfig {
     }
 }
 
+impl AllowlistConfig {
+    fn defaults() -> AllowlistConfig {
+        AllowlistConfig {
+            path: default_allowlist_path(),
+        }
+    }
+}
+
 impl RecoveryConfig {
     fn defaults() -> RecoveryConfig {
         RecoveryConfig {
@@ -522,6 +545,9 @@ fn default_global_window() -> u64 {
 fn default_global_trickle() -> u64 {
     30
 }
+fn default_allowlist_path() -> PathBuf {
+    PathBuf::from(DEFAULT_ALLOWLIST_PATH)
+}
 fn default_cmdline() -> PathBuf {
     PathBuf::from("/proc/cmdline")
 }
@@ -546,6 +572,10 @@ mod tests {
         assert_eq!(config.argon2.memory_kib, 47104);
         assert_eq!(config.argon2.iterations, 1);
         assert_eq!(config.state.dir, PathBuf::from("/var/lib/nos"));
+        assert_eq!(
+            config.allowlist.path,
+            PathBuf::from("/etc/nos/allowlist.toml")
+        );
     }
 
     #[test]

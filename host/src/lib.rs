@@ -6,6 +6,7 @@
 pub mod agent_client;
 pub mod audit;
 pub mod auth;
+pub mod binary_facts;
 pub mod clock;
 pub mod config;
 pub mod facts;

@@ -17,9 +17,16 @@ pub enum ApiError {
     AuthFailed,
     Unauthenticated,
     ReauthRequired,
-    RateLimited { retry_after: u64 },
-    Busy { retry_after: u64 },
-    BadRequest { code: &'static str, message: String },
+    RateLimited {
+        retry_after: u64,
+    },
+    Busy {
+        retry_after: u64,
+    },
+    BadRequest {
+        code: &'static str,
+        message: String,
+    },
     PayloadTooLarge,
     UnsupportedMediaType,
     CsrfRejected,
@@ -28,6 +35,9 @@ pub enum ApiError {
     NotFound,
     MisdirectedHost,
     UntrustedProxyHeaders,
+    /// The allowlist file cannot be read or does not load; the message names the file and
+    /// the problem (the allowlist is what an auditor reads, so its diagnostics are not secret).
+    AllowlistUnavailable(String),
     Internal(String),
 }
 
@@ -52,6 +62,7 @@ impl ApiError {
             ApiError::SetupDone => StatusCode::GONE,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MisdirectedHost => StatusCode::MISDIRECTED_REQUEST,
+            ApiError::AllowlistUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -86,6 +97,7 @@ impl ApiError {
                 "proxy.untrusted",
                 "forwarding headers from a peer that is not a trusted proxy".into(),
             ),
+            ApiError::AllowlistUnavailable(message) => ("allowlist.unavailable", message.clone()),
             ApiError::Internal(_) => ("internal", "internal error".into()),
         }
     }
@@ -163,6 +175,7 @@ mod tests {
             ApiError::NotFound,
             ApiError::MisdirectedHost,
             ApiError::UntrustedProxyHeaders,
+            ApiError::AllowlistUnavailable("cannot read /etc/nos/allowlist.toml: not found".into()),
             ApiError::Internal("disk on fire at /var/lib/nos/users.json".into()),
         ];
         let mut lines = Vec::new();
@@ -197,6 +210,7 @@ mod tests {
             404 {"error":{"code":"not_found","message":"no such resource"}}
             421 {"error":{"code":"host.rejected","message":"host name not served here"}}
             400 {"error":{"code":"proxy.untrusted","message":"forwarding headers from a peer that is not a trusted proxy"}}
+            503 {"error":{"code":"allowlist.unavailable","message":"cannot read /etc/nos/allowlist.toml: not found"}}
             500 {"error":{"code":"internal","message":"internal error"}}"#]].assert_eq(&lines.join("\n"));
     }
 }

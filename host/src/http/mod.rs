@@ -24,8 +24,11 @@ use crate::state::AppState;
 use client_ip::ClientIp;
 use error::{ApiError, InternalDetail};
 
-/// `Content-Security-Policy` of every response.
-pub const CSP: &str = "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+/// `Content-Security-Policy` of every response. The admin UI loads only its own files: no
+/// inline script or style (not even `style=` attributes), no data: or blob: URLs, and with
+/// Trusted Types required and no policy allowed, no script can parse an HTML string
+/// (`innerHTML` and friends throw), so the UI builds every node with DOM calls.
+pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; font-src 'none'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'; require-trusted-types-for 'script'; trusted-types 'none'";
 
 /// Builds the whole application; `nosd` only binds it, tests drive it directly.
 pub fn app(state: AppState) -> Router {
@@ -33,6 +36,8 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(routes::setup::router())
         .merge(routes::auth::router())
+        .merge(routes::allowlist::router())
+        .merge(routes::ui::router())
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(state.clone(), guard))

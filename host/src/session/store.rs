@@ -144,6 +144,7 @@ impl SessionTable {
             last_seen_at: now,
             authenticated_at: now,
             user_agent_hash: token::hash_user_agent(user_agent),
+            device: super::device::label(user_agent),
             client_ip,
             access: tokens.access.hash(),
             refresh: tokens.refresh.hash(),

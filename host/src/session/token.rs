@@ -96,6 +96,10 @@ pub struct Family {
     /// The last login or re-authentication (the "sudo" window starts here).
     pub authenticated_at: UnixSeconds,
     pub user_agent_hash: String,
+    /// A short label of the browser ("Chrome on Linux") for the sessions list; never used
+    /// for a decision (the binding uses `user_agent_hash`).
+    #[serde(default)]
+    pub device: String,
     pub client_ip: IpAddr,
     pub access: TokenHash,
     pub refresh: TokenHash,
@@ -252,6 +256,7 @@ mod tests {
             last_seen_at: now,
             authenticated_at: now,
             user_agent_hash: hash_user_agent("ua"),
+            device: String::new(),
             client_ip: "192.0.2.10".parse().unwrap(),
             access: token(1).hash(),
             refresh: token(2).hash(),

@@ -1,6 +1,7 @@
 //! Attack tests against a real nosd: real sockets, real HTTP client, temp state directories,
 //! a virtual clock. One test binary so the suite links once.
 
+mod admin_ui;
 mod harness;
 mod http_surface;
 mod login_limits;

@@ -4,18 +4,17 @@
 //! 1 a negative answer (denied, findings, privilege grows, failed cases), 2 the allowlist is
 //! invalid or the call is malformed.
 
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use nos_agent::allowlist::audit::{self, BinaryFacts, BinaryState, Severity};
+use nos_agent::allowlist::audit::{self, BinaryFacts, Severity};
 use nos_agent::allowlist::diff::{self, Direction};
 use nos_agent::allowlist::testcases;
 use nos_agent::allowlist::{Allowlist, Verdict, explain};
 use nos_agent::allowlist_files;
+use nos_host::binary_facts::binary_facts;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -271,50 +270,4 @@ fn run_diff(old: &Allowlist, new: &Allowlist, json: bool) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// What the disk says about one binary: ownership, mode, symlinks on the way, digest.
-fn binary_facts(path: &str) -> BinaryFacts {
-    let state = match (std::fs::metadata(path), std::fs::read(path)) {
-        (Ok(meta), _) if !meta.is_file() => BinaryState::NotRegularFile,
-        (Ok(meta), Ok(bytes)) => {
-            let (symlinked_component, unsafe_parent) = walk_path(Path::new(path));
-            let sha256 = Sha256::digest(&bytes).into();
-            BinaryState::Present {
-                owner_uid: meta.uid(),
-                mode: meta.permissions().mode(),
-                symlinked_component,
-                unsafe_parent,
-                sha256,
-            }
-        }
-        _ => BinaryState::Missing,
-    };
-    BinaryFacts {
-        path: path.to_owned(),
-        state,
-    }
-}
-
-/// The first component of `path` that is a symlink, and the first directory on the way that is
-/// not root-owned or is writable by group or others.
-fn walk_path(path: &Path) -> (Option<String>, Option<String>) {
-    let mut symlinked_component = None;
-    let mut unsafe_parent = None;
-    let mut prefix = PathBuf::from("/");
-    for component in path.components().skip(1) {
-        if unsafe_parent.is_none()
-            && let Ok(meta) = std::fs::metadata(&prefix)
-            && (meta.uid() != 0 || meta.permissions().mode() & 0o022 != 0)
-        {
-            unsafe_parent = Some(prefix.display().to_string());
-        }
-        prefix.push(component);
-        if symlinked_component.is_none()
-            && std::fs::symlink_metadata(&prefix).is_ok_and(|meta| meta.file_type().is_symlink())
-        {
-            symlinked_component = Some(prefix.display().to_string());
-        }
-    }
-    (symlinked_component, unsafe_parent)
 }

@@ -277,6 +277,7 @@ async fn list_sessions(State(state): State<AppState>, session: AuthSession) -> J
                 "created_at": family.created_at,
                 "last_seen_at": family.last_seen_at,
                 "client_ip": family.client_ip.to_string(),
+                "device": family.device,
                 "current": family.id == session.family.id,
             })
         })

@@ -1,4 +1,6 @@
 //! Route groups, each next to its handlers.
 
+pub mod allowlist;
 pub mod auth;
 pub mod setup;
+pub mod ui;

@@ -1,0 +1,74 @@
+// The one way the UI talks to nosd: same-origin fetch of /api/v1 with the CSRF header on every
+// unsafe request. Errors keep the API's stable code and public message, and Retry-After.
+
+export class ApiError extends Error {
+  constructor(status, code, message, retryAfter) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.retryAfter = retryAfter;
+  }
+}
+
+const CSRF_COOKIE = '__Host-nos_csrf';
+
+/** The session's CSRF token (the one cookie scripts may read), or null before login. */
+function csrfToken() {
+  for (const pair of document.cookie.split(';')) {
+    const [name, ...rest] = pair.trim().split('=');
+    if (name === CSRF_COOKIE) return rest.join('=');
+  }
+  return null;
+}
+
+export async function api(method, path, body) {
+  const headers = { accept: 'application/json' };
+  const init = { method, headers, credentials: 'same-origin', cache: 'no-store', redirect: 'error' };
+  if (method !== 'GET' && method !== 'HEAD') {
+    // Before login there is no session token; any non-empty value proves a same-origin script
+    // (a cross-site form cannot set headers). After login the server compares it to the session's.
+    headers['x-nos-csrf'] = csrfToken() ?? 'none';
+  }
+  if (body !== undefined) {
+    headers['content-type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch {
+    throw new ApiError(0, 'network', 'the server cannot be reached; check that nosd is running', null);
+  }
+  if (response.status === 204) return null;
+  let data = null;
+  try {
+    data = await response.json();
+  } catch {
+    data = null;
+  }
+  if (!response.ok) {
+    const error = data?.error ?? {};
+    const retryAfter = Number.parseInt(response.headers.get('retry-after') ?? '', 10);
+    const apiError = new ApiError(response.status, error.code ?? `http.${response.status}`, error.message ?? `HTTP ${response.status}`,
+      Number.isFinite(retryAfter) ? retryAfter : null);
+    // A session that ended (idle, revoked elsewhere) sends a signed-in page back to the login.
+    if (apiError.code === 'auth.required' && !['home', 'login', 'setup'].includes(document.body.dataset.page)) toLogin();
+    throw apiError;
+  }
+  return data;
+}
+
+export const get = (path) => api('GET', path);
+export const post = (path, body) => api('POST', path, body ?? {});
+export const del = (path) => api('DELETE', path);
+
+/** Sends the browser to the login page, coming back here afterwards. */
+export function toLogin() {
+  const next = location.pathname + location.search;
+  location.assign(`/login?next=${encodeURIComponent(next)}`);
+}
+
+/** Whether an error means "this server does not have that API (yet)". */
+export function isMissingApi(error) {
+  return error instanceof ApiError && error.status === 404 && error.code === 'not_found';
+}

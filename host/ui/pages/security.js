@@ -1,0 +1,212 @@
+// Security: change the password, enrol / re-enrol / turn off TOTP, regenerate recovery codes.
+// Every one of these needs a recent sign-in; when the server says so, a dialog asks for the
+// password and a code first and then retries.
+
+import { ApiError, get, post } from '../api.js';
+import { checkbox, confirmDialog, field, focus, h, replace, section, statusArea, uid } from '../dom.js';
+import { enrolmentView } from '../totp-view.js';
+
+/** Asks for password and code in a modal form; resolves true once re-authenticated. */
+function reauthDialog() {
+  return new Promise((resolve) => {
+    const titleId = uid('reauth-title');
+    const status = statusArea();
+    const password = field({ label: 'Password', name: 'reauth-password', type: 'password', autocomplete: 'current-password' });
+    const code = field({ label: 'Code', name: 'reauth-code', autocomplete: 'one-time-code', hint: 'From your authenticator app, or a recovery code.', required: false });
+    const cancel = h('button', { type: 'button', class: 'secondary' }, 'Cancel');
+    const submit = h('button', { type: 'submit', class: 'primary' }, 'Confirm');
+    const form = h('form', { novalidate: true, method: 'dialog' }, status.el, password.wrap, code.wrap, h('div', { class: 'actions' }, cancel, submit));
+    const dialog = h('dialog', { 'aria-labelledby': titleId }, h('h2', { id: titleId }, 'Confirm it is you'),
+      h('p', {}, 'This change needs your password and a code from the last five minutes.'), form);
+    const previous = document.activeElement;
+    let done = false;
+    const finish = (answer) => {
+      if (done) return;
+      done = true;
+      dialog.close();
+      dialog.remove();
+      if (previous instanceof HTMLElement) previous.focus();
+      resolve(answer);
+    };
+    cancel.addEventListener('click', () => finish(false));
+    dialog.addEventListener('cancel', () => finish(false));
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      password.setError(null);
+      if (!password.input.value) { password.setError('Enter your password.'); password.input.focus(); return; }
+      submit.disabled = true;
+      try {
+        await post('/api/v1/auth/reauth', { password: password.input.value, code: code.input.value.trim() });
+        finish(true);
+      } catch (error) {
+        submit.disabled = false;
+        if (error instanceof ApiError && (error.status === 429 || error.status === 503)) status.countdown('Too many attempts. Try again in {s} s.', error.retryAfter ?? 60);
+        else if (error instanceof ApiError && error.code === 'auth.failed') status.error('The password or code is wrong.');
+        else status.error(`That did not work: ${error.message}.`);
+      }
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+    password.input.focus();
+  });
+}
+
+/** Runs `action`; when the server wants a fresh sign-in, asks for it once and retries. */
+async function withReauth(action) {
+  try {
+    return await action();
+  } catch (error) {
+    if (!(error instanceof ApiError) || error.code !== 'auth.reauth_required') throw error;
+    if (!(await reauthDialog())) return undefined;
+    return action();
+  }
+}
+
+function codesList(codes) {
+  return h('ol', { class: 'codes', 'aria-label': 'New recovery codes' }, codes.map((one) => h('li', {}, h('code', {}, one))));
+}
+
+export async function render(root) {
+  const me = await get('/api/v1/me');
+  const status = h('p', { role: 'status', class: 'form-status info', hidden: true });
+  const say = (message) => { status.textContent = message; status.hidden = false; };
+
+  // Password.
+  const passwordStatus = statusArea();
+  const newPassword = field({ label: 'New password', name: 'new-password', type: 'password', autocomplete: 'new-password', hint: 'At least 12 characters; common passwords are refused.' });
+  const again = field({ label: 'New password again', name: 'new-password-again', type: 'password', autocomplete: 'new-password' });
+  const passwordForm = h('form', { novalidate: true }, passwordStatus.el,
+    h('p', {}, 'Changing the password signs out every other browser signed in to your account.'),
+    newPassword.wrap, again.wrap, h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Change password')));
+  passwordForm.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    newPassword.setError(null);
+    again.setError(null);
+    passwordStatus.clear();
+    if (newPassword.input.value.length < 12) { newPassword.setError('Use at least 12 characters.'); newPassword.input.focus(); return; }
+    if (newPassword.input.value !== again.input.value) { again.setError('The two passwords differ.'); again.input.focus(); return; }
+    try {
+      const done = await withReauth(() => post('/api/v1/auth/password', { new_password: newPassword.input.value }));
+      if (done === undefined) return;
+      newPassword.input.value = '';
+      again.input.value = '';
+      say('Password changed; other sessions were ended.');
+    } catch (error) {
+      if (error instanceof ApiError && error.code === 'password.rejected') { newPassword.setError(`Refused: ${error.message}.`); newPassword.input.focus(); }
+      else passwordStatus.error(`That did not work: ${error.message}.`);
+    }
+  });
+
+  // Two-factor.
+  const totpBox = h('div');
+  const totpStatus = statusArea();
+  function renderTotp() {
+    const enrolButton = h('button', { type: 'button', class: me.totp_enrolled ? 'secondary' : 'primary' }, me.totp_enrolled ? 'Set up a new authenticator' : 'Set up two-factor authentication');
+    enrolButton.addEventListener('click', async () => {
+      if (me.totp_enrolled) {
+        const ok = await confirmDialog({
+          title: 'Replace your authenticator?',
+          explain: ['You will scan a new key. Once you confirm it with a code, the old authenticator stops working and every other browser is signed out.'],
+          confirmLabel: 'Continue', danger: false,
+        });
+        if (!ok) return;
+      }
+      try {
+        const enrolment = await withReauth(() => post('/api/v1/auth/totp/enrol'));
+        if (enrolment) showEnrolment(enrolment);
+      } catch (error) {
+        totpStatus.error(`That did not work: ${error.message}.`);
+      }
+    });
+    const disableButton = me.totp_enrolled ? h('button', { type: 'button', class: 'danger' }, 'Turn off two-factor authentication') : null;
+    disableButton?.addEventListener('click', async () => {
+      const ok = await confirmDialog({
+        title: 'Turn off two-factor authentication?',
+        explain: ['Afterwards the password alone signs in to this account, so anyone who learns it gets in.',
+          'Every other browser is signed out. You can set up an authenticator again at any time.'],
+        confirmLabel: 'Turn off',
+      });
+      if (!ok) return;
+      try {
+        const done = await withReauth(() => post('/api/v1/auth/totp/disable'));
+        if (done === undefined) return;
+        me.totp_enrolled = false;
+        renderTotp();
+        say('Two-factor authentication is off.');
+      } catch (error) {
+        totpStatus.error(`That did not work: ${error.message}.`);
+      }
+    });
+    replace(totpBox, totpStatus.el,
+      h('p', {}, 'Two-factor authentication is ', h('strong', {}, me.totp_enrolled ? 'on' : 'off'), '.'),
+      h('div', { class: 'actions' }, enrolButton, disableButton));
+  }
+  function showEnrolment(enrolment) {
+    const code = field({ label: 'Code from the app', name: 'totp-code', autocomplete: 'one-time-code', inputmode: 'numeric', hint: 'The 6 digits the app shows for the new key.', attrs: { maxlength: 6 } });
+    const cancel = h('button', { type: 'button', class: 'secondary', onclick: () => renderTotp() }, 'Cancel');
+    const form = h('form', { novalidate: true }, code.wrap, h('div', { class: 'actions' }, cancel, h('button', { type: 'submit', class: 'primary' }, 'Confirm new authenticator')));
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      code.setError(null);
+      const typed = code.input.value.replace(/\s/g, '');
+      if (!/^\d{6}$/.test(typed)) { code.setError('Enter the 6 digits the app shows.'); code.input.focus(); return; }
+      try {
+        const done = await withReauth(() => post('/api/v1/auth/totp/confirm', { code: typed }));
+        if (done === undefined) return;
+        me.totp_enrolled = true;
+        renderTotp();
+        say('The new authenticator is active; other sessions were ended.');
+      } catch (error) {
+        if (error instanceof ApiError && error.code === 'totp.mismatch') { code.setError('This code does not match the new key.'); code.input.focus(); }
+        else totpStatus.error(`That did not work: ${error.message}.`);
+      }
+    });
+    const heading = h('h3', {}, 'Scan the new key');
+    replace(totpBox, totpStatus.el, heading, enrolmentView(enrolment), form);
+    focus(heading);
+  }
+  renderTotp();
+
+  // Recovery codes.
+  const codesBox = h('div');
+  const codesStatus = statusArea();
+  function renderCodes() {
+    const regenerate = h('button', { type: 'button', class: 'danger' }, 'Generate new recovery codes');
+    regenerate.addEventListener('click', async () => {
+      const ok = await confirmDialog({
+        title: 'Generate new recovery codes?',
+        explain: ['All your current recovery codes stop working at once, including any you have printed or stored.',
+          'The 10 new codes are shown once on this page.'],
+        confirmLabel: 'Generate new codes',
+      });
+      if (!ok) return;
+      try {
+        const reply = await withReauth(() => post('/api/v1/auth/recovery-codes'));
+        if (!reply) return;
+        me.recovery_codes_left = reply.recovery_codes.length;
+        const saved = checkbox({ label: 'I saved them', name: 'saved' });
+        const form = h('form', { novalidate: true }, saved.wrap, h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Hide the codes')));
+        form.addEventListener('submit', (event) => {
+          event.preventDefault();
+          if (!saved.input.checked) { saved.setError('Confirm that you saved the codes: they are not shown again.'); saved.input.focus(); return; }
+          renderCodes();
+        });
+        const heading = h('h3', {}, 'Your new recovery codes');
+        replace(codesBox, heading, h('p', {}, 'Each code signs you in once instead of a 6-digit code. Store them somewhere safe; they are shown only now.'), codesList(reply.recovery_codes), form);
+        focus(heading);
+      } catch (error) {
+        codesStatus.error(`That did not work: ${error.message}.`);
+      }
+    });
+    replace(codesBox, codesStatus.el,
+      h('p', { 'data-codes-left': me.recovery_codes_left }, h('strong', {}, `${me.recovery_codes_left} of 10`), ' recovery codes left.',
+        me.recovery_codes_left <= 3 ? ' Generate new ones soon.' : ''),
+      h('div', { class: 'actions' }, regenerate));
+  }
+  renderCodes();
+
+  replace(root, status,
+    section('Password', passwordForm),
+    section('Two-factor authentication', totpBox),
+    section('Recovery codes', codesBox));
+}
