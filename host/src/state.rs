@@ -218,6 +218,7 @@ impl AppState {
             kind,
             username: username.map(str::to_string),
             client: client.map(|ip| ip.to_string()),
+            verdict: None,
             detail: detail.into(),
         });
     }

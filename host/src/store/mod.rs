@@ -5,6 +5,7 @@
 //! `schema_version` envelope that refuses versions this build does not know. This module never
 //! decides what goes into a file and never reads the clock.
 
+pub mod append;
 pub mod atomic;
 pub mod lock;
 

@@ -3,6 +3,7 @@
 
 mod agent;
 mod allowlist;
+mod audit;
 mod recovery;
 
 use std::process::ExitCode;
@@ -19,6 +20,9 @@ enum Cli {
     Agent(agent::AgentCmd),
     /// Repair accounts while nosd runs in recovery mode (root only).
     Recovery(recovery::RecoveryArgs),
+    /// Verify nosd's hash-chained audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCmd),
 }
 
 /// Exit status for a malformed call or an unusable input (clap uses it for usage errors too).
@@ -29,6 +33,7 @@ fn main() -> ExitCode {
         Cli::Allowlist(args) => allowlist::run(args),
         Cli::Agent(cmd) => agent::main(cmd),
         Cli::Recovery(args) => recovery::run(args).map(|()| ExitCode::SUCCESS),
+        Cli::Audit(cmd) => audit::main(cmd),
     };
     match result {
         Ok(code) => code,
