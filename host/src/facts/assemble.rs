@@ -1,0 +1,129 @@
+//! Block devices + mounts + btrfs sysfs summaries → [`Facts`]. Pure.
+
+use super::mountinfo::MountEntry;
+use super::{BlockDevice, BtrfsDevice, BtrfsFilesystem, Facts};
+
+/// What `/sys/fs/btrfs/<uuid>/allocation` tells about one filesystem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BtrfsSummary {
+    pub uuid: String,
+    pub data_profile: String,
+    pub metadata_profile: String,
+    pub size_bytes: u64,
+    pub used_bytes: u64,
+}
+
+/// Build facts from what the machine reported. Mounted btrfs filesystems are grouped by UUID;
+/// fresh UUIDs and the time are left empty for the caller to fill in just before a call.
+///
+/// FIXME: devids are numbered in lsblk order, which matches `btrfs filesystem show` only for
+/// pools that never lost a device; the real devids need the agent's read-only
+/// `btrfs.filesystem.show` rule, which nosd will run through the agent.
+pub fn assemble(
+    block_devices: Vec<BlockDevice>,
+    mounts: &[MountEntry],
+    summaries: &[BtrfsSummary],
+) -> Facts {
+    let mut filesystems: Vec<BtrfsFilesystem> = Vec::new();
+    for device in block_devices
+        .iter()
+        .filter(|d| d.fstype.as_deref() == Some("btrfs"))
+    {
+        let Some(uuid) = &device.uuid else { continue };
+        let member = BtrfsDevice {
+            devid: 0,
+            path: device.path.clone(),
+            size_bytes: device.size_bytes,
+        };
+        match filesystems.iter_mut().find(|fs| &fs.uuid == uuid) {
+            Some(fs) => fs.devices.push(member),
+            None => filesystems.push(BtrfsFilesystem {
+                uuid: uuid.clone(),
+                label: device.label.clone(),
+                mountpoint: String::new(),
+                devices: vec![member],
+                data_profile: "unknown".into(),
+                metadata_profile: "unknown".into(),
+                size_bytes: 0,
+                used_bytes: 0,
+            }),
+        }
+    }
+    for fs in &mut filesystems {
+        for (device_idx, device) in fs.devices.iter_mut().enumerate() {
+            device.devid = device_idx as u64 + 1;
+        }
+        let paths: Vec<&str> = fs.devices.iter().map(|d| d.path.as_str()).collect();
+        if let Some(mount) = mounts
+            .iter()
+            .find(|m| m.fs_type == "btrfs" && paths.contains(&m.source.as_str()))
+        {
+            fs.mountpoint = mount.mount_point.clone();
+        }
+        if let Some(summary) = summaries.iter().find(|s| s.uuid == fs.uuid) {
+            fs.data_profile = summary.data_profile.clone();
+            fs.metadata_profile = summary.metadata_profile.clone();
+            fs.size_bytes = summary.size_bytes;
+            fs.used_bytes = summary.used_bytes;
+        }
+    }
+    filesystems.retain(|fs| !fs.mountpoint.is_empty());
+    Facts {
+        block_devices,
+        filesystems,
+        fresh_uuids: Vec::new(),
+        now_unix_seconds: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use expect_test::expect;
+
+    #[test]
+    fn fixture_machine() {
+        let devices =
+            super::super::lsblk::parse(include_str!("../../tests/data/facts/lsblk.json"), &[])
+                .unwrap();
+        let mounts =
+            super::super::mountinfo::parse(include_str!("../../tests/data/facts/mountinfo.txt"));
+        let summaries = [BtrfsSummary {
+            uuid: "0b3c1d2e-1111-4000-8000-000000000001".into(),
+            data_profile: "raid1".into(),
+            metadata_profile: "raid1".into(),
+            size_bytes: 8_001_574_060_032,
+            used_bytes: 1 << 40,
+        }];
+        let facts = assemble(devices, &mounts, &summaries);
+        expect![[r#"
+            [
+                BtrfsFilesystem {
+                    uuid: "0b3c1d2e-1111-4000-8000-000000000001",
+                    label: Some(
+                        "tank",
+                    ),
+                    mountpoint: "/srv/tank",
+                    devices: [
+                        BtrfsDevice {
+                            devid: 1,
+                            path: "/dev/sdb",
+                            size_bytes: 4000787030016,
+                        },
+                        BtrfsDevice {
+                            devid: 2,
+                            path: "/dev/sdc",
+                            size_bytes: 4000787030016,
+                        },
+                    ],
+                    data_profile: "raid1",
+                    metadata_profile: "raid1",
+                    size_bytes: 8001574060032,
+                    used_bytes: 1099511627776,
+                },
+            ]
+        "#]]
+        .assert_debug_eq(&facts.filesystems);
+        assert_eq!(facts.validate(), Ok(()));
+    }
+}

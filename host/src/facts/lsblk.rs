@@ -1,0 +1,156 @@
+//! `lsblk --json` text → block devices. Pure.
+//!
+//! The command nosctl runs (read-only, as any user):
+//! `lsblk --json --bytes --list --output PATH,KNAME,PKNAME,SIZE,ROTA,TYPE,FSTYPE,LABEL,UUID,MOUNTPOINTS`.
+//! Older util-linux prints `rota` and `size` as strings; both forms are accepted.
+
+use serde::Deserialize;
+
+use super::BlockDevice;
+
+/// The arguments of the lsblk invocation this parser expects.
+pub const LSBLK_ARGS: &[&str] = &[
+    "--json",
+    "--bytes",
+    "--list",
+    "--output",
+    "PATH,KNAME,PKNAME,SIZE,ROTA,TYPE,FSTYPE,LABEL,UUID,MOUNTPOINTS",
+];
+
+#[derive(Deserialize)]
+struct Output {
+    blockdevices: Vec<Row>,
+}
+
+#[derive(Deserialize)]
+struct Row {
+    path: Option<String>,
+    kname: String,
+    pkname: Option<String>,
+    size: Option<Flexible>,
+    rota: Option<Flexible>,
+    #[serde(rename = "type")]
+    device_type: Option<String>,
+    fstype: Option<String>,
+    label: Option<String>,
+    uuid: Option<String>,
+    #[serde(default)]
+    mountpoints: Vec<Option<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Flexible {
+    Bool(bool),
+    Number(u64),
+    Text(String),
+}
+
+impl Flexible {
+    fn as_u64(&self) -> u64 {
+        match self {
+            Flexible::Bool(b) => u64::from(*b),
+            Flexible::Number(n) => *n,
+            Flexible::Text(text) => text.trim().parse().unwrap_or(0),
+        }
+    }
+}
+
+/// Parse lsblk's JSON. `by_id` maps `/dev/disk/by-id/*` links to the kernel name they point at.
+/// A device's holders are the kernel names whose parent it is (partitions, dm-crypt, md).
+pub fn parse(json: &str, by_id: &[(String, String)]) -> Result<Vec<BlockDevice>, String> {
+    let output: Output =
+        serde_json::from_str(json).map_err(|err| format!("lsblk output: {err}"))?;
+    let rows = output.blockdevices;
+    let devices = rows
+        .iter()
+        .map(|row| {
+            let mut holders: Vec<String> = rows
+                .iter()
+                .filter(|other| other.pkname.as_deref() == Some(row.kname.as_str()))
+                .map(|other| other.kname.clone())
+                .collect();
+            holders.sort();
+            holders.dedup();
+            let mut links: Vec<String> = by_id
+                .iter()
+                .filter(|(_, target)| *target == row.kname)
+                .map(|(link, _)| link.clone())
+                .collect();
+            links.sort();
+            BlockDevice {
+                path: row
+                    .path
+                    .clone()
+                    .unwrap_or_else(|| format!("/dev/{}", row.kname)),
+                kname: row.kname.clone(),
+                size_bytes: row.size.as_ref().map_or(0, Flexible::as_u64),
+                rotational: row.rota.as_ref().is_some_and(|r| r.as_u64() != 0),
+                device_type: row.device_type.clone().unwrap_or_default(),
+                fstype: row.fstype.clone(),
+                label: row.label.clone(),
+                uuid: row.uuid.clone(),
+                mountpoints: row.mountpoints.iter().flatten().cloned().collect(),
+                holders,
+                by_id: links,
+            }
+        })
+        .collect();
+    Ok(devices)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use expect_test::expect;
+
+    #[test]
+    fn parses_fixture() {
+        let json = include_str!("../../tests/data/facts/lsblk.json");
+        let by_id = [(
+            "/dev/disk/by-id/ata-WDC_WD40-1".to_owned(),
+            "sdb".to_owned(),
+        )];
+        let devices = parse(json, &by_id).unwrap();
+        let lines: Vec<String> = devices
+            .iter()
+            .map(|d| {
+                format!(
+                    "{} {} {} rota={} fs={:?} mnt={:?} holders={:?} by_id={:?}",
+                    d.path,
+                    d.device_type,
+                    d.size_bytes,
+                    d.rotational,
+                    d.fstype,
+                    d.mountpoints,
+                    d.holders,
+                    d.by_id
+                )
+            })
+            .collect();
+        expect![[r#"
+            /dev/sda disk 256060514304 rota=false fs=None mnt=[] holders=["sda1"] by_id=[]
+            /dev/sda1 part 256059465728 rota=false fs=Some("ext4") mnt=["/"] holders=[] by_id=[]
+            /dev/sdb disk 4000787030016 rota=true fs=Some("btrfs") mnt=["/srv/tank"] holders=[] by_id=["/dev/disk/by-id/ata-WDC_WD40-1"]
+            /dev/sdc disk 4000787030016 rota=true fs=Some("btrfs") mnt=[] holders=[] by_id=[]
+            /dev/sdd disk 4000787030016 rota=true fs=None mnt=[] holders=[] by_id=[]
+            /dev/nvme0n1 disk 1000204886016 rota=false fs=None mnt=[] holders=[] by_id=[]"#]]
+        .assert_eq(&lines.join("\n"));
+    }
+
+    #[test]
+    fn old_util_linux_strings() {
+        let json = r#"{"blockdevices": [{"kname": "sdx", "size": "1024", "rota": "1", "type": "disk", "mountpoints": [null]}]}"#;
+        let devices = parse(json, &[]).unwrap();
+        assert_eq!((devices[0].size_bytes, devices[0].rotational), (1024, true));
+        assert_eq!(devices[0].path, "/dev/sdx");
+        assert!(devices[0].mountpoints.is_empty());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics(text in "\\PC{0,300}") {
+            let _ = parse(&text, &[]);
+        }
+    }
+}

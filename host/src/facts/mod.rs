@@ -1,0 +1,132 @@
+//! Facts: the description of the machine a planner receives, in the JSON form that
+//! `nosctl facts` prints and `nosctl plan --facts` reads, plus the pure parsers that build it
+//! from `lsblk --json` and `/proc/self/mountinfo` text ([`lsblk`], [`mountinfo`], [`assemble`]).
+//!
+//! This module never reads a file or runs a program: callers hand it the text. The field names
+//! are the snake_case forms of the WIT record fields, so a facts file reads like the WIT.
+
+pub mod assemble;
+pub mod lsblk;
+pub mod mountinfo;
+
+use serde::{Deserialize, Serialize};
+
+/// At most this many block devices or filesystems in facts.
+pub const MAX_DEVICES: usize = 1024;
+/// At most this many fresh UUIDs.
+pub const MAX_FRESH_UUIDS: usize = 64;
+/// At most this many bytes in any string of the facts.
+pub const MAX_FIELD_BYTES: usize = 4096;
+/// At most this many entries in any list inside one device or filesystem.
+pub const MAX_LIST_LEN: usize = 64;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Facts {
+    pub block_devices: Vec<BlockDevice>,
+    #[serde(default)]
+    pub filesystems: Vec<BtrfsFilesystem>,
+    /// Filled in by the host before each call when empty.
+    #[serde(default)]
+    pub fresh_uuids: Vec<String>,
+    /// Filled in by the host before each call when zero.
+    #[serde(default)]
+    pub now_unix_seconds: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlockDevice {
+    pub path: String,
+    pub kname: String,
+    pub size_bytes: u64,
+    pub rotational: bool,
+    pub device_type: String,
+    #[serde(default)]
+    pub fstype: Option<String>,
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(default)]
+    pub uuid: Option<String>,
+    #[serde(default)]
+    pub mountpoints: Vec<String>,
+    #[serde(default)]
+    pub holders: Vec<String>,
+    #[serde(default)]
+    pub by_id: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BtrfsDevice {
+    pub devid: u64,
+    pub path: String,
+    pub size_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BtrfsFilesystem {
+    pub uuid: String,
+    #[serde(default)]
+    pub label: Option<String>,
+    pub mountpoint: String,
+    pub devices: Vec<BtrfsDevice>,
+    pub data_profile: String,
+    pub metadata_profile: String,
+    #[serde(default)]
+    pub size_bytes: u64,
+    #[serde(default)]
+    pub used_bytes: u64,
+}
+
+impl Facts {
+    /// Check the size bounds above; `Err` names the first offending field.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.block_devices.len() > MAX_DEVICES || self.filesystems.len() > MAX_DEVICES {
+            return Err(format!("more than {MAX_DEVICES} devices or filesystems"));
+        }
+        if self.fresh_uuids.len() > MAX_FRESH_UUIDS {
+            return Err(format!("more than {MAX_FRESH_UUIDS} fresh UUIDs"));
+        }
+        let mut strings: Vec<&str> = self.fresh_uuids.iter().map(String::as_str).collect();
+        for device in &self.block_devices {
+            strings.extend([device.path.as_str(), &device.kname, &device.device_type]);
+            strings.extend(device.fstype.as_deref());
+            strings.extend(device.label.as_deref());
+            strings.extend(device.uuid.as_deref());
+            for list in [&device.mountpoints, &device.holders, &device.by_id] {
+                if list.len() > MAX_LIST_LEN {
+                    return Err(format!(
+                        "device {}: a list longer than {MAX_LIST_LEN}",
+                        device.path
+                    ));
+                }
+                strings.extend(list.iter().map(String::as_str));
+            }
+        }
+        for fs in &self.filesystems {
+            if fs.devices.len() > MAX_LIST_LEN {
+                return Err(format!(
+                    "filesystem {}: more than {MAX_LIST_LEN} devices",
+                    fs.uuid
+                ));
+            }
+            strings.extend([
+                fs.uuid.as_str(),
+                &fs.mountpoint,
+                &fs.data_profile,
+                &fs.metadata_profile,
+            ]);
+            strings.extend(fs.label.as_deref());
+            strings.extend(fs.devices.iter().map(|d| d.path.as_str()));
+        }
+        match strings.iter().find(|s| s.len() > MAX_FIELD_BYTES) {
+            Some(long) => Err(format!(
+                "a field of {} bytes, more than {MAX_FIELD_BYTES}",
+                long.len()
+            )),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,523 @@
+//! The Wasm plugin host: loads plugins (manifest, hash, API version, imports, compile or cache,
+//! pre-link) and calls them, each call in a fresh `Store` under fuel, an epoch deadline and
+//! memory limits ([`limits`]). Failures become a typed [`PluginError`]; a failed call leaves
+//! nothing behind, so the next call is unaffected.
+//!
+//! This module never judges a plan (that is `plan::check`) and never talks to the agent.
+//! Plugins get no filesystem, network, clock or randomness: facts and time are passed in.
+
+pub mod api;
+pub mod cache;
+pub mod imports;
+pub mod limits;
+pub mod manifest;
+pub mod policy;
+pub mod state;
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
+use wasmtime::{Config, Engine, Store, Trap};
+
+use crate::facts::Facts;
+use crate::plan::types::{self as plan_types, Plan, Refusal};
+use cache::{Cache, CacheOutcome};
+use limits::{
+    EPOCH_TICK, Limits, MAX_COMPONENT_BYTES, MAX_INPUT_BYTES, MAX_MANIFEST_BYTES,
+    MAX_TRANSFER_BYTES, MAX_WASM_STACK_BYTES,
+};
+use manifest::{ApiVersion, Manifest, PluginKind};
+use policy::{LoginAttempt, LoginDecision, PasswordFeatures, PasswordVerdict};
+use state::{CallLog, CallState};
+
+/// At most this many bytes in the name or version a plugin reports.
+pub const MAX_INFO_WORD_BYTES: usize = 64;
+/// At most this many bytes in the JSON Schema of a plugin's input.
+pub const MAX_INPUT_SCHEMA_BYTES: usize = 64 << 10;
+
+/// What a plugin says about itself (`describe`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginInfo {
+    pub name: String,
+    pub version: String,
+    pub summary: String,
+    pub input_schema: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {size} bytes, more than the {max} allowed")]
+    FileTooLarge { path: PathBuf, size: u64, max: u64 },
+    #[error("manifest {path}: {message}")]
+    Manifest { path: PathBuf, message: String },
+    #[error("plugin {name}: component sha256 is {actual}, the manifest says {expected}")]
+    HashMismatch {
+        name: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("plugin {name} targets {kind} API {plugin_version}; this host supports {supported}")]
+    ApiVersion {
+        name: String,
+        kind: PluginKind,
+        plugin_version: String,
+        supported: String,
+    },
+    #[error("plugin {name} imports {}, which plugins may not use", imports.join(", "))]
+    ForbiddenImport { name: String, imports: Vec<String> },
+    #[error("plugin {name} is not a valid component: {message}")]
+    Compile { name: String, message: String },
+    #[error("plugin cache: {0}")]
+    Cache(#[from] cache::CacheError),
+    #[error("plugin {name} is a {actual} plugin, not a {expected}")]
+    WrongKind {
+        name: String,
+        expected: PluginKind,
+        actual: PluginKind,
+    },
+    #[error("plugin {name}: input is {size} bytes, more than the {max} allowed")]
+    InputTooLarge {
+        name: String,
+        size: usize,
+        max: usize,
+    },
+    #[error("plugin {name} ran out of fuel (budget {budget} units)")]
+    OutOfFuel { name: String, budget: u64 },
+    #[error("plugin {name} exceeded its deadline of {deadline_ms} ms")]
+    Deadline { name: String, deadline_ms: u64 },
+    #[error("plugin {name} exceeded its memory limit of {limit} bytes (asked for {requested})")]
+    MemoryLimit {
+        name: String,
+        limit: u64,
+        requested: u64,
+    },
+    #[error("plugin {name} overflowed its wasm stack ({max_bytes} bytes)")]
+    StackOverflow { name: String, max_bytes: usize },
+    #[error("plugin {name} panicked: {message}")]
+    Panic { name: String, message: String },
+    #[error("plugin {name} trapped: {message}")]
+    Trap { name: String, message: String },
+    #[error("plugin {name} tried to pass more than {max_bytes} bytes to the host in one call")]
+    ResultTooLarge { name: String, max_bytes: usize },
+    #[error("plugin {name} returned a malformed result: {message}")]
+    MalformedResult { name: String, message: String },
+    #[error("plugin engine: {0}")]
+    Engine(String),
+}
+
+/// How the host is set up: where the compile cache lives, if anywhere.
+pub struct HostConfig {
+    /// `None` compiles every plugin at every load.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// One engine (one per process), its epoch ticker, the linkers and the compile cache.
+pub struct PluginHost {
+    engine: Engine,
+    linkers: api::Linkers,
+    cache: Option<Cache>,
+    ticker: Arc<Ticker>,
+}
+
+/// Stops the epoch ticker thread when the host and every plugin it loaded are gone.
+struct Ticker {
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A loaded plugin: its manifest, granted limits and pre-linked instance. Cheap to call from
+/// many threads; each call instantiates afresh.
+pub struct LoadedPlugin {
+    manifest: Manifest,
+    limits: Limits,
+    pre: api::Pre,
+    imports: Vec<String>,
+    exports: Vec<String>,
+    cache_outcome: Option<CacheOutcome>,
+    _ticker: Arc<Ticker>,
+}
+
+/// A planner's answer, with what it logged.
+#[derive(Debug)]
+pub struct PlanCall {
+    pub answer: Result<Plan, Refusal>,
+    pub log: CallLog,
+}
+
+/// The engine configuration every plugin runs under. Part of the cache key via
+/// `precompile_compatibility_hash`.
+pub fn engine_config() -> Config {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.consume_fuel(true);
+    config.epoch_interruption(true);
+    config.max_wasm_stack(MAX_WASM_STACK_BYTES);
+    config
+}
+
+impl PluginHost {
+    pub fn new(config: &HostConfig) -> Result<PluginHost, PluginError> {
+        let engine =
+            Engine::new(&engine_config()).map_err(|e| PluginError::Engine(e.to_string()))?;
+        let linkers = api::Linkers::new(&engine).map_err(|e| PluginError::Engine(e.to_string()))?;
+        let cache = config.cache_dir.as_deref().map(Cache::open).transpose()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let weak = engine.weak();
+        let thread_stop = Arc::clone(&stop);
+        thread::Builder::new()
+            .name("nos-plugin-epoch".into())
+            .spawn(move || {
+                while !thread_stop.load(Ordering::Relaxed) {
+                    thread::sleep(EPOCH_TICK);
+                    match weak.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })
+            .map_err(|e| PluginError::Engine(format!("cannot start the epoch ticker: {e}")))?;
+        Ok(PluginHost {
+            engine,
+            linkers,
+            cache,
+            ticker: Arc::new(Ticker { stop }),
+        })
+    }
+
+    /// Load a plugin from its directory (holding `plugin.toml`) or from the manifest path.
+    ///
+    /// Order: manifest → component size → sha256 → API version (manifest) → compile or cache →
+    /// imports → API version (exports) → pre-link. Nothing is compiled before the hash matches.
+    pub fn load(&self, dir_or_manifest: &Path) -> Result<LoadedPlugin, PluginError> {
+        let manifest_path = if dir_or_manifest.is_dir() {
+            dir_or_manifest.join("plugin.toml")
+        } else {
+            dir_or_manifest.to_path_buf()
+        };
+        let manifest_text = read_bounded(&manifest_path, MAX_MANIFEST_BYTES)?;
+        let manifest_text =
+            String::from_utf8(manifest_text).map_err(|_| PluginError::Manifest {
+                path: manifest_path.clone(),
+                message: "not UTF-8".into(),
+            })?;
+        let manifest =
+            manifest::parse(&manifest_text).map_err(|message| PluginError::Manifest {
+                path: manifest_path.clone(),
+                message,
+            })?;
+        let name = manifest.name.clone();
+        let component_path = manifest_path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(&manifest.component);
+        let wasm = read_bounded(&component_path, MAX_COMPONENT_BYTES)?;
+        let actual = hex::encode(Sha256::digest(&wasm));
+        if actual != manifest.sha256 {
+            return Err(PluginError::HashMismatch {
+                name,
+                expected: manifest.sha256.clone(),
+                actual,
+            });
+        }
+        let version_error = |plugin_version: ApiVersion| PluginError::ApiVersion {
+            name: manifest.name.clone(),
+            kind: manifest.kind,
+            plugin_version: plugin_version.to_string(),
+            supported: api::supported_range(),
+        };
+        let Some(api_version) = api::select(manifest.api_version) else {
+            return Err(version_error(manifest.api_version));
+        };
+
+        let compile_error = |e: wasmtime::Error| PluginError::Compile {
+            name: manifest.name.clone(),
+            message: format!("{e:#}"),
+        };
+        let (component, cache_outcome) = match &self.cache {
+            Some(cache) => {
+                let (component, outcome) = cache
+                    .load_or_compile(&self.engine, &actual, &wasm)
+                    .map_err(compile_error)?;
+                (component, Some(outcome))
+            }
+            None => (
+                Component::new(&self.engine, &wasm).map_err(compile_error)?,
+                None,
+            ),
+        };
+        let component_type = component.component_type();
+        let imports: Vec<String> = component_type
+            .imports(&self.engine)
+            .map(|(import, _)| import.to_owned())
+            .collect();
+        let exports: Vec<String> = component_type
+            .exports(&self.engine)
+            .map(|(export, _)| export.to_owned())
+            .collect();
+        let forbidden = imports::forbidden(imports.iter().map(String::as_str));
+        if !forbidden.is_empty() {
+            return Err(PluginError::ForbiddenImport {
+                name,
+                imports: forbidden.into_iter().map(str::to_owned).collect(),
+            });
+        }
+        match imports::exported_api_version(manifest.kind, exports.iter().map(String::as_str)) {
+            Some(exported) if exported == manifest.api_version => {}
+            Some(exported) => return Err(version_error(exported)),
+            None => {
+                return Err(PluginError::Compile {
+                    name,
+                    message: format!(
+                        "it does not export nos:plugin/{} (a {} must)",
+                        imports::export_interface(manifest.kind),
+                        manifest.kind
+                    ),
+                });
+            }
+        }
+        let pre = api::Pre::new(&self.linkers, manifest.kind, api_version, &component)
+            .map_err(compile_error)?;
+        let limits = Limits::grant(manifest.limits);
+        Ok(LoadedPlugin {
+            manifest,
+            limits,
+            pre,
+            imports,
+            exports,
+            cache_outcome,
+            _ticker: Arc::clone(&self.ticker),
+        })
+    }
+}
+
+impl LoadedPlugin {
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub fn imports(&self) -> &[String] {
+        &self.imports
+    }
+
+    pub fn exports(&self) -> &[String] {
+        &self.exports
+    }
+
+    /// `Some(Hit)` when the compiled artefact came from the cache.
+    pub fn cache_outcome(&self) -> Option<CacheOutcome> {
+        self.cache_outcome
+    }
+
+    /// What the plugin says about itself, size-checked like a plan.
+    pub fn describe(&self) -> Result<PluginInfo, PluginError> {
+        let (info, _) = self.call(|pre, store| pre.describe(store))?;
+        let malformed = |message: String| PluginError::MalformedResult {
+            name: self.manifest.name.clone(),
+            message,
+        };
+        for (field, text, max) in [
+            ("name", &info.name, MAX_INFO_WORD_BYTES),
+            ("version", &info.version, MAX_INFO_WORD_BYTES),
+            ("summary", &info.summary, plan_types::MAX_TEXT_BYTES),
+        ] {
+            if text.len() > max || text.chars().any(char::is_control) {
+                return Err(malformed(format!(
+                    "describe(): {field} is longer than {max} bytes or has control characters"
+                )));
+            }
+        }
+        if info.input_schema.len() > MAX_INPUT_SCHEMA_BYTES {
+            return Err(malformed(format!(
+                "describe(): input schema is longer than {MAX_INPUT_SCHEMA_BYTES} bytes"
+            )));
+        }
+        Ok(info)
+    }
+
+    /// Run the planner. The plan is size-checked here (`plan::types::validate`); judging it
+    /// against the allowlist is `plan::check`'s job.
+    pub fn plan(&self, facts: &Facts, input: &str) -> Result<PlanCall, PluginError> {
+        self.expect_kind(PluginKind::Planner)?;
+        if input.len() > MAX_INPUT_BYTES {
+            return Err(PluginError::InputTooLarge {
+                name: self.manifest.name.clone(),
+                size: input.len(),
+                max: MAX_INPUT_BYTES,
+            });
+        }
+        let (answer, log) = self.call(|pre, store| {
+            pre.make_plan(store, facts, input)
+                .unwrap_or_else(|| Err(wasmtime::Error::msg("not a planner")))
+        })?;
+        if let Ok(plan) = &answer {
+            plan_types::validate(plan).map_err(|message| PluginError::MalformedResult {
+                name: self.manifest.name.clone(),
+                message,
+            })?;
+        }
+        Ok(PlanCall { answer, log })
+    }
+
+    pub fn decide_login(&self, attempt: &LoginAttempt) -> Result<LoginDecision, PluginError> {
+        self.expect_kind(PluginKind::AuthPolicy)?;
+        self.call(|pre, store| {
+            pre.decide_login(store, attempt)
+                .unwrap_or_else(|| Err(wasmtime::Error::msg("not an auth policy")))
+        })
+        .map(|(decision, _)| decision)
+    }
+
+    pub fn check_password(
+        &self,
+        features: &PasswordFeatures,
+    ) -> Result<PasswordVerdict, PluginError> {
+        self.expect_kind(PluginKind::AuthPolicy)?;
+        let (verdict, _) = self.call(|pre, store| {
+            pre.check_password(store, features)
+                .unwrap_or_else(|| Err(wasmtime::Error::msg("not an auth policy")))
+        })?;
+        if let PasswordVerdict::Reject(reason) = &verdict
+            && (reason.len() > plan_types::MAX_TEXT_BYTES || reason.chars().any(char::is_control))
+        {
+            return Err(PluginError::MalformedResult {
+                name: self.manifest.name.clone(),
+                message: "password rejection reason is too long or has control characters".into(),
+            });
+        }
+        Ok(verdict)
+    }
+
+    fn expect_kind(&self, expected: PluginKind) -> Result<(), PluginError> {
+        let actual = self.pre.kind();
+        if actual != expected {
+            return Err(PluginError::WrongKind {
+                name: self.manifest.name.clone(),
+                expected,
+                actual,
+            });
+        }
+        Ok(())
+    }
+
+    /// One call in a fresh store with this plugin's limits; errors classified.
+    fn call<R>(
+        &self,
+        run: impl FnOnce(&api::Pre, &mut Store<CallState>) -> wasmtime::Result<R>,
+    ) -> Result<(R, CallLog), PluginError> {
+        let mut store = Store::new(self.pre.engine(), CallState::new(&self.limits));
+        store.limiter(|state| &mut state.limiter);
+        store
+            .set_fuel(self.limits.fuel)
+            .map_err(|e| PluginError::Engine(e.to_string()))?;
+        store.set_hostcall_fuel(MAX_TRANSFER_BYTES);
+        store.set_epoch_deadline(self.limits.deadline_ticks());
+        store.epoch_deadline_trap();
+        let result = run(&self.pre, &mut store);
+        let state = store.into_data();
+        match result {
+            Ok(value) => Ok((value, state.log)),
+            Err(error) => Err(self.classify(error, &state)),
+        }
+    }
+
+    fn classify(&self, error: wasmtime::Error, state: &CallState) -> PluginError {
+        let name = self.manifest.name.clone();
+        if let Some(requested) = state.limiter.refused_memory_bytes {
+            return PluginError::MemoryLimit {
+                name,
+                limit: self.limits.memory_bytes,
+                requested: requested as u64,
+            };
+        }
+        // wasmtime's error for exhausted hostcall fuel is a private type; its message is the
+        // only handle (pinned by the hostile_huge_plan test).
+        if format!("{error:#}").contains("fuel allocated for hostcalls has been exhausted") {
+            return PluginError::ResultTooLarge {
+                name,
+                max_bytes: MAX_TRANSFER_BYTES,
+            };
+        }
+        match error.downcast_ref::<Trap>() {
+            Some(Trap::OutOfFuel) => PluginError::OutOfFuel {
+                name,
+                budget: self.limits.fuel,
+            },
+            Some(Trap::Interrupt) => PluginError::Deadline {
+                name,
+                deadline_ms: self.limits.deadline_ms,
+            },
+            Some(Trap::StackOverflow) => PluginError::StackOverflow {
+                name,
+                max_bytes: MAX_WASM_STACK_BYTES,
+            },
+            _ => match &state.log.panic {
+                Some(message) => PluginError::Panic {
+                    name,
+                    message: message.clone(),
+                },
+                None => PluginError::Trap {
+                    name,
+                    message: trap_message(&error),
+                },
+            },
+        }
+    }
+}
+
+/// The trap (or error) itself plus the innermost guest function, without the full backtrace.
+fn trap_message(error: &wasmtime::Error) -> String {
+    let what = match error.downcast_ref::<Trap>() {
+        Some(trap) => trap.to_string(),
+        None => error.to_string(),
+    };
+    let frame = error
+        .downcast_ref::<wasmtime::WasmBacktrace>()
+        .and_then(|backtrace| backtrace.frames().first())
+        .and_then(|frame| frame.func_name().map(str::to_owned));
+    match frame {
+        Some(func) => format!("{what} (in {func})"),
+        None => what,
+    }
+}
+
+/// Read a whole file, refusing one larger than `max` bytes without reading it all.
+fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, PluginError> {
+    let io_err = |source| PluginError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = fs::File::open(path).map_err(io_err)?;
+    let mut bytes = Vec::new();
+    file.take(max + 1).read_to_end(&mut bytes).map_err(io_err)?;
+    if bytes.len() as u64 > max {
+        let size = fs::metadata(path)
+            .map(|m| m.len())
+            .unwrap_or(bytes.len() as u64);
+        return Err(PluginError::FileTooLarge {
+            path: path.to_path_buf(),
+            size,
+            max,
+        });
+    }
+    Ok(bytes)
+}

@@ -1,0 +1,161 @@
+//! `nosctl plan`, `nosctl plugin inspect` and `nosctl facts` as a user runs them: the real
+//! binary, real built plugins, the repository's default allowlist; exit codes and output.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
+
+const FACTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/facts/fixture.json");
+const ALLOWLIST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../allowlist.toml");
+
+fn nosctl(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nosctl"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run nosctl")
+}
+
+fn describe(args: &[&str], output: &Output) -> String {
+    format!(
+        "nosctl {}\nstatus: {}\nstdout:\n{}\nstderr:\n{}",
+        args.join(" "),
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Run `nosctl plan` with `input` written to a temporary file; return the exit code and stdout.
+fn plan(plugin: &str, input: &str, extra: &[&str]) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let input_path = dir.path().join("input.json");
+    std::fs::write(&input_path, input).unwrap();
+    let mut args = vec![
+        "plan",
+        "--plugin",
+        plugin,
+        "--facts",
+        FACTS,
+        "--input",
+        input_path.to_str().unwrap(),
+        "--allowlist",
+        ALLOWLIST,
+    ];
+    args.extend_from_slice(extra);
+    let output = nosctl(&args);
+    let code = output
+        .status
+        .code()
+        .unwrap_or_else(|| panic!("{}", describe(&args, &output)));
+    (code, String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+#[test]
+fn exit_codes() {
+    let pool = r#"{"devices": ["/dev/sdb"], "label": "one", "mountpoint": "/srv/one"}"#;
+    assert_eq!(plan(BTRFS_POOL, pool, &[]).0, 0);
+    assert_eq!(plan(HOSTILE_OUT_OF_SCOPE, "{}", &[]).0, 1);
+    assert_eq!(plan(HOSTILE_FORBIDDEN_ARGV, "{}", &[]).0, 1);
+    assert_eq!(
+        plan(
+            BTRFS_POOL,
+            r#"{"devices": ["/dev/sda"], "label": "x", "mountpoint": "/srv/x"}"#,
+            &[]
+        )
+        .0,
+        1,
+        "a refusal"
+    );
+    assert_eq!(
+        plan(BTRFS_POOL, "not json", &[]).0,
+        2,
+        "input the planner calls invalid"
+    );
+    assert_eq!(plan(HOSTILE_PANIC, "{}", &[]).0, 3);
+    assert_eq!(plan(HOSTILE_BAD_HASH, "{}", &[]).0, 3);
+    assert_eq!(plan(HOSTILE_WASI_SOCKETS, "{}", &[]).0, 3);
+    let missing = nosctl(&[
+        "plan",
+        "--plugin",
+        BTRFS_POOL,
+        "--facts",
+        "/nonexistent",
+        "--input",
+        FACTS,
+    ]);
+    assert_eq!(missing.status.code(), Some(2));
+}
+
+#[test]
+fn text_report() {
+    let (code, stdout) = plan(
+        BTRFS_MAINTENANCE,
+        r#"{"action": "balance-start", "pool": "/srv/pool"}"#,
+        &[],
+    );
+    assert_eq!(code, 0);
+    let stdout = stdout
+        .split_once("): ")
+        .map(|(_, rest)| rest)
+        .unwrap_or(&stdout);
+    expect_test::expect![[r#"
+        1 steps, 0 rejected
+          1. balance [state] Rewrite block groups of /srv/pool that are at most 50% full
+             request:  btrfs balance start -dusage=50 -musage=50 /srv/pool
+             verdict:  allowed by btrfs.balance.start: /usr/bin/btrfs balance start -dusage=50 -musage=50 -- /srv/pool
+    "#]].assert_eq(stdout);
+}
+
+#[test]
+fn json_report() {
+    let (code, stdout) = plan(HOSTILE_OUT_OF_SCOPE, "{}", &["--json"]);
+    assert_eq!(code, 1);
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["all_allowed"], false);
+    assert_eq!(
+        report["steps"][0]["verdict"]["rule"],
+        "btrfs.filesystem.show"
+    );
+    assert_eq!(
+        report["steps"][1]["verdict"]["reason"],
+        "rule btrfs.device.remove.devid is outside the plugin's scope"
+    );
+}
+
+#[test]
+fn plugin_inspect() {
+    let output = nosctl(&["plugin", "inspect", BTRFS_POOL, "--json"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        describe(&["plugin", "inspect"], &output)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["name"], "btrfs-pool");
+    assert_eq!(report["api_version"], "0.1.0");
+    assert_eq!(report["exports"][0], "nos:plugin/planning@0.1.0");
+    assert_eq!(report["limits"]["fuel"], 200_000_000);
+
+    let refused = nosctl(&["plugin", "inspect", HOSTILE_API_VERSION]);
+    assert_eq!(refused.status.code(), Some(3));
+    expect_test::expect![[r#"
+        refused: plugin hostile-api-version targets planner API 0.9.0; this host supports 0.1.0
+    "#]]
+    .assert_eq(&String::from_utf8_lossy(&refused.stdout));
+    assert!(Path::new(HOSTILE_API_VERSION).join("plugin.wasm").is_file());
+}
+
+#[test]
+fn facts_of_this_machine_round_trip() {
+    // Read-only: lsblk and /proc. The machine's disks vary; the output must parse as facts.
+    let output = nosctl(&["facts"]);
+    assert!(output.status.success(), "{}", describe(&["facts"], &output));
+    let facts: nos_host::facts::Facts = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(facts.validate(), Ok(()));
+    assert!(
+        facts.fresh_uuids.is_empty(),
+        "nosd fills fresh UUIDs per call, not the dump"
+    );
+}

@@ -1,0 +1,550 @@
+//! Every plugin in `plugins/`, built fresh by `build.rs`, run as a real component: real planners
+//! on fixture facts, hostile guests ending in their typed error within bounded time, and the
+//! host serving the next call after each. `foreach_plugin!` makes a plugin without a test here
+//! a compile error.
+
+use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
+use std::time::{Duration, Instant};
+
+use nos_agent::allowlist::{Allowlist, Source};
+use nos_host::facts::Facts;
+use nos_host::plan::check::{self, CheckedPlan, StepVerdict};
+use nos_host::plan::types::{Plan, Refusal, Request};
+use nos_host::plugin::{HostConfig, LoadedPlugin, PluginError, PluginHost};
+
+include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
+
+macro_rules! assert_test_exists {
+    ($name:ident, $dir:expr) => {
+        #[allow(unused_imports)]
+        use self::$name as _;
+    };
+}
+foreach_plugin!(assert_test_exists);
+
+/// Every hostile call must end within this wall-clock time (deadlines are 1 s by default).
+const HOSTILE_BOUND: Duration = Duration::from_secs(15);
+
+static HOST: LazyLock<PluginHost> =
+    LazyLock::new(|| PluginHost::new(&HostConfig { cache_dir: None }).expect("plugin host"));
+
+static ALLOWLIST: LazyLock<Allowlist> = LazyLock::new(|| {
+    let text = include_str!("../../allowlist.toml").to_owned();
+    Allowlist::load(&[Source {
+        name: "allowlist.toml".into(),
+        text,
+    }])
+    .expect("default allowlist")
+});
+
+/// Judge a plugin's plan against the real default allowlist and the plugin's own scope.
+fn checked(plugin: &LoadedPlugin, plan: Plan) -> CheckedPlan {
+    check::check(plan, &ALLOWLIST, &plugin.manifest().scope)
+}
+
+/// Each step's verdict, one line per step.
+fn verdict_lines(checked: &CheckedPlan) -> String {
+    let mut out = String::new();
+    for step in checked.steps() {
+        match step.verdict() {
+            StepVerdict::Allowed { rule_id, canonical } => {
+                out.push_str(&format!(
+                    "{}: allowed by {rule_id}: {canonical}\n",
+                    step.step().id
+                ));
+            }
+            StepVerdict::Rejected { reason } => {
+                out.push_str(&format!("{}: REJECTED: {reason}\n", step.step().id));
+            }
+        }
+    }
+    out
+}
+
+/// Run a real planner on the fixture facts; every step must pass the default allowlist.
+fn plan_all_allowed(plugin: &LoadedPlugin, input: &str) -> Plan {
+    let plan = plugin.plan(&facts(), input).unwrap().answer.unwrap();
+    let judged = checked(plugin, plan.clone());
+    assert!(judged.all_allowed(), "{input}\n{}", verdict_lines(&judged));
+    plan
+}
+
+fn facts() -> Facts {
+    let text = include_str!("data/facts/fixture.json");
+    serde_json::from_str(text).expect("fixture facts")
+}
+
+fn load(dir: &str) -> LoadedPlugin {
+    HOST.load(Path::new(dir))
+        .unwrap_or_else(|e| panic!("load {dir}: {e}"))
+}
+
+fn plan_lines(plan: &Plan) -> String {
+    let mut out = String::new();
+    for step in &plan.steps {
+        out.push_str(&format!("{} [{}] {}", step.id, step.effect, step.request));
+        if let Some(word) = &step.confirmation {
+            out.push_str(&format!(" (confirm: {word})"));
+        }
+        if let Some(rollback) = &step.rollback {
+            out.push_str(&format!(" (rollback: {rollback})"));
+        }
+        out.push('\n');
+    }
+    for warning in &plan.warnings {
+        out.push_str(&format!("warning: {warning}\n"));
+    }
+    out
+}
+
+/// The host still serves a real planner after whatever just happened.
+fn assert_host_still_serves() {
+    let pool = load(BTRFS_POOL);
+    let call = pool
+        .plan(
+            &facts(),
+            r#"{"devices": ["/dev/sdb", "/dev/sdc"], "label": "tank", "mountpoint": "/srv/tank"}"#,
+        )
+        .expect("btrfs-pool after a hostile call");
+    assert!(call.answer.is_ok(), "{:?}", call.answer);
+}
+
+/// Run a hostile planner; it must fail within the bound, and the host must serve on.
+fn hostile_plan(dir: &str, input: &str) -> PluginError {
+    let plugin = load(dir);
+    let started = Instant::now();
+    let result = plugin.plan(&facts(), input);
+    let elapsed = started.elapsed();
+    assert!(elapsed < HOSTILE_BOUND, "{dir} took {elapsed:?}");
+    let err = match result {
+        Ok(call) => panic!(
+            "{dir} was expected to fail, got {:?}",
+            call.answer.map(|p| p.steps.len())
+        ),
+        Err(err) => err,
+    };
+    // The same loaded plugin is not poisoned: a second call fails the same way, afresh
+    // (a reused instance would say "cannot enter component instance" instead).
+    let again = plugin.plan(&facts(), input).err().map(|e| e.to_string());
+    assert_eq!(again, Some(err.to_string()), "{dir}: second call");
+    assert_host_still_serves();
+    err
+}
+
+/// Copy a built plugin into a temporary directory with an edited manifest.
+fn with_manifest(dir: &str, edit: impl FnOnce(String) -> String) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = Path::new(dir);
+    std::fs::copy(src.join("plugin.wasm"), tmp.path().join("plugin.wasm")).unwrap();
+    let manifest = std::fs::read_to_string(src.join("plugin.toml")).unwrap();
+    std::fs::write(tmp.path().join("plugin.toml"), edit(manifest)).unwrap();
+    let path = tmp.path().to_path_buf();
+    (tmp, path)
+}
+
+#[test]
+fn btrfs_pool() {
+    let pool = load(BTRFS_POOL);
+    let info = pool.describe().unwrap();
+    assert_eq!(info.name, "btrfs-pool");
+    assert!(info.input_schema.contains("\"devices\""));
+    for input in [
+        r#"{"devices": ["/dev/sdb", "/dev/sdc"], "label": "tank", "mountpoint": "/srv/tank"}"#,
+        r#"{"devices": ["nvme0n1"], "label": "fast", "mountpoint": "/mnt/fast"}"#,
+        r#"{"devices": ["sdb", "sdc", "sdd"], "label": "big", "mountpoint": "/srv/big", "data_profile": "raid1c3", "metadata_profile": "raid1c3"}"#,
+        r#"{"devices": ["nvme0n1", "nvme1n1"], "label": "fast", "mountpoint": "/srv/fast", "encrypt": true}"#,
+    ] {
+        plan_all_allowed(&pool, input);
+    }
+    let plan = plan_all_allowed(
+        &pool,
+        r#"{"devices": ["/dev/sdb", "/dev/sdc"], "label": "tank", "mountpoint": "/srv/tank", "encrypt": true}"#,
+    );
+    expect_test::expect![[r#"
+        key-file [state] ensure key file /etc/nos/keys/tank.key
+        luks-format-sdb [destructive] cryptsetup luksFormat --type luks2 --batch-mode --key-file /etc/nos/keys/tank.key --uuid 6a1d8b9f-2c3d-4e4f-9a51-23456789abcd /dev/sdb (confirm: tank)
+        luks-open-sdb [state] cryptsetup open --key-file /etc/nos/keys/tank.key /dev/sdb luks-tank-0 (rollback: cryptsetup close luks-tank-0)
+        luks-format-sdc [destructive] cryptsetup luksFormat --type luks2 --batch-mode --key-file /etc/nos/keys/tank.key --uuid 7b2e9c0a-3d4e-4f50-8b62-3456789abcde /dev/sdc (confirm: tank)
+        luks-open-sdc [state] cryptsetup open --key-file /etc/nos/keys/tank.key /dev/sdc luks-tank-1 (rollback: cryptsetup close luks-tank-1)
+        mkfs [destructive] mkfs.btrfs -L tank -U 5f0c7a8e-1b2c-4d3e-8f40-123456789abc -d raid1 -m raid1 /dev/mapper/luks-tank-0 /dev/mapper/luks-tank-1 (confirm: tank)
+        mount-dir [state] ensure mount dir /srv/tank (rollback: remove mount dir /srv/tank)
+        mount [state] mount -t btrfs -o compress=zstd:3,noatime /dev/mapper/luks-tank-0 /srv/tank (rollback: umount /srv/tank)
+        crypttab-sdb [state] ensure crypttab luks-tank-0 UUID=6a1d8b9f-2c3d-4e4f-9a51-23456789abcd /etc/nos/keys/tank.key luks (rollback: remove crypttab luks-tank-0 UUID=6a1d8b9f-2c3d-4e4f-9a51-23456789abcd /etc/nos/keys/tank.key luks)
+        crypttab-sdc [state] ensure crypttab luks-tank-1 UUID=7b2e9c0a-3d4e-4f50-8b62-3456789abcde /etc/nos/keys/tank.key luks (rollback: remove crypttab luks-tank-1 UUID=7b2e9c0a-3d4e-4f50-8b62-3456789abcde /etc/nos/keys/tank.key luks)
+        fstab [state] ensure fstab UUID=5f0c7a8e-1b2c-4d3e-8f40-123456789abc /srv/tank btrfs compress=zstd:3,noatime (rollback: remove fstab UUID=5f0c7a8e-1b2c-4d3e-8f40-123456789abc /srv/tank btrfs compress=zstd:3,noatime)
+        verify [read] btrfs filesystem show /dev/mapper/luks-tank-0
+    "#]]
+    .assert_eq(&plan_lines(&plan));
+
+    // A refusal is an answer, not a failure.
+    let call = pool
+        .plan(
+            &facts(),
+            r#"{"devices": ["/dev/sda"], "label": "x", "mountpoint": "/srv/x"}"#,
+        )
+        .unwrap();
+    assert_eq!(
+        call.answer,
+        Err(Refusal::Refused("device /dev/sda is in use by sda1".into()))
+    );
+    let call = pool.plan(&facts(), "not json").unwrap();
+    assert!(
+        matches!(call.answer, Err(Refusal::InvalidInput(_))),
+        "{:?}",
+        call.answer
+    );
+}
+
+#[test]
+fn hostile_infinite_loop() {
+    let err = hostile_plan(HOSTILE_INFINITE_LOOP, "{}");
+    assert!(
+        matches!(
+            err,
+            PluginError::OutOfFuel {
+                budget: 100_000_000,
+                ..
+            }
+        ),
+        "{err}"
+    );
+
+    // With fuel to spare, the wall-clock deadline stops it instead.
+    let (_tmp, dir) = with_manifest(HOSTILE_INFINITE_LOOP, |m| {
+        format!("{m}\n[limits]\nfuel = 2_000_000_000_000\ndeadline-ms = 50\n")
+            .replace("[limits]\n[limits]", "[limits]")
+    });
+    let plugin = HOST.load(&dir).unwrap();
+    let started = Instant::now();
+    let err = plugin.plan(&facts(), "{}").unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    expect_test::expect!["plugin hostile-infinite-loop exceeded its deadline of 50 ms"]
+        .assert_eq(&err.to_string());
+}
+
+#[test]
+fn hostile_memory_hog() {
+    let err = hostile_plan(HOSTILE_MEMORY_HOG, "{}");
+    assert!(
+        matches!(
+            err,
+            PluginError::MemoryLimit {
+                limit: 33_554_432,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn hostile_stack_overflow() {
+    let err = hostile_plan(HOSTILE_STACK_OVERFLOW, "{}");
+    expect_test::expect!["plugin hostile-stack-overflow overflowed its wasm stack (524288 bytes)"]
+        .assert_eq(&err.to_string());
+}
+
+#[test]
+fn hostile_panic() {
+    let err = hostile_plan(HOSTILE_PANIC, "{}");
+    let PluginError::Panic { message, .. } = &err else {
+        panic!("expected a panic error, got {err}");
+    };
+    assert!(
+        message.contains("planner bug: cannot handle 11 devices"),
+        "{message}"
+    );
+}
+
+#[test]
+fn hostile_huge_plan() {
+    let err = hostile_plan(HOSTILE_HUGE_PLAN, "{}");
+    expect_test::expect![
+        "plugin hostile-huge-plan tried to pass more than 16777216 bytes to the host in one call"
+    ]
+    .assert_eq(&err.to_string());
+}
+
+#[test]
+fn hostile_huge_string() {
+    let err = hostile_plan(HOSTILE_HUGE_STRING, "{}");
+    expect_test::expect![
+        "plugin hostile-huge-string tried to pass more than 16777216 bytes to the host in one call"
+    ]
+    .assert_eq(&err.to_string());
+    let err = load(HOSTILE_HUGE_STRING).describe().unwrap_err();
+    expect_test::expect!["plugin hostile-huge-string returned a malformed result: describe(): summary is longer than 1024 bytes or has control characters"]
+        .assert_eq(&err.to_string());
+}
+
+#[test]
+fn hostile_forbidden_argv() {
+    // The plugin runs fine; its plan is what `plan::check` rejects, step by step.
+    let plugin = load(HOSTILE_FORBIDDEN_ARGV);
+    let plan = plugin.plan(&facts(), "{}").unwrap().answer.unwrap();
+    assert_eq!(
+        plan.steps[1].request,
+        Request::Argv(vec![
+            "sh".into(),
+            "-c".into(),
+            "dd if=/dev/zero of=/dev/sda".into()
+        ])
+    );
+    let judged = checked(&plugin, plan);
+    assert_eq!(judged.n_rejected(), 2);
+    expect_test::expect![[r#"
+        show: allowed by btrfs.filesystem.show: /usr/bin/btrfs filesystem show -- /dev/sdf
+        wipe: REJECTED: token 2: the token has U+0020 at byte 2: only printable ASCII without spaces is allowed
+        mkfs-root: REJECTED: token 3: devices `/etc/passwd` is not a valid disk: it is not a device path of an allowed form (/dev/<kernel name>, /dev/disk/by-*/<name>, /dev/mapper/<name>) (closest rule: mkfs.btrfs)
+    "#]].assert_eq(&verdict_lines(&judged));
+}
+
+#[test]
+fn hostile_out_of_scope() {
+    let plugin = load(HOSTILE_OUT_OF_SCOPE);
+    assert!(
+        !plugin
+            .manifest()
+            .scope
+            .contains("btrfs.device.remove.devid")
+    );
+    let plan = plugin.plan(&facts(), "{}").unwrap().answer.unwrap();
+    let judged = checked(&plugin, plan);
+    expect_test::expect![[r#"
+        show: allowed by btrfs.filesystem.show: /usr/bin/btrfs filesystem show -- /dev/sdf
+        remove: REJECTED: rule btrfs.device.remove.devid is outside the plugin's scope
+    "#]]
+    .assert_eq(&verdict_lines(&judged));
+}
+
+fn load_err(dir: &Path) -> PluginError {
+    match HOST.load(dir) {
+        Ok(_) => panic!("{} was expected to be refused at load", dir.display()),
+        Err(err) => err,
+    }
+}
+
+#[test]
+fn hostile_wasi_fs() {
+    let err = load_err(Path::new(HOSTILE_WASI_FS));
+    let PluginError::ForbiddenImport { imports, .. } = &err else {
+        panic!("expected a forbidden import, got {err}");
+    };
+    assert!(
+        imports.iter().any(|i| i.starts_with("wasi:filesystem/")),
+        "{err}"
+    );
+    assert_host_still_serves();
+}
+
+#[test]
+fn hostile_wasi_sockets() {
+    let err = load_err(Path::new(HOSTILE_WASI_SOCKETS));
+    let PluginError::ForbiddenImport { imports, .. } = &err else {
+        panic!("expected a forbidden import, got {err}");
+    };
+    assert!(
+        imports.iter().any(|i| i.starts_with("wasi:sockets/")),
+        "{err}"
+    );
+    assert_host_still_serves();
+}
+
+#[test]
+fn hostile_bad_hash() {
+    let err = load_err(Path::new(HOSTILE_BAD_HASH));
+    let PluginError::HashMismatch {
+        expected, actual, ..
+    } = &err
+    else {
+        panic!("expected a hash mismatch, got {err}");
+    };
+    assert_eq!(expected, &"0".repeat(64));
+    assert_eq!(actual.len(), 64);
+    assert_host_still_serves();
+}
+
+#[test]
+fn hostile_api_version() {
+    let err = load_err(Path::new(HOSTILE_API_VERSION));
+    expect_test::expect![
+        "plugin hostile-api-version targets planner API 0.9.0; this host supports 0.1.0"
+    ]
+    .assert_eq(&err.to_string());
+
+    // A manifest that lies about the version is caught by the component's export name.
+    let (_tmp, dir) = with_manifest(HOSTILE_API_VERSION, |m| {
+        m.replace("api-version = \"0.9.0\"", "api-version = \"0.1.0\"")
+    });
+    expect_test::expect![
+        "plugin hostile-api-version targets planner API 0.9.0; this host supports 0.1.0"
+    ]
+    .assert_eq(&load_err(&dir).to_string());
+}
+
+#[test]
+fn swapped_component_loses_its_manifest() {
+    // The manifest of btrfs-pool with another plugin's component: the hash no longer matches.
+    let (_tmp, dir) = with_manifest(BTRFS_POOL, |m| m);
+    std::fs::copy(
+        Path::new(HOSTILE_PANIC).join("plugin.wasm"),
+        dir.join("plugin.wasm"),
+    )
+    .unwrap();
+    assert!(matches!(load_err(&dir), PluginError::HashMismatch { .. }));
+}
+
+#[test]
+fn wrong_kind_is_refused() {
+    let pool = load(BTRFS_POOL);
+    let err = pool
+        .check_password(&nos_host::plugin::policy::PasswordFeatures {
+            length_chars: 20,
+            in_common_list: false,
+            contains_username: false,
+        })
+        .unwrap_err();
+    expect_test::expect!["plugin btrfs-pool is a planner plugin, not a auth-policy"]
+        .assert_eq(&err.to_string());
+}
+
+#[test]
+fn compile_cache_hits_after_a_miss() {
+    let cache_dir = tempfile::tempdir().unwrap();
+    let config = HostConfig {
+        cache_dir: Some(cache_dir.path().join("cache")),
+    };
+    let cold = PluginHost::new(&config).unwrap();
+    let plugin = cold.load(Path::new(BTRFS_POOL)).unwrap();
+    assert_eq!(
+        plugin.cache_outcome(),
+        Some(nos_host::plugin::cache::CacheOutcome::Miss)
+    );
+    drop((plugin, cold));
+    let warm = PluginHost::new(&config).unwrap();
+    let plugin = warm.load(Path::new(BTRFS_POOL)).unwrap();
+    assert_eq!(
+        plugin.cache_outcome(),
+        Some(nos_host::plugin::cache::CacheOutcome::Hit)
+    );
+    assert!(
+        plugin
+            .plan(
+                &facts(),
+                r#"{"devices": ["/dev/sdb"], "label": "a", "mountpoint": "/srv/a"}"#
+            )
+            .unwrap()
+            .answer
+            .is_ok()
+    );
+
+    // A corrupt artefact is recompiled, not trusted. It is replaced by rename, as the cache
+    // itself does: truncating a mapped artefact in place would fault the process (SIGBUS).
+    for entry in std::fs::read_dir(cache_dir.path().join("cache")).unwrap() {
+        let path = entry.unwrap().path();
+        let tmp = path.with_extension("garbage");
+        std::fs::write(&tmp, b"garbage").unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+    }
+    let plugin = warm.load(Path::new(BTRFS_POOL)).unwrap();
+    assert_eq!(
+        plugin.cache_outcome(),
+        Some(nos_host::plugin::cache::CacheOutcome::Miss)
+    );
+}
+
+#[test]
+fn btrfs_devices() {
+    let plugin = load(BTRFS_DEVICES);
+    for input in [
+        r#"{"action": "add", "pool": "/srv/solo", "device": "/dev/sdd", "data_profile": "raid1", "metadata_profile": "raid1"}"#,
+        r#"{"action": "add", "pool": "pool", "device": "sdd"}"#,
+        r#"{"action": "remove", "pool": "/srv/pool", "devid": 2, "data_profile": "single", "metadata_profile": "dup"}"#,
+        r#"{"action": "remove", "pool": "/srv/pool", "device": "/dev/sdg", "data_profile": "single", "metadata_profile": "dup"}"#,
+    ] {
+        plan_all_allowed(&plugin, input);
+    }
+    let plan = plan_all_allowed(
+        &plugin,
+        r#"{"action": "replace", "pool": "/srv/pool", "devid": 1, "new_device": "/dev/sdd"}"#,
+    );
+    expect_test::expect![[r#"
+        replace-devid-1 [destructive] btrfs replace start /dev/sdf /dev/sdd /srv/pool (confirm: sdd)
+        replace-status [read] btrfs replace status -1 /srv/pool
+        verify [read] btrfs filesystem show /dev/sdg
+    "#]]
+    .assert_eq(&plan_lines(&plan));
+    let refusal = plugin
+        .plan(
+            &facts(),
+            r#"{"action": "remove", "pool": "/srv/pool", "devid": 2}"#,
+        )
+        .unwrap()
+        .answer
+        .unwrap_err();
+    expect_test::expect!["refused: data profile raid1 needs at least 2 devices, got 1"]
+        .assert_eq(&refusal.to_string());
+}
+
+#[test]
+fn btrfs_maintenance() {
+    let plugin = load(BTRFS_MAINTENANCE);
+    let plan = plugin
+        .plan(
+            &facts(),
+            r#"{"action": "balance-start", "pool": "pool", "usage_percent": 30}"#,
+        )
+        .unwrap()
+        .answer
+        .unwrap();
+    expect_test::expect![[r#"
+        balance [state] btrfs balance start -dusage=30 -musage=30 /srv/pool
+    "#]]
+    .assert_eq(&plan_lines(&plan));
+}
+
+#[test]
+fn auth_default() {
+    use nos_host::plugin::policy::{
+        LoginAttempt, LoginDecision, PasswordFeatures, PasswordVerdict,
+    };
+    let plugin = load(AUTH_DEFAULT);
+    assert_eq!(plugin.describe().unwrap().name, "auth-default");
+    let attempt = LoginAttempt {
+        username_known: true,
+        client_ip: "192.0.2.7".into(),
+        trusted_device: false,
+        recent_user_failures: 6,
+        recent_ip_failures: 0,
+        seconds_since_last_failure: Some(15),
+        totp_enrolled: true,
+        now_unix_seconds: 1_800_000_000,
+    };
+    assert_eq!(
+        plugin.decide_login(&attempt).unwrap(),
+        LoginDecision::LockOut { seconds: 45 }
+    );
+    let trusted = LoginAttempt {
+        trusted_device: true,
+        ..attempt
+    };
+    assert_eq!(
+        plugin.decide_login(&trusted).unwrap(),
+        LoginDecision::RequireSecondFactor
+    );
+    let weak = PasswordFeatures {
+        length_chars: 8,
+        in_common_list: false,
+        contains_username: false,
+    };
+    assert_eq!(
+        plugin.check_password(&weak).unwrap(),
+        PasswordVerdict::Reject("use at least 12 characters".into())
+    );
+    // A planner call on an auth policy is refused by kind, before any instantiation.
+    assert!(matches!(
+        plugin.plan(&facts(), "{}"),
+        Err(PluginError::WrongKind { .. })
+    ));
+}

@@ -1,0 +1,357 @@
+//! btrfs-devices: plan adding, removing or replacing a device in a mounted pool, with the
+//! redundancy guards a careful administrator applies: never below the profile's minimum device
+//! count, a replacement never smaller than the device it replaces, and a balance with convert
+//! filters when the profiles change. Pure logic, unit-tested natively.
+#![deny(unsafe_code)]
+
+use nos_plugin_sdk::{
+    BlockDevice, BtrfsFilesystem, Facts, Plan, PlanError, Planner, PluginInfo, Step,
+};
+use serde::Deserialize;
+
+/// The input, tagged by `action`.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Input {
+    Add {
+        pool: String,
+        device: String,
+        #[serde(default)]
+        data_profile: Option<String>,
+        #[serde(default)]
+        metadata_profile: Option<String>,
+        #[serde(default)]
+        force: bool,
+    },
+    Remove {
+        pool: String,
+        #[serde(default)]
+        device: Option<String>,
+        #[serde(default)]
+        devid: Option<u64>,
+        #[serde(default)]
+        data_profile: Option<String>,
+        #[serde(default)]
+        metadata_profile: Option<String>,
+    },
+    Replace {
+        pool: String,
+        #[serde(default)]
+        device: Option<String>,
+        #[serde(default)]
+        devid: Option<u64>,
+        new_device: String,
+        #[serde(default)]
+        force: bool,
+    },
+}
+
+pub const INPUT_SCHEMA: &str = r#"{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "title": "Add, remove or replace a pool device",
+  "type": "object",
+  "required": ["action", "pool"],
+  "properties": {
+    "action": {"enum": ["add", "remove", "replace"]},
+    "pool": {"type": "string", "description": "mount point, label or UUID of a mounted pool"},
+    "device": {"type": "string"},
+    "devid": {"type": "integer", "minimum": 1},
+    "new_device": {"type": "string"},
+    "data_profile": {"enum": ["single", "dup", "raid0", "raid1", "raid1c3", "raid1c4", "raid10"]},
+    "metadata_profile": {"enum": ["single", "dup", "raid0", "raid1", "raid1c3", "raid1c4", "raid10"]},
+    "force": {"type": "boolean", "default": false}
+  }
+}"#;
+
+pub struct DevicesPlanner;
+
+impl Planner for DevicesPlanner {
+    fn describe() -> PluginInfo {
+        PluginInfo {
+            name: "btrfs-devices".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            summary: "Add, remove or replace a device in a mounted btrfs pool".into(),
+            input_schema: INPUT_SCHEMA.into(),
+        }
+    }
+
+    fn plan(facts: &Facts, input: &str) -> Result<Plan, PlanError> {
+        let input: Input = serde_json::from_str(input)
+            .map_err(|err| PlanError::InvalidInput(format!("input: {err}")))?;
+        plan(facts, &input)
+    }
+}
+
+nos_plugin_sdk::export_planner!(DevicesPlanner);
+
+fn refused(message: String) -> PlanError {
+    PlanError::Refused(message)
+}
+
+fn pool<'a>(facts: &'a Facts, name: &str) -> Result<&'a BtrfsFilesystem, PlanError> {
+    facts
+        .filesystem(name)
+        .ok_or_else(|| refused(format!("no mounted btrfs pool {name}")))
+}
+
+/// A device that may join a pool: known, a disk or partition, unmounted, unused unless forced.
+fn free_device<'a>(
+    facts: &'a Facts,
+    name: &str,
+    force: bool,
+    plan: &mut Plan,
+) -> Result<&'a BlockDevice, PlanError> {
+    let device = facts
+        .device(name)
+        .ok_or_else(|| refused(format!("device {name} is not in the facts")))?;
+    if device.device_type != "disk" && device.device_type != "part" {
+        return Err(refused(format!(
+            "device {} is a {}, not a disk or partition",
+            device.path, device.device_type
+        )));
+    }
+    if device.is_mounted() {
+        return Err(refused(format!(
+            "device {} is mounted at {}",
+            device.path,
+            device.mountpoints.join(", ")
+        )));
+    }
+    if !device.holders.is_empty() {
+        return Err(refused(format!(
+            "device {} is in use by {}",
+            device.path,
+            device.holders.join(", ")
+        )));
+    }
+    if let Some(fstype) = &device.fstype {
+        if !force {
+            return Err(refused(format!(
+                "device {} holds a {fstype} filesystem; pass force to overwrite it",
+                device.path
+            )));
+        }
+        plan.warn(format!(
+            "{} holds a {fstype} filesystem that will be destroyed",
+            device.path
+        ));
+    }
+    Ok(device)
+}
+
+/// The member named by path or devid: (devid, path, size).
+fn member(
+    fs: &BtrfsFilesystem,
+    device: Option<&str>,
+    devid: Option<u64>,
+) -> Result<(u64, String, u64), PlanError> {
+    let found = match (device, devid) {
+        (Some(path), None) => fs.devices.iter().find(|d| d.path == path),
+        (None, Some(devid)) => fs.devices.iter().find(|d| d.devid == devid),
+        _ => {
+            return Err(PlanError::InvalidInput(
+                "give exactly one of device and devid".into(),
+            ));
+        }
+    };
+    let found = found.ok_or_else(|| {
+        refused(format!(
+            "{} is not a member of pool {}",
+            device.map_or_else(|| format!("devid {}", devid.unwrap_or(0)), str::to_owned),
+            fs.mountpoint
+        ))
+    })?;
+    Ok((found.devid, found.path.clone(), found.size_bytes))
+}
+
+fn label(fs: &BtrfsFilesystem) -> &str {
+    fs.label.as_deref().unwrap_or("pool")
+}
+
+/// Target profiles after the change, checked against the device count they will have; the
+/// balance step that converts to them, when they differ from the current ones.
+fn convert_step(
+    fs: &BtrfsFilesystem,
+    data_profile: Option<&str>,
+    metadata_profile: Option<&str>,
+    n_devices_after: usize,
+) -> Result<Option<Step>, PlanError> {
+    let data = data_profile.unwrap_or(&fs.data_profile);
+    let metadata = metadata_profile.unwrap_or(&fs.metadata_profile);
+    nos_plugin_sdk::profile::check(data, n_devices_after, "data").map_err(refused)?;
+    nos_plugin_sdk::profile::check(metadata, n_devices_after, "metadata").map_err(refused)?;
+    let mut argv: Vec<String> = vec!["btrfs".into(), "balance".into(), "start".into()];
+    if data != fs.data_profile {
+        argv.push(format!("-dconvert={data}"));
+    }
+    if metadata != fs.metadata_profile {
+        argv.push(format!("-mconvert={metadata}"));
+    }
+    if argv.len() == 3 {
+        return Ok(None);
+    }
+    argv.push(fs.mountpoint.clone());
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    Ok(Some(Step::state(
+        "convert",
+        format!(
+            "Convert {} to {data} data and {metadata} metadata",
+            fs.mountpoint
+        ),
+        &argv,
+    )))
+}
+
+/// Plan the change. Pure: the same facts and input always give the same plan.
+pub fn plan(facts: &Facts, input: &Input) -> Result<Plan, PlanError> {
+    let mut plan = Plan::new();
+    match input {
+        Input::Add {
+            pool: name,
+            device,
+            data_profile,
+            metadata_profile,
+            force,
+        } => {
+            let fs = pool(facts, name)?;
+            let device = free_device(facts, device, *force, &mut plan)?;
+            if fs.devices.iter().any(|d| d.path == device.path) {
+                return Err(refused(format!(
+                    "device {} is already in pool {}",
+                    device.path, fs.mountpoint
+                )));
+            }
+            let convert = convert_step(
+                fs,
+                data_profile.as_deref(),
+                metadata_profile.as_deref(),
+                fs.devices.len() + 1,
+            )?;
+            let mut argv = vec!["btrfs", "device", "add"];
+            if *force {
+                argv.push("-f");
+            }
+            argv.extend([device.path.as_str(), fs.mountpoint.as_str()]);
+            plan.push(Step::destructive(
+                &format!("add-{}", device.kname),
+                format!("Add {} to {} (erases it)", device.path, fs.mountpoint),
+                &argv,
+                &device.kname,
+            ));
+            plan.extend_steps(convert);
+        }
+        Input::Remove {
+            pool: name,
+            device,
+            devid,
+            data_profile,
+            metadata_profile,
+        } => {
+            let fs = pool(facts, name)?;
+            let (devid, path, _) = member(fs, device.as_deref(), *devid)?;
+            if fs.devices.len() == 1 {
+                return Err(refused(format!(
+                    "{path} is the last device of {}",
+                    fs.mountpoint
+                )));
+            }
+            // Convert first, while every device is still there to hold the copies.
+            let convert = convert_step(
+                fs,
+                data_profile.as_deref(),
+                metadata_profile.as_deref(),
+                fs.devices.len() - 1,
+            )?;
+            plan.extend_steps(convert);
+            let devid_text = devid.to_string();
+            plan.push(Step::destructive(
+                &format!("remove-devid-{devid}"),
+                format!(
+                    "Move data off {path} (devid {devid}) and remove it from {}",
+                    fs.mountpoint
+                ),
+                &["btrfs", "device", "remove", &devid_text, &fs.mountpoint],
+                label(fs),
+            ));
+        }
+        Input::Replace {
+            pool: name,
+            device,
+            devid,
+            new_device,
+            force,
+        } => {
+            let fs = pool(facts, name)?;
+            let (devid, old_path, old_size) = member(fs, device.as_deref(), *devid)?;
+            let new = free_device(facts, new_device, *force, &mut plan)?;
+            if fs.devices.iter().any(|d| d.path == new.path) {
+                return Err(refused(format!(
+                    "device {} is already in pool {}",
+                    new.path, fs.mountpoint
+                )));
+            }
+            if new.size_bytes < old_size {
+                return Err(refused(format!(
+                    "device {} ({} bytes) is smaller than {old_path} ({old_size} bytes), which it would replace",
+                    new.path, new.size_bytes
+                )));
+            }
+            // A missing device can only be named by devid.
+            let source = if facts.device(&old_path).is_some() {
+                old_path.clone()
+            } else {
+                devid.to_string()
+            };
+            let mut argv = vec!["btrfs", "replace", "start"];
+            if *force {
+                argv.push("-f");
+            }
+            argv.extend([source.as_str(), new.path.as_str(), fs.mountpoint.as_str()]);
+            plan.push(Step::destructive(
+                &format!("replace-devid-{devid}"),
+                format!(
+                    "Replace {old_path} (devid {devid}) with {} (erases it)",
+                    new.path
+                ),
+                &argv,
+                &new.kname,
+            ));
+            plan.push(Step::read(
+                "replace-status",
+                format!("Show the progress of the replacement in {}", fs.mountpoint),
+                &["btrfs", "replace", "status", "-1", &fs.mountpoint],
+            ));
+            if new.size_bytes > old_size {
+                plan.warn(format!(
+                    "{} is larger than {old_path}; the extra space is usable after `btrfs filesystem resize {devid}:max`",
+                    new.path
+                ));
+            }
+        }
+    }
+    let name = match input {
+        Input::Add { pool, .. } | Input::Remove { pool, .. } | Input::Replace { pool, .. } => pool,
+    };
+    // `btrfs filesystem show` takes a device: name the pool by a member that stays in it.
+    if let Some(fs) = facts.filesystem(name) {
+        let removed = match input {
+            Input::Remove { device, devid, .. } | Input::Replace { device, devid, .. } => {
+                member(fs, device.as_deref(), *devid)
+                    .ok()
+                    .map(|(devid, _, _)| devid)
+            }
+            Input::Add { .. } => None,
+        };
+        if let Some(stays) = fs.devices.iter().find(|d| Some(d.devid) != removed) {
+            plan.push(Step::read(
+                "verify",
+                format!("Show the devices of {}", fs.mountpoint),
+                &["btrfs", "filesystem", "show", &stays.path],
+            ));
+        }
+    }
+    Ok(plan)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,116 @@
+use super::*;
+use expect_test::{Expect, expect};
+
+fn facts() -> Facts {
+    serde_json::from_str(include_str!("../../../host/tests/data/facts/fixture.json")).unwrap()
+}
+
+fn check(input: &str, expect: Expect) {
+    let actual = match DevicesPlanner::plan(&facts(), input) {
+        Ok(plan) => plan.render_lines(),
+        Err(err) => format!("error: {err:?}\n"),
+    };
+    expect.assert_eq(&actual);
+}
+
+#[test]
+fn add_and_convert_single_to_raid1() {
+    check(
+        r#"{"action": "add", "pool": "/srv/solo", "device": "/dev/sdd", "data_profile": "raid1", "metadata_profile": "raid1"}"#,
+        expect![[r#"
+            add-sdd [destructive] btrfs device add /dev/sdd /srv/solo (confirm: sdd)
+            convert [state] btrfs balance start -dconvert=raid1 -mconvert=raid1 /srv/solo
+            verify [read] btrfs filesystem show /dev/sdh
+        "#]],
+    );
+}
+
+#[test]
+fn add_keeps_profiles() {
+    check(
+        r#"{"action": "add", "pool": "pool", "device": "sdd"}"#,
+        expect![[r#"
+            add-sdd [destructive] btrfs device add /dev/sdd /srv/pool (confirm: sdd)
+            verify [read] btrfs filesystem show /dev/sdf
+        "#]],
+    );
+}
+
+#[test]
+fn remove_by_devid_with_conversion() {
+    check(
+        r#"{"action": "remove", "pool": "/srv/pool", "devid": 2, "data_profile": "single", "metadata_profile": "dup"}"#,
+        expect![[r#"
+            convert [state] btrfs balance start -dconvert=single -mconvert=dup /srv/pool
+            remove-devid-2 [destructive] btrfs device remove 2 /srv/pool (confirm: pool)
+            verify [read] btrfs filesystem show /dev/sdf
+        "#]],
+    );
+}
+
+#[test]
+fn replace_by_path() {
+    check(
+        r#"{"action": "replace", "pool": "/srv/pool", "device": "/dev/sdf", "new_device": "/dev/sdd"}"#,
+        expect![[r#"
+            replace-devid-1 [destructive] btrfs replace start /dev/sdf /dev/sdd /srv/pool (confirm: sdd)
+            replace-status [read] btrfs replace status -1 /srv/pool
+            verify [read] btrfs filesystem show /dev/sdg
+        "#]],
+    );
+}
+
+#[test]
+fn guards() {
+    let cases = [
+        (
+            r#"{"action": "remove", "pool": "/srv/pool", "devid": 2}"#,
+            "data profile raid1 needs at least 2 devices, got 1",
+        ),
+        (
+            r#"{"action": "remove", "pool": "/srv/solo", "device": "/dev/sdh"}"#,
+            "last device",
+        ),
+        (
+            r#"{"action": "remove", "pool": "/srv/pool", "device": "/dev/sdb"}"#,
+            "not a member",
+        ),
+        (
+            r#"{"action": "remove", "pool": "/srv/pool", "device": "/dev/sdf", "devid": 1}"#,
+            "exactly one of device and devid",
+        ),
+        (
+            r#"{"action": "replace", "pool": "/srv/pool", "devid": 1, "new_device": "/dev/sde"}"#,
+            "smaller than /dev/sdf",
+        ),
+        (
+            r#"{"action": "replace", "pool": "/srv/pool", "devid": 1, "new_device": "/dev/sdg"}"#,
+            "holds a btrfs filesystem",
+        ),
+        (
+            r#"{"action": "add", "pool": "/srv/pool", "device": "/dev/sda1"}"#,
+            "mounted at /",
+        ),
+        (
+            r#"{"action": "add", "pool": "/srv/pool", "device": "/dev/sdb", "data_profile": "raid5"}"#,
+            "raid5/6 is not safe",
+        ),
+        (
+            r#"{"action": "add", "pool": "/srv/pool", "device": "/dev/sdb", "data_profile": "raid1c4"}"#,
+            "needs at least 4 devices, got 3",
+        ),
+        (
+            r#"{"action": "add", "pool": "/srv/nope", "device": "/dev/sdb"}"#,
+            "no mounted btrfs pool",
+        ),
+        (
+            r#"{"action": "format", "pool": "/srv/pool"}"#,
+            "unknown variant",
+        ),
+    ];
+    for (input, needle) in cases {
+        let err = DevicesPlanner::plan(&facts(), input).expect_err(input);
+        let text = format!("{err:?}");
+        assert!(text.contains(needle), "{input}: {text} lacks {needle:?}");
+    }
+}

@@ -1,0 +1,46 @@
+//! Helpers to read facts: lookups a planner needs, with the same meaning in every planner.
+
+use crate::{BlockDevice, BtrfsFilesystem, Facts};
+
+impl Facts {
+    /// The block device whose path, kernel name or by-id link is `name`.
+    pub fn device(&self, name: &str) -> Option<&BlockDevice> {
+        self.block_devices.iter().find(|device| {
+            device.path == name || device.kname == name || device.by_id.iter().any(|l| l == name)
+        })
+    }
+
+    /// The mounted btrfs filesystem at `mountpoint`, or with that label or UUID.
+    pub fn filesystem(&self, name: &str) -> Option<&BtrfsFilesystem> {
+        self.filesystems.iter().find(|fs| {
+            fs.mountpoint == name || fs.uuid == name || fs.label.as_deref() == Some(name)
+        })
+    }
+
+    /// The `idx`-th host-supplied fresh UUID.
+    pub fn fresh_uuid(&self, idx: usize) -> Option<&str> {
+        self.fresh_uuids.get(idx).map(String::as_str)
+    }
+}
+
+impl BlockDevice {
+    pub fn is_mounted(&self) -> bool {
+        !self.mountpoints.is_empty()
+    }
+
+    /// True when the device carries a filesystem or container signature, or has something
+    /// stacked on it (dm-crypt, md, LVM).
+    pub fn is_in_use(&self) -> bool {
+        self.fstype.is_some() || !self.holders.is_empty()
+    }
+}
+
+impl BtrfsFilesystem {
+    /// The devid of the member at `path`, if it is one.
+    pub fn devid_of(&self, path: &str) -> Option<u64> {
+        self.devices
+            .iter()
+            .find(|d| d.path == path)
+            .map(|d| d.devid)
+    }
+}

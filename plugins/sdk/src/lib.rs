@@ -1,0 +1,99 @@
+//! The guest SDK for nos planners: the `nos:plugin@0.1.0` planner bindings, typed step
+//! builders, helpers to read facts, and a panic hook that forwards the message to the host.
+//!
+//! A planner is a plain Rust function from facts and input to a plan; [`export_planner!`] wires
+//! it to the component exports. The generated types also compile natively (their imports become
+//! unreachable stubs), so planner logic is unit-tested with `cargo test` on the build machine.
+//! This crate never touches WASI: no files, no clock, no randomness.
+//!
+//! A planner, whole:
+//!
+//! ```text
+//! use nos_plugin_sdk::{Facts, Plan, PlanError, Planner, PluginInfo, Step};
+//!
+//! pub struct Show;
+//!
+//! impl Planner for Show {
+//!     fn describe() -> PluginInfo { /* name, version, summary, JSON Schema of the input */ }
+//!     fn plan(facts: &Facts, input: &str) -> Result<Plan, PlanError> {
+//!         let fs = facts.filesystem(input).ok_or_else(|| PlanError::Refused("no such pool".into()))?;
+//!         let mut plan = Plan::new();
+//!         plan.push(Step::read("show", "Show the pool", &["btrfs", "filesystem", "show", &fs.devices[0].path]));
+//!         Ok(plan)
+//!     }
+//! }
+//!
+//! nos_plugin_sdk::export_planner!(Show);
+//! ```
+//!
+//! Build it with `crate-type = ["cdylib", "rlib"]` for `wasm32-wasip2` (the host's build script
+//! does this for every plugin in `plugins/`) and describe it in a `plugin.toml` beside its
+//! `Cargo.toml`; the build writes the component's sha256 into the built manifest.
+// Generated bindings need `unsafe`; everything written by hand here does not.
+#![deny(unsafe_code)]
+
+#[allow(unsafe_code)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        world: "planner",
+        path: "../../wit/since_v0.1.0",
+        pub_export_macro: true,
+        export_macro_name: "export_planner_bindings",
+        default_bindings_module: "nos_plugin_sdk::bindings",
+        additional_derives: [PartialEq, serde::Serialize, serde::Deserialize],
+    });
+}
+
+mod facts_ext;
+mod log;
+pub mod profile;
+mod step;
+
+pub use bindings::exports::nos::plugin::planning::Guest;
+pub use bindings::nos::plugin::facts::{BlockDevice, BtrfsDevice, BtrfsFilesystem, Facts};
+pub use bindings::nos::plugin::log::Level;
+pub use bindings::nos::plugin::meta::PluginInfo;
+pub use bindings::nos::plugin::plan::{
+    CrypttabEntry, Effect, FstabEntry, ManagedRequest, Plan, PlanError, Request, Step,
+};
+pub use log::{install_panic_hook, log};
+
+/// What a planner implements; [`export_planner!`] turns it into the component's exports.
+pub trait Planner {
+    fn describe() -> PluginInfo;
+    fn plan(facts: &Facts, input: &str) -> Result<Plan, PlanError>;
+}
+
+/// Export `$planner` (a type implementing [`Planner`]) as this component's `planner` interface,
+/// with the panic hook installed before every call.
+#[macro_export]
+macro_rules! export_planner {
+    ($planner:ident) => {
+        // The generated export glue is `unsafe` FFI; it stays inside this module. It exists
+        // only in the component: natively (unit tests) the export names would not even link.
+        #[cfg(target_arch = "wasm32")]
+        #[allow(unsafe_code)]
+        mod nos_planner_export {
+            use super::*;
+
+            struct NosPlannerExport;
+
+            impl $crate::Guest for NosPlannerExport {
+                fn describe() -> $crate::PluginInfo {
+                    $crate::install_panic_hook();
+                    <$planner as $crate::Planner>::describe()
+                }
+
+                fn make_plan(
+                    facts: $crate::Facts,
+                    input: ::std::string::String,
+                ) -> ::std::result::Result<$crate::Plan, $crate::PlanError> {
+                    $crate::install_panic_hook();
+                    <$planner as $crate::Planner>::plan(&facts, &input)
+                }
+            }
+
+            $crate::bindings::export_planner_bindings!(NosPlannerExport);
+        }
+    };
+}
