@@ -72,6 +72,20 @@ async fn main() -> anyhow::Result<()> {
         policy: None,
         recovery_active,
     })?;
+    if let Some(pipeline_config) = state.config.pipeline.clone() {
+        let port = nos_host::pipeline::setup::agent_port(&pipeline_config);
+        let installed = tokio::task::spawn_blocking({
+            let state = state.clone();
+            move || {
+                nos_host::pipeline::setup::ensure_registered(&pipeline_config)?;
+                nos_host::pipeline::setup::install(&state, &pipeline_config, port)
+            }
+        })
+        .await?
+        .context("starting the storage pipeline")?;
+        let n_plugins = nos_host::pipeline::lock(&installed.plugins).len();
+        tracing::info!(n_plugins, "storage pipeline ready");
+    }
     if let Some(token) = auth::setup::ensure_setup_token(&state).await? {
         tracing::warn!(
             setup_token = %token,

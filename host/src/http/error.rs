@@ -29,6 +29,13 @@ pub enum ApiError {
     MisdirectedHost,
     UntrustedProxyHeaders,
     Internal(String),
+    /// A typed refusal of the storage pipeline (409 stale or busy, 403 not yours, 410 expired,
+    /// 422 rejected steps, 503 agent unreachable) with its own code and public message.
+    Refused {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+    },
 }
 
 /// The internal cause of a 500, for the log only.
@@ -53,6 +60,7 @@ impl ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MisdirectedHost => StatusCode::MISDIRECTED_REQUEST,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Refused { status, .. } => *status,
         }
     }
 
@@ -87,6 +95,7 @@ impl ApiError {
                 "forwarding headers from a peer that is not a trusted proxy".into(),
             ),
             ApiError::Internal(_) => ("internal", "internal error".into()),
+            ApiError::Refused { code, message, .. } => (code, message.clone()),
         }
     }
 }

@@ -33,6 +33,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(routes::setup::router())
         .merge(routes::auth::router())
+        .merge(routes::pipeline::router())
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(state.clone(), guard))

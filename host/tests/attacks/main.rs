@@ -9,3 +9,4 @@ mod second_factor;
 mod sessions;
 mod store_crash;
 mod timing;
+mod pipeline;
