@@ -85,6 +85,9 @@ pub struct PipelineConfig {
     /// Where btrfs allocation summaries are read (default `/sys/fs/btrfs`).
     #[serde(default = "default_sysfs_btrfs")]
     pub sysfs_btrfs: PathBuf,
+    /// Facts from this JSON file instead of the agent (the demo's dry-run mode only).
+    #[serde(default)]
+    pub fixture_facts: Option<PathBuf>,
 }
 
 fn default_plan_ttl() -> u64 {

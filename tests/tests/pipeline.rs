@@ -74,6 +74,7 @@ fn run(agent: &TestAgent, plan: Plan, state_dir: &Path) -> JobRecord {
         socket: agent.socket.clone(),
         token_file,
         sysfs_btrfs: "/sys/fs/btrfs".into(),
+        fixture_facts: None,
     };
     let store = Arc::new(StateDir::open(state_dir).unwrap());
     let (jobs, _) = JobTable::open(store, 1).unwrap();

@@ -60,6 +60,9 @@ pub struct AgentSocket {
     pub token_file: PathBuf,
     /// Where btrfs allocation summaries are read (`/sys/fs/btrfs`); readable without root.
     pub sysfs_btrfs: PathBuf,
+    /// Serve these facts (JSON, as `nosctl facts` prints them) instead of asking the agent:
+    /// the demo's dry-run mode, where the machine's real disks must not appear.
+    pub fixture_facts: Option<PathBuf>,
 }
 
 impl AgentSocket {
@@ -88,6 +91,14 @@ impl AgentSocket {
 
 impl AgentPort for AgentSocket {
     fn facts(&self) -> Result<Facts, PortError> {
+        if let Some(path) = &self.fixture_facts {
+            let text = std::fs::read_to_string(path)
+                .map_err(|err| PortError::Facts(format!("{}: {err}", path.display())))?;
+            let facts: Facts = serde_json::from_str(&text)
+                .map_err(|err| PortError::Facts(format!("{}: {err}", path.display())))?;
+            facts.validate().map_err(PortError::Facts)?;
+            return Ok(facts);
+        }
         let AgentFacts::BlockDevices { lsblk_json } = self.fact(FactKind::BlockDevices)? else {
             return Err(PortError::Facts("agent answered other facts".into()));
         };

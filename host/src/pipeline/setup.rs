@@ -138,5 +138,6 @@ pub fn agent_port(config: &PipelineConfig) -> Arc<dyn AgentPort> {
         socket: config.agent_socket.clone(),
         token_file: config.token_file.clone(),
         sysfs_btrfs: config.sysfs_btrfs.clone(),
+        fixture_facts: config.fixture_facts.clone(),
     })
 }

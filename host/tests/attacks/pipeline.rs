@@ -16,7 +16,11 @@ use serde_json::{Value, json};
 
 use crate::harness::{Client, T0, TestServer, logged_in};
 
-include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
+#[allow(dead_code, unused_macros)]
+mod built {
+    include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
+}
+use built::{BTRFS_DEVICES, BTRFS_POOL};
 
 /// A stand-in agent: serves fixture facts, records every request, fails the first request
 /// whose text contains `fail_on`.
