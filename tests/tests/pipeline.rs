@@ -29,7 +29,10 @@ fn preconditions(test: &str) -> bool {
     }
     for tool in ["/usr/sbin/mkfs.btrfs", "/usr/bin/btrfs", "/usr/bin/unshare"] {
         if !Path::new(tool).exists() {
-            skip(test, &format!("{tool} missing (install btrfs-progs, util-linux)"));
+            skip(
+                test,
+                &format!("{tool} missing (install btrfs-progs, util-linux)"),
+            );
             return false;
         }
     }
@@ -129,7 +132,10 @@ fn states(job: &JobRecord) -> Vec<String> {
 
 fn start_agent() -> TestAgent {
     let allowlist = DEFAULT_ALLOWLIST
-        .replace(r#"mount_roots = ["/srv", "/mnt"]"#, r#"mount_roots = ["@ROOT@/mnt"]"#)
+        .replace(
+            r#"mount_roots = ["/srv", "/mnt"]"#,
+            r#"mount_roots = ["@ROOT@/mnt"]"#,
+        )
         .replace(r#"key_dir = "/etc/nos/keys""#, r#"key_dir = "@ROOT@/keys""#);
     let mut agent = TestAgent::start(AgentSetup {
         private_mounts: true,
@@ -171,7 +177,19 @@ fn raid1_then_add_and_balance_through_the_executor() {
             ),
             step(
                 "mkfs",
-                argv(&["mkfs.btrfs", "-f", "-L", "tank", "-d", "raid1", "-m", "raid1", "--", a, b]),
+                argv(&[
+                    "mkfs.btrfs",
+                    "-f",
+                    "-L",
+                    "tank",
+                    "-d",
+                    "raid1",
+                    "-m",
+                    "raid1",
+                    "--",
+                    a,
+                    b,
+                ]),
                 Effect::Destructive,
                 None,
             ),
@@ -189,7 +207,15 @@ fn raid1_then_add_and_balance_through_the_executor() {
             ),
             step(
                 "balance",
-                argv(&["btrfs", "balance", "start", "-dconvert=raid1", "-mconvert=raid1", "--", tank]),
+                argv(&[
+                    "btrfs",
+                    "balance",
+                    "start",
+                    "-dconvert=raid1",
+                    "-mconvert=raid1",
+                    "--",
+                    tank,
+                ]),
                 Effect::State,
                 None,
             ),
@@ -197,7 +223,13 @@ fn raid1_then_add_and_balance_through_the_executor() {
         warnings: Vec::new(),
     };
     let job = run(&agent, plan, state.path());
-    assert_eq!(job.state, JobState::Succeeded, "{:#?}\n{}", job, agent.explain());
+    assert_eq!(
+        job.state,
+        JobState::Succeeded,
+        "{:#?}\n{}",
+        job,
+        agent.explain()
+    );
     assert!(mounted_in_agent(&agent, tank));
     let show = std::process::Command::new("btrfs")
         .args(["filesystem", "show", "--", a])
@@ -205,7 +237,11 @@ fn raid1_then_add_and_balance_through_the_executor() {
         .unwrap();
     let show = String::from_utf8_lossy(&show.stdout);
     assert!(show.contains("Total devices 3"), "{show}");
-    assert!(job.events.iter().any(|event| event.kind == "progress"), "the balance was polled: {:#?}", job.events);
+    assert!(
+        job.events.iter().any(|event| event.kind == "progress"),
+        "the balance was polled: {:#?}",
+        job.events
+    );
 }
 
 #[test]
@@ -235,7 +271,19 @@ fn a_failing_step_rolls_back_for_real() {
             ),
             step(
                 "mkfs",
-                argv(&["mkfs.btrfs", "-f", "-L", "tank", "-d", "raid1", "-m", "raid1", "--", a, b]),
+                argv(&[
+                    "mkfs.btrfs",
+                    "-f",
+                    "-L",
+                    "tank",
+                    "-d",
+                    "raid1",
+                    "-m",
+                    "raid1",
+                    "--",
+                    a,
+                    b,
+                ]),
                 Effect::Destructive,
                 None,
             ),
@@ -257,10 +305,19 @@ fn a_failing_step_rolls_back_for_real() {
     let job = run(&agent, plan, state.path());
     assert_eq!(
         states(&job),
-        ["mount-dir RolledBack", "mkfs NotUndone", "mount RolledBack", "add-again Failed"],
+        [
+            "mount-dir RolledBack",
+            "mkfs NotUndone",
+            "mount RolledBack",
+            "add-again Failed"
+        ],
         "{job:#?}"
     );
-    assert_eq!(job.state, JobState::Failed, "mkfs stays done, so not everything was undone");
+    assert_eq!(
+        job.state,
+        JobState::Failed,
+        "mkfs stays done, so not everything was undone"
+    );
     let rollbacks: Vec<&str> = job
         .events
         .iter()

@@ -17,9 +17,16 @@ pub enum ApiError {
     AuthFailed,
     Unauthenticated,
     ReauthRequired,
-    RateLimited { retry_after: u64 },
-    Busy { retry_after: u64 },
-    BadRequest { code: &'static str, message: String },
+    RateLimited {
+        retry_after: u64,
+    },
+    Busy {
+        retry_after: u64,
+    },
+    BadRequest {
+        code: &'static str,
+        message: String,
+    },
     PayloadTooLarge,
     UnsupportedMediaType,
     CsrfRejected,

@@ -41,7 +41,10 @@ pub fn execute(plan: &CheckedPlan, cx: &ApplyContext<'_>) -> JobState {
         cx.event(
             "job_finished",
             None,
-            format!("refused: {} step(s) rejected, nothing ran", plan.n_rejected()),
+            format!(
+                "refused: {} step(s) rejected, nothing ran",
+                plan.n_rejected()
+            ),
         );
         return finish(cx, JobState::Failed);
     }
@@ -87,7 +90,11 @@ pub fn execute(plan: &CheckedPlan, cx: &ApplyContext<'_>) -> JobState {
             record.output = run.output.clone();
         });
         cx.event(
-            if run.ok { "step_finished" } else { "step_failed" },
+            if run.ok {
+                "step_finished"
+            } else {
+                "step_failed"
+            },
             Some(&step.id),
             message,
         );
@@ -144,7 +151,11 @@ pub fn execute(plan: &CheckedPlan, cx: &ApplyContext<'_>) -> JobState {
             };
         });
         if run.ok {
-            cx.event("rollback_finished", Some(&step.id), format!("undone: {}", run.ran));
+            cx.event(
+                "rollback_finished",
+                Some(&step.id),
+                format!("undone: {}", run.ran),
+            );
         } else {
             all_undone = false;
             cx.event(

@@ -187,11 +187,7 @@ impl JobTable {
     }
 
     /// Inserts or changes a job and persists the table (whole-file atomic write).
-    pub fn update(
-        &self,
-        id: &str,
-        change: impl FnOnce(&mut JobRecord),
-    ) -> Result<(), StoreError> {
+    pub fn update(&self, id: &str, change: impl FnOnce(&mut JobRecord)) -> Result<(), StoreError> {
         let mut file = lock(&self.jobs);
         if let Some(job) = file.jobs.get_mut(id) {
             change(job);

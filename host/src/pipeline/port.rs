@@ -172,10 +172,7 @@ impl AgentPort for AgentSocket {
                 rule_id: Some(rule_id),
                 ran: request.to_string(),
                 exit_code: None,
-                output: format!(
-                    "{path}: {}",
-                    if changed { "changed" } else { "already so" }
-                ),
+                output: format!("{path}: {}", if changed { "changed" } else { "already so" }),
             },
             other => refused(describe(&other)),
         }

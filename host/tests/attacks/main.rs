@@ -4,9 +4,9 @@
 mod harness;
 mod http_surface;
 mod login_limits;
+mod pipeline;
 mod recovery_socket;
 mod second_factor;
 mod sessions;
 mod store_crash;
 mod timing;
-mod pipeline;

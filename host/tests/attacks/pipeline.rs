@@ -20,7 +20,7 @@ use crate::harness::{Client, T0, TestServer, logged_in};
 mod built {
     include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
 }
-use built::{BTRFS_DEVICES, BTRFS_POOL};
+use built::{BTRFS_DEVICES, BTRFS_POOL, HOSTILE_FORBIDDEN_ARGV};
 
 /// A stand-in agent: serves fixture facts, records every request, fails the first request
 /// whose text contains `fail_on`.
@@ -54,7 +54,11 @@ impl AgentPort for FakeAgent {
             rule_id: Some("fake".into()),
             ran: text,
             exit_code: Some(if fail { 1 } else { 0 }),
-            output: if fail { "simulated failure".into() } else { String::new() },
+            output: if fail {
+                "simulated failure".into()
+            } else {
+                String::new()
+            },
         }
     }
 }
@@ -70,7 +74,7 @@ fn fixture_facts() -> Facts {
 fn pipeline_toml(dir: &Path) -> String {
     let allowlist = Path::new(env!("CARGO_MANIFEST_DIR")).join("../allowlist.toml");
     format!(
-        "[pipeline]\nagent_socket = \"{}/agent.sock\"\ntoken_file = \"{}/agent.token\"\nallowlist = \"{}\"\nplugins = [\"{BTRFS_POOL}\", \"{BTRFS_DEVICES}\"]\nplan_ttl_seconds = 600\n",
+        "[pipeline]\nagent_socket = \"{}/agent.sock\"\ntoken_file = \"{}/agent.token\"\nallowlist = \"{}\"\nplugins = [\"{BTRFS_POOL}\", \"{BTRFS_DEVICES}\", \"{HOSTILE_FORBIDDEN_ARGV}\"]\nplan_ttl_seconds = 600\n",
         dir.display(),
         dir.display(),
         allowlist.display(),
@@ -83,8 +87,8 @@ struct Setup {
     secret: Vec<u8>,
 }
 
-async fn start(dir: &Path, secret: Option<Vec<u8>>) -> Setup {
-    let clock = Arc::new(ManualClock::new(T0));
+async fn start(dir: &Path, secret: Option<Vec<u8>>, now: u64) -> Setup {
+    let clock = Arc::new(ManualClock::new(now));
     let server = TestServer::start(dir, &pipeline_toml(dir), clock).await;
     let agent = Arc::new(FakeAgent::default());
     *agent.facts.lock().unwrap() = Some(fixture_facts());
@@ -108,8 +112,14 @@ async fn start(dir: &Path, secret: Option<Vec<u8>>) -> Setup {
 
 async fn grant(setup: &Setup, client: &Client, plugin: &str) {
     for (path, body) in [
-        (format!("/api/v1/plugins/{plugin}/grant"), json!({"granted": true})),
-        (format!("/api/v1/plugins/{plugin}/enable"), json!({"enabled": true})),
+        (
+            format!("/api/v1/plugins/{plugin}/grant"),
+            json!({"granted": true}),
+        ),
+        (
+            format!("/api/v1/plugins/{plugin}/enable"),
+            json!({"enabled": true}),
+        ),
     ] {
         let reply = client.post(&setup.server, &path, body).await;
         assert_eq!(reply.status, 200, "{}", reply.raw);
@@ -122,7 +132,11 @@ fn pool_input() -> Value {
 
 async fn plan(setup: &Setup, client: &Client, plugin: &str, input: Value) -> Value {
     let reply = client
-        .post(&setup.server, "/api/v1/plans", json!({"plugin": plugin, "input": input}))
+        .post(
+            &setup.server,
+            "/api/v1/plans",
+            json!({"plugin": plugin, "input": input}),
+        )
         .await;
     assert_eq!(reply.status, 200, "{}", reply.raw);
     reply.body["plan"].clone()
@@ -130,7 +144,9 @@ async fn plan(setup: &Setup, client: &Client, plugin: &str, input: Value) -> Val
 
 async fn wait_job(setup: &Setup, client: &Client, job: &str) -> Value {
     for _ in 0..500 {
-        let reply = client.get(&setup.server, &format!("/api/v1/jobs/{job}")).await;
+        let reply = client
+            .get(&setup.server, &format!("/api/v1/jobs/{job}"))
+            .await;
         assert_eq!(reply.status, 200, "{}", reply.raw);
         if reply.body["job"]["state"] != "running" {
             return reply.body["job"].clone();
@@ -151,10 +167,14 @@ fn code(reply: &crate::harness::Reply) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_refusals_run_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let setup = start(dir.path(), None).await;
+    let setup = start(dir.path(), None, T0).await;
     let admin = logged_in(&setup.server, &setup.secret).await;
     let before_grant = admin
-        .post(&setup.server, "/api/v1/plans", json!({"plugin": "btrfs-pool", "input": pool_input()}))
+        .post(
+            &setup.server,
+            "/api/v1/plans",
+            json!({"plugin": "btrfs-pool", "input": pool_input()}),
+        )
         .await;
     assert_eq!(code(&before_grant), "403 plugin.not_granted");
     grant(&setup, &admin, "btrfs-pool").await;
@@ -177,40 +197,43 @@ async fn apply_refusals_run_nothing() {
 
     // Another session's plan (the same admin, logged in a second time).
     let other = logged_in(&setup.server, &setup.secret).await;
-    let foreign = other.post(&setup.server, &apply_path, apply(&confirmation)).await;
+    let foreign = other
+        .post(&setup.server, &apply_path, apply(&confirmation))
+        .await;
     assert_eq!(code(&foreign), "403 plan.not_yours");
 
     // A stale plan: a device changed after planning.
     let mut changed = fixture_facts();
     changed.block_devices[2].fstype = Some("ext4".into());
     *setup.agent.facts.lock().unwrap() = Some(changed);
-    let stale = admin.post(&setup.server, &apply_path, apply(&confirmation)).await;
+    let stale = admin
+        .post(&setup.server, &apply_path, apply(&confirmation))
+        .await;
     assert_eq!(code(&stale), "409 plan.stale");
     *setup.agent.facts.lock().unwrap() = Some(fixture_facts());
 
-    // A plan with a rejected step: /srv/tank is allowed, a device the allowlist does not
-    // accept (/dev/nvme0n1 is a valid fact but outside the default device type) is not.
-    let rejected_plan = plan(
-        &setup,
-        &admin,
-        "btrfs-pool",
-        json!({"devices": ["/dev/sdb", "/dev/sdc"], "label": "tank", "mountpoint": "/srv/tank", "mount_options": ["compress=zstd:3", "noatime", "bogus"]}),
-    )
-    .await;
-    if rejected_plan["applicable"] == false {
-        let rejected = admin
-            .post(
-                &setup.server,
-                &format!("/api/v1/plans/{}/apply", rejected_plan["id"].as_str().unwrap()),
-                apply(rejected_plan["confirmation"].as_str().unwrap()),
-            )
-            .await;
-        assert_eq!(code(&rejected), "422 plan.rejected_steps");
-    }
+    // A plan with rejected steps (a hostile planner asking for `sh -c …`): shown, not applied.
+    grant(&setup, &admin, "hostile-forbidden-argv").await;
+    let rejected_plan = plan(&setup, &admin, "hostile-forbidden-argv", json!({})).await;
+    assert_eq!(rejected_plan["applicable"], false, "{rejected_plan}");
+    assert!(rejected_plan.to_string().contains("\"allowed\":false"));
+    let rejected = admin
+        .post(
+            &setup.server,
+            &format!(
+                "/api/v1/plans/{}/apply",
+                rejected_plan["id"].as_str().unwrap()
+            ),
+            apply(rejected_plan["confirmation"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(code(&rejected), "422 plan.rejected_steps");
 
     // Re-authentication older than 5 minutes.
     setup.server.clock.advance(301);
-    let old_auth = admin.post(&setup.server, &apply_path, apply(&confirmation)).await;
+    let old_auth = admin
+        .post(&setup.server, &apply_path, apply(&confirmation))
+        .await;
     assert_eq!(code(&old_auth), "401 auth.reauth_required");
 
     // Expired: past the plan's 10 minutes (re-authenticated, so only expiry is in the way).
@@ -222,8 +245,14 @@ async fn apply_refusals_run_nothing() {
             json!({"password": crate::harness::PASSWORD, "code": setup.server.totp_now(&setup.secret)}),
         )
         .await;
-    assert_eq!(reauth.status, 200, "{}", reauth.raw);
-    let expired = admin.post(&setup.server, &apply_path, apply(&confirmation)).await;
+    assert!(
+        reauth.status == 200 || reauth.status == 204,
+        "{}",
+        reauth.raw
+    );
+    let expired = admin
+        .post(&setup.server, &apply_path, apply(&confirmation))
+        .await;
     assert_eq!(code(&expired), "410 plan.expired");
 
     assert!(setup.agent.ran.lock().unwrap().is_empty(), "something ran");
@@ -245,7 +274,7 @@ async fn apply_refusals_run_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_step_rolls_back_in_reverse_and_the_record_is_exact() {
     let dir = tempfile::tempdir().unwrap();
-    let setup = start(dir.path(), None).await;
+    let setup = start(dir.path(), None, T0).await;
     let admin = logged_in(&setup.server, &setup.secret).await;
     grant(&setup, &admin, "btrfs-pool").await;
     let created = plan(&setup, &admin, "btrfs-pool", pool_input()).await;
@@ -270,11 +299,25 @@ async fn failed_step_rolls_back_in_reverse_and_the_record_is_exact() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|step| format!("{} {}", step["id"].as_str().unwrap(), step["state"].as_str().unwrap()))
+        .map(|step| {
+            format!(
+                "{} {}",
+                step["id"].as_str().unwrap(),
+                step["state"].as_str().unwrap()
+            )
+        })
         .collect();
     let ran = setup.agent.ran.lock().unwrap().clone();
-    let failed_idx = states.iter().position(|line| line.ends_with(" failed")).unwrap();
-    assert!(states[failed_idx + 1..].iter().all(|line| line.ends_with(" skipped")), "{states:?}");
+    let failed_idx = states
+        .iter()
+        .position(|line| line.ends_with(" failed"))
+        .unwrap();
+    assert!(
+        states[failed_idx + 1..]
+            .iter()
+            .all(|line| line.ends_with(" skipped")),
+        "{states:?}"
+    );
     assert!(
         states[..failed_idx]
             .iter()
@@ -282,7 +325,10 @@ async fn failed_step_rolls_back_in_reverse_and_the_record_is_exact() {
         "{states:?}"
     );
     // The requests: the steps up to the failed one, then the rollbacks newest first.
-    let n_rolled_back = states.iter().filter(|line| line.ends_with(" rolled_back")).count();
+    let n_rolled_back = states
+        .iter()
+        .filter(|line| line.ends_with(" rolled_back"))
+        .count();
     assert_eq!(ran.len(), failed_idx + 1 + n_rolled_back, "{ran:#?}");
     let rollback_events: Vec<&str> = job["events"]
         .as_array()
@@ -299,7 +345,10 @@ async fn failed_step_rolls_back_in_reverse_and_the_record_is_exact() {
         .collect();
     expected.reverse();
     assert_eq!(rollback_events, expected);
-    assert!(job["state"] == "rolled_back" || job["state"] == "failed", "{job}");
+    assert!(
+        job["state"] == "rolled_back" || job["state"] == "failed",
+        "{job}"
+    );
     // The lock is released: the same pool can be planned and applied again.
     assert!(!setup.state_pool_locked("/srv/tank"));
     setup.server.stop().await;
@@ -307,14 +356,20 @@ async fn failed_step_rolls_back_in_reverse_and_the_record_is_exact() {
 
 impl Setup {
     fn state_pool_locked(&self, pool: &str) -> bool {
-        self.server.state.pipeline.get().unwrap().jobs.is_pool_locked(pool)
+        self.server
+            .state
+            .pipeline
+            .get()
+            .unwrap()
+            .jobs
+            .is_pool_locked(pool)
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_running_at_restart_is_interrupted_and_the_audit_chain_verifies() {
     let dir = tempfile::tempdir().unwrap();
-    let setup = start(dir.path(), None).await;
+    let setup = start(dir.path(), None, T0).await;
     let admin = logged_in(&setup.server, &setup.secret).await;
     grant(&setup, &admin, "btrfs-pool").await;
     let created = plan(&setup, &admin, "btrfs-pool", pool_input()).await;
@@ -332,12 +387,19 @@ async fn a_job_running_at_restart_is_interrupted_and_the_audit_chain_verifies() 
     // Simulate nosd dying mid-job: the persisted record says running.
     let jobs_path = dir.path().join("jobs.json");
     let text = std::fs::read_to_string(&jobs_path).unwrap();
-    std::fs::write(&jobs_path, text.replace("\"state\":\"succeeded\"", "\"state\":\"running\"")).unwrap();
+    std::fs::write(
+        &jobs_path,
+        text.replace("\"state\":\"succeeded\"", "\"state\":\"running\""),
+    )
+    .unwrap();
     let secret = setup.secret.clone();
+    let later = setup.server.clock_now() + 60;
     setup.server.stop().await;
-    let restarted = start(dir.path(), Some(secret)).await;
+    let restarted = start(dir.path(), Some(secret), later).await;
     let admin = logged_in(&restarted.server, &restarted.secret).await;
-    let job = admin.get(&restarted.server, &format!("/api/v1/jobs/{job_id}")).await;
+    let job = admin
+        .get(&restarted.server, &format!("/api/v1/jobs/{job_id}"))
+        .await;
     assert_eq!(job.body["job"]["state"], "interrupted", "{}", job.raw);
     assert!(!restarted.state_pool_locked("/srv/tank"));
     restarted.server.stop().await;
@@ -361,7 +423,10 @@ async fn a_job_running_at_restart_is_interrupted_and_the_audit_chain_verifies() 
     }
     drop(audit);
     assert_eq!(
-        nos_host::audit::verify_dir(audit_dir.path()).unwrap().unwrap().n_records,
+        nos_host::audit::verify_dir(audit_dir.path())
+            .unwrap()
+            .unwrap()
+            .n_records,
         10
     );
     let log = audit_dir.path().join("audit.jsonl");
@@ -369,6 +434,8 @@ async fn a_job_running_at_restart_is_interrupted_and_the_audit_chain_verifies() 
     let at = bytes.windows(6).position(|w| w == b"step 4").unwrap() + 5;
     bytes[at] = b'5';
     std::fs::write(&log, bytes).unwrap();
-    let broken = nos_host::audit::verify_dir(audit_dir.path()).unwrap().unwrap_err();
+    let broken = nos_host::audit::verify_dir(audit_dir.path())
+        .unwrap()
+        .unwrap_err();
     assert_eq!(broken.line, 5, "{broken}");
 }

@@ -1,5 +1,5 @@
 //! Route groups, each next to its handlers.
 
 pub mod auth;
-pub mod setup;
 pub mod pipeline;
+pub mod setup;

@@ -88,7 +88,10 @@ pub struct PluginGrant {
     pub granted: bool,
 }
 
-async fn list_plugins(State(state): State<AppState>, _session: AuthSession) -> Result<Json<Value>, ApiError> {
+async fn list_plugins(
+    State(state): State<AppState>,
+    _session: AuthSession,
+) -> Result<Json<Value>, ApiError> {
     let pipeline = pipeline_of(&state)?;
     let plugins = pipeline::lock(&pipeline.plugins);
     let list: Vec<Value> = plugins
@@ -149,13 +152,19 @@ async fn change_plugin(
         state,
         session,
         AuditKind::PluginGranted,
-        if grant.granted && grant.enabled { "granted" } else { "withheld" },
+        if grant.granted && grant.enabled {
+            "granted"
+        } else {
+            "withheld"
+        },
         format!(
             "plugin {name} ({sha256}): granted={} enabled={}",
             grant.granted, grant.enabled
         ),
     );
-    Ok(Json(json!({"name": name, "sha256": sha256, "granted": grant.granted, "enabled": grant.enabled})))
+    Ok(Json(
+        json!({"name": name, "sha256": sha256, "granted": grant.granted, "enabled": grant.enabled}),
+    ))
 }
 
 async fn grant_plugin(
@@ -164,7 +173,10 @@ async fn grant_plugin(
     Path(name): Path<String>,
     AppJson(body): AppJson<GrantBody>,
 ) -> Result<Json<Value>, ApiError> {
-    change_plugin(&state, &session, &name, |grant| grant.granted = body.granted).await
+    change_plugin(&state, &session, &name, |grant| {
+        grant.granted = body.granted
+    })
+    .await
 }
 
 async fn enable_plugin(
@@ -173,7 +185,10 @@ async fn enable_plugin(
     Path(name): Path<String>,
     AppJson(body): AppJson<EnableBody>,
 ) -> Result<Json<Value>, ApiError> {
-    change_plugin(&state, &session, &name, |grant| grant.enabled = body.enabled).await
+    change_plugin(&state, &session, &name, |grant| {
+        grant.enabled = body.enabled
+    })
+    .await
 }
 
 #[derive(Deserialize)]
@@ -245,7 +260,11 @@ async fn create_plan(
     let plugin = {
         let plugins = pipeline::lock(&pipeline.plugins);
         let entry = plugins.get(&body.plugin).ok_or_else(|| {
-            refused(StatusCode::NOT_FOUND, "plugin.unknown", format!("no plugin named {:?}", body.plugin))
+            refused(
+                StatusCode::NOT_FOUND,
+                "plugin.unknown",
+                format!("no plugin named {:?}", body.plugin),
+            )
         })?;
         if !entry.enabled || !entry.granted {
             return Err(refused(
@@ -270,13 +289,27 @@ async fn create_plan(
     .map_err(|err| ApiError::Internal(err.to_string()))?
     .map_err(agent_unreachable)?;
     let (call, plugin) = call.map_err(|err| {
-        refused(StatusCode::UNPROCESSABLE_ENTITY, "plugin.failed", err.to_string())
+        refused(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "plugin.failed",
+            err.to_string(),
+        )
     })?;
     let plan = match call.answer {
         Ok(plan) => plan,
         Err(refusal) => {
-            record(&state, &session, AuditKind::PlanCreated, "refused", format!("plugin {}: {refusal}", body.plugin));
-            return Err(refused(StatusCode::UNPROCESSABLE_ENTITY, "plan.refused", refusal.to_string()));
+            record(
+                &state,
+                &session,
+                AuditKind::PlanCreated,
+                "refused",
+                format!("plugin {}: {refusal}", body.plugin),
+            );
+            return Err(refused(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "plan.refused",
+                refusal.to_string(),
+            ));
         }
     };
     let checked = crate::plan::check::check(plan, &pipeline.allowlist, &plugin.manifest().scope);
@@ -297,17 +330,32 @@ async fn create_plan(
     };
     for checked_step in stored.checked.steps() {
         let (verdict, why) = match checked_step.verdict() {
-            crate::plan::check::StepVerdict::Allowed { rule_id, canonical } => ("allowed", format!("{rule_id}: {canonical}")),
+            crate::plan::check::StepVerdict::Allowed { rule_id, canonical } => {
+                ("allowed", format!("{rule_id}: {canonical}"))
+            }
             crate::plan::check::StepVerdict::Rejected { reason } => ("rejected", reason.clone()),
         };
-        record(&state, &session, AuditKind::PlanCreated, verdict, format!("plan {} step {}: {why}", stored.id, checked_step.step().id));
+        record(
+            &state,
+            &session,
+            AuditKind::PlanCreated,
+            verdict,
+            format!("plan {} step {}: {why}", stored.id, checked_step.step().id),
+        );
     }
     record(
         &state,
         &session,
         AuditKind::PlanCreated,
-        if stored.checked.all_allowed() { "allowed" } else { "rejected" },
-        format!("plan {} sha256 {} by plugin {} for {}", stored.id, stored.sha256, stored.plugin, stored.pool),
+        if stored.checked.all_allowed() {
+            "allowed"
+        } else {
+            "rejected"
+        },
+        format!(
+            "plan {} sha256 {} by plugin {} for {}",
+            stored.id, stored.sha256, stored.plugin, stored.pool
+        ),
     );
     let stored = pipeline.store_plan(stored);
     Ok(Json(json!({"plan": plan_json(&stored)})))
@@ -340,7 +388,13 @@ async fn apply_plan(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let pipeline = pipeline_of(&state)?;
     let refuse = |code: &'static str, status: StatusCode, message: String| {
-        record(&state, &session, AuditKind::PlanApplyRefused, "refused", format!("plan {id}: {code}: {message}"));
+        record(
+            &state,
+            &session,
+            AuditKind::PlanApplyRefused,
+            "refused",
+            format!("plan {id}: {code}: {message}"),
+        );
         refused(status, code, message)
     };
     let plan = pipeline
@@ -353,7 +407,16 @@ async fn apply_plan(
             "only the session that created a plan may apply it".into(),
         ));
     }
-    session.require_recent_auth(&state)?;
+    if let Err(err) = session.require_recent_auth(&state) {
+        record(
+            &state,
+            &session,
+            AuditKind::PlanApplyRefused,
+            "refused",
+            format!("plan {id}: auth.reauth_required"),
+        );
+        return Err(err);
+    }
     let now = state.now();
     if now > plan.expires_at {
         return Err(refuse(
@@ -366,7 +429,10 @@ async fn apply_plan(
         return Err(refuse(
             "plan.rejected_steps",
             StatusCode::UNPROCESSABLE_ENTITY,
-            format!("{} step(s) were rejected; this plan cannot be applied", plan.checked.n_rejected()),
+            format!(
+                "{} step(s) were rejected; this plan cannot be applied",
+                plan.checked.n_rejected()
+            ),
         ));
     }
     if body.confirm != plan.confirmation {
@@ -395,7 +461,16 @@ async fn apply_plan(
             "the devices changed since this plan was made; plan again".into(),
         ));
     }
-    record(&state, &session, AuditKind::PlanConfirmed, "confirmed", format!("plan {} sha256 {}: confirmed {:?}", plan.id, plan.sha256, body.confirm));
+    record(
+        &state,
+        &session,
+        AuditKind::PlanConfirmed,
+        "confirmed",
+        format!(
+            "plan {} sha256 {}: confirmed {:?}",
+            plan.id, plan.sha256, body.confirm
+        ),
+    );
     // One use: a confirmed plan cannot be applied a second time.
     pipeline::lock(&pipeline.plans).remove(&plan.id);
     let job_id = pipeline::random_id();
@@ -492,12 +567,18 @@ async fn job_events(
                 let job = pipeline.jobs.get(&id)?;
                 if let Some(event) = job.events.get(next_idx) {
                     let data = serde_json::to_string(event).unwrap_or_default();
-                    let sse = Event::default().event(event.kind.clone()).id(event.seq.to_string()).data(data);
+                    let sse = Event::default()
+                        .event(event.kind.clone())
+                        .id(event.seq.to_string())
+                        .data(data);
                     return Some((Ok(sse), (pipeline, id, next_idx + 1, false)));
                 }
                 if job.state != JobState::Running {
                     let data = json!({"state": job.state}).to_string();
-                    return Some((Ok(Event::default().event("end").data(data)), (pipeline, id, next_idx, true)));
+                    return Some((
+                        Ok(Event::default().event("end").data(data)),
+                        (pipeline, id, next_idx, true),
+                    ));
                 }
                 tokio::time::sleep(EVENTS_POLL).await;
             }
