@@ -62,6 +62,10 @@ pub struct Args {
     /// Milliseconds to receive one request frame or write one response (default 10000).
     #[arg(long)]
     frame_timeout_ms: Option<u64>,
+    /// Dry-run mode: judge and render every request, execute only read-only rules, write no
+    /// managed file (the demo without root). Command line only, never from the file.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 /// The file form of [`Args`].
@@ -99,6 +103,7 @@ pub struct Config {
     pub registration_enabled: bool,
     pub max_connections: usize,
     pub frame_timeout: Duration,
+    pub dry_run: bool,
 }
 
 /// Parses the flags and the file they name.
@@ -161,6 +166,7 @@ fn resolve(args: Args) -> anyhow::Result<Config> {
             .or(file.frame_timeout_ms)
             .map_or(crate::server::DEFAULT_FRAME_TIMEOUT, Duration::from_millis),
         config_dir,
+        dry_run: args.dry_run,
     })
 }
 

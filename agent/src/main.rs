@@ -69,7 +69,13 @@ fn main() -> anyhow::Result<()> {
         jobs: jobs::Jobs::default(),
         audit: Arc::new(audit),
         managed,
+        dry_run: config.dry_run,
     });
+    if config.dry_run {
+        tracing::warn!(
+            "DRY-RUN MODE: requests are judged and rendered; only read-only rules execute"
+        );
+    }
     let listener = match inherited_listener()? {
         Some(listener) => listener,
         None => bind(&config.socket, socket_gid)?,

@@ -27,6 +27,10 @@ pub struct Agent {
     pub jobs: Jobs,
     pub audit: Arc<AuditLog>,
     pub managed: ManagedConfig,
+    /// Dry-run mode (`--dry-run`, for the demo without root): every request is judged by the
+    /// allowlist and answered with what would run; only read-only, non-job rules execute.
+    /// Nothing state-changing is spawned and no managed file is written.
+    pub dry_run: bool,
 }
 
 /// Who sent a request, for the audit log.
@@ -140,6 +144,25 @@ pub fn handle(agent: &Agent, peer: &Peer, request: Request) -> ResponseBody {
             }
             Err(err) => internal(agent, &caller, err.to_string()),
         },
+        RequestBody::Run { argv } if agent.dry_run => dry_run_one(agent, &caller, &argv),
+        RequestBody::RunSteps { steps } if agent.dry_run => {
+            let mut results = Vec::with_capacity(steps.len());
+            for (step_idx, argv) in steps.iter().enumerate() {
+                match dry_run_one(agent, &caller, argv) {
+                    ResponseBody::Ran { result } => results.push(result),
+                    ResponseBody::Rejected { mut rejection } => {
+                        rejection.step_idx = Some(step_idx);
+                        return ResponseBody::Rejected { rejection };
+                    }
+                    other => return other,
+                }
+            }
+            ResponseBody::Steps {
+                results,
+                completed: true,
+                rejection: None,
+            }
+        }
         RequestBody::Run { argv } => run_one(agent, &caller, &argv),
         RequestBody::RunSteps { steps } => run_steps(agent, &caller, &steps),
         RequestBody::JobStatus { job } => {
@@ -164,6 +187,58 @@ pub fn handle(agent: &Agent, peer: &Peer, request: Request) -> ResponseBody {
     }
 }
 
+/// Dry-run: judge by the allowlist only (exec-time checks need the real devices); run
+/// read-only, non-job rules for real; answer every other match with what would run.
+fn dry_run_one(agent: &Agent, caller: &Caller<'_>, argv: &[String]) -> ResponseBody {
+    let command = match agent.policy.check(argv) {
+        Ok(command) => command,
+        Err(rejected) => {
+            let rejection = Rejection {
+                step_idx: None,
+                token_idx: rejected.token_idx,
+                stage: RejectStage::Allowlist,
+                reason: rejected.reason,
+            };
+            record_rejection(agent, caller, &rejection);
+            return ResponseBody::Rejected { rejection };
+        }
+    };
+    if command.effect == Effect::Read && !command.job {
+        return run_one(agent, caller, argv);
+    }
+    let mut rendered = vec![command.program.display().to_string()];
+    rendered.extend(command.args.iter().cloned());
+    audit(
+        agent,
+        Record {
+            rule_id: Some(&command.rule_id),
+            detail: Some(format!("dry run, not executed: {}", rendered.join(" "))),
+            ..caller.record("dry_run")
+        },
+    );
+    ResponseBody::Ran {
+        result: StepResult {
+            rule_id: command.rule_id,
+            stdout: nos_agent::protocol::Captured {
+                text: format!("dry run: would run {}", rendered.join(" ")),
+                truncated_bytes: 0,
+                lossy: false,
+            },
+            argv: rendered,
+            outcome: nos_agent::protocol::Outcome::Ok,
+            exit_code: Some(0),
+            signal: None,
+            state: Some("dry_run".into()),
+            stderr: nos_agent::protocol::Captured {
+                text: String::new(),
+                truncated_bytes: 0,
+                lossy: false,
+            },
+            duration_ms: 0,
+        },
+    }
+}
+
 /// Judges a managed-file request by the allowlist, records the decision (synced), then writes.
 fn managed_change(
     agent: &Agent,
@@ -184,6 +259,26 @@ fn managed_change(
             return ResponseBody::Rejected { rejection };
         }
     };
+    if agent.dry_run {
+        audit(
+            agent,
+            Record {
+                rule_id: Some(&matched.rule_id),
+                detail: Some(format!(
+                    "dry run, not written: {} {:?}",
+                    action.as_str(),
+                    matched.request
+                )),
+                ..caller.record("dry_run")
+            },
+        );
+        return ResponseBody::Managed {
+            rule_id: matched.rule_id.clone(),
+            path: format!("(dry run) {:?}", matched.request),
+            changed: false,
+            backup: None,
+        };
+    }
     let decided = Record {
         rule_id: Some(&matched.rule_id),
         detail: Some(format!("{} {:?}", action.as_str(), matched.request)),

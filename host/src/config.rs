@@ -54,6 +54,10 @@ pub struct Config {
     pub recovery: RecoveryConfig,
     #[serde(default = "AllowlistConfig::defaults")]
     pub allowlist: AllowlistConfig,
+    /// How nosd reaches the agent and its planners; without it the storage pipeline routes
+    /// answer 503 `pipeline.unavailable`.
+    #[serde(default)]
+    pub pipeline: Option<PipelineConfig>,
 }
 
 /// The allowlist nosd reads to show and check commands (`GET /api/v1/allowlist`). nosd never
@@ -65,6 +69,48 @@ pub struct AllowlistConfig {
     /// shows the file as it is now.
     #[serde(default = "default_allowlist_path")]
     pub path: PathBuf,
+}
+
+/// The storage pipeline: the agent socket, the token, the allowlist and the planners.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// The agent's Unix socket.
+    pub agent_socket: PathBuf,
+    /// The per-agent token file (`nosctl agent register --owner nos --token-out …`). When it
+    /// does not exist and `bootstrap_token_file` is set, nosd registers at start and writes it.
+    pub token_file: PathBuf,
+    /// The agent's one-time bootstrap token, read only when `token_file` is missing.
+    #[serde(default)]
+    pub bootstrap_token_file: Option<PathBuf>,
+    /// nosd's copy of the allowlist (overlays in `allowlist.d/` beside it).
+    pub allowlist: PathBuf,
+    /// Directories of planner plugins (each holding `plugin.toml`).
+    #[serde(default)]
+    pub plugins: Vec<PathBuf>,
+    /// Where compiled plugins are cached (default: none, compile at every start).
+    #[serde(default)]
+    pub plugin_cache_dir: Option<PathBuf>,
+    /// How long a plan may be applied, in seconds (default 600).
+    #[serde(default = "default_plan_ttl")]
+    pub plan_ttl_seconds: u64,
+    /// Grant and enable every configured plugin at start (the demo; never in production).
+    #[serde(default)]
+    pub dangerous_grant_all_plugins: bool,
+    /// Where btrfs allocation summaries are read (default `/sys/fs/btrfs`).
+    #[serde(default = "default_sysfs_btrfs")]
+    pub sysfs_btrfs: PathBuf,
+    /// Facts from this JSON file instead of the agent (the demo's dry-run mode only).
+    #[serde(default)]
+    pub fixture_facts: Option<PathBuf>,
+}
+
+fn default_plan_ttl() -> u64 {
+    crate::pipeline::DEFAULT_PLAN_TTL_SECONDS
+}
+
+fn default_sysfs_btrfs() -> PathBuf {
+    PathBuf::from("/sys/fs/btrfs")
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod facts;
 pub mod http;
+pub mod pipeline;
 pub mod plan;
 pub mod plugin;
 pub mod recovery;

@@ -59,6 +59,8 @@ pub struct Shared {
     pub pending_totp: StdMutex<std::collections::HashMap<String, Vec<u8>>>,
     pub breaker: StdMutex<crate::auth::breaker::Breaker>,
     pub recovery_active: bool,
+    /// The storage pipeline, when nosd is configured to reach an agent (set once at start).
+    pub pipeline: std::sync::OnceLock<Arc<crate::pipeline::Pipeline>>,
 }
 
 /// Cheap to clone; handed to every handler.
@@ -130,6 +132,7 @@ impl AppState {
             pending_totp: StdMutex::new(Default::default()),
             breaker: StdMutex::new(Default::default()),
             recovery_active: deps.recovery_active,
+            pipeline: std::sync::OnceLock::new(),
             config: deps.config,
         };
         Ok(AppState(Arc::new(shared)))
@@ -218,6 +221,7 @@ impl AppState {
             kind,
             username: username.map(str::to_string),
             client: client.map(|ip| ip.to_string()),
+            verdict: None,
             detail: detail.into(),
         });
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use nos_host::audit::JsonLinesAudit;
+use nos_host::audit::HashChainAudit;
 use nos_host::clock::SystemClock;
 use nos_host::config::Config;
 use nos_host::state::{AppState, StateDeps};
@@ -57,8 +57,12 @@ async fn main() -> anyhow::Result<()> {
     std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
         .create(&config.state.dir)
         .with_context(|| format!("creating {}", config.state.dir.display()))?;
-    let audit = JsonLinesAudit::open(&config.state.dir.join("audit.jsonl"))
-        .context("opening the audit log")?;
+    let audit = HashChainAudit::open(
+        &config.state.dir,
+        nos_host::audit::DEFAULT_ROTATE_BYTES,
+        nos_host::clock::Clock::now(&SystemClock),
+    )
+    .context("opening the audit log")?;
     let bind = config.http.bind;
     let recovery_socket = config.recovery.socket.clone();
     let state = AppState::open(StateDeps {
@@ -68,6 +72,20 @@ async fn main() -> anyhow::Result<()> {
         policy: None,
         recovery_active,
     })?;
+    if let Some(pipeline_config) = state.config.pipeline.clone() {
+        let port = nos_host::pipeline::setup::agent_port(&pipeline_config);
+        let installed = tokio::task::spawn_blocking({
+            let state = state.clone();
+            move || {
+                nos_host::pipeline::setup::ensure_registered(&pipeline_config)?;
+                nos_host::pipeline::setup::install(&state, &pipeline_config, port)
+            }
+        })
+        .await?
+        .context("starting the storage pipeline")?;
+        let n_plugins = nos_host::pipeline::lock(&installed.plugins).len();
+        tracing::info!(n_plugins, "storage pipeline ready");
+    }
     if let Some(token) = auth::setup::ensure_setup_token(&state).await? {
         tracing::warn!(
             setup_token = %token,

@@ -39,6 +39,13 @@ pub enum ApiError {
     /// the problem (the allowlist is what an auditor reads, so its diagnostics are not secret).
     AllowlistUnavailable(String),
     Internal(String),
+    /// A typed refusal of the storage pipeline (409 stale or busy, 403 not yours, 410 expired,
+    /// 422 rejected steps, 503 agent unreachable) with its own code and public message.
+    Refused {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+    },
 }
 
 /// The internal cause of a 500, for the log only.
@@ -64,6 +71,7 @@ impl ApiError {
             ApiError::MisdirectedHost => StatusCode::MISDIRECTED_REQUEST,
             ApiError::AllowlistUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Refused { status, .. } => *status,
         }
     }
 
@@ -99,6 +107,7 @@ impl ApiError {
             ),
             ApiError::AllowlistUnavailable(message) => ("allowlist.unavailable", message.clone()),
             ApiError::Internal(_) => ("internal", "internal error".into()),
+            ApiError::Refused { code, message, .. } => (code, message.clone()),
         }
     }
 }

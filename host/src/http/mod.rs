@@ -38,6 +38,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::auth::router())
         .merge(routes::allowlist::router())
         .merge(routes::ui::router())
+        .merge(routes::pipeline::router())
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(state.clone(), guard))

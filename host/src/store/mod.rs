@@ -5,6 +5,7 @@
 //! `schema_version` envelope that refuses versions this build does not know. This module never
 //! decides what goes into a file and never reads the clock.
 
+pub mod append;
 pub mod atomic;
 pub mod lock;
 
@@ -57,6 +58,10 @@ pub enum StateFile {
     Sessions,
     /// Persisted failure counters and lockouts (`auth::lockout`).
     Limits,
+    /// Apply jobs and their records (`pipeline::jobs`).
+    Jobs,
+    /// Plugin enablement and grants, keyed by component sha256 (`http/routes/pipeline`).
+    Plugins,
     /// Any file name, for tests of the store itself.
     Custom(&'static str),
 }
@@ -67,6 +72,8 @@ impl StateFile {
             StateFile::Users => "users.json",
             StateFile::Sessions => "sessions.json",
             StateFile::Limits => "limits.json",
+            StateFile::Jobs => "jobs.json",
+            StateFile::Plugins => "plugins.json",
             StateFile::Custom(name) => name,
         }
     }

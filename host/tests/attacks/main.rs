@@ -5,6 +5,7 @@ mod admin_ui;
 mod harness;
 mod http_surface;
 mod login_limits;
+mod pipeline;
 mod recovery_socket;
 mod second_factor;
 mod sessions;

@@ -3,6 +3,7 @@
 
 mod agent;
 mod allowlist;
+mod audit;
 mod facts;
 mod plan;
 mod plugin;
@@ -28,6 +29,9 @@ enum Cli {
     Facts(facts::Args),
     /// Repair accounts while nosd runs in recovery mode (root only).
     Recovery(recovery::RecoveryArgs),
+    /// Verify nosd's hash-chained audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCmd),
 }
 
 /// Exit status for a malformed call or an unusable input (clap uses it for usage errors too).
@@ -41,6 +45,7 @@ fn main() -> ExitCode {
         Cli::Plugin(args) => plugin::run(args),
         Cli::Facts(args) => facts::run(args),
         Cli::Recovery(args) => recovery::run(args).map(|()| ExitCode::SUCCESS),
+        Cli::Audit(cmd) => audit::main(cmd),
     };
     match result {
         Ok(code) => code,

@@ -2,5 +2,6 @@
 
 pub mod allowlist;
 pub mod auth;
+pub mod pipeline;
 pub mod setup;
 pub mod ui;

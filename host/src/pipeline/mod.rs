@@ -1,0 +1,258 @@
+//! The storage pipeline: plan → preview → apply, and the jobs that apply runs.
+//!
+//! `plans` holds plans server-side (id, sha256 of the canonical form, creator session, expiry,
+//! the facts fingerprint they were made from); only a [`CheckedPlan`] from `plan::check` is
+//! ever stored, and apply takes a plan *id*, so a client never sends steps. `jobs` persists
+//! every job's record in the state directory and holds the per-pool locks; `apply` runs the
+//! steps through an [`port::AgentPort`] (the agent socket in nosd, a fake in tests), rolling
+//! back in reverse on failure. This module never knows HTTP; `http/routes/pipeline.rs` does.
+
+pub mod apply;
+pub mod jobs;
+pub mod port;
+pub mod setup;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use nos_agent::allowlist::Allowlist;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::facts::Facts;
+use crate::plan::check::{CheckedPlan, StepVerdict};
+use crate::plan::types::{Effect, Request};
+use crate::plugin::LoadedPlugin;
+
+/// How long a stored plan may be applied, in seconds (default 600).
+pub const DEFAULT_PLAN_TTL_SECONDS: u64 = 600;
+/// How long gathered facts are served from the cache by `GET /facts`, in seconds (default 5).
+/// Plans and apply always gather fresh facts.
+pub const FACTS_CACHE_SECONDS: u64 = 5;
+/// At most this many stored plans; the oldest is dropped first. Bounds memory, not the disk.
+pub const MAX_PLANS: usize = 256;
+/// The confirmation of a plan without destructive steps.
+pub const DEFAULT_CONFIRMATION: &str = "APPLY";
+
+/// A planner plugin as nosd serves it.
+pub struct PluginEntry {
+    pub plugin: Arc<LoadedPlugin>,
+    pub enabled: bool,
+    pub granted: bool,
+}
+
+/// A plan stored server-side.
+pub struct StoredPlan {
+    pub id: String,
+    pub sha256: String,
+    pub plugin: String,
+    pub input: String,
+    pub pool: String,
+    pub session_id: String,
+    pub username: String,
+    pub created_at: u64,
+    pub expires_at: u64,
+    pub facts_fingerprint: String,
+    pub confirmation: String,
+    pub checked: Arc<CheckedPlan>,
+}
+
+/// Everything the pipeline needs at run time.
+pub struct Pipeline {
+    pub allowlist: Allowlist,
+    pub port: Arc<dyn port::AgentPort>,
+    pub plugins: Mutex<BTreeMap<String, PluginEntry>>,
+    pub plans: Mutex<HashMap<String, Arc<StoredPlan>>>,
+    pub jobs: jobs::JobTable,
+    pub plan_ttl_seconds: u64,
+    facts_cache: Mutex<Option<(u64, Facts)>>,
+}
+
+impl Pipeline {
+    pub fn new(
+        allowlist: Allowlist,
+        port: Arc<dyn port::AgentPort>,
+        plugins: BTreeMap<String, PluginEntry>,
+        jobs: jobs::JobTable,
+        plan_ttl_seconds: u64,
+    ) -> Pipeline {
+        Pipeline {
+            allowlist,
+            port,
+            plugins: Mutex::new(plugins),
+            plans: Mutex::new(HashMap::new()),
+            jobs,
+            plan_ttl_seconds,
+            facts_cache: Mutex::new(None),
+        }
+    }
+
+    /// Facts from the cache when younger than [`FACTS_CACHE_SECONDS`], unless `refresh`.
+    pub fn cached_facts(&self, now: u64, refresh: bool) -> Result<Facts, port::PortError> {
+        if !refresh
+            && let Some((at, facts)) = lock(&self.facts_cache).as_ref()
+            && now.saturating_sub(*at) < FACTS_CACHE_SECONDS
+        {
+            return Ok(facts.clone());
+        }
+        self.fresh_facts(now)
+    }
+
+    /// Facts gathered now through the agent (and cached).
+    pub fn fresh_facts(&self, now: u64) -> Result<Facts, port::PortError> {
+        let facts = self.port.facts()?;
+        *lock(&self.facts_cache) = Some((now, facts.clone()));
+        Ok(facts)
+    }
+
+    pub fn store_plan(&self, plan: StoredPlan) -> Arc<StoredPlan> {
+        let plan = Arc::new(plan);
+        let mut plans = lock(&self.plans);
+        if plans.len() >= MAX_PLANS
+            && let Some(oldest) = plans
+                .values()
+                .min_by_key(|plan| plan.created_at)
+                .map(|plan| plan.id.clone())
+        {
+            plans.remove(&oldest);
+        }
+        plans.insert(plan.id.clone(), plan.clone());
+        plan
+    }
+
+    pub fn plan(&self, id: &str) -> Option<Arc<StoredPlan>> {
+        lock(&self.plans).get(id).cloned()
+    }
+}
+
+pub fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// The part of the facts a plan depends on: devices and filesystems, without the fresh UUIDs
+/// and the time. A plan is stale when this differs at apply.
+pub fn facts_fingerprint(facts: &Facts) -> String {
+    #[derive(Serialize)]
+    struct Relevant<'a> {
+        block_devices: &'a [crate::facts::BlockDevice],
+        filesystems: &'a [crate::facts::BtrfsFilesystem],
+    }
+    let bytes = serde_json::to_vec(&Relevant {
+        block_devices: &facts.block_devices,
+        filesystems: &facts.filesystems,
+    })
+    .unwrap_or_default();
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The words a human types to apply: the distinct confirmation words of the destructive
+/// steps, in plan order, separated by one space; [`DEFAULT_CONFIRMATION`] when there are none.
+pub fn confirmation_of(plan: &CheckedPlan) -> String {
+    let mut words: Vec<&str> = Vec::new();
+    for checked in plan.steps() {
+        let step = checked.step();
+        if let Some(word) = step.confirmation.as_deref()
+            && !words.contains(&word)
+        {
+            words.push(word);
+        } else if step.effect == Effect::Destructive && step.confirmation.is_none() {
+            continue;
+        }
+    }
+    if words.is_empty() {
+        DEFAULT_CONFIRMATION.to_string()
+    } else {
+        words.join(" ")
+    }
+}
+
+/// The canonical form of a plan (what its sha256 covers): plugin, input, and every step with
+/// its verdict.
+pub fn canonical_json(plugin: &str, input: &str, plan: &CheckedPlan) -> serde_json::Value {
+    serde_json::json!({
+        "plugin": plugin,
+        "input": input,
+        "steps": plan.steps().iter().map(step_json).collect::<Vec<_>>(),
+        "warnings": plan.warnings(),
+    })
+}
+
+pub fn plan_sha256(canonical: &serde_json::Value) -> String {
+    hex::encode(Sha256::digest(
+        serde_json::to_vec(canonical).unwrap_or_default(),
+    ))
+}
+
+fn request_json(request: &Request) -> serde_json::Value {
+    match request {
+        Request::Argv(argv) => serde_json::json!({"argv": argv}),
+        Request::Ensure(_) | Request::Remove(_) => {
+            serde_json::json!({"managed": request.to_string()})
+        }
+    }
+}
+
+pub fn verdict_json(verdict: &StepVerdict) -> serde_json::Value {
+    match verdict {
+        StepVerdict::Allowed { rule_id, canonical } => {
+            serde_json::json!({"allowed": true, "rule_id": rule_id, "canonical": canonical})
+        }
+        StepVerdict::Rejected { reason } => serde_json::json!({"allowed": false, "reason": reason}),
+    }
+}
+
+/// One step as the API shows it.
+pub fn step_json(checked: &crate::plan::check::CheckedStep) -> serde_json::Value {
+    let step = checked.step();
+    serde_json::json!({
+        "id": step.id,
+        "title": step.title,
+        "effect": step.effect.to_string(),
+        "request": request_json(&step.request),
+        "rollback": step.rollback.as_ref().map(request_json),
+        "confirmation": step.confirmation,
+        "verdict": verdict_json(checked.verdict()),
+        "rollback_verdict": checked.rollback().map(verdict_json),
+    })
+}
+
+/// Which pool a plan's job locks: the input's `mountpoint`, else `pool`, else `label`.
+pub fn pool_key(input: &str) -> String {
+    let value: serde_json::Value = serde_json::from_str(input).unwrap_or_default();
+    for field in ["mountpoint", "pool", "label"] {
+        if let Some(text) = value.get(field).and_then(|v| v.as_str()) {
+            return text.to_string();
+        }
+    }
+    "default".to_string()
+}
+
+/// A fresh random id (128 bits, hex).
+pub fn random_id() -> String {
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        // No randomness means no unguessable ids: fail loudly in the id rather than reuse one.
+        return String::new();
+    }
+    hex::encode(bytes)
+}
+
+/// A fresh random (v4) UUID in the canonical text form.
+pub fn random_uuid() -> String {
+    let mut bytes = [0u8; 16];
+    let _ = getrandom::fill(&mut bytes);
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex = hex::encode(bytes);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}

@@ -1,0 +1,276 @@
+//! How the pipeline reaches the agent: gathering facts and running one step.
+//!
+//! [`AgentSocket`] is the production port (through `agent_client`, a fresh connection per
+//! call because the agent closes idle connections); tests substitute their own. A step that
+//! the agent starts as a job (balance, replace) is polled here until it ends, and each poll is
+//! reported as progress, so the executor never sees the difference.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use nos_agent::protocol::{
+    FactKind, Facts as AgentFacts, JobState, ManagedAction, ManagedRequest as AgentManaged,
+    Outcome, RequestBody, ResponseBody,
+};
+
+use crate::agent_client::{AgentClient, read_token_file};
+use crate::facts::assemble::{BtrfsSummary, assemble};
+use crate::facts::mountinfo::MountEntry;
+use crate::facts::{Facts, lsblk};
+use crate::plan::types::{ManagedRequest, Request};
+
+/// At most this many bytes of a step's stdout and stderr are kept in a job record.
+pub const MAX_EXCERPT_BYTES: usize = 4096;
+/// How often a long-running agent job is polled.
+pub const JOB_POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum PortError {
+    #[error("agent unreachable: {0}")]
+    Unreachable(String),
+    #[error("agent refused: {0}")]
+    Refused(String),
+    #[error("facts unusable: {0}")]
+    Facts(String),
+}
+
+/// What one step did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepRun {
+    pub ok: bool,
+    /// The rule that judged it (`None` when the agent refused before judging).
+    pub rule_id: Option<String>,
+    /// What ran, as the agent rendered it.
+    pub ran: String,
+    pub exit_code: Option<i32>,
+    /// stdout and stderr excerpts (bounded), or the refusal.
+    pub output: String,
+}
+
+pub trait AgentPort: Send + Sync {
+    /// Block devices and mounted btrfs filesystems, through the agent's read-only facts.
+    fn facts(&self) -> Result<Facts, PortError>;
+    /// Run one request; long jobs are polled to their end, each poll reported to `progress`.
+    fn run(&self, request: &Request, progress: &mut dyn FnMut(String)) -> StepRun;
+}
+
+/// The agent over its Unix socket.
+pub struct AgentSocket {
+    pub socket: PathBuf,
+    pub token_file: PathBuf,
+    /// Where btrfs allocation summaries are read (`/sys/fs/btrfs`); readable without root.
+    pub sysfs_btrfs: PathBuf,
+    /// Serve these facts (JSON, as `nosctl facts` prints them) instead of asking the agent:
+    /// the demo's dry-run mode, where the machine's real disks must not appear.
+    pub fixture_facts: Option<PathBuf>,
+}
+
+impl AgentSocket {
+    fn connect(&self, timeout: Option<Duration>) -> Result<AgentClient, PortError> {
+        let token = read_token_file(&self.token_file)
+            .map_err(|err| PortError::Unreachable(err.to_string()))?;
+        let mut client = AgentClient::connect(&self.socket, timeout)
+            .map_err(|err| PortError::Unreachable(err.to_string()))?;
+        client.set_token(token);
+        Ok(client)
+    }
+
+    fn request(&self, body: RequestBody) -> Result<ResponseBody, PortError> {
+        self.connect(Some(Duration::from_secs(30)))?
+            .request(body)
+            .map_err(|err| PortError::Unreachable(err.to_string()))
+    }
+
+    fn fact(&self, kind: FactKind) -> Result<AgentFacts, PortError> {
+        match self.request(RequestBody::Facts { kind })? {
+            ResponseBody::Facts { facts } => Ok(facts),
+            other => Err(PortError::Refused(describe(&other))),
+        }
+    }
+}
+
+impl AgentPort for AgentSocket {
+    fn facts(&self) -> Result<Facts, PortError> {
+        if let Some(path) = &self.fixture_facts {
+            let text = std::fs::read_to_string(path)
+                .map_err(|err| PortError::Facts(format!("{}: {err}", path.display())))?;
+            let facts: Facts = serde_json::from_str(&text)
+                .map_err(|err| PortError::Facts(format!("{}: {err}", path.display())))?;
+            facts.validate().map_err(PortError::Facts)?;
+            return Ok(facts);
+        }
+        let AgentFacts::BlockDevices { lsblk_json } = self.fact(FactKind::BlockDevices)? else {
+            return Err(PortError::Facts("agent answered other facts".into()));
+        };
+        let AgentFacts::Mounts { mounts, .. } = self.fact(FactKind::Mounts)? else {
+            return Err(PortError::Facts("agent answered other facts".into()));
+        };
+        let devices = lsblk::parse(&lsblk_json, &[]).map_err(PortError::Facts)?;
+        let mounts: Vec<MountEntry> = mounts
+            .into_iter()
+            .map(|entry| MountEntry {
+                mount_point: entry.mount_point,
+                fs_type: entry.fstype,
+                source: entry.source,
+            })
+            .collect();
+        let facts = assemble(devices, &mounts, &btrfs_summaries(&self.sysfs_btrfs));
+        facts.validate().map_err(PortError::Facts)?;
+        Ok(facts)
+    }
+
+    fn run(&self, request: &Request, progress: &mut dyn FnMut(String)) -> StepRun {
+        let body = match request {
+            Request::Argv(argv) => RequestBody::Run { argv: argv.clone() },
+            Request::Ensure(managed) => RequestBody::Managed {
+                action: ManagedAction::Ensure,
+                request: to_agent(managed),
+            },
+            Request::Remove(managed) => RequestBody::Managed {
+                action: ManagedAction::Remove,
+                request: to_agent(managed),
+            },
+        };
+        let refused = |message: String| StepRun {
+            ok: false,
+            rule_id: None,
+            ran: request.to_string(),
+            exit_code: None,
+            output: message,
+        };
+        let response = match self.request(body) {
+            Ok(response) => response,
+            Err(err) => return refused(err.to_string()),
+        };
+        match response {
+            ResponseBody::Ran { result } => from_result(&result),
+            ResponseBody::JobStarted { job, rule_id } => {
+                progress(format!("started as agent job {job} ({rule_id})"));
+                loop {
+                    std::thread::sleep(JOB_POLL_INTERVAL);
+                    match self.request(RequestBody::JobStatus { job }) {
+                        Ok(ResponseBody::Job {
+                            state: JobState::Finished { result },
+                            ..
+                        }) => return from_result(&result),
+                        Ok(ResponseBody::Job {
+                            state: JobState::Running { elapsed_ms, .. },
+                            ..
+                        }) => progress(format!("running for {} s", elapsed_ms / 1000)),
+                        Ok(other) => return refused(describe(&other)),
+                        Err(err) => return refused(err.to_string()),
+                    }
+                }
+            }
+            ResponseBody::Managed {
+                rule_id,
+                path,
+                changed,
+                ..
+            } => StepRun {
+                ok: true,
+                rule_id: Some(rule_id),
+                ran: request.to_string(),
+                exit_code: None,
+                output: format!("{path}: {}", if changed { "changed" } else { "already so" }),
+            },
+            other => refused(describe(&other)),
+        }
+    }
+}
+
+fn to_agent(managed: &ManagedRequest) -> AgentManaged {
+    match managed {
+        ManagedRequest::MountDir(path) => AgentManaged::MountDir { path: path.clone() },
+        ManagedRequest::KeyFile(path) => AgentManaged::KeyFile { path: path.clone() },
+        ManagedRequest::FstabEntry(entry) => AgentManaged::FstabEntry {
+            uuid: entry.uuid.clone(),
+            target: entry.target.clone(),
+            options: entry.options.join(","),
+        },
+        ManagedRequest::CrypttabEntry(entry) => AgentManaged::CrypttabEntry {
+            name: entry.name.clone(),
+            device_uuid: entry.device_uuid.clone(),
+            key: entry.key_file.clone(),
+        },
+    }
+}
+
+fn from_result(result: &nos_agent::protocol::StepResult) -> StepRun {
+    let mut output = excerpt(&result.stdout.text);
+    let stderr = excerpt(&result.stderr.text);
+    if !stderr.is_empty() {
+        if !output.is_empty() {
+            output.push('\n');
+        }
+        output.push_str(&stderr);
+    }
+    StepRun {
+        ok: result.outcome == Outcome::Ok,
+        rule_id: Some(result.rule_id.clone()),
+        ran: result.argv.join(" "),
+        exit_code: result.exit_code,
+        output,
+    }
+}
+
+/// The last [`MAX_EXCERPT_BYTES`] of `text`, on a char boundary.
+pub fn excerpt(text: &str) -> String {
+    if text.len() <= MAX_EXCERPT_BYTES {
+        return text.trim_end().to_string();
+    }
+    let mut start = text.len() - MAX_EXCERPT_BYTES;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("…{}", text[start..].trim_end())
+}
+
+fn describe(response: &ResponseBody) -> String {
+    match response {
+        ResponseBody::Rejected { rejection } => format!(
+            "rejected by the agent ({:?}): {}",
+            rejection.stage, rejection.reason
+        ),
+        ResponseBody::Error { code, message } => format!("agent error {code:?}: {message}"),
+        other => serde_json::to_string(other).unwrap_or_else(|_| "unexpected answer".into()),
+    }
+}
+
+/// Profiles and sizes from `<sysfs>/<uuid>/allocation/{data,metadata}`.
+fn btrfs_summaries(sysfs: &std::path::Path) -> Vec<BtrfsSummary> {
+    let Ok(entries) = std::fs::read_dir(sysfs) else {
+        return Vec::new();
+    };
+    let profile_of = |class: &std::path::Path| -> Option<String> {
+        const PROFILES: [&str; 9] = [
+            "single", "dup", "raid0", "raid1", "raid1c3", "raid1c4", "raid10", "raid5", "raid6",
+        ];
+        std::fs::read_dir(class)
+            .ok()?
+            .flatten()
+            .filter_map(|entry| entry.file_name().to_str().map(str::to_owned))
+            .find(|name| PROFILES.contains(&name.as_str()))
+    };
+    let read_u64 = |path: &std::path::Path| {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let uuid = entry.file_name().to_str()?.to_owned();
+            let allocation = entry.path().join("allocation");
+            let data = allocation.join("data");
+            Some(BtrfsSummary {
+                data_profile: profile_of(&data)?,
+                metadata_profile: profile_of(&allocation.join("metadata"))?,
+                size_bytes: read_u64(&data.join("total_bytes")),
+                used_bytes: read_u64(&data.join("bytes_used")),
+                uuid,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,143 @@
+//! Building the pipeline at nosd's start from its config: registering with the agent when
+//! only a bootstrap token exists, loading the allowlist and the planners, applying the stored
+//! grants, and opening the job table (which marks interrupted jobs).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use nos_agent::protocol::{RequestBody, ResponseBody};
+
+use super::jobs::JobTable;
+use super::port::{AgentPort, AgentSocket};
+use super::{Pipeline, PluginEntry};
+use crate::audit::{AuditEvent, AuditKind};
+use crate::config::PipelineConfig;
+use crate::http::routes::pipeline::PluginsFile;
+use crate::plugin::{HostConfig, PluginHost};
+use crate::state::AppState;
+use crate::store::StateFile;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("allowlist {path}: {message}")]
+    Allowlist { path: String, message: String },
+    #[error("plugin {path}: {message}")]
+    Plugin { path: String, message: String },
+    #[error("registering with the agent: {0}")]
+    Register(String),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// Registers with the agent when `token_file` is missing and a bootstrap token is configured;
+/// writes the token file 0600 (outside the state directory: its path is the operator's).
+pub fn ensure_registered(config: &PipelineConfig) -> Result<(), SetupError> {
+    if config.token_file.exists() {
+        return Ok(());
+    }
+    let Some(bootstrap_file) = &config.bootstrap_token_file else {
+        return Err(SetupError::Register(format!(
+            "no token file {} and no bootstrap_token_file",
+            config.token_file.display()
+        )));
+    };
+    let bootstrap = crate::agent_client::read_token_file(bootstrap_file)
+        .map_err(|err| SetupError::Register(err.to_string()))?;
+    let mut client = crate::agent_client::AgentClient::connect(
+        &config.agent_socket,
+        Some(std::time::Duration::from_secs(10)),
+    )
+    .map_err(|err| SetupError::Register(err.to_string()))?;
+    match client
+        .request(RequestBody::Register {
+            bootstrap_token: bootstrap,
+        })
+        .map_err(|err| SetupError::Register(err.to_string()))?
+    {
+        ResponseBody::Token { token, .. } => {
+            let parent = config.token_file.parent().unwrap_or(Path::new("."));
+            let name = config
+                .token_file
+                .file_name()
+                .and_then(|name| name.to_str())
+                .ok_or_else(|| SetupError::Register("token_file has no file name".into()))?;
+            crate::store::atomic::write(parent, name, format!("{token}\n").as_bytes(), 0o600)?;
+            Ok(())
+        }
+        other => Err(SetupError::Register(format!("agent answered {other:?}"))),
+    }
+}
+
+/// Builds the pipeline with `port` (the agent socket in nosd) and installs it in `state`.
+pub fn install(
+    state: &AppState,
+    config: &PipelineConfig,
+    port: Arc<dyn AgentPort>,
+) -> Result<Arc<Pipeline>, SetupError> {
+    let allowlist = nos_agent::allowlist_files::load(&config.allowlist).map_err(|err| {
+        SetupError::Allowlist {
+            path: config.allowlist.display().to_string(),
+            message: err.to_string(),
+        }
+    })?;
+    let host = PluginHost::new(&HostConfig {
+        cache_dir: config.plugin_cache_dir.clone(),
+    })
+    .map_err(|err| SetupError::Plugin {
+        path: "<engine>".into(),
+        message: err.to_string(),
+    })?;
+    let grants: PluginsFile = state.store.load(StateFile::Plugins)?.unwrap_or_default();
+    let mut plugins = BTreeMap::new();
+    for dir in &config.plugins {
+        let plugin = host.load(dir).map_err(|err| SetupError::Plugin {
+            path: dir.display().to_string(),
+            message: err.to_string(),
+        })?;
+        let grant = grants
+            .by_sha256
+            .get(&plugin.manifest().sha256)
+            .copied()
+            .unwrap_or_default();
+        let all = config.dangerous_grant_all_plugins;
+        plugins.insert(
+            plugin.manifest().name.clone(),
+            PluginEntry {
+                plugin: Arc::new(plugin),
+                enabled: grant.enabled || all,
+                granted: grant.granted || all,
+            },
+        );
+    }
+    let (jobs, interrupted) = JobTable::open(state.store.clone(), state.now())?;
+    for job_id in interrupted {
+        state.audit.record(AuditEvent {
+            at: state.now(),
+            kind: AuditKind::JobInterrupted,
+            username: None,
+            client: None,
+            verdict: Some("interrupted".into()),
+            detail: format!("job {job_id} was running when nosd stopped; marked interrupted"),
+        });
+    }
+    let pipeline = Arc::new(Pipeline::new(
+        allowlist,
+        port,
+        plugins,
+        jobs,
+        config.plan_ttl_seconds,
+    ));
+    let _ = state.pipeline.set(pipeline.clone());
+    Ok(pipeline)
+}
+
+/// The production port for a config.
+pub fn agent_port(config: &PipelineConfig) -> Arc<dyn AgentPort> {
+    Arc::new(AgentSocket {
+        socket: config.agent_socket.clone(),
+        token_file: config.token_file.clone(),
+        sysfs_btrfs: config.sysfs_btrfs.clone(),
+        fixture_facts: config.fixture_facts.clone(),
+    })
+}
