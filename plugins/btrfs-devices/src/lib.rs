@@ -104,9 +104,9 @@ fn free_device<'a>(
     let device = facts
         .device(name)
         .ok_or_else(|| refused(format!("device {name} is not in the facts")))?;
-    if device.device_type != "disk" && device.device_type != "part" {
+    if !device.can_hold_a_pool() {
         return Err(refused(format!(
-            "device {} is a {}, not a disk or partition",
+            "device {} is a {}, not a disk, partition or loop device",
             device.path, device.device_type
         )));
     }

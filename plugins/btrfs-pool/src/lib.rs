@@ -164,9 +164,9 @@ pub fn plan(facts: &Facts, input: &Input) -> Result<Plan, PlanError> {
         {
             return Err(refused(format!("device {} appears twice", device.path)));
         }
-        if device.device_type != "disk" && device.device_type != "part" {
+        if !device.can_hold_a_pool() {
             return Err(refused(format!(
-                "device {} is a {}, not a disk or partition",
+                "device {} is a {}, not a disk, partition or loop device",
                 device.path, device.device_type
             )));
         }

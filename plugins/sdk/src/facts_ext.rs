@@ -33,6 +33,14 @@ impl BlockDevice {
     pub fn is_in_use(&self) -> bool {
         self.fstype.is_some() || !self.holders.is_empty()
     }
+
+    /// True for the kinds of block device a pool may be built on: whole disks, partitions and
+    /// loop devices. Which device *names* may be used at all is the allowlist's decision (the
+    /// demo's accepts only loop devices); a planner only refuses what can never hold a pool
+    /// member (a ROM, a dm mapping it did not make).
+    pub fn can_hold_a_pool(&self) -> bool {
+        matches!(self.device_type.as_str(), "disk" | "part" | "loop")
+    }
 }
 
 impl BtrfsFilesystem {
