@@ -71,7 +71,7 @@ pub struct AllowlistConfig {
     pub path: PathBuf,
 }
 
-/// The storage pipeline: the agent socket, the token, the allowlist and the planners.
+/// The storage pipeline: the agent socket, the token and the planners (the allowlist is `[allowlist] path`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineConfig {
@@ -83,8 +83,6 @@ pub struct PipelineConfig {
     /// The agent's one-time bootstrap token, read only when `token_file` is missing.
     #[serde(default)]
     pub bootstrap_token_file: Option<PathBuf>,
-    /// nosd's copy of the allowlist (overlays in `allowlist.d/` beside it).
-    pub allowlist: PathBuf,
     /// Directories of planner plugins (each holding `plugin.toml`).
     #[serde(default)]
     pub plugins: Vec<PathBuf>,

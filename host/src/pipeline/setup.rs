@@ -75,9 +75,11 @@ pub fn install(
     config: &PipelineConfig,
     port: Arc<dyn AgentPort>,
 ) -> Result<Arc<Pipeline>, SetupError> {
-    let allowlist = nos_agent::allowlist_files::load(&config.allowlist).map_err(|err| {
+    // One allowlist file for all of nosd: `[allowlist] path` (overlays in `allowlist.d/` beside it).
+    let allowlist_path = &state.config.allowlist.path;
+    let allowlist = nos_agent::allowlist_files::load(allowlist_path).map_err(|err| {
         SetupError::Allowlist {
-            path: config.allowlist.display().to_string(),
+            path: allowlist_path.display().to_string(),
             message: err.to_string(),
         }
     })?;

@@ -74,10 +74,10 @@ fn fixture_facts() -> Facts {
 fn pipeline_toml(dir: &Path) -> String {
     let allowlist = Path::new(env!("CARGO_MANIFEST_DIR")).join("../allowlist.toml");
     format!(
-        "[pipeline]\nagent_socket = \"{}/agent.sock\"\ntoken_file = \"{}/agent.token\"\nallowlist = \"{}\"\nplugins = [\"{BTRFS_POOL}\", \"{BTRFS_DEVICES}\", \"{HOSTILE_FORBIDDEN_ARGV}\"]\nplan_ttl_seconds = 600\n",
-        dir.display(),
-        dir.display(),
+        "[allowlist]\npath = \"{}\"\n[pipeline]\nagent_socket = \"{}/agent.sock\"\ntoken_file = \"{}/agent.token\"\nplugins = [\"{BTRFS_POOL}\", \"{BTRFS_DEVICES}\", \"{HOSTILE_FORBIDDEN_ARGV}\"]\nplan_ttl_seconds = 600\n",
         allowlist.display(),
+        dir.display(),
+        dir.display(),
     )
 }
 
