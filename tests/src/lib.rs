@@ -86,7 +86,10 @@ pub fn root_or_skip(test: &str) -> bool {
 
 /// Prints a loud, named skip line.
 pub fn skip(test: &str, why: &str) {
-    eprintln!("SKIP {test}: {why}");
+    // Straight to the stderr handle: libtest captures `eprintln!` of passing tests, and a skip
+    // must show in CI's output, never pass silently.
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "SKIP {test}: {why}");
 }
 
 /// A fresh root-owned 0755 directory under /run, removed on drop.
