@@ -68,7 +68,10 @@ export function toLogin() {
   location.assign(`/login?next=${encodeURIComponent(next)}`);
 }
 
-/** Whether an error means "this server does not have that API (yet)". */
+/** Whether an error means "this server does not serve that API": not built in (404), or the
+ *  storage pipeline is not configured (503 pipeline.unavailable). */
 export function isMissingApi(error) {
-  return error instanceof ApiError && error.status === 404 && error.code === 'not_found';
+  return error instanceof ApiError
+    && ((error.status === 404 && error.code === 'not_found')
+      || (error.status === 503 && error.code === 'pipeline.unavailable'));
 }

@@ -6,7 +6,7 @@ import { get, isMissingApi } from '../api.js';
 import { bytes, h, replace, section } from '../dom.js';
 
 export function missingApiNote(what) {
-  return h('p', { class: 'form-status info', role: 'status' }, `${what} needs the storage API (/api/v1/facts, /api/v1/plans …), which this nosd does not serve yet.`);
+  return h('p', { class: 'form-status info', role: 'status' }, `${what} needs the storage API (/api/v1/facts, /api/v1/plans …), which this nosd does not serve (no storage pipeline is configured).`);
 }
 
 /** What the account API already tells: second factor, recovery codes, session expiry. */
