@@ -77,12 +77,11 @@ pub fn install(
 ) -> Result<Arc<Pipeline>, SetupError> {
     // One allowlist file for all of nosd: `[allowlist] path` (overlays in `allowlist.d/` beside it).
     let allowlist_path = &state.config.allowlist.path;
-    let allowlist = nos_agent::allowlist_files::load(allowlist_path).map_err(|err| {
-        SetupError::Allowlist {
+    let allowlist =
+        nos_agent::allowlist_files::load(allowlist_path).map_err(|err| SetupError::Allowlist {
             path: allowlist_path.display().to_string(),
             message: err.to_string(),
-        }
-    })?;
+        })?;
     let host = PluginHost::new(&HostConfig {
         cache_dir: config.plugin_cache_dir.clone(),
     })
