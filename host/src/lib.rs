@@ -18,5 +18,6 @@ pub mod recovery;
 pub mod session;
 pub mod state;
 pub mod store;
+pub mod sysfs_btrfs;
 
 pub use http::app;

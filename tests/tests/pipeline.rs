@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use nos_host::pipeline::apply::{ApplyContext, execute};
-use nos_host::pipeline::jobs::{JobRecord, JobState, JobTable, StepRecord, StepState};
+use nos_host::pipeline::jobs::{JobRecord, JobState, JobTable, StepRecord};
 use nos_host::pipeline::port::{AgentPort, AgentSocket};
 use nos_host::plan::check::{Scope, check};
 use nos_host::plan::types::{Effect, ManagedRequest, Plan, Request, Step};
@@ -91,21 +91,7 @@ fn run(agent: &TestAgent, plan: Plan, state_dir: &Path) -> JobRecord {
         created_at: 1,
         finished_at: None,
         state: JobState::Running,
-        steps: checked
-            .steps()
-            .iter()
-            .map(|checked| StepRecord {
-                id: checked.step().id.clone(),
-                title: checked.step().title.clone(),
-                state: StepState::Pending,
-                rule_id: None,
-                ran: None,
-                exit_code: None,
-                output: String::new(),
-                rollback_ran: None,
-                rollback_output: None,
-            })
-            .collect(),
+        steps: checked.steps().iter().map(StepRecord::pending).collect(),
         events: Vec::new(),
     })
     .unwrap();

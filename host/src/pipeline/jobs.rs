@@ -62,6 +62,23 @@ pub struct StepRecord {
     pub rollback_output: Option<String>,
 }
 
+impl StepRecord {
+    /// The record of a checked step that has not run yet.
+    pub fn pending(checked: &crate::plan::check::CheckedStep) -> StepRecord {
+        StepRecord {
+            id: checked.step().id.clone(),
+            title: checked.step().title.clone(),
+            state: StepState::Pending,
+            rule_id: None,
+            ran: None,
+            exit_code: None,
+            output: String::new(),
+            rollback_ran: None,
+            rollback_output: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobEvent {
     pub seq: u64,

@@ -14,7 +14,7 @@ use nos_agent::protocol::{
 };
 
 use crate::agent_client::{AgentClient, read_token_file};
-use crate::facts::assemble::{BtrfsSummary, assemble};
+use crate::facts::assemble::assemble;
 use crate::facts::mountinfo::MountEntry;
 use crate::facts::{Facts, lsblk};
 use crate::plan::types::{ManagedRequest, Request};
@@ -114,7 +114,11 @@ impl AgentPort for AgentSocket {
                 source: entry.source,
             })
             .collect();
-        let facts = assemble(devices, &mounts, &btrfs_summaries(&self.sysfs_btrfs));
+        let facts = assemble(
+            devices,
+            &mounts,
+            &crate::sysfs_btrfs::summaries(&self.sysfs_btrfs),
+        );
         facts.validate().map_err(PortError::Facts)?;
         Ok(facts)
     }
@@ -235,42 +239,4 @@ fn describe(response: &ResponseBody) -> String {
         ResponseBody::Error { code, message } => format!("agent error {code:?}: {message}"),
         other => serde_json::to_string(other).unwrap_or_else(|_| "unexpected answer".into()),
     }
-}
-
-/// Profiles and sizes from `<sysfs>/<uuid>/allocation/{data,metadata}`.
-fn btrfs_summaries(sysfs: &std::path::Path) -> Vec<BtrfsSummary> {
-    let Ok(entries) = std::fs::read_dir(sysfs) else {
-        return Vec::new();
-    };
-    let profile_of = |class: &std::path::Path| -> Option<String> {
-        const PROFILES: [&str; 9] = [
-            "single", "dup", "raid0", "raid1", "raid1c3", "raid1c4", "raid10", "raid5", "raid6",
-        ];
-        std::fs::read_dir(class)
-            .ok()?
-            .flatten()
-            .filter_map(|entry| entry.file_name().to_str().map(str::to_owned))
-            .find(|name| PROFILES.contains(&name.as_str()))
-    };
-    let read_u64 = |path: &std::path::Path| {
-        std::fs::read_to_string(path)
-            .ok()
-            .and_then(|text| text.trim().parse().ok())
-            .unwrap_or(0)
-    };
-    entries
-        .flatten()
-        .filter_map(|entry| {
-            let uuid = entry.file_name().to_str()?.to_owned();
-            let allocation = entry.path().join("allocation");
-            let data = allocation.join("data");
-            Some(BtrfsSummary {
-                data_profile: profile_of(&data)?,
-                metadata_profile: profile_of(&allocation.join("metadata"))?,
-                size_bytes: read_u64(&data.join("total_bytes")),
-                used_bytes: read_u64(&data.join("bytes_used")),
-                uuid,
-            })
-        })
-        .collect()
 }

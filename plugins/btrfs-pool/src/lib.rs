@@ -77,8 +77,7 @@ impl Planner for PoolPlanner {
     }
 
     fn plan(facts: &Facts, input: &str) -> Result<Plan, PlanError> {
-        let input: Input = serde_json::from_str(input)
-            .map_err(|err| PlanError::InvalidInput(format!("input: {err}")))?;
+        let input: Input = nos_plugin_sdk::parse_input(input)?;
         plan(facts, &input)
     }
 }

@@ -64,6 +64,12 @@ pub trait Planner {
     fn plan(facts: &Facts, input: &str) -> Result<Plan, PlanError>;
 }
 
+/// Parses a planner's JSON input; a malformed one is `PlanError::InvalidInput` naming what was
+/// wrong, never a panic.
+pub fn parse_input<T: serde::de::DeserializeOwned>(input: &str) -> Result<T, PlanError> {
+    serde_json::from_str(input).map_err(|err| PlanError::InvalidInput(format!("input: {err}")))
+}
+
 /// Export `$planner` (a type implementing [`Planner`]) as this component's `planner` interface,
 /// with the panic hook installed before every call.
 #[macro_export]

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result};
-use nos_host::facts::assemble::{BtrfsSummary, assemble};
+use nos_host::facts::assemble::assemble;
 use nos_host::facts::{lsblk, mountinfo};
 
 #[derive(clap::Args)]
@@ -29,7 +29,11 @@ pub fn run(_args: Args) -> Result<ExitCode> {
     let mounts = mountinfo::parse(
         &fs::read_to_string("/proc/self/mountinfo").context("cannot read /proc/self/mountinfo")?,
     );
-    let facts = assemble(devices, &mounts, &btrfs_summaries());
+    let facts = assemble(
+        devices,
+        &mounts,
+        &nos_host::sysfs_btrfs::summaries(Path::new("/sys/fs/btrfs")),
+    );
     println!("{}", serde_json::to_string_pretty(&facts)?);
     Ok(ExitCode::SUCCESS)
 }
@@ -47,45 +51,4 @@ fn by_id_links() -> Vec<(String, String)> {
             Some((entry.path().display().to_string(), kname))
         })
         .collect()
-}
-
-/// Profiles and sizes from `/sys/fs/btrfs/<uuid>/allocation/{data,metadata}`.
-fn btrfs_summaries() -> Vec<BtrfsSummary> {
-    let Ok(entries) = fs::read_dir("/sys/fs/btrfs") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|entry| {
-            let uuid = entry.file_name().to_str()?.to_owned();
-            let allocation = entry.path().join("allocation");
-            let data = allocation.join("data");
-            Some(BtrfsSummary {
-                data_profile: profile_of(&data)?,
-                metadata_profile: profile_of(&allocation.join("metadata"))?,
-                size_bytes: read_u64(&data.join("total_bytes")),
-                used_bytes: read_u64(&data.join("bytes_used")),
-                uuid,
-            })
-        })
-        .collect()
-}
-
-/// The profile directory under an allocation class (`raid1`, `single`, ...).
-fn profile_of(class: &Path) -> Option<String> {
-    const PROFILES: [&str; 8] = [
-        "single", "dup", "raid0", "raid1", "raid1c3", "raid1c4", "raid10", "raid5",
-    ];
-    fs::read_dir(class)
-        .ok()?
-        .flatten()
-        .filter_map(|entry| entry.file_name().to_str().map(str::to_owned))
-        .find(|name| PROFILES.contains(&name.as_str()) || name == "raid6")
-}
-
-fn read_u64(path: &Path) -> u64 {
-    fs::read_to_string(path)
-        .ok()
-        .and_then(|text| text.trim().parse().ok())
-        .unwrap_or(0)
 }

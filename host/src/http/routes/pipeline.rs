@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use crate::audit::{AuditEvent, AuditKind};
 use crate::http::error::ApiError;
 use crate::http::extract::{AppJson, AuthSession};
-use crate::pipeline::jobs::{JobRecord, JobState, StepRecord, StepState};
+use crate::pipeline::jobs::{JobRecord, JobState, StepRecord};
 use crate::pipeline::{self, Pipeline, StoredPlan};
 use crate::state::AppState;
 use crate::store::StateFile;
@@ -488,17 +488,7 @@ async fn apply_plan(
             .checked
             .steps()
             .iter()
-            .map(|checked| StepRecord {
-                id: checked.step().id.clone(),
-                title: checked.step().title.clone(),
-                state: StepState::Pending,
-                rule_id: None,
-                ran: None,
-                exit_code: None,
-                output: String::new(),
-                rollback_ran: None,
-                rollback_output: None,
-            })
+            .map(StepRecord::pending)
             .collect(),
         events: Vec::new(),
     };
