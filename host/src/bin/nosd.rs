@@ -50,6 +50,11 @@ async fn main() -> anyhow::Result<()> {
         );
         return Ok(());
     }
+    // Before anything else can open a descriptor: take what systemd passed, and refuse to
+    // start with a socket this daemon does not serve.
+    let mut passed = nos_activation::take().context("socket activation")?;
+    let passed_recovery = passed.named(recovery::SOCKET_NAME);
+    passed.finish().context("socket activation")?;
     let recovery_active = recovery::is_requested(
         &config.recovery.cmdline_path,
         std::env::var("NOS_RECOVERY").ok().as_deref(),
@@ -92,9 +97,20 @@ async fn main() -> anyhow::Result<()> {
             "no admin yet: finish first-run setup within 15 minutes with this token (also in <state dir>/setup-token)"
         );
     }
+    if !recovery_active && passed_recovery.is_some() {
+        tracing::error!(
+            "systemd passed the recovery socket but the kernel command line does not ask for recovery: not serving it"
+        );
+    }
     if recovery_active {
-        let listener = recovery::bind(&recovery_socket)?;
-        tracing::warn!(socket = %recovery_socket.display(), "RECOVERY MODE ACTIVE: remove nos.recovery=1 from the kernel command line when done");
+        let inherited = passed_recovery.is_some();
+        let listener = recovery::listener(passed_recovery, &recovery_socket)?;
+        let socket = listener
+            .local_addr()
+            .ok()
+            .and_then(|addr| addr.as_pathname().map(|path| path.display().to_string()))
+            .unwrap_or_default();
+        tracing::warn!(%socket, inherited, "RECOVERY MODE ACTIVE: remove nos.recovery=1 from the kernel command line when done");
         tokio::spawn(recovery::serve(state.clone(), listener));
         tokio::spawn(async move {
             let mut interval = tokio::time::interval(RECOVERY_REMINDER);
