@@ -2,34 +2,20 @@
 //! through the real `auth-default` component, refuses to start with a policy it cannot load,
 //! and a hostile policy leaves the built-in verdicts standing while logins go on.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
-use std::time::Duration;
 
 use nos_host::audit::AuditKind;
 use nos_host::clock::ManualClock;
 
-use crate::harness::{Client, PASSWORD, T0, TestServer, logged_in};
+use crate::harness::{Client, NosdProcess, PASSWORD, T0, TestServer, logged_in};
 
 use crate::built::{AUTH_DEFAULT, BTRFS_POOL, HOSTILE_AUTH_POLICY, HOSTILE_BAD_HASH};
 
 /// Loose built-in limits, so any lockout seen comes from the plugin.
 const LOOSE_LIMITS: &str =
     "[limits]\nip_burst = 1000\nip_refill_ms = 1\nfree_failures = 50\nglobal_failures = 10000\n";
-
-struct Nosd {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Nosd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn write_config(dir: &Path, auth: &str) -> std::path::PathBuf {
     let path = dir.join("nosd.toml");
@@ -44,43 +30,12 @@ fn write_config(dir: &Path, auth: &str) -> std::path::PathBuf {
     path
 }
 
-/// Starts the real nosd binary and waits for its listening line.
-fn start_nosd(dir: &Path, auth: &str) -> Nosd {
-    let config = write_config(dir, auth);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nosd"))
-        .arg("--config")
-        .arg(&config)
-        .env_remove("NOS_RECOVERY")
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.contains("nosd listening") {
-                let local = line
-                    .split("local=")
-                    .nth(1)
-                    .and_then(|rest| rest.split_whitespace().next())
-                    .unwrap_or("")
-                    .trim_end_matches(|c: char| !c.is_ascii_digit())
-                    .to_string();
-                let _ = ready_tx.send(local);
-            }
-        }
-    });
-    let addr = ready_rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("nosd starts");
-    Nosd { child, addr }
+fn start_nosd(dir: &Path, auth: &str) -> NosdProcess {
+    NosdProcess::start(&write_config(dir, auth))
 }
 
 /// One failed login for `username` against a real nosd: (status, Retry-After).
-async fn bad_login(nosd: &Nosd, username: &str) -> (u16, Option<u64>) {
+async fn bad_login(nosd: &NosdProcess, username: &str) -> (u16, Option<u64>) {
     let reply = reqwest::Client::new()
         .post(format!("http://{}/api/v1/auth/login", nosd.addr))
         .header("content-type", "application/json")

@@ -304,3 +304,57 @@ pub async fn logged_in(server: &TestServer, secret: &[u8]) -> Client {
     client.absorb(&reply);
     client
 }
+
+/// The real `nosd` binary, killed when dropped.
+pub struct NosdProcess {
+    child: std::process::Child,
+    /// The address it listens on (`127.0.0.1:port`).
+    pub addr: String,
+}
+
+impl Drop for NosdProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl NosdProcess {
+    /// Starts `nosd --config <config>` (which binds `127.0.0.1:0`) and waits for its
+    /// listening line.
+    pub fn start(config: &Path) -> NosdProcess {
+        use std::io::{BufRead, BufReader};
+        use std::process::{Command, Stdio};
+
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nosd"))
+            .arg("--config")
+            .arg(config)
+            .env_remove("NOS_RECOVERY")
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains("nosd listening") {
+                    let local = line
+                        .split("local=")
+                        .nth(1)
+                        .and_then(|rest| rest.split_whitespace().next())
+                        .unwrap_or("")
+                        .trim_end_matches(|c: char| !c.is_ascii_digit())
+                        .to_string();
+                    let _ = ready_tx.send(local);
+                }
+            }
+        });
+        let addr = ready_rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("nosd starts");
+        NosdProcess { child, addr }
+    }
+}

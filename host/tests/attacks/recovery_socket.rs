@@ -2,30 +2,20 @@
 //! kernel flag, served on a root-only socket with it, refused to uid 65534, audited, and
 //! ending sessions.
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-struct Nosd {
-    child: Child,
-}
+use crate::harness::NosdProcess;
 
-impl Drop for Nosd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_nosd(dir: &Path, cmdline: &str) -> (Nosd, PathBuf) {
+fn start_nosd(dir: &Path, cmdline: &str) -> (NosdProcess, PathBuf) {
     let (nosd, socket, _) = start_nosd_at(dir, cmdline);
     (nosd, socket)
 }
 
 /// Starts the real nosd; returns it, its recovery socket path and its HTTP address.
-fn start_nosd_at(dir: &Path, cmdline: &str) -> (Nosd, PathBuf, String) {
+fn start_nosd_at(dir: &Path, cmdline: &str) -> (NosdProcess, PathBuf, String) {
     let cmdline_path = dir.join("cmdline");
     std::fs::write(&cmdline_path, cmdline).unwrap();
     let socket = dir.join("run/recovery.sock");
@@ -40,36 +30,9 @@ fn start_nosd_at(dir: &Path, cmdline: &str) -> (Nosd, PathBuf, String) {
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nosd"))
-        .arg("--config")
-        .arg(&config_path)
-        .env_remove("NOS_RECOVERY")
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.contains("nosd listening") {
-                let local = line
-                    .split("local=")
-                    .nth(1)
-                    .and_then(|rest| rest.split_whitespace().next())
-                    .unwrap_or("")
-                    .trim_end_matches(|c: char| !c.is_ascii_digit())
-                    .to_string();
-                let _ = ready_tx.send(local);
-            }
-        }
-    });
-    let local = ready_rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("nosd starts");
-    (Nosd { child }, socket, local)
+    let nosd = NosdProcess::start(&config_path);
+    let local = nosd.addr.clone();
+    (nosd, socket, local)
 }
 
 fn nosctl(socket: &Path, args: &[&str], as_nobody: bool) -> (bool, String) {
