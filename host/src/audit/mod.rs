@@ -57,6 +57,8 @@ pub enum AuditKind {
     PluginEnabled,
     PluginDisabled,
     AuditLogRepaired,
+    /// The auth-policy plugin failed (trap, fuel, deadline); the built-in verdict was used.
+    AuthPolicyFailed,
 }
 
 impl AuditKind {

@@ -16,11 +16,7 @@ use serde_json::{Value, json};
 
 use crate::harness::{Client, T0, TestServer, logged_in};
 
-#[allow(dead_code, unused_macros)]
-mod built {
-    include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
-}
-use built::{BTRFS_DEVICES, BTRFS_POOL, HOSTILE_FORBIDDEN_ARGV};
+use crate::built::{BTRFS_DEVICES, BTRFS_POOL, HOSTILE_FORBIDDEN_ARGV};
 
 /// A stand-in agent: serves fixture facts, records every request, fails the first request
 /// whose text contains `fail_on`.
@@ -95,10 +91,16 @@ async fn start(dir: &Path, secret: Option<Vec<u8>>, now: u64) -> Setup {
     let config = server.state.config.pipeline.clone().unwrap();
     let port: Arc<dyn AgentPort> = agent.clone();
     let state = server.state.clone();
-    tokio::task::spawn_blocking(move || nos_host::pipeline::setup::install(&state, &config, port))
-        .await
-        .unwrap()
-        .unwrap();
+    let host = server
+        .plugin_host
+        .clone()
+        .expect("[pipeline] makes a plugin host");
+    tokio::task::spawn_blocking(move || {
+        nos_host::pipeline::setup::install(&state, &config, port, &host)
+    })
+    .await
+    .unwrap()
+    .unwrap();
     let secret = match secret {
         Some(secret) => secret,
         None => server.setup_admin(&Client::new()).await.0,

@@ -2,30 +2,20 @@
 //! kernel flag, served on a root-only socket with it, refused to uid 65534, audited, and
 //! ending sessions.
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Nosd {
-    child: Child,
-}
+use crate::harness::NosdProcess;
 
-impl Drop for Nosd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_nosd(dir: &Path, cmdline: &str) -> (Nosd, PathBuf) {
+fn start_nosd(dir: &Path, cmdline: &str) -> (NosdProcess, PathBuf) {
     let (nosd, socket, _) = start_nosd_at(dir, cmdline);
     (nosd, socket)
 }
 
 /// Starts the real nosd; returns it, its recovery socket path and its HTTP address.
-fn start_nosd_at(dir: &Path, cmdline: &str) -> (Nosd, PathBuf, String) {
+fn start_nosd_at(dir: &Path, cmdline: &str) -> (NosdProcess, PathBuf, String) {
     let cmdline_path = dir.join("cmdline");
     std::fs::write(&cmdline_path, cmdline).unwrap();
     let socket = dir.join("run/recovery.sock");
@@ -40,36 +30,9 @@ fn start_nosd_at(dir: &Path, cmdline: &str) -> (Nosd, PathBuf, String) {
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nosd"))
-        .arg("--config")
-        .arg(&config_path)
-        .env_remove("NOS_RECOVERY")
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.contains("nosd listening") {
-                let local = line
-                    .split("local=")
-                    .nth(1)
-                    .and_then(|rest| rest.split_whitespace().next())
-                    .unwrap_or("")
-                    .trim_end_matches(|c: char| !c.is_ascii_digit())
-                    .to_string();
-                let _ = ready_tx.send(local);
-            }
-        }
-    });
-    let local = ready_rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("nosd starts");
-    (Nosd { child }, socket, local)
+    let nosd = NosdProcess::start(&config_path);
+    let local = nosd.addr.clone();
+    (nosd, socket, local)
 }
 
 fn nosctl(socket: &Path, args: &[&str], as_nobody: bool) -> (bool, String) {
@@ -286,6 +249,19 @@ fn check_config_names_the_key_and_line() {
     );
 }
 
+/// A nosd started some other way than [`NosdProcess`] (socket-activated, or with a bad
+/// descriptor), killed when dropped.
+struct Spawned {
+    child: Child,
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Writes a recovery-mode config whose own socket path is `unused` (so a test can prove nosd did
 /// not bind it) and returns the config path.
 fn activation_config(dir: &Path) -> PathBuf {
@@ -308,7 +284,7 @@ fn activation_config(dir: &Path) -> PathBuf {
 /// Runs nosd under `systemd-socket-activate`, which listens on `socket`, and on the first
 /// connection execs nosd with the socket as fd 3, `LISTEN_FDS=1` and `LISTEN_FDNAMES=fdname`
 /// — the protocol `nos-recovery.socket` speaks.
-fn socket_activated_nosd(dir: &Path, socket: &Path, fdname: &str) -> Nosd {
+fn socket_activated_nosd(dir: &Path, socket: &Path, fdname: &str) -> Spawned {
     let config_path = activation_config(dir);
     let child = Command::new("systemd-socket-activate")
         .arg("--listen")
@@ -331,7 +307,7 @@ fn socket_activated_nosd(dir: &Path, socket: &Path, fdname: &str) -> Nosd {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    Nosd { child }
+    Spawned { child }
 }
 
 #[test]
@@ -353,7 +329,7 @@ fn recovery_socket_is_taken_from_systemd_socket_activation() {
 }
 
 /// nosd's stderr once it has exited, within 60 s.
-fn exit_output(mut nosd: Nosd) -> (std::process::ExitStatus, String) {
+fn exit_output(mut nosd: Spawned) -> (std::process::ExitStatus, String) {
     let started = Instant::now();
     let status = loop {
         if let Some(status) = nosd.child.try_wait().unwrap() {
@@ -400,7 +376,7 @@ fn a_passed_descriptor_that_is_not_a_listening_socket_stops_nosd() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let (status, stderr) = exit_output(Nosd { child });
+    let (status, stderr) = exit_output(Spawned { child });
     assert!(!status.success(), "{stderr}");
     assert!(
         stderr
