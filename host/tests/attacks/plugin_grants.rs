@@ -110,7 +110,10 @@ async fn grant_and_revoke_are_guarded_keyed_by_hash_and_audited() {
     assert_eq!(code(&after), "403 plugin.not_granted");
     let file = std::fs::read_to_string(dir.path().join("plugins.json")).unwrap();
     let file: serde_json::Value = serde_json::from_str(&file).unwrap();
-    assert_eq!(file["data"]["by_sha256"][&sha256]["granted"], false, "{file}");
+    assert_eq!(
+        file["data"]["by_sha256"][&sha256]["granted"], false,
+        "{file}"
+    );
     assert!(setup.agent.ran.lock().unwrap().is_empty(), "something ran");
 
     // Audited: the refused hashes, the grant, the enablement and the revocation.
