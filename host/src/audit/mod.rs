@@ -54,6 +54,7 @@ pub enum AuditKind {
     JobFinished,
     JobInterrupted,
     PluginGranted,
+    PluginRevoked,
     PluginEnabled,
     PluginDisabled,
     AuditLogRepaired,

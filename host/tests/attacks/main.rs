@@ -7,6 +7,7 @@ mod harness;
 mod http_surface;
 mod login_limits;
 mod pipeline;
+mod plugin_grants;
 mod recovery_socket;
 mod second_factor;
 mod sessions;
