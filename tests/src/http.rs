@@ -55,6 +55,9 @@ impl Api {
                 .expect("tokio runtime"),
             http: reqwest::Client::builder()
                 .no_proxy()
+                // No pooled connections: after a SIGKILL of nosd, a kept-alive connection to the
+                // dead process would fail the first request to the restarted one.
+                .pool_max_idle_per_host(0)
                 .timeout(REQUEST_TIMEOUT)
                 .build()
                 .expect("http client"),

@@ -34,8 +34,18 @@ struct Row {
     fstype: Option<String>,
     label: Option<String>,
     uuid: Option<String>,
+    /// `MOUNTPOINT` (what the agent's `lsblk.facts` asks for): one mount point or null.
+    #[serde(default)]
+    mountpoint: Option<String>,
+    /// `MOUNTPOINTS` (util-linux ≥ 2.37): every mount point.
     #[serde(default)]
     mountpoints: Vec<Option<String>>,
+}
+
+/// The kernel name of `KNAME`/`PKNAME`: `lsblk --paths` prints them as `/dev/<name>`, the
+/// facts (and the planners' step ids and confirmation words) carry the bare name.
+fn kernel_name(name: &str) -> &str {
+    name.rsplit('/').next().unwrap_or(name)
 }
 
 #[derive(Deserialize)]
@@ -65,32 +75,36 @@ pub fn parse(json: &str, by_id: &[(String, String)]) -> Result<Vec<BlockDevice>,
     let devices = rows
         .iter()
         .map(|row| {
+            let kname = kernel_name(&row.kname);
             let mut holders: Vec<String> = rows
                 .iter()
-                .filter(|other| other.pkname.as_deref() == Some(row.kname.as_str()))
-                .map(|other| other.kname.clone())
+                .filter(|other| other.pkname.as_deref().map(kernel_name) == Some(kname))
+                .map(|other| kernel_name(&other.kname).to_owned())
                 .collect();
             holders.sort();
             holders.dedup();
             let mut links: Vec<String> = by_id
                 .iter()
-                .filter(|(_, target)| *target == row.kname)
+                .filter(|(_, target)| target == kname)
                 .map(|(link, _)| link.clone())
                 .collect();
             links.sort();
             BlockDevice {
-                path: row
-                    .path
-                    .clone()
-                    .unwrap_or_else(|| format!("/dev/{}", row.kname)),
-                kname: row.kname.clone(),
+                path: row.path.clone().unwrap_or_else(|| format!("/dev/{kname}")),
+                kname: kname.to_owned(),
                 size_bytes: row.size.as_ref().map_or(0, Flexible::as_u64),
                 rotational: row.rota.as_ref().is_some_and(|r| r.as_u64() != 0),
                 device_type: row.device_type.clone().unwrap_or_default(),
                 fstype: row.fstype.clone(),
                 label: row.label.clone(),
                 uuid: row.uuid.clone(),
-                mountpoints: row.mountpoints.iter().flatten().cloned().collect(),
+                mountpoints: {
+                    let mut all: Vec<String> = row.mountpoint.iter().cloned().collect();
+                    all.extend(row.mountpoints.iter().flatten().cloned());
+                    all.sort();
+                    all.dedup();
+                    all
+                },
                 holders,
                 by_id: links,
             }
@@ -145,6 +159,38 @@ mod tests {
         assert_eq!((devices[0].size_bytes, devices[0].rotational), (1024, true));
         assert_eq!(devices[0].path, "/dev/sdx");
         assert!(devices[0].mountpoints.is_empty());
+    }
+
+    /// What `lsblk.facts` really prints (util-linux 2.38, `--paths`, `MOUNTPOINT`): kernel names
+    /// as paths, one `mountpoint` string. A mounted device must read as mounted.
+    #[test]
+    fn the_agents_real_output_shape() {
+        let json = r#"{"blockdevices": [
+            {"name": "/dev/loop0", "kname": "/dev/loop0", "path": "/dev/loop0", "size": 1073741824, "rota": false, "type": "loop", "fstype": null, "label": null, "uuid": null, "mountpoint": "/srv/tank", "pkname": null, "maj:min": "7:0"},
+            {"name": "/dev/sda", "kname": "/dev/sda", "path": "/dev/sda", "size": 4096, "rota": true, "type": "disk", "fstype": null, "label": null, "uuid": null, "mountpoint": null, "pkname": null, "maj:min": "8:0"},
+            {"name": "/dev/sda1", "kname": "/dev/sda1", "path": "/dev/sda1", "size": 4096, "rota": true, "type": "part", "fstype": null, "label": null, "uuid": null, "mountpoint": "/", "pkname": "/dev/sda", "maj:min": "8:1"}
+        ]}"#;
+        let by_id = [("/dev/disk/by-id/ata-X".to_owned(), "sda".to_owned())];
+        let devices = parse(json, &by_id).unwrap();
+        let summary: Vec<_> = devices
+            .iter()
+            .map(|d| {
+                (
+                    d.kname.as_str(),
+                    d.mountpoints.clone(),
+                    d.holders.clone(),
+                    d.by_id.len(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("loop0", vec!["/srv/tank".to_owned()], vec![], 0),
+                ("sda", vec![], vec!["sda1".to_owned()], 1),
+                ("sda1", vec!["/".to_owned()], vec![], 0),
+            ]
+        );
     }
 
     proptest::proptest! {
