@@ -522,6 +522,25 @@ fn demo_walkthrough_over_http_on_loop_devices() {
         state.uuid
     );
 
+    // The facts see the mount: a second pool on a member of this one is refused by the planner
+    // (forced or not), and planning it leaves the disks alone.
+    for force in [false, true] {
+        let reply = admin.api.post(
+            "/api/v1/plans",
+            json!({"plugin": "btrfs-pool", "input": {"devices": [a, c], "label": "again",
+                   "mountpoint": "/srv/again", "force": force}}),
+        );
+        assert_eq!(reply.status, 422, "{}", reply.raw);
+        assert!(
+            reply
+                .raw
+                .contains(&format!("device {a} is mounted at /srv/tank")),
+            "{}",
+            reply.raw
+        );
+    }
+    assert_eq!(fstype_of(c), None, "a refused plan touched {c}");
+
     // The audit chain so far verifies and tells the story in order.
     let (ok, out) = nosctl_audit_verify(&demo);
     assert!(ok, "{out}");
