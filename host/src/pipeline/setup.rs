@@ -82,13 +82,13 @@ pub fn install(
             path: allowlist_path.display().to_string(),
             message: err.to_string(),
         })?;
-    let host = PluginHost::new(&HostConfig {
-        cache_dir: config.plugin_cache_dir.clone(),
-    })
-    .map_err(|err| SetupError::Plugin {
-        path: "<engine>".into(),
-        message: err.to_string(),
-    })?;
+    let host =
+        PluginHost::new(&HostConfig::new(config.plugin_cache_dir.clone())).map_err(|err| {
+            SetupError::Plugin {
+                path: "<engine>".into(),
+                message: err.to_string(),
+            }
+        })?;
     let grants: PluginsFile = state.store.load(StateFile::Plugins)?.unwrap_or_default();
     let mut plugins = BTreeMap::new();
     for dir in &config.plugins {
