@@ -163,8 +163,9 @@ fn start_host(cache_dir: &Path) -> (PluginHost, Vec<LoadedPlugin>) {
     (host, plugins)
 }
 
-/// (VmRSS, VmHWM) of this process, in KiB.
-fn rss_kib() -> (u64, u64) {
+/// (VmRSS, VmHWM, VmSize) of this process, in KiB. VmSize counts the address space the instance
+/// pool reserves (no memory behind it until a call touches a page).
+fn rss_kib() -> (u64, u64, u64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let field = |name: &str| {
         status
@@ -173,11 +174,11 @@ fn rss_kib() -> (u64, u64) {
             .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
             .unwrap_or(0)
     };
-    (field("VmRSS:"), field("VmHWM:"))
+    (field("VmRSS:"), field("VmHWM:"), field("VmSize:"))
 }
 
 fn main() {
-    let (rss_start, _) = rss_kib();
+    let (rss_start, _, _) = rss_kib();
 
     // 1. Fresh instance per plan vs native.
     let facts: Facts = serde_json::from_str(FACTS).unwrap();
@@ -236,15 +237,15 @@ fn main() {
     });
 
     // 3. Resident memory with 10 plugins loaded (warm cache).
-    let (rss_before, _) = rss_kib();
+    let (rss_before, _, _) = rss_kib();
     let (host, plugins) = start_host(&warm_cache);
-    let (rss_loaded, _) = rss_kib();
+    let (rss_loaded, _, vm_size) = rss_kib();
     let small_facts = facts.clone();
     for plugin in &plugins[..3] {
         let _ = black_box(plugin.describe());
     }
     let _ = black_box(plugins[0].plan(&small_facts, INPUT));
-    let (rss_called, hwm) = rss_kib();
+    let (rss_called, hwm, _) = rss_kib();
     drop((plugins, host));
 
     let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
@@ -296,6 +297,10 @@ fn main() {
         rss_loaded,
         rss_loaded.saturating_sub(rss_before),
         rss_before
+    );
+    println!(
+        "| address space reserved with 10 plugins loaded (VmSize; mostly the instance pool) | {:.1} GiB | |",
+        vm_size as f64 / (1 << 20) as f64
     );
     println!(
         "| RSS after calls (VmHWM of the whole run) | {} KiB ({} KiB) | |",
