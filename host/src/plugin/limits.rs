@@ -57,7 +57,10 @@ pub const DEFAULT_CONCURRENT_CALLS: u32 = 64;
 /// instance in a warm slot then takes no page faults on its stack, data and first heap pages.
 /// It is the same reset wasmtime does to a fresh slot, so no byte of a previous call survives;
 /// it costs up to this much resident memory per warm slot (a Rust guest's 1 MiB stack sits at
-/// the bottom of its memory, so the heap starts above it).
+/// the bottom of its memory, so the heap starts above it). Only pages a guest touched stay
+/// resident: sequential calls reuse the slot last used by the same plugin, so a host keeps about
+/// one warm slot per plugin; the bound after a burst of concurrent calls is
+/// `max_concurrent_calls × MAX_MEMORIES ×` this (256 MiB at the defaults).
 pub const KEEP_RESIDENT_BYTES: usize = 2 << 20;
 /// The same for each table slot: the whole table (an element is one pointer), so a call does
 /// not fault in the function tables it uses.
