@@ -6,9 +6,9 @@
 //! (exec-time checks and the one spawn), `jobs`, `managed` (typed managed files), `facts`,
 //! `audit`, `pipeline` (the order of decisions) and `server` (socket glue).
 //!
-//! `unsafe` is denied here and allowed at exactly three marked places: the `pre_exec` closure in
-//! `exec` (setsid, clearing FD_CLOEXEC on pinned mount targets) and taking ownership of systemd's
-//! LISTEN_FDS socket (two lines below).
+//! `unsafe` is denied here and allowed at exactly one marked place: the `pre_exec` closure in
+//! `exec` (setsid, clearing FD_CLOEXEC on pinned mount targets). Taking systemd's LISTEN_FDS
+//! socket is `nos_activation`'s job.
 #![deny(unsafe_code)]
 
 mod audit;
@@ -22,7 +22,6 @@ mod policy;
 mod server;
 mod trust;
 
-use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixListener;
@@ -169,40 +168,10 @@ fn bind(path: &PathBuf, gid: Option<u32>) -> anyhow::Result<UnixListener> {
     Ok(listener)
 }
 
-/// The listening socket passed by systemd socket activation, if this process is its target.
+/// The listening socket passed by systemd socket activation (`nos-agent.socket`), if any.
 fn inherited_listener() -> anyhow::Result<Option<UnixListener>> {
-    const SD_LISTEN_FDS_START: i32 = 3;
-    let ours = std::env::var("LISTEN_PID")
-        .ok()
-        .and_then(|pid| pid.parse::<u32>().ok())
-        == Some(std::process::id());
-    let n_fds = std::env::var("LISTEN_FDS")
-        .ok()
-        .and_then(|n| n.parse::<u32>().ok());
-    if !ours || n_fds.is_none() {
-        return Ok(None);
-    }
-    if n_fds != Some(1) {
-        bail!("LISTEN_FDS={n_fds:?}: exactly one socket expected");
-    }
-    let stat = nix::sys::stat::fstat(unsafe_borrow_listen_fd())?;
-    if nix::sys::stat::SFlag::from_bits_truncate(stat.st_mode) & nix::sys::stat::SFlag::S_IFMT
-        != nix::sys::stat::SFlag::S_IFSOCK
-    {
-        bail!("LISTEN_FDS fd {SD_LISTEN_FDS_START} is not a socket");
-    }
-    #[allow(unsafe_code)]
-    // SAFETY: systemd's protocol hands fd 3 to this process (LISTEN_PID is ours), nothing else in
-    // this process has opened or taken ownership of it, and this is the only place that claims it.
-    let fd = unsafe { OwnedFd::from_raw_fd(SD_LISTEN_FDS_START) };
-    Ok(Some(UnixListener::from(fd)))
-}
-
-fn unsafe_borrow_listen_fd() -> std::os::fd::BorrowedFd<'static> {
-    #[allow(unsafe_code)]
-    // SAFETY: fd 3 is open for the life of the process when LISTEN_PID names us (checked by the
-    // caller); the borrow is only used for one fstat before ownership is taken.
-    unsafe {
-        std::os::fd::BorrowedFd::borrow_raw(3)
-    }
+    let mut sockets = nos_activation::take()?;
+    let listener = sockets.only()?;
+    sockets.finish()?;
+    Ok(listener)
 }

@@ -58,6 +58,19 @@ pub struct Config {
     /// answer 503 `pipeline.unavailable`.
     #[serde(default)]
     pub pipeline: Option<PipelineConfig>,
+    #[serde(default)]
+    pub auth: AuthConfig,
+}
+
+/// Identity settings that are not limits or sessions.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// The auth-policy plugin (its directory or its `plugin.toml`), loaded like a planner:
+    /// sha256 verified, kind must be `auth-policy`, limits capped. It can only tighten the
+    /// built-in policy. When set but unloadable, nosd refuses to start. Unset: built-in only.
+    #[serde(default)]
+    pub policy_plugin: Option<PathBuf>,
 }
 
 /// The allowlist nosd reads to show and check commands (`GET /api/v1/allowlist`). nosd never
@@ -120,10 +133,14 @@ pub struct HttpConfig {
     /// Host names (without port) accepted in `Host`; anything else gets 421 (DNS rebinding).
     #[serde(default = "default_allowed_hosts")]
     pub allowed_hosts: Vec<String>,
-    /// Peers whose `X-Forwarded-For` is read (right to left). Forwarding headers from any
-    /// other peer are refused with 400.
+    /// Peers whose forwarding header is read (right to left, see `http::client_ip`).
+    /// Forwarding headers from any other peer are refused with 400.
     #[serde(default)]
     pub trust_proxy: Vec<Cidr>,
+    /// The one forwarding header read from `trust_proxy` peers: `"x-forwarded-for"` (default)
+    /// or `"forwarded"` (RFC 7239); the other is ignored, never merged.
+    #[serde(default)]
+    pub client_ip_header: crate::http::client_ip::ForwardingHeader,
     /// Largest accepted request body in bytes (default 8 KiB).
     #[serde(default = "default_body_limit")]
     pub body_limit_bytes: usize,
@@ -440,6 +457,7 @@ impl HttpConfig {
             bind: default_bind(),
             allowed_hosts: default_allowed_hosts(),
             trust_proxy: Vec::new(),
+            client_ip_header: crate::http::client_ip::ForwardingHeader::default(),
             body_limit_bytes: default_body_limit(),
         }
     }
@@ -631,7 +649,7 @@ mod tests {
                   |
                 3 | bnid = 3
                   | ^^^^
-                unknown field `bnid`, expected one of `bind`, `allowed_hosts`, `trust_proxy`, `body_limit_bytes`
+                unknown field `bnid`, expected one of `bind`, `allowed_hosts`, `trust_proxy`, `client_ip_header`, `body_limit_bytes`
             "#]],
         );
     }

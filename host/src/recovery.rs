@@ -21,6 +21,8 @@ use crate::state::AppState;
 
 /// Longest request or response line in bytes.
 pub const MAX_LINE: usize = 64 * 1024;
+/// The `FileDescriptorName=` of `nos-recovery.socket`.
+pub const SOCKET_NAME: &str = "recovery";
 /// The kernel command-line flag.
 pub const KERNEL_FLAG: &str = "nos.recovery=1";
 /// Lifetime of a one-time login code.
@@ -74,6 +76,24 @@ pub fn is_requested(cmdline_path: &Path, env_value: Option<&str>) -> bool {
 /// Only root may use the socket.
 pub fn peer_allowed(uid: u32) -> bool {
     uid == 0
+}
+
+/// The recovery listener: the socket systemd passed from `nos-recovery.socket` (descriptor
+/// name `recovery`; the unit makes it root-only, and nosd cannot create a socket under
+/// `ProtectSystem=strict` itself), or, run outside systemd, one bound at `path`.
+pub fn listener(
+    passed: Option<std::os::unix::net::UnixListener>,
+    path: &Path,
+) -> Result<UnixListener, RecoveryError> {
+    let Some(passed) = passed else {
+        return bind(path);
+    };
+    let io_err = |source| RecoveryError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    passed.set_nonblocking(true).map_err(io_err)?;
+    UnixListener::from_std(passed).map_err(io_err)
 }
 
 /// Binds the socket (replacing a stale one) with mode 0600.
@@ -262,6 +282,9 @@ fn random_secret() -> Result<String, getrandom::Error> {
     Ok(joined[..20].to_string())
 }
 
+/// How long `nosctl recovery` waits for nosd's answer.
+pub const CLIENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The blocking client used by `nosctl recovery`.
 pub fn request(
     socket: &Path,
@@ -272,6 +295,11 @@ pub fn request(
         source,
     };
     let mut stream = std::os::unix::net::UnixStream::connect(socket).map_err(io_err)?;
+    // A socket-activated nosd may take seconds to start; a hung one must not hang the console.
+    stream
+        .set_read_timeout(Some(CLIENT_TIMEOUT))
+        .and_then(|()| stream.set_write_timeout(Some(CLIENT_TIMEOUT)))
+        .map_err(io_err)?;
     let mut line =
         serde_json::to_vec(request).map_err(|err| RecoveryError::Protocol(err.to_string()))?;
     line.push(b'\n');

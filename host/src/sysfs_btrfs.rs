@@ -4,7 +4,8 @@
 
 use crate::facts::assemble::BtrfsSummary;
 
-/// Profiles and sizes from `<sysfs>/<uuid>/allocation/{data,metadata}`.
+/// Profiles and sizes from `<sysfs>/<uuid>/allocation/{data,metadata}`, the label from
+/// `<sysfs>/<uuid>/label` and the members' kernel names from `<sysfs>/<uuid>/devices/`.
 pub fn summaries(sysfs: &std::path::Path) -> Vec<BtrfsSummary> {
     let Ok(entries) = std::fs::read_dir(sysfs) else {
         return Vec::new();
@@ -31,7 +32,21 @@ pub fn summaries(sysfs: &std::path::Path) -> Vec<BtrfsSummary> {
             let uuid = entry.file_name().to_str()?.to_owned();
             let allocation = entry.path().join("allocation");
             let data = allocation.join("data");
+            let label = std::fs::read_to_string(entry.path().join("label"))
+                .ok()
+                .map(|text| text.trim_end_matches('\n').to_owned())
+                .filter(|text| !text.is_empty() && text.len() <= crate::facts::MAX_FIELD_BYTES);
+            let members = std::fs::read_dir(entry.path().join("devices"))
+                .map(|dir| {
+                    dir.flatten()
+                        .filter_map(|member| member.file_name().to_str().map(str::to_owned))
+                        .take(crate::facts::MAX_LIST_LEN)
+                        .collect()
+                })
+                .unwrap_or_default();
             Some(BtrfsSummary {
+                label,
+                members,
                 data_profile: profile_of(&data)?,
                 metadata_profile: profile_of(&allocation.join("metadata"))?,
                 size_bytes: read_u64(&data.join("total_bytes")),

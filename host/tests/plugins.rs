@@ -661,3 +661,91 @@ fn auth_default_as_nosds_auth_policy() {
         policy::decide(None, &facts)
     );
 }
+
+/// A hostile auth policy: its login decision loops until fuel runs out, its password check
+/// traps; each call ends in a typed error, the built-in verdict stands, the host serves on.
+#[test]
+fn hostile_auth_policy() {
+    use std::sync::Arc;
+
+    use nos_host::auth::plugin_policy::PluginPolicy;
+    use nos_host::auth::policy::{self, AttemptFacts, AuthPolicy, Decision, PasswordFeatures};
+
+    let hostile = PluginPolicy::load(&HOST, Path::new(HOSTILE_AUTH_POLICY)).unwrap();
+    let facts = AttemptFacts {
+        username_known: true,
+        client_ip: "192.0.2.7".parse().unwrap(),
+        trusted_device: false,
+        user_failures: 0,
+        ip_failures: 0,
+        device_failures: 0,
+        user_locked_for: 0,
+        ip_locked_for: 30,
+        device_locked_for: 0,
+        breaker_wait: 0,
+        seconds_since_last_failure: Some(1),
+        totp_enrolled: false,
+        now: 1_800_000_000,
+    };
+    let started = Instant::now();
+    let err = hostile.decide(&facts).unwrap_err();
+    assert!(started.elapsed() < HOSTILE_BOUND);
+    assert!(err.to_string().contains("ran out of fuel"), "{err}");
+    // Fail safe: the built-in verdict, never a looser one.
+    assert_eq!(
+        policy::decide(Some(&hostile), &facts),
+        Decision::LockOut { seconds: 30 }
+    );
+    let open = AttemptFacts {
+        ip_locked_for: 0,
+        ..facts
+    };
+    assert_eq!(policy::decide(Some(&hostile), &open), Decision::Proceed);
+    let features = PasswordFeatures {
+        length_chars: 20,
+        in_common_list: false,
+        contains_username: false,
+    };
+    let err = hostile.check_password(&features).unwrap_err();
+    assert!(err.to_string().contains("trapped"), "{err}");
+    // The same host still runs a good policy afterwards.
+    let good = PluginPolicy::new(Arc::new(load(AUTH_DEFAULT)));
+    assert_eq!(good.check_password(&features).unwrap(), None);
+}
+
+/// `[auth] policy_plugin` is loaded like a planner: a planner, a wrong hash or a missing
+/// directory is refused with a message naming the key and the path.
+#[test]
+fn policy_plugin_loading_refuses_anything_but_a_verified_auth_policy() {
+    use nos_host::auth::plugin_policy::from_config;
+    use nos_host::config::AuthConfig;
+
+    let load = |path: &str| {
+        from_config(
+            Some(&HOST),
+            &AuthConfig {
+                policy_plugin: Some(PathBuf::from(path)),
+            },
+        )
+        .map(|policy| policy.map(|policy| policy.describe().0))
+        .map_err(|err| err.to_string())
+    };
+    assert_eq!(load(AUTH_DEFAULT), Ok(Some("auth-default".to_string())));
+    let planner = load(BTRFS_POOL).unwrap_err();
+    assert!(
+        planner.starts_with("[auth] policy_plugin ")
+            && planner.ends_with("plugin btrfs-pool is a planner plugin, not a auth-policy"),
+        "{planner}"
+    );
+    let bad_hash = load(HOSTILE_BAD_HASH).unwrap_err();
+    assert!(bad_hash.contains("component sha256 is"), "{bad_hash}");
+    let missing = load("/nonexistent/policy").unwrap_err();
+    assert!(
+        missing.contains("cannot read /nonexistent/policy"),
+        "{missing}"
+    );
+    assert!(
+        from_config(None, &AuthConfig::default()).unwrap().is_none(),
+        "unset: built-in only"
+    );
+}

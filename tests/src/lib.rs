@@ -6,6 +6,9 @@
 //! builds them. Everything a test creates lives in its own directory under `/run` (root-owned
 //! 0755, so the agent's root-owned-chain checks pass) and is removed on drop, even on failure.
 
+pub mod demo;
+pub mod http;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -5,12 +5,9 @@
 // bypasses the CSP for that (every other test runs under the real policy).
 
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
 import { after, before, test } from 'node:test';
 
-import { launchBrowser, login, openPage, setupAdmin, startNosd } from './lib/harness.js';
-
-const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+import { axeViolations as violations, launchBrowser, login, openPage, setupAdmin, startNosd } from './lib/harness.js';
 
 let server;
 let browser;
@@ -24,20 +21,6 @@ after(async () => {
   await browser?.close();
   await server?.stop();
 });
-
-async function violations(page) {
-  await page.addScriptTag({ path: AXE });
-  const found = await page.evaluate(async () => {
-    const result = await window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
-    return {
-      nPasses: result.passes.length,
-      violations: result.violations.map((violation) => `${violation.id} (${violation.impact}): ${violation.help} at ${violation.nodes.map((node) => node.target.join(' ')).join(', ')}`),
-    };
-  });
-  // axe really ran its rules here (labels, contrast, landmarks, names …).
-  assert.ok(found.nPasses >= 10, `axe checked only ${found.nPasses} rules`);
-  return found.violations;
-}
 
 test('axe finds no WCAG 2.1 AA violation on any page', async () => {
   const { page, context } = await openPage(browser, { bypassCSP: true });

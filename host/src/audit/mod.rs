@@ -54,9 +54,12 @@ pub enum AuditKind {
     JobFinished,
     JobInterrupted,
     PluginGranted,
+    PluginRevoked,
     PluginEnabled,
     PluginDisabled,
     AuditLogRepaired,
+    /// The auth-policy plugin failed (trap, fuel, deadline); the built-in verdict was used.
+    AuthPolicyFailed,
 }
 
 impl AuditKind {

@@ -15,7 +15,7 @@
 use std::net::IpAddr;
 
 use super::lockout::FailureCounter;
-use super::policy::{self, AttemptFacts, Decision};
+use super::policy::{self, AttemptFacts, Decision, PolicyError};
 use super::{AuthError, lockout, password, recovery_codes, totp, username_key};
 use crate::audit::AuditKind;
 use crate::session::store::IssuedTokens;
@@ -213,33 +213,55 @@ pub async fn verify_credentials(
             breaker.admit(&breaker_rules, client_key(attempt.client_ip), now)
         })
     };
+    let base_facts = AttemptFacts {
+        username_known,
+        client_ip: attempt.client_ip,
+        trusted_device: trusted,
+        user_failures: 0,
+        ip_failures: 0,
+        device_failures: 0,
+        user_locked_for: 0,
+        ip_locked_for: 0,
+        device_locked_for: 0,
+        breaker_wait,
+        seconds_since_last_failure: None,
+        totp_enrolled,
+        now,
+    };
+    let keys = CounterKeys {
+        user: &user_key,
+        ip: &ip_key,
+        device: device_hash,
+    };
+    // The plugin (if any) is asked first, on the blocking pool and outside the counter lock: a
+    // slow or hostile plugin (bounded by its deadline) then holds neither a runtime worker nor
+    // the lock. Its verdict is combined below with the built-in one on fresh counters. An
+    // attempt the built-in policy already locks out costs no plugin call.
+    let plugin_answer = match &state.policy {
+        Some(plugin) => {
+            let facts = with_counters(&*state.limits.lock().await, &keys, base_facts.clone());
+            if let Decision::LockOut { seconds } = policy::builtin(&facts) {
+                return Err(AuthError::Throttled {
+                    retry_after: seconds.max(1),
+                });
+            }
+            let plugin = plugin.clone();
+            let answer = tokio::task::spawn_blocking(move || plugin.decide(&facts))
+                .await
+                .unwrap_or_else(|err| Err(PolicyError::Failed(err.to_string())));
+            if let Err(err) = &answer {
+                policy_failed(state, Some(&user_key), Some(attempt.client_ip), err);
+            }
+            Some(answer)
+        }
+        None => None,
+    };
     // Decide and count under one lock: the attempt is counted as a failure *before* hashing
     // (and uncounted on success), so concurrent attempts cannot all slip past the lock check.
     let (decision, precount) = {
         let mut limits = state.limits.lock().await;
-        let user_counter = limits.users.get(&user_key).copied().unwrap_or_default();
-        let ip_counter = limits.ips.get(&ip_key).copied().unwrap_or_default();
-        let device_counter = device_hash
-            .and_then(|hash| limits.devices.get(&String::from(hash)).copied())
-            .unwrap_or_default();
-        let last_failure = user_counter.last_failure_at.max(ip_counter.last_failure_at);
-        let facts = AttemptFacts {
-            username_known,
-            client_ip: attempt.client_ip,
-            trusted_device: trusted,
-            user_failures: user_counter.consecutive,
-            ip_failures: ip_counter.consecutive,
-            device_failures: device_counter.consecutive,
-            user_locked_for: lockout::retry_after(&user_counter, now).unwrap_or(0),
-            ip_locked_for: lockout::retry_after(&ip_counter, now).unwrap_or(0),
-            device_locked_for: lockout::retry_after(&device_counter, now).unwrap_or(0),
-            breaker_wait,
-            seconds_since_last_failure: (last_failure > 0)
-                .then(|| now.saturating_sub(last_failure)),
-            totp_enrolled,
-            now,
-        };
-        let decision = policy::decide(state.policy.as_deref(), &facts);
+        let facts = with_counters(&limits, &keys, base_facts);
+        let decision = policy::combine(plugin_answer.as_ref(), &facts);
         if let Decision::LockOut { seconds } = decision {
             return Err(AuthError::Throttled {
                 retry_after: seconds.max(1),
@@ -505,6 +527,81 @@ impl Precount {
                     None => map.remove(key),
                 };
             }
+        }
+    }
+}
+
+/// The counter keys of one attempt.
+struct CounterKeys<'a> {
+    user: &'a str,
+    ip: &'a str,
+    device: Option<TokenHash>,
+}
+
+/// `facts` with the counters of `keys` as they stand in `limits`.
+fn with_counters(
+    limits: &super::LimitsFile,
+    keys: &CounterKeys<'_>,
+    facts: AttemptFacts,
+) -> AttemptFacts {
+    let now = facts.now;
+    let user = limits.users.get(keys.user).copied().unwrap_or_default();
+    let ip = limits.ips.get(keys.ip).copied().unwrap_or_default();
+    let device = keys
+        .device
+        .and_then(|hash| limits.devices.get(&String::from(hash)).copied())
+        .unwrap_or_default();
+    let last_failure = user.last_failure_at.max(ip.last_failure_at);
+    AttemptFacts {
+        user_failures: user.consecutive,
+        ip_failures: ip.consecutive,
+        device_failures: device.consecutive,
+        user_locked_for: lockout::retry_after(&user, now).unwrap_or(0),
+        ip_locked_for: lockout::retry_after(&ip, now).unwrap_or(0),
+        device_locked_for: lockout::retry_after(&device, now).unwrap_or(0),
+        seconds_since_last_failure: (last_failure > 0).then(|| now.saturating_sub(last_failure)),
+        ..facts
+    }
+}
+
+/// A failed auth-policy plugin call: the built-in verdict stands; logged and audited.
+fn policy_failed(
+    state: &AppState,
+    username: Option<&str>,
+    client: Option<IpAddr>,
+    err: &PolicyError,
+) {
+    tracing::warn!(%err, "auth policy plugin failed; using the built-in policy");
+    state.audit(
+        AuditKind::AuthPolicyFailed,
+        username,
+        client,
+        err.to_string(),
+    );
+}
+
+/// A new password (NFKC-normalised): the built-in rules first, then the auth-policy plugin,
+/// which sees only derived features (length, in the common list, contains the username) and
+/// can only refuse more. A failing plugin leaves the built-in verdict (logged and audited).
+pub async fn check_new_password(
+    state: &AppState,
+    username: &str,
+    password: &str,
+) -> Result<(), password::PasswordRejection> {
+    password::check_policy(username, password)?;
+    let Some(plugin) = state.policy.clone() else {
+        return Ok(());
+    };
+    let features = password::features(username, password);
+    let answer = tokio::task::spawn_blocking(move || plugin.check_password(&features))
+        .await
+        .unwrap_or_else(|err| Err(PolicyError::Failed(err.to_string())));
+    match answer {
+        Ok(None) => Ok(()),
+        Ok(Some(reason)) => Err(password::PasswordRejection::Policy(reason)),
+        Err(err) => {
+            policy_failed(state, Some(username), None, &err);
+            Ok(())
         }
     }
 }

@@ -7,8 +7,9 @@
 //! hashes already admitted. Every "no usable credential" path verifies against a real dummy
 //! hash computed at start with the live parameters, so timing does not reveal which path ran.
 
-use std::sync::Arc;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -25,8 +26,29 @@ pub const MAX_LEN: usize = 256;
 /// Trusted-device verifications admitted at once, beside the shared queue.
 pub const TRUSTED_QUEUE: usize = 4;
 
-/// A small embedded list of common passwords (lowercase). Not a breach corpus: a first line.
-const COMMON: &str = include_str!("common_passwords.txt");
+/// Mark Burnett's 10 000 most common passwords (npm `common-password` 0.1.2, ISC; provenance
+/// and checksums in `common_passwords/README.md` and `packaging/debian/copyright-license`).
+const TOP_10K: &str = include_str!("common_passwords/top10k.txt");
+/// nos's own additions: NAS and product words.
+const NOS_COMMON: &str = include_str!("common_passwords/nos.txt");
+
+/// Both lists, lowercased, in one set built on first use (about 10 000 short strings).
+static COMMON: LazyLock<HashSet<String>> = LazyLock::new(|| {
+    TOP_10K
+        .lines()
+        .chain(NOS_COMMON.lines())
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+});
+
+/// Whether `password` (already NFKC-normalised) is on the embedded common-password lists,
+/// compared case-insensitively (NIST SP 800-63B 5.1.1.2: check against known-compromised
+/// values; case folding also catches `Password1234`).
+pub fn is_common(password: &str) -> bool {
+    COMMON.contains(&password.to_lowercase())
+}
 
 /// Context words a password must not contain.
 const CONTEXT_WORDS: [&str; 3] = ["nos-admin", "password", "qwertyuiop"];
@@ -41,6 +63,9 @@ pub enum PasswordRejection {
     Common,
     #[error("password must not contain the username")]
     ContainsUsername,
+    /// Refused by the auth-policy plugin, with its reason (bounded, no control characters).
+    #[error("{0}")]
+    Policy(String),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,12 +94,21 @@ pub fn check_policy(username: &str, password: &str) -> Result<(), PasswordReject
     if !username.is_empty() && lowered.contains(&username.to_lowercase()) {
         return Err(PasswordRejection::ContainsUsername);
     }
-    if COMMON.lines().any(|common| common == lowered)
-        || CONTEXT_WORDS.iter().any(|word| lowered == *word)
-    {
+    if is_common(&lowered) || CONTEXT_WORDS.iter().any(|word| lowered == *word) {
         return Err(PasswordRejection::Common);
     }
     Ok(())
+}
+
+/// What the auth-policy plugin may know of a new password (NFKC-normalised): derived facts,
+/// never the password itself.
+pub fn features(username: &str, password: &str) -> crate::plugin::policy::PasswordFeatures {
+    let lowered = password.to_lowercase();
+    crate::plugin::policy::PasswordFeatures {
+        length_chars: u32::try_from(password.chars().count()).unwrap_or(u32::MAX),
+        in_common_list: is_common(&lowered),
+        contains_username: !username.is_empty() && lowered.contains(&username.to_lowercase()),
+    }
 }
 
 /// argon2id with admission control.
@@ -302,6 +336,38 @@ mod tests {
         for (username, password, expected) in cases {
             assert_eq!(check_policy(username, password), expected, "{password}");
         }
+    }
+
+    #[test]
+    fn the_top_10k_list_is_embedded_and_matched_without_case() {
+        assert_eq!(TOP_10K.lines().count(), 10_000);
+        assert!(COMMON.len() >= 10_000);
+        // Entries from the list (the few of 12 characters or more, so the length rule alone
+        // would let them through), in any case, are refused.
+        for common in [
+            "contortionist",
+            "Scandinavian",
+            "UNBELIEVABLE",
+            "businessbabe",
+        ] {
+            assert!(
+                TOP_10K
+                    .lines()
+                    .any(|line| line.eq_ignore_ascii_case(common))
+            );
+            assert_eq!(
+                check_policy("alice", &normalize(common)),
+                Err(PasswordRejection::Common),
+                "{common}"
+            );
+        }
+        // Short ones are on the list too (the length rule refuses them first).
+        assert!(is_common("PASSWORD") && is_common("qwerty") && is_common("123456"));
+        // Full-width letters fold to the listed word under NFKC.
+        assert!(is_common(&normalize("ｃｏｎｔｏｒｔｉｏｎｉｓｔ")));
+        // A strong password is accepted.
+        assert_eq!(check_policy("alice", "vinyl-orbit-lantern-91"), Ok(()));
+        assert!(!is_common("vinyl-orbit-lantern-91"));
     }
 
     #[tokio::test]

@@ -1,14 +1,16 @@
 //! The login-attempt policy: typed facts in, a verdict out.
 //!
-//! An [`AuthPolicy`] (later: the auth-policy Wasm plugin) decides each attempt from
-//! [`AttemptFacts`]. [`BuiltinPolicy`] is the fallback and the floor: [`decide`] uses it when a
-//! plugin fails or is missing (fail closed) and always keeps the stricter of the two verdicts,
-//! so a plugin can tighten the rules but never loosen them. This module never reads the clock
-//! and never does IO.
+//! An [`AuthPolicy`] (the auth-policy Wasm plugin, `[auth] policy_plugin`) decides each attempt
+//! from [`AttemptFacts`] and judges new passwords from [`PasswordFeatures`] (derived facts,
+//! never the password). [`builtin`] is the fallback and the floor: [`combine`] uses it alone
+//! when a plugin fails or is missing (fail closed) and otherwise keeps the stricter of the two
+//! verdicts, so a plugin can tighten the rules but never loosen them. This module never reads
+//! the clock and never does IO; the login flow asks the plugin, logs and audits its failures.
 
 use std::net::IpAddr;
 
 use crate::clock::UnixSeconds;
+pub use crate::plugin::policy::PasswordFeatures;
 
 /// What is known about one login attempt before any password is checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,18 +52,12 @@ pub enum PolicyError {
     Failed(String),
 }
 
-/// A source of decisions (the plugin host implements this for the Wasm policy).
+/// A source of decisions (`plugin_policy::PluginPolicy` for the Wasm policy).
 pub trait AuthPolicy: Send + Sync {
     fn decide(&self, facts: &AttemptFacts) -> Result<Decision, PolicyError>;
-}
-
-/// The built-in policy: lockouts from the counters, TOTP whenever enrolled.
-pub struct BuiltinPolicy;
-
-impl AuthPolicy for BuiltinPolicy {
-    fn decide(&self, facts: &AttemptFacts) -> Result<Decision, PolicyError> {
-        Ok(builtin(facts))
-    }
+    /// A new password, judged from its features only: `Ok(Some(reason))` refuses it. Only
+    /// consulted for passwords the built-in rules (`password::check_policy`) already accept.
+    fn check_password(&self, features: &PasswordFeatures) -> Result<Option<String>, PolicyError>;
 }
 
 /// The built-in verdict. A trusted device is judged only by its own counter, so an attacker
@@ -87,19 +83,25 @@ pub fn builtin(facts: &AttemptFacts) -> Decision {
     }
 }
 
-/// The verdict for an attempt: the stricter of the plugin's and the built-in one.
-pub fn decide(plugin: Option<&dyn AuthPolicy>, facts: &AttemptFacts) -> Decision {
+/// The verdict for an attempt from the plugin's answer (`None`: no plugin) and the built-in
+/// verdict on `facts`: the stricter of the two, or the built-in one alone when the plugin failed.
+///
+/// The login flow asks the plugin outside its counter lock and combines under it with fresh
+/// facts, so the floor always sees the newest counters.
+pub fn combine(
+    plugin_answer: Option<&Result<Decision, PolicyError>>,
+    facts: &AttemptFacts,
+) -> Decision {
     let floor = builtin(facts);
-    let Some(plugin) = plugin else {
-        return floor;
-    };
-    match plugin.decide(facts) {
-        Ok(verdict) => stricter(verdict, floor),
-        Err(err) => {
-            tracing::warn!(%err, "auth policy plugin failed; using the built-in policy");
-            floor
-        }
+    match plugin_answer {
+        Some(Ok(verdict)) => stricter(*verdict, floor),
+        None | Some(Err(_)) => floor,
     }
+}
+
+/// [`combine`] with the plugin asked on the same facts.
+pub fn decide(plugin: Option<&dyn AuthPolicy>, facts: &AttemptFacts) -> Decision {
+    combine(plugin.map(|plugin| plugin.decide(facts)).as_ref(), facts)
 }
 
 fn severity(decision: Decision) -> (u8, u64) {
@@ -146,6 +148,10 @@ mod tests {
     impl AuthPolicy for Fixed {
         fn decide(&self, _: &AttemptFacts) -> Result<Decision, PolicyError> {
             self.0.map_err(|()| PolicyError::Failed("trap".into()))
+        }
+
+        fn check_password(&self, _: &PasswordFeatures) -> Result<Option<String>, PolicyError> {
+            Ok(None)
         }
     }
 

@@ -121,7 +121,8 @@ pub async fn complete(
         ));
     }
     let new_password = password::normalize(new_password);
-    password::check_policy(username, &new_password)
+    super::login::check_new_password(state, username, &new_password)
+        .await
         .map_err(|rejection| AuthError::Invalid(rejection.to_string()))?;
     let secret = state
         .with_setup(|setup| setup.pending_totp.clone())

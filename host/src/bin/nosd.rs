@@ -42,13 +42,31 @@ async fn main() -> anyhow::Result<()> {
         Some(path) => Config::load(path)?,
         None => Config::from_toml_str("", std::path::Path::new("<defaults>"))?,
     };
+    // First, take what systemd passed (LISTEN_FDS), and refuse to start with a socket this
+    // daemon does not serve.
+    let mut passed = nos_activation::take().context("socket activation")?;
+    let passed_recovery = passed.named(recovery::SOCKET_NAME);
+    passed.finish().context("socket activation")?;
+    // One plugin host for the planners and the auth policy; a configured policy that does
+    // not load stops nosd here (fail closed), also under --check-config.
+    let plugin_host = nos_host::pipeline::setup::plugin_host(&config)
+        .context("starting the plugin host")?
+        .map(Arc::new);
+    let policy = auth::plugin_policy::from_config(plugin_host.as_deref(), &config.auth)?;
     if args.check_config {
         println!(
-            "config ok: bind {}, state dir {}",
+            "config ok: bind {}, state dir {}, auth policy {}",
             config.http.bind,
-            config.state.dir.display()
+            config.state.dir.display(),
+            policy
+                .as_ref()
+                .map_or_else(|| "built-in".to_string(), |policy| policy.describe().0)
         );
         return Ok(());
+    }
+    if let Some(policy) = &policy {
+        let (name, sha256) = policy.describe();
+        tracing::info!(%name, %sha256, "auth policy plugin loaded; the built-in policy stays the floor");
     }
     let recovery_active = recovery::is_requested(
         &config.recovery.cmdline_path,
@@ -69,16 +87,16 @@ async fn main() -> anyhow::Result<()> {
         config,
         clock: Arc::new(SystemClock),
         audit: Arc::new(audit),
-        policy: None,
+        policy: policy.map(|policy| Arc::new(policy) as Arc<dyn auth::policy::AuthPolicy>),
         recovery_active,
     })?;
-    if let Some(pipeline_config) = state.config.pipeline.clone() {
+    if let (Some(pipeline_config), Some(host)) = (state.config.pipeline.clone(), plugin_host) {
         let port = nos_host::pipeline::setup::agent_port(&pipeline_config);
         let installed = tokio::task::spawn_blocking({
             let state = state.clone();
             move || {
                 nos_host::pipeline::setup::ensure_registered(&pipeline_config)?;
-                nos_host::pipeline::setup::install(&state, &pipeline_config, port)
+                nos_host::pipeline::setup::install(&state, &pipeline_config, port, &host)
             }
         })
         .await?
@@ -92,9 +110,20 @@ async fn main() -> anyhow::Result<()> {
             "no admin yet: finish first-run setup within 15 minutes with this token (also in <state dir>/setup-token)"
         );
     }
+    if !recovery_active && passed_recovery.is_some() {
+        tracing::error!(
+            "systemd passed the recovery socket but the kernel command line does not ask for recovery: not serving it"
+        );
+    }
     if recovery_active {
-        let listener = recovery::bind(&recovery_socket)?;
-        tracing::warn!(socket = %recovery_socket.display(), "RECOVERY MODE ACTIVE: remove nos.recovery=1 from the kernel command line when done");
+        let inherited = passed_recovery.is_some();
+        let listener = recovery::listener(passed_recovery, &recovery_socket)?;
+        let socket = listener
+            .local_addr()
+            .ok()
+            .and_then(|addr| addr.as_pathname().map(|path| path.display().to_string()))
+            .unwrap_or_default();
+        tracing::warn!(%socket, inherited, "RECOVERY MODE ACTIVE: remove nos.recovery=1 from the kernel command line when done");
         tokio::spawn(recovery::serve(state.clone(), listener));
         tokio::spawn(async move {
             let mut interval = tokio::time::interval(RECOVERY_REMINDER);

@@ -12,6 +12,10 @@ pub struct BtrfsSummary {
     pub metadata_profile: String,
     pub size_bytes: u64,
     pub used_bytes: u64,
+    /// The filesystem label, when sysfs shows one.
+    pub label: Option<String>,
+    /// Kernel names of the member devices (`<sysfs>/<uuid>/devices/`).
+    pub members: Vec<String>,
 }
 
 /// Build facts from what the machine reported. Mounted btrfs filesystems are grouped by UUID;
@@ -26,6 +30,24 @@ pub fn assemble(
     summaries: &[BtrfsSummary],
     shown: &[ShownFilesystem],
 ) -> Facts {
+    let mut block_devices = block_devices;
+    // Without udev (containers), lsblk reports no fstype, UUID or label at all; the kernel's own
+    // list of a mounted filesystem's members says which devices hold btrfs.
+    for device in &mut block_devices {
+        if device.fstype.is_some() {
+            continue;
+        }
+        // lsblk prints kernel names as paths (`/dev/loop0`) when asked for paths.
+        let kname = device.kname.rsplit('/').next().unwrap_or_default();
+        if let Some(summary) = summaries
+            .iter()
+            .find(|s| s.members.iter().any(|member| member == kname))
+        {
+            device.fstype = Some("btrfs".into());
+            device.uuid = Some(summary.uuid.clone());
+            device.label = device.label.take().or_else(|| summary.label.clone());
+        }
+    }
     let mut filesystems: Vec<BtrfsFilesystem> = Vec::new();
     for device in block_devices
         .iter()
@@ -93,6 +115,8 @@ mod tests {
             metadata_profile: "raid1".into(),
             size_bytes: 8_001_574_060_032,
             used_bytes: 1 << 40,
+            label: Some("tank".into()),
+            members: vec!["sdb".into(), "sdc".into()],
         }];
         // The pool lost devid 1 once: its members are devids 2 and 3, not lsblk's 1 and 2.
         let shown = [ShownFilesystem {
@@ -144,5 +168,48 @@ mod tests {
             ),
             (2, &"/srv/tank".to_owned())
         );
+    }
+
+    #[test]
+    fn members_from_sysfs_when_lsblk_has_no_udev_data() {
+        let mut devices =
+            super::super::lsblk::parse(include_str!("../../tests/data/facts/lsblk.json"), &[])
+                .unwrap();
+        for device in &mut devices {
+            device.kname = format!("/dev/{}", device.kname);
+            device.fstype = None;
+            device.uuid = None;
+            device.label = None;
+        }
+        let mounts =
+            super::super::mountinfo::parse(include_str!("../../tests/data/facts/mountinfo.txt"));
+        let summary = |members: Vec<String>| BtrfsSummary {
+            uuid: "0b3c1d2e-1111-4000-8000-000000000001".into(),
+            data_profile: "raid1".into(),
+            metadata_profile: "raid1".into(),
+            size_bytes: 1,
+            used_bytes: 0,
+            label: Some("tank".into()),
+            members,
+        };
+        let facts = assemble(
+            devices.clone(),
+            &mounts,
+            &[summary(vec!["sdb".into(), "sdc".into()])],
+            &[],
+        );
+        assert_eq!(facts.filesystems.len(), 1, "{:?}", facts.filesystems);
+        let fs = &facts.filesystems[0];
+        assert_eq!(
+            (
+                fs.label.as_deref(),
+                fs.mountpoint.as_str(),
+                fs.devices.len()
+            ),
+            (Some("tank"), "/srv/tank", 2)
+        );
+        // No members listed: nothing is guessed.
+        let facts = assemble(devices, &mounts, &[summary(Vec::new())], &[]);
+        assert!(facts.filesystems.is_empty(), "{:?}", facts.filesystems);
     }
 }

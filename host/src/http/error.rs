@@ -35,6 +35,8 @@ pub enum ApiError {
     NotFound,
     MisdirectedHost,
     UntrustedProxyHeaders,
+    /// The configured forwarding header from a trusted proxy cannot be parsed.
+    MalformedProxyHeader,
     /// The allowlist file cannot be read or does not load; the message names the file and
     /// the problem (the allowlist is what an auditor reads, so its diagnostics are not secret).
     AllowlistUnavailable(String),
@@ -60,9 +62,9 @@ impl ApiError {
             }
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::BadRequest { .. } | ApiError::UntrustedProxyHeaders => {
-                StatusCode::BAD_REQUEST
-            }
+            ApiError::BadRequest { .. }
+            | ApiError::UntrustedProxyHeaders
+            | ApiError::MalformedProxyHeader => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::CsrfRejected | ApiError::SetupRefused => StatusCode::FORBIDDEN,
@@ -104,6 +106,10 @@ impl ApiError {
             ApiError::UntrustedProxyHeaders => (
                 "proxy.untrusted",
                 "forwarding headers from a peer that is not a trusted proxy".into(),
+            ),
+            ApiError::MalformedProxyHeader => (
+                "proxy.malformed",
+                "the forwarding header from the trusted proxy cannot be parsed".into(),
             ),
             ApiError::AllowlistUnavailable(message) => ("allowlist.unavailable", message.clone()),
             ApiError::Internal(_) => ("internal", "internal error".into()),
@@ -184,6 +190,7 @@ mod tests {
             ApiError::NotFound,
             ApiError::MisdirectedHost,
             ApiError::UntrustedProxyHeaders,
+            ApiError::MalformedProxyHeader,
             ApiError::AllowlistUnavailable("cannot read /etc/nos/allowlist.toml: not found".into()),
             ApiError::Internal("disk on fire at /var/lib/nos/users.json".into()),
         ];
@@ -219,6 +226,7 @@ mod tests {
             404 {"error":{"code":"not_found","message":"no such resource"}}
             421 {"error":{"code":"host.rejected","message":"host name not served here"}}
             400 {"error":{"code":"proxy.untrusted","message":"forwarding headers from a peer that is not a trusted proxy"}}
+            400 {"error":{"code":"proxy.malformed","message":"the forwarding header from the trusted proxy cannot be parsed"}}
             503 {"error":{"code":"allowlist.unavailable","message":"cannot read /etc/nos/allowlist.toml: not found"}}
             500 {"error":{"code":"internal","message":"internal error"}}"#]].assert_eq(&lines.join("\n"));
     }

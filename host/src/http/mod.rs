@@ -51,8 +51,17 @@ async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> R
     let checked = check_host(&state, &req)
         .and_then(|()| peer_of(&req))
         .and_then(|peer| {
-            client_ip::resolve(peer.ip(), req.headers(), &state.config.http.trust_proxy)
-                .map_err(|_| ApiError::UntrustedProxyHeaders)
+            let http = &state.config.http;
+            client_ip::resolve(
+                peer.ip(),
+                req.headers(),
+                &http.trust_proxy,
+                http.client_ip_header,
+            )
+            .map_err(|rejection| match rejection {
+                client_ip::ProxyRejection::UntrustedPeer => ApiError::UntrustedProxyHeaders,
+                client_ip::ProxyRejection::Malformed => ApiError::MalformedProxyHeader,
+            })
         })
         .and_then(|client| check_cross_site(&req).map(|()| client));
     let mut response = match checked {
@@ -188,10 +197,13 @@ mod tests {
             let mut headers = axum::http::HeaderMap::new();
             if let Ok(value) = axum::http::HeaderValue::from_bytes(&raw) {
                 headers.insert("x-forwarded-for", value.clone());
+                headers.insert("forwarded", value.clone());
                 headers.insert("cookie", value);
             }
             let trust = [crate::config::Cidr::try_from("127.0.0.0/8".to_string()).unwrap()];
-            let _ = super::client_ip::resolve("127.0.0.1".parse().unwrap(), &headers, &trust);
+            for header in [super::client_ip::ForwardingHeader::XForwardedFor, super::client_ip::ForwardingHeader::Forwarded] {
+                let _ = super::client_ip::resolve("127.0.0.1".parse().unwrap(), &headers, &trust, header);
+            }
             let _ = super::cookies::read(&headers, super::cookies::SESSION);
             let _ = crate::auth::totp::matched_step(b"12345678901234567890", &text, 1_700_000_000);
         }

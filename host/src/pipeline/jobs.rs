@@ -199,6 +199,18 @@ impl JobTable {
         lock(&self.busy_pools).contains(pool)
     }
 
+    /// The newest `limit` jobs, newest first.
+    pub fn recent(&self, limit: usize) -> Vec<JobRecord> {
+        let file = lock(&self.jobs);
+        let mut jobs: Vec<&JobRecord> = file.jobs.values().collect();
+        jobs.sort_by(|a, b| {
+            b.created_at
+                .cmp(&a.created_at)
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        jobs.into_iter().take(limit).cloned().collect()
+    }
+
     pub fn get(&self, id: &str) -> Option<JobRecord> {
         lock(&self.jobs).jobs.get(id).cloned()
     }

@@ -1,6 +1,7 @@
-//! Building the pipeline at nosd's start from its config: registering with the agent when
-//! only a bootstrap token exists, loading the allowlist and the planners, applying the stored
-//! grants, and opening the job table (which marks interrupted jobs).
+//! Building the pipeline at nosd's start from its config: the one plugin host of the process
+//! (shared with the auth-policy plugin), registering with the agent when only a bootstrap token
+//! exists, loading the allowlist and the planners, applying the stored grants, and opening the
+//! job table (which marks interrupted jobs).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -12,7 +13,7 @@ use super::jobs::JobTable;
 use super::port::{AgentPort, AgentSocket};
 use super::{Pipeline, PluginEntry};
 use crate::audit::{AuditEvent, AuditKind};
-use crate::config::PipelineConfig;
+use crate::config::{Config, PipelineConfig};
 use crate::http::routes::pipeline::PluginsFile;
 use crate::plugin::{HostConfig, PluginHost};
 use crate::state::AppState;
@@ -28,6 +29,25 @@ pub enum SetupError {
     Register(String),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+}
+
+/// The one plugin host of nosd (one engine, one epoch ticker) for planners and the auth-policy
+/// plugin; `None` when neither `[pipeline]` nor `[auth] policy_plugin` is configured. Its
+/// compile cache is `[pipeline] plugin_cache_dir` (none without `[pipeline]`).
+pub fn plugin_host(config: &Config) -> Result<Option<PluginHost>, SetupError> {
+    if config.pipeline.is_none() && config.auth.policy_plugin.is_none() {
+        return Ok(None);
+    }
+    let cache_dir = config
+        .pipeline
+        .as_ref()
+        .and_then(|pipeline| pipeline.plugin_cache_dir.clone());
+    PluginHost::new(&HostConfig::new(cache_dir))
+        .map(Some)
+        .map_err(|err| SetupError::Plugin {
+            path: "<engine>".into(),
+            message: err.to_string(),
+        })
 }
 
 /// Registers with the agent when `token_file` is missing and a bootstrap token is configured;
@@ -69,11 +89,13 @@ pub fn ensure_registered(config: &PipelineConfig) -> Result<(), SetupError> {
     }
 }
 
-/// Builds the pipeline with `port` (the agent socket in nosd) and installs it in `state`.
+/// Builds the pipeline with `port` (the agent socket in nosd) and the planners loaded by
+/// `host`, and installs it in `state`.
 pub fn install(
     state: &AppState,
     config: &PipelineConfig,
     port: Arc<dyn AgentPort>,
+    host: &PluginHost,
 ) -> Result<Arc<Pipeline>, SetupError> {
     // One allowlist file for all of nosd: `[allowlist] path` (overlays in `allowlist.d/` beside it).
     let allowlist_path = &state.config.allowlist.path;
@@ -81,13 +103,6 @@ pub fn install(
         nos_agent::allowlist_files::load(allowlist_path).map_err(|err| SetupError::Allowlist {
             path: allowlist_path.display().to_string(),
             message: err.to_string(),
-        })?;
-    let host =
-        PluginHost::new(&HostConfig::new(config.plugin_cache_dir.clone())).map_err(|err| {
-            SetupError::Plugin {
-                path: "<engine>".into(),
-                message: err.to_string(),
-            }
         })?;
     let grants: PluginsFile = state.store.load(StateFile::Plugins)?.unwrap_or_default();
     let mut plugins = BTreeMap::new();

@@ -7,8 +7,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use nos_host::audit::MemoryAudit;
+use nos_host::auth::policy::AuthPolicy;
 use nos_host::clock::ManualClock;
 use nos_host::config::Config;
+use nos_host::plugin::PluginHost;
 use nos_host::state::{AppState, StartError, StateDeps};
 use nos_host::store::StoreError;
 use reqwest::header::{HeaderMap, HeaderValue};
@@ -32,6 +34,8 @@ pub fn config_toml(dir: &Path, extra: &str) -> String {
 pub struct TestServer {
     pub addr: SocketAddr,
     pub state: AppState,
+    /// nosd's one plugin host, when the config has `[pipeline]` or `[auth] policy_plugin`.
+    pub plugin_host: Option<Arc<PluginHost>>,
     pub clock: Arc<ManualClock>,
     pub audit: Arc<MemoryAudit>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -43,6 +47,14 @@ impl TestServer {
         let text = config_toml(dir, extra_config);
         let config = Config::from_toml_str(&text, Path::new("test.toml")).expect("test config");
         let audit = Arc::new(MemoryAudit::default());
+        // As nosd does: one plugin host, the auth policy loaded through it (or a failure).
+        let plugin_host = nos_host::pipeline::setup::plugin_host(&config)
+            .expect("plugin host")
+            .map(Arc::new);
+        let policy: Option<Arc<dyn AuthPolicy>> =
+            nos_host::auth::plugin_policy::from_config(plugin_host.as_deref(), &config.auth)
+                .expect("auth policy plugin")
+                .map(|policy| Arc::new(policy) as Arc<dyn AuthPolicy>);
         // After a restart, the previous server's last connection tasks may still hold the
         // state directory's lock for a moment (a new process would not have to wait).
         let mut n_tries = 0;
@@ -51,7 +63,7 @@ impl TestServer {
                 config: config.clone(),
                 clock: clock.clone(),
                 audit: audit.clone(),
-                policy: None,
+                policy: policy.clone(),
                 recovery_active: false,
             });
             match opened {
@@ -78,6 +90,7 @@ impl TestServer {
         TestServer {
             addr,
             state,
+            plugin_host,
             clock,
             audit,
             shutdown: Some(shutdown),
@@ -290,4 +303,58 @@ pub async fn logged_in(server: &TestServer, secret: &[u8]) -> Client {
     assert_eq!(reply.status, 200, "{}", reply.raw);
     client.absorb(&reply);
     client
+}
+
+/// The real `nosd` binary, killed when dropped.
+pub struct NosdProcess {
+    child: std::process::Child,
+    /// The address it listens on (`127.0.0.1:port`).
+    pub addr: String,
+}
+
+impl Drop for NosdProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl NosdProcess {
+    /// Starts `nosd --config <config>` (which binds `127.0.0.1:0`) and waits for its
+    /// listening line.
+    pub fn start(config: &Path) -> NosdProcess {
+        use std::io::{BufRead, BufReader};
+        use std::process::{Command, Stdio};
+
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nosd"))
+            .arg("--config")
+            .arg(config)
+            .env_remove("NOS_RECOVERY")
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains("nosd listening") {
+                    let local = line
+                        .split("local=")
+                        .nth(1)
+                        .and_then(|rest| rest.split_whitespace().next())
+                        .unwrap_or("")
+                        .trim_end_matches(|c: char| !c.is_ascii_digit())
+                        .to_string();
+                    let _ = ready_tx.send(local);
+                }
+            }
+        });
+        let addr = ready_rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("nosd starts");
+        NosdProcess { child, addr }
+    }
 }

@@ -410,3 +410,72 @@ async fn hundred_consecutive_failures_stop_a_username_until_a_trusted_success() 
     assert_eq!(reply.status, 200);
     server.stop().await;
 }
+
+/// Behind a proxy that writes RFC 7239 `Forwarded`: the lockout keys on the right-most
+/// untrusted `for=` (quoted IPv6 with a port here), whatever the client forged to its left;
+/// `X-Forwarded-For` is then ignored, and a malformed header is refused (400) without counting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_header_keys_the_lockout_on_the_proxied_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(
+        dir.path(),
+        "[http]\ntrust_proxy = [\"127.0.0.1\", \"10.0.0.0/8\"]\nclient_ip_header = \"forwarded\"\n[limits]\nip_burst = 1000\nip_refill_ms = 1\n",
+        Arc::new(ManualClock::new(T0)),
+    )
+    .await;
+    // Each attempt forges another left part and ends with an inner trusted proxy hop.
+    let proxied = |forged: usize| {
+        Client::new().with_header(
+            "forwarded",
+            &format!(
+                "for=198.18.0.{forged};proto=https, for=\"[2001:db8:cafe::17]:4711\", for=10.1.2.3"
+            ),
+        )
+    };
+    // Distinct unknown usernames, so only the address counter fills up.
+    let mut statuses = Vec::new();
+    for attempt in 0..7 {
+        let reply = proxied(attempt)
+            .login(
+                &server,
+                &format!("user{attempt}"),
+                "wrong password attempt",
+                None,
+            )
+            .await;
+        statuses.push(reply.status);
+    }
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429, 429]);
+
+    // Another client behind the same proxy is not locked...
+    let neighbour = Client::new().with_header("forwarded", "for=\"[2001:db8:beef::1]:80\"");
+    let reply = neighbour
+        .login(&server, "neighbour", "wrong password attempt", None)
+        .await;
+    assert_eq!(reply.status, 401);
+    // ...nor is X-Forwarded-For read (it names the locked client, but is not the configured
+    // header: the client is the peer). A malformed Forwarded is refused and counts nowhere.
+    let xff = Client::new().with_header("x-forwarded-for", "2001:db8:cafe::17");
+    assert_eq!(
+        xff.login(&server, "xff", "wrong password attempt", None)
+            .await
+            .status,
+        401
+    );
+    let malformed =
+        Client::new().with_header("forwarded", "for=\"[2001:db8:cafe::17]:4711, for=unknown");
+    assert_eq!(
+        malformed
+            .login(&server, "malformed", "wrong password attempt", None)
+            .await
+            .status,
+        400
+    );
+    let limits = server.state.limits.lock().await.clone();
+    let mut keys: Vec<&String> = limits.ips.keys().collect();
+    keys.sort();
+    assert_eq!(keys, ["127.0.0.1", "2001:db8:beef::", "2001:db8:cafe::"]);
+    assert_eq!(limits.ips["2001:db8:cafe::"].consecutive, 5);
+    assert_eq!(limits.ips["127.0.0.1"].consecutive, 1);
+    server.stop().await;
+}

@@ -16,18 +16,14 @@ use serde_json::{Value, json};
 
 use crate::harness::{Client, T0, TestServer, logged_in};
 
-#[allow(dead_code, unused_macros)]
-mod built {
-    include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
-}
-use built::{BTRFS_DEVICES, BTRFS_POOL, HOSTILE_FORBIDDEN_ARGV};
+use crate::built::{BTRFS_DEVICES, BTRFS_POOL, HOSTILE_FORBIDDEN_ARGV};
 
 /// A stand-in agent: serves fixture facts, records every request, fails the first request
 /// whose text contains `fail_on`.
 #[derive(Default)]
-struct FakeAgent {
+pub(crate) struct FakeAgent {
     facts: Mutex<Option<Facts>>,
-    ran: Mutex<Vec<String>>,
+    pub(crate) ran: Mutex<Vec<String>>,
     fail_on: Mutex<Option<String>>,
 }
 
@@ -81,13 +77,13 @@ fn pipeline_toml(dir: &Path) -> String {
     )
 }
 
-struct Setup {
-    server: TestServer,
-    agent: Arc<FakeAgent>,
-    secret: Vec<u8>,
+pub(crate) struct Setup {
+    pub(crate) server: TestServer,
+    pub(crate) agent: Arc<FakeAgent>,
+    pub(crate) secret: Vec<u8>,
 }
 
-async fn start(dir: &Path, secret: Option<Vec<u8>>, now: u64) -> Setup {
+pub(crate) async fn start(dir: &Path, secret: Option<Vec<u8>>, now: u64) -> Setup {
     let clock = Arc::new(ManualClock::new(now));
     let server = TestServer::start(dir, &pipeline_toml(dir), clock).await;
     let agent = Arc::new(FakeAgent::default());
@@ -95,10 +91,16 @@ async fn start(dir: &Path, secret: Option<Vec<u8>>, now: u64) -> Setup {
     let config = server.state.config.pipeline.clone().unwrap();
     let port: Arc<dyn AgentPort> = agent.clone();
     let state = server.state.clone();
-    tokio::task::spawn_blocking(move || nos_host::pipeline::setup::install(&state, &config, port))
-        .await
-        .unwrap()
-        .unwrap();
+    let host = server
+        .plugin_host
+        .clone()
+        .expect("[pipeline] makes a plugin host");
+    tokio::task::spawn_blocking(move || {
+        nos_host::pipeline::setup::install(&state, &config, port, &host)
+    })
+    .await
+    .unwrap()
+    .unwrap();
     let secret = match secret {
         Some(secret) => secret,
         None => server.setup_admin(&Client::new()).await.0,
@@ -110,11 +112,27 @@ async fn start(dir: &Path, secret: Option<Vec<u8>>, now: u64) -> Setup {
     }
 }
 
-async fn grant(setup: &Setup, client: &Client, plugin: &str) {
+/// The loaded component hash of `plugin`, as `GET /plugins` lists it.
+pub(crate) async fn plugin_sha256(setup: &Setup, client: &Client, plugin: &str) -> String {
+    let listed = client.get(&setup.server, "/api/v1/plugins").await;
+    assert_eq!(listed.status, 200, "{}", listed.raw);
+    listed.body["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|entry| entry["name"] == plugin)
+        .and_then(|entry| entry["sha256"].as_str())
+        .unwrap_or_else(|| panic!("{plugin} is not listed: {}", listed.raw))
+        .to_string()
+}
+
+/// Grants `plugin` (by the hash it is listed with) and enables it.
+pub(crate) async fn grant(setup: &Setup, client: &Client, plugin: &str) {
+    let sha256 = plugin_sha256(setup, client, plugin).await;
     for (path, body) in [
         (
             format!("/api/v1/plugins/{plugin}/grant"),
-            json!({"granted": true}),
+            json!({ "sha256": sha256 }),
         ),
         (
             format!("/api/v1/plugins/{plugin}/enable"),
@@ -126,11 +144,11 @@ async fn grant(setup: &Setup, client: &Client, plugin: &str) {
     }
 }
 
-fn pool_input() -> Value {
+pub(crate) fn pool_input() -> Value {
     json!({"devices": ["/dev/sdb", "/dev/sdc"], "label": "tank", "mountpoint": "/srv/tank"})
 }
 
-async fn plan(setup: &Setup, client: &Client, plugin: &str, input: Value) -> Value {
+pub(crate) async fn plan(setup: &Setup, client: &Client, plugin: &str, input: Value) -> Value {
     let reply = client
         .post(
             &setup.server,
@@ -156,7 +174,7 @@ async fn wait_job(setup: &Setup, client: &Client, job: &str) -> Value {
     panic!("job {job} never finished");
 }
 
-fn code(reply: &crate::harness::Reply) -> String {
+pub(crate) fn code(reply: &crate::harness::Reply) -> String {
     format!(
         "{} {}",
         reply.status,

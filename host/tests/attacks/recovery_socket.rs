@@ -2,30 +2,20 @@
 //! kernel flag, served on a root-only socket with it, refused to uid 65534, audited, and
 //! ending sessions.
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Nosd {
-    child: Child,
-}
+use crate::harness::NosdProcess;
 
-impl Drop for Nosd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_nosd(dir: &Path, cmdline: &str) -> (Nosd, PathBuf) {
+fn start_nosd(dir: &Path, cmdline: &str) -> (NosdProcess, PathBuf) {
     let (nosd, socket, _) = start_nosd_at(dir, cmdline);
     (nosd, socket)
 }
 
 /// Starts the real nosd; returns it, its recovery socket path and its HTTP address.
-fn start_nosd_at(dir: &Path, cmdline: &str) -> (Nosd, PathBuf, String) {
+fn start_nosd_at(dir: &Path, cmdline: &str) -> (NosdProcess, PathBuf, String) {
     let cmdline_path = dir.join("cmdline");
     std::fs::write(&cmdline_path, cmdline).unwrap();
     let socket = dir.join("run/recovery.sock");
@@ -40,36 +30,9 @@ fn start_nosd_at(dir: &Path, cmdline: &str) -> (Nosd, PathBuf, String) {
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nosd"))
-        .arg("--config")
-        .arg(&config_path)
-        .env_remove("NOS_RECOVERY")
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.contains("nosd listening") {
-                let local = line
-                    .split("local=")
-                    .nth(1)
-                    .and_then(|rest| rest.split_whitespace().next())
-                    .unwrap_or("")
-                    .trim_end_matches(|c: char| !c.is_ascii_digit())
-                    .to_string();
-                let _ = ready_tx.send(local);
-            }
-        }
-    });
-    let local = ready_rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("nosd starts");
-    (Nosd { child }, socket, local)
+    let nosd = NosdProcess::start(&config_path);
+    let local = nosd.addr.clone();
+    (nosd, socket, local)
 }
 
 fn nosctl(socket: &Path, args: &[&str], as_nobody: bool) -> (bool, String) {
@@ -284,4 +247,141 @@ fn check_config_names_the_key_and_line() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// A nosd started some other way than [`NosdProcess`] (socket-activated, or with a bad
+/// descriptor), killed when dropped.
+struct Spawned {
+    child: Child,
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Writes a recovery-mode config whose own socket path is `unused` (so a test can prove nosd did
+/// not bind it) and returns the config path.
+fn activation_config(dir: &Path) -> PathBuf {
+    let cmdline_path = dir.join("cmdline");
+    std::fs::write(&cmdline_path, "ro nos.recovery=1\n").unwrap();
+    let config_path = dir.join("nosd.toml");
+    std::fs::write(
+        &config_path,
+        format!(
+            "[http]\nbind = \"127.0.0.1:0\"\n[state]\ndir = \"{}\"\n[argon2]\nmemory_kib = 19456\niterations = 2\n[recovery]\ncmdline_path = \"{}\"\nsocket = \"{}\"\n",
+            dir.join("state").display(),
+            cmdline_path.display(),
+            dir.join("unused/recovery.sock").display()
+        ),
+    )
+    .unwrap();
+    config_path
+}
+
+/// Runs nosd under `systemd-socket-activate`, which listens on `socket`, and on the first
+/// connection execs nosd with the socket as fd 3, `LISTEN_FDS=1` and `LISTEN_FDNAMES=fdname`
+/// — the protocol `nos-recovery.socket` speaks.
+fn socket_activated_nosd(dir: &Path, socket: &Path, fdname: &str) -> Spawned {
+    let config_path = activation_config(dir);
+    let child = Command::new("systemd-socket-activate")
+        .arg("--listen")
+        .arg(socket)
+        .arg(format!("--fdname={fdname}"))
+        .arg(env!("CARGO_BIN_EXE_nosd"))
+        .arg("--config")
+        .arg(&config_path)
+        .env_remove("NOS_RECOVERY")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("systemd-socket-activate runs (package systemd)");
+    let started = Instant::now();
+    while !socket.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "systemd-socket-activate never listened"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Spawned { child }
+}
+
+#[test]
+fn recovery_socket_is_taken_from_systemd_socket_activation() {
+    assert!(nix_is_root(), "the recovery tests run as root (CI does)");
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("activated.sock");
+    let _nosd = socket_activated_nosd(dir.path(), &socket, "recovery");
+    // The first connection starts nosd; it serves recovery on the passed socket.
+    let (ok, text) = nosctl(&socket, &["status"], false);
+    assert!(ok, "{text}");
+    assert!(text.contains("recovery mode active"), "{text}");
+    assert!(
+        !dir.path().join("unused/recovery.sock").exists(),
+        "nosd bound its own socket although systemd passed one"
+    );
+    let (ok, text) = nosctl(&socket, &["reset-password", "nobody-here"], false);
+    assert!(!ok && text.contains("no account"), "{text}");
+}
+
+/// nosd's stderr once it has exited, within 60 s.
+fn exit_output(mut nosd: Spawned) -> (std::process::ExitStatus, String) {
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = nosd.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "nosd kept running"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut nosd.child.stderr.take().unwrap(), &mut stderr).unwrap();
+    (status, stderr)
+}
+
+#[test]
+fn a_passed_socket_nosd_does_not_serve_stops_it_from_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("activated.sock");
+    let nosd = socket_activated_nosd(dir.path(), &socket, "http");
+    // Trigger the exec; the connection itself is refused or dropped.
+    let _ = std::os::unix::net::UnixStream::connect(&socket);
+    let (status, stderr) = exit_output(nosd);
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains(r#"socket activation passed ["http"], which this service does not use"#),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_passed_descriptor_that_is_not_a_listening_socket_stops_nosd() {
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = activation_config(dir.path());
+    // LISTEN_PID=$$ addresses the exec'd nosd; fd 3 is a regular file, not a socket.
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg(r#"export LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=recovery; exec "$0" --config "$1" 3<"$1""#)
+        .arg(env!("CARGO_BIN_EXE_nosd"))
+        .arg(&config_path)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (status, stderr) = exit_output(Spawned { child });
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr
+            .contains(r#"passed descriptor 3 ("recovery") is not a listening Unix stream socket"#),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("unused/recovery.sock").exists());
 }

@@ -1,28 +1,84 @@
-// Plugins: installed plugins with version, hash, API version and declared scope, from
-// GET /api/v1/plugins (the storage API contract).
+// Plugins: installed plugins with version, component sha256, API version and declared scope
+// (the allowlist rule ids it may emit), from GET /api/v1/plugins; grant or revoke a plugin's
+// scope and enable or disable it. A grant names the sha256 shown here, so it can only ever
+// apply to the component the admin reviewed. Each change is explained first and needs a recent
+// sign-in.
 
-import { get, isMissingApi } from '../api.js';
-import { h, replace } from '../dom.js';
+import { ApiError, get, isMissingApi, post } from '../api.js';
+import { confirmDialog, h, replace, statusArea } from '../dom.js';
+import { withReauth } from '../reauth.js';
 import { missingApiNote } from './dashboard.js';
 
+/** The change a button makes: endpoint, body, and the explanation shown before it. */
+function changes(plugin) {
+  const scope = (plugin.scope ?? []).join(', ') || 'no rules';
+  return {
+    grant: {
+      label: 'Grant', path: 'grant', body: { sha256: plugin.sha256 }, danger: false,
+      title: `Grant ${plugin.name}?`,
+      explain: [`${plugin.name} ${plugin.version} (sha256 ${plugin.sha256}) may then propose commands matching these allowlist rules: ${scope}.`,
+        'Nothing runs until you review a plan and type its confirmation word.'],
+    },
+    revoke: {
+      label: 'Revoke', path: 'revoke', body: { sha256: plugin.sha256 }, danger: true,
+      title: `Revoke ${plugin.name}?`,
+      explain: [`${plugin.name} can no longer make plans, and plans it made that are not applied yet are refused. Jobs already running finish.`],
+    },
+    enable: {
+      label: 'Enable', path: 'enable', body: { enabled: true }, danger: false,
+      title: `Enable ${plugin.name}?`, explain: [`${plugin.name} is offered in the storage wizard again (when granted).`],
+    },
+    disable: {
+      label: 'Disable', path: 'enable', body: { enabled: false }, danger: true,
+      title: `Disable ${plugin.name}?`, explain: [`${plugin.name} is no longer offered and cannot make plans; its grant is kept.`],
+    },
+  };
+}
+
 export async function render(root) {
-  let reply;
+  const status = statusArea();
+  const body = h('tbody');
+  const draw = async () => {
+    const reply = await get('/api/v1/plugins');
+    replace(body, (reply.plugins ?? []).map((plugin) => {
+      const all = changes(plugin);
+      const buttons = [plugin.granted ? all.revoke : all.grant, plugin.enabled ? all.disable : all.enable].map((change) => {
+        const button = h('button', { type: 'button', class: change.danger ? 'danger' : 'secondary', 'aria-label': `${change.label} ${plugin.name}` }, change.label);
+        button.addEventListener('click', async () => {
+          status.clear();
+          if (!(await confirmDialog({ title: change.title, explain: change.explain, confirmLabel: change.label, danger: change.danger }))) return;
+          try {
+            const done = await withReauth(() => post(`/api/v1/plugins/${encodeURIComponent(plugin.name)}/${change.path}`, change.body));
+            if (done === undefined) return;
+            await draw();
+            status.info(`${plugin.name}: ${done.granted ? 'granted' : 'not granted'}, ${done.enabled ? 'enabled' : 'disabled'}.`);
+          } catch (error) {
+            if (error instanceof ApiError && error.code === 'plugin.hash_mismatch') { await draw(); status.error(`${error.message}.`); } else status.error(`That did not work: ${error.message}.`);
+          }
+        });
+        return button;
+      });
+      return h('tr', { 'data-plugin': plugin.name },
+        h('th', { scope: 'row' }, plugin.name, plugin.summary ? h('p', { class: 'hint' }, plugin.summary) : null),
+        h('td', {}, plugin.kind ?? ''),
+        h('td', {}, plugin.version ?? ''),
+        h('td', {}, plugin.api_version ?? ''),
+        h('td', {}, h('code', { class: 'hash', title: plugin.sha256 }, plugin.sha256)),
+        h('td', {}, (plugin.scope ?? []).map((rule) => h('a', { href: `/allowlist#rule-${rule}`, class: 'scope' }, rule))),
+        h('td', { 'data-granted': String(plugin.granted) }, h('strong', {}, plugin.granted ? 'Granted' : 'Not granted'), plugin.enabled ? '' : ', disabled'),
+        h('td', { class: 'actions' }, buttons));
+    }));
+  };
   try {
-    reply = await get('/api/v1/plugins');
+    await draw();
   } catch (error) {
     if (isMissingApi(error)) { replace(root, missingApiNote('The plugin list')); return; }
     throw error;
   }
-  const plugins = reply.plugins ?? [];
-  replace(root, h('p', {}, 'Plugins compute plans; they cannot run anything. A plugin may only emit the allowlist rules in its granted scope.'),
-    h('div', { class: 'table-wrap' }, h('table', {},
+  replace(root, h('p', {}, 'Plugins compute plans; they cannot run anything. A plugin may only emit the allowlist rules in its scope, and only once you grant it. A grant is for the exact component (its sha256): a changed plugin is a new plugin.'),
+    status.el,
+    h('div', { class: 'table-wrap', role: 'region', tabindex: 0, 'aria-label': 'Installed plugins' }, h('table', {},
       h('caption', { class: 'visually-hidden' }, 'Installed plugins'),
-      h('thead', {}, h('tr', {}, ['Name', 'Kind', 'Version', 'API', 'sha256', 'Scope'].map((name) => h('th', { scope: 'col' }, name)))),
-      h('tbody', {}, plugins.map((plugin) => h('tr', {},
-        h('th', { scope: 'row' }, plugin.name),
-        h('td', {}, plugin.kind ?? ''),
-        h('td', {}, plugin.version ?? ''),
-        h('td', {}, plugin.api_version ?? ''),
-        h('td', {}, h('code', { class: 'hash' }, (plugin.sha256 ?? '').slice(0, 16)), (plugin.sha256 ?? '').length > 16 ? '…' : ''),
-        h('td', {}, (plugin.scope ?? []).map((rule) => h('a', { href: `/allowlist#rule-${rule}`, class: 'scope' }, rule)))))))));
+      h('thead', {}, h('tr', {}, ['Name', 'Kind', 'Version', 'API', 'sha256', 'Scope (allowlist rules)', 'Grant', 'Change'].map((name) => h('th', { scope: 'col' }, name)))),
+      body)));
 }

@@ -1,119 +1,146 @@
 // Storage wizard: choose a planner → a form rendered from its describe() JSON Schema (disks
 // picked from the facts) → the plan preview (each step's title, exact argv, effect, and the
-// allowlist rule that permits it or why it is refused) → the confirmation word typed exactly
-// → live progress from the job's event stream.
+// allowlist rule that permits it or why it is refused) → the confirmation word → live progress
+// from the job's event stream, the final record, and the pool as the facts now show it.
 //
-// Written against the storage API contract (GET /api/v1/plugins, GET /api/v1/facts,
-// POST /api/v1/plans, POST /api/v1/plans/{id}/apply, GET /api/v1/jobs/{id}/events); nothing
-// here knows any particular planner, so a third-party planner gets a form without UI code.
-//
-// UNTESTED: that API is not on main yet. The JSON shapes this page assumes (align either side):
-//   GET  /api/v1/plugins  → {plugins: [{name, kind: "planner", version, api_version, sha256, scope: [rule id],
-//                            describe: {title, description, schema: <JSON Schema, type object>}}]}
-//   GET  /api/v1/facts    → {pools: [...], disks: [{path, size_bytes, model, in_use}], jobs: [{id, title, state}]}
-//   POST /api/v1/plans {planner, input} → {id, expires_at, confirmation: word|null, warnings: [text],
-//                            steps: [{id, title, argv: [token] | request: text, effect, rule | refusal}]}
-//   POST /api/v1/plans/{id}/apply {confirm} → {job_id}
-//   GET  /api/v1/jobs/{id}/events (SSE) → data: {step, state, message, output, final}
-// A device list is a schema property of type array whose items have format "device", or
-// "x-nos-kind": "devices", or whose name says device/disk.
+// Nothing here knows a particular planner, so a third-party planner gets a form without UI
+// code. API: GET /api/v1/plugins, GET /api/v1/facts, POST /api/v1/plans {plugin, input},
+// POST /api/v1/plans/{id}/apply {confirm}, GET /api/v1/jobs/{id}/events (SSE), GET /api/v1/jobs/{id}.
 
 import { ApiError, get, isMissingApi, post } from '../api.js';
 import { bytes, field, focus, h, replace, section, statusArea, uid } from '../dom.js';
-import { missingApiNote } from './dashboard.js';
+import { withReauth } from '../reauth.js';
+import { freeDisks, missingApiNote, poolCard } from './dashboard.js';
 
 /** Whether a schema property is a list of block devices, picked from the facts. */
 function isDeviceList(name, schema) {
   return schema.type === 'array' && (schema['x-nos-kind'] === 'devices' || schema.items?.format === 'device' || /device|disk/i.test(name));
 }
 
-/** One form control per schema property; returns {el, read(), setError()}. */
+/** "data_profile" → "Data profile", unless the schema gives a title. */
+function labelOf(name, schema) {
+  if (typeof schema.title === 'string' && schema.title) return schema.title;
+  const words = name.replace(/[_-]+/g, ' ').trim();
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
+/** One form control per schema property; returns {el, read(), setError(), focus()}. */
 function control(name, schema, required, disks) {
-  const label = schema.title ?? name;
+  const label = labelOf(name, schema);
+  const id = uid(name);
+  const errorEl = h('p', { class: 'field-error', id: `${id}-error`, hidden: true });
+  const setError = (message) => { errorEl.textContent = message ?? ''; errorEl.hidden = !message; };
+  const hint = schema.description ? h('p', { class: 'hint' }, schema.description) : null;
   if (isDeviceList(name, schema)) {
-    const id = uid(name);
-    const errorEl = h('p', { class: 'field-error', id: `${id}-error`, hidden: true });
     const boxes = disks.map((disk) => {
       const boxId = uid('disk');
       const input = h('input', { type: 'checkbox', id: boxId, value: disk.path, 'aria-describedby': `${id}-error` });
-      return { input, el: h('div', { class: 'check-row' }, input, h('label', { for: boxId }, h('code', {}, disk.path), ` ${bytes(disk.size_bytes)} ${disk.model ?? ''}`)) };
+      return { input, el: h('div', { class: 'check-row' }, input, h('label', { for: boxId }, h('code', {}, disk.path), ` ${bytes(disk.size_bytes)}${disk.rotational ? ', rotational' : ''}`)) };
     });
     return {
-      el: h('fieldset', { class: 'field' }, h('legend', {}, label), schema.description ? h('p', { class: 'hint' }, schema.description) : null,
+      el: h('fieldset', { class: 'field' }, h('legend', {}, label), hint,
         boxes.length ? boxes.map((box) => box.el) : h('p', { class: 'hint' }, 'No free disks.'), errorEl),
       read: () => boxes.filter((box) => box.input.checked).map((box) => box.input.value),
-      setError(message) { errorEl.textContent = message ?? ''; errorEl.hidden = !message; },
+      setError,
       focus: () => boxes[0]?.input.focus(),
     };
   }
   if (schema.type === 'boolean') {
-    const id = uid(name);
     const input = h('input', { type: 'checkbox', id, checked: schema.default === true });
-    const errorEl = h('p', { class: 'field-error', hidden: true });
     return {
-      el: h('div', { class: 'field check' }, h('div', { class: 'check-row' }, input, h('label', { for: id }, label)), schema.description ? h('p', { class: 'hint' }, schema.description) : null, errorEl),
+      el: h('div', { class: 'field check' }, h('div', { class: 'check-row' }, input, h('label', { for: id }, label)), hint, errorEl),
       read: () => input.checked,
-      setError(message) { errorEl.textContent = message ?? ''; errorEl.hidden = !message; },
+      setError,
       focus: () => input.focus(),
     };
   }
   if (Array.isArray(schema.enum)) {
-    const id = uid(name);
-    const select = h('select', { id, name, required }, schema.enum.map((option) => h('option', { value: option, selected: option === schema.default }, String(option))));
-    const errorEl = h('p', { class: 'field-error', hidden: true });
+    const options = schema.enum.map((option) => h('option', { value: String(option), selected: option === schema.default }, String(option)));
+    const select = h('select', { id, name, required, 'aria-describedby': `${id}-error` },
+      required ? null : h('option', { value: '', selected: schema.default === undefined }, '(the planner decides)'), options);
     return {
-      el: h('div', { class: 'field' }, h('label', { for: id }, label), schema.description ? h('p', { class: 'hint' }, schema.description) : null, select, errorEl),
-      read: () => (schema.type === 'integer' ? Number(select.value) : select.value),
-      setError(message) { errorEl.textContent = message ?? ''; errorEl.hidden = !message; },
+      el: h('div', { class: 'field' }, h('label', { for: id }, label), hint, select, errorEl),
+      read: () => (select.value === '' ? undefined : schema.enum.find((option) => String(option) === select.value)),
+      setError,
       focus: () => select.focus(),
     };
   }
   const numeric = schema.type === 'integer' || schema.type === 'number';
-  const input = field({ label, name, type: numeric ? 'number' : 'text', hint: schema.description, required, value: schema.default, attrs: { min: schema.minimum, max: schema.maximum, pattern: schema.pattern, autocapitalize: 'none', spellcheck: 'false' } });
+  const list = schema.type === 'array';
+  const input = field({
+    label, name, type: numeric ? 'number' : 'text', required,
+    hint: list ? [schema.description, 'Separate several with commas.'].filter(Boolean).join(' ') : schema.description,
+    value: schema.default, attrs: { min: schema.minimum, max: schema.maximum, pattern: schema.pattern, autocapitalize: 'none', spellcheck: 'false' },
+  });
   return {
     el: input.wrap,
-    read: () => (numeric ? (input.input.value === '' ? undefined : Number(input.input.value)) : input.input.value.trim() || undefined),
+    read() {
+      const text = input.input.value.trim();
+      if (text === '') return undefined;
+      if (numeric) return Number(text);
+      return list ? text.split(',').map((item) => item.trim()).filter(Boolean) : text;
+    },
     setError: input.setError,
     focus: () => input.input.focus(),
   };
+}
+
+/** A request as the API shows it: the argv tokens, or a managed-file request's description. */
+function requestText(request) {
+  if (!request) return '';
+  return Array.isArray(request.argv) ? request.argv.join(' ') : String(request.managed ?? '');
+}
+
+function stepView(step, idx) {
+  const verdict = step.verdict ?? {};
+  return h('li', { class: `step ${step.effect}`, 'data-step': step.id, 'data-verdict': verdict.allowed ? 'allowed' : 'refused' },
+    h('h3', {}, `${idx + 1}. ${step.title}`),
+    h('p', {}, h('span', { class: `effect ${step.effect}` }, step.effect), step.confirmation ? ` — confirmed with ${step.confirmation}` : ''),
+    h('pre', { class: 'argv' }, requestText(step.request)),
+    verdict.allowed
+      ? h('p', { class: 'verdict allowed' }, 'Allowed by rule ', h('a', { href: `/allowlist#rule-${verdict.rule_id}` }, verdict.rule_id), '; runs as ', h('code', {}, verdict.canonical))
+      : h('p', { class: 'field-error verdict refused' }, `Refused: ${verdict.reason}`),
+    step.rollback ? h('p', { class: 'hint' }, 'If a later step fails, undone with ', h('code', {}, requestText(step.rollback)),
+      step.rollback_verdict && !step.rollback_verdict.allowed ? ` (refused: ${step.rollback_verdict.reason})` : '') : null);
 }
 
 export async function render(root) {
   let plugins;
   let facts;
   try {
-    [plugins, facts] = await Promise.all([get('/api/v1/plugins'), get('/api/v1/facts')]);
+    [{ plugins }, { facts }] = await Promise.all([get('/api/v1/plugins'), get('/api/v1/facts')]);
   } catch (error) {
     if (isMissingApi(error)) { replace(root, missingApiNote('The storage wizard')); return; }
     throw error;
   }
-  const planners = (plugins.plugins ?? []).filter((plugin) => (plugin.kind ?? 'planner') === 'planner');
-  const disks = (facts.disks ?? facts.block_devices ?? []).filter((disk) => !disk.in_use && !disk.mounted);
+  const planners = plugins.filter((plugin) => plugin.kind === 'planner');
+  const usable = planners.filter((plugin) => plugin.granted && plugin.enabled && plugin.input_schema);
   const body = h('div');
   replace(root, body);
 
   function choose() {
     const name = uid('planner');
-    const radios = planners.map((planner, idx) => {
+    const radios = usable.map((planner, idx) => {
       const id = uid('planner');
       const input = h('input', { type: 'radio', name, id, value: planner.name, checked: idx === 0 });
-      const describe = planner.describe ?? {};
-      return h('div', { class: 'check-row' }, input, h('label', { for: id }, h('strong', {}, describe.title ?? planner.name), ' ', h('span', { class: 'hint' }, describe.description ?? '')));
+      return h('div', { class: 'check-row' }, input, h('label', { for: id }, h('strong', {}, planner.input_schema.title ?? planner.name), ' ', h('span', { class: 'hint' }, `${planner.name}: ${planner.summary ?? ''}`)));
     });
+    const unusable = planners.filter((planner) => !usable.includes(planner));
     const form = h('form', { novalidate: true }, h('fieldset', {}, h('legend', {}, 'Planner'), radios), h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Continue')));
     form.addEventListener('submit', (event) => {
       event.preventDefault();
       const picked = form.querySelector(`input[name="${name}"]:checked`)?.value;
-      const planner = planners.find((one) => one.name === picked);
+      const planner = usable.find((one) => one.name === picked);
       if (planner) fill(planner);
     });
-    replace(body, section('1. Choose what to do', planners.length ? form : h('p', {}, 'No planner is installed.')));
+    replace(body, section('1. Choose what to do', usable.length ? form : h('p', {}, 'No planner is granted and enabled.'),
+      unusable.length ? h('p', { class: 'hint' }, `Not granted or disabled: ${unusable.map((one) => one.name).join(', ')}. `, h('a', { href: '/plugins' }, 'Manage plugins'), '.') : null));
   }
 
   function fill(planner) {
-    const schema = planner.schema ?? planner.describe?.schema ?? planner.describe ?? {};
+    const schema = planner.input_schema;
     const required = new Set(schema.required ?? []);
-    const controls = Object.entries(schema.properties ?? {}).map(([name, property]) => [name, control(name, property, required.has(name), disks)]);
+    const controls = Object.entries(schema.properties ?? {}).map(([name, property]) => [name, control(name, property, required.has(name), freeDisks(facts))]);
     const status = statusArea();
     const form = h('form', { novalidate: true }, status.el, controls.map(([, one]) => one.el),
       h('div', { class: 'actions' }, h('button', { type: 'button', class: 'secondary', onclick: choose }, 'Back'), h('button', { type: 'submit', class: 'primary' }, 'Preview the plan')));
@@ -131,68 +158,84 @@ export async function render(root) {
       }
       if (firstInvalid) { firstInvalid.focus(); return; }
       try {
-        preview(planner, await post('/api/v1/plans', { planner: planner.name, input }));
+        const reply = await post('/api/v1/plans', { plugin: planner.name, input });
+        preview(planner, reply.plan);
       } catch (error) {
-        status.error(`The planner refused: ${error.message}.`);
+        status.error(error instanceof ApiError && error.code === 'plan.refused' ? `The planner refused: ${error.message}.` : `No plan: ${error.message}.`);
       }
     });
-    const heading = h('h2', {}, `2. ${planner.describe?.title ?? planner.name}`);
-    replace(body, h('section', {}, heading, form));
+    const heading = h('h2', {}, `2. ${schema.title ?? planner.name}`);
+    replace(body, h('section', {}, heading, h('p', { class: 'hint' }, planner.summary ?? ''), form));
     focus(heading);
   }
 
   function preview(planner, plan) {
     const steps = plan.steps ?? [];
-    const refused = steps.filter((step) => step.refusal || step.allowed === false);
-    const word = plan.confirmation ?? steps.find((step) => step.confirmation)?.confirmation ?? null;
-    const rows = steps.map((step, idx) => h('li', { class: `step ${step.effect}` },
-      h('h3', {}, `${idx + 1}. ${step.title}`),
-      h('p', {}, h('span', { class: `effect ${step.effect}` }, step.effect)),
-      h('pre', { class: 'argv' }, Array.isArray(step.argv) ? step.argv.join(' ') : String(step.request ?? '')),
-      step.refusal || step.allowed === false
-        ? h('p', { class: 'field-error' }, `Refused: ${step.refusal ?? step.reason}`)
-        : h('p', {}, 'Allowed by ', h('a', { href: `/allowlist#rule-${step.rule}` }, step.rule))));
     const status = statusArea();
-    const confirm = word ? field({ label: `Type ${word} to confirm`, name: 'confirm', hint: 'Destructive steps erase what is on the chosen disks.', attrs: { autocomplete: 'off', autocapitalize: 'none', spellcheck: 'false' } }) : null;
-    const apply = h('button', { type: 'submit', class: word ? 'danger' : 'primary', disabled: refused.length > 0 }, 'Apply the plan');
-    const form = h('form', { novalidate: true }, status.el, confirm?.wrap, h('div', { class: 'actions' }, h('button', { type: 'button', class: 'secondary', onclick: () => fill(planner) }, 'Back'), apply));
+    const word = plan.confirmation;
+    const destructive = steps.some((step) => step.effect === 'destructive');
+    const confirm = field({ label: `Type ${word} to confirm`, name: 'confirm', hint: destructive ? 'Destructive steps erase what is on the chosen disks.' : 'Nothing is erased.', attrs: { autocomplete: 'off', autocapitalize: 'none', spellcheck: 'false' } });
+    const apply = h('button', { type: 'submit', class: destructive ? 'danger' : 'primary', disabled: !plan.applicable }, 'Apply the plan');
+    const form = h('form', { novalidate: true }, status.el, plan.applicable ? confirm.wrap : null,
+      h('div', { class: 'actions' }, h('button', { type: 'button', class: 'secondary', onclick: () => fill(planner) }, 'Back'), apply));
     form.addEventListener('submit', async (event) => {
       event.preventDefault();
-      confirm?.setError(null);
-      if (word && confirm.input.value !== word) { confirm.setError(`Type ${word} exactly, in capitals.`); confirm.input.focus(); return; }
+      confirm.setError(null);
+      status.clear();
+      // The server compares the words; a mismatch comes back as plan.confirmation_mismatch.
       try {
-        const reply = await post(`/api/v1/plans/${encodeURIComponent(plan.id)}/apply`, { confirm: word ? confirm.input.value : '' });
-        progress(reply.job_id ?? reply.job?.id ?? reply.id);
+        const reply = await withReauth(() => post(`/api/v1/plans/${encodeURIComponent(plan.id)}/apply`, { confirm: confirm.input.value }));
+        if (reply === undefined) { status.error('Not applied: applying needs your password and a code.'); return; }
+        progress(plan, reply.job);
       } catch (error) {
-        if (error instanceof ApiError && error.code === 'auth.reauth_required') status.error('Applying needs a recent sign-in: confirm it is you on the Security page, then apply again.');
-        else status.error(`Apply failed: ${error.message}.`);
+        if (error instanceof ApiError && error.code === 'plan.confirmation_mismatch') { confirm.setError(`Not applied: ${error.message}.`); confirm.input.focus(); } else status.error(`Not applied: ${error.message}.`);
       }
     });
     const heading = h('h2', {}, '3. Review the plan');
     replace(body, h('section', {}, heading,
+      h('p', {}, `Plan ${plan.id.slice(0, 12)} for ${plan.pool} by ${plan.plugin}, valid until ${new Date(plan.expires_at * 1000).toLocaleTimeString()}. sha256 `, h('code', { class: 'hash' }, plan.sha256)),
       (plan.warnings ?? []).map((warning) => h('p', { class: 'form-status error' }, warning)),
-      refused.length ? h('p', { class: 'form-status error', role: 'alert' }, `${refused.length} step(s) are refused by the allowlist; this plan cannot run.`) : null,
-      h('ol', { class: 'plan' }, rows), form));
+      plan.applicable ? null : h('p', { class: 'form-status error', role: 'alert' }, `${plan.n_rejected} step(s) are refused by the allowlist; this plan cannot run.`),
+      h('ol', { class: 'plan' }, steps.map(stepView)), form));
     focus(heading);
   }
 
-  function progress(jobId) {
+  function progress(plan, jobId) {
     const log = h('ol', { class: 'events', 'aria-live': 'polite' });
-    const state = h('p', { role: 'status' }, 'Running…');
+    const state = h('p', { role: 'status', 'data-job': jobId }, 'Running…');
+    const result = h('div');
     const heading = h('h2', {}, '4. Progress');
-    replace(body, h('section', {}, heading, state, log));
+    replace(body, h('section', {}, heading, state, log, result));
     focus(heading);
     const source = new EventSource(`/api/v1/jobs/${encodeURIComponent(jobId)}/events`);
-    source.onmessage = (event) => {
+    const onEvent = (event) => {
       let data;
-      try { data = JSON.parse(event.data); } catch { data = { message: event.data }; }
-      log.append(h('li', {}, h('strong', {}, data.step ?? ''), ` ${data.state ?? ''} `, data.message ?? '', data.output ? h('pre', { class: 'output' }, data.output) : null));
-      if (data.state === 'succeeded' || data.state === 'failed' || data.final) {
-        state.textContent = data.state === 'succeeded' ? 'Done.' : `Finished: ${data.state}.`;
-        source.close();
-      }
+      try { data = JSON.parse(event.data); } catch { return; }
+      log.append(h('li', { 'data-kind': data.kind }, h('strong', {}, data.kind.replace(/_/g, ' ')), data.step ? [' ', h('code', {}, data.step)] : '', data.message ? `: ${data.message}` : ''));
     };
-    source.onerror = () => { state.textContent = 'The event stream ended.'; source.close(); };
+    for (const kind of ['step_started', 'progress', 'step_finished', 'step_failed', 'rollback_started', 'rollback_finished', 'rollback_failed', 'job_finished', 'job_interrupted']) {
+      source.addEventListener(kind, onEvent);
+    }
+    source.addEventListener('end', async () => {
+      source.close();
+      await finished(plan, jobId, state, result);
+    });
+    source.onerror = () => {
+      if (source.readyState === EventSource.CLOSED) state.textContent = 'The event stream ended; reload the dashboard for the job state.';
+    };
+  }
+
+  async function finished(plan, jobId, state, result) {
+    const [{ job }, { facts: now }] = await Promise.all([get(`/api/v1/jobs/${encodeURIComponent(jobId)}`), get('/api/v1/facts?refresh=true')]);
+    state.dataset.state = job.state;
+    state.textContent = job.state === 'succeeded' ? 'Done: every step succeeded.' : `Finished: ${job.state.replace('_', ' ')}.`;
+    const pool = (now.filesystems ?? []).find((fs) => fs.mountpoint === plan.pool || fs.label === plan.pool);
+    replace(result,
+      section('Steps', h('ol', { class: 'plan' }, job.steps.map((step) => h('li', { 'data-step': step.id, 'data-state': step.state },
+        h('h3', {}, `${step.title}: ${step.state.replace(/_/g, ' ')}`),
+        step.ran ? h('pre', { class: 'argv' }, step.ran) : null,
+        step.output ? h('pre', { class: 'output' }, step.output.slice(-2000)) : null)))),
+      section('The pool now', pool ? h('ul', { class: 'cards' }, poolCard(pool)) : h('p', {}, `No mounted pool at ${plan.pool}.`)));
   }
 
   choose();

@@ -3,8 +3,10 @@
 // with the system clock), and Debian's Chromium driven by playwright-core, with every console
 // error, page error and CSP violation recorded so a test can assert there were none.
 
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -164,3 +166,24 @@ export async function login(page, server, username, code, next = '/dashboard') {
   await page.locator('#page[data-ready]').waitFor({ state: 'attached' });
 }
 
+
+const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+
+/**
+ * axe-core's WCAG 2.1 A/AA violations on the page as it is now, one line each. axe is injected
+ * as a script, which the UI's CSP rightly forbids: call this only in a context opened with
+ * `bypassCSP: true` (every other context runs under the real policy).
+ */
+export async function axeViolations(page) {
+  await page.addScriptTag({ path: AXE });
+  const found = await page.evaluate(async () => {
+    const result = await window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+    return {
+      nPasses: result.passes.length,
+      violations: result.violations.map((violation) => `${violation.id} (${violation.impact}): ${violation.help} at ${violation.nodes.map((node) => node.target.join(' ')).join(', ')}`),
+    };
+  });
+  // axe really ran its rules here (labels, contrast, landmarks, names …).
+  assert.ok(found.nPasses >= 10, `axe checked only ${found.nPasses} rules`);
+  return found.violations;
+}

@@ -357,10 +357,12 @@ async fn change_password(
     session.require_recent_auth(&state)?;
     let username = session.family.username.clone();
     let new_password = password::normalize(&body.new_password);
-    password::check_policy(&username, &new_password).map_err(|rejection| ApiError::BadRequest {
-        code: "password.rejected",
-        message: rejection.to_string(),
-    })?;
+    login::check_new_password(&state, &username, &new_password)
+        .await
+        .map_err(|rejection| ApiError::BadRequest {
+            code: "password.rejected",
+            message: rejection.to_string(),
+        })?;
     let hash = state
         .hasher
         .hash(&new_password)

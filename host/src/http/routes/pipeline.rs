@@ -24,6 +24,7 @@ use crate::http::error::ApiError;
 use crate::http::extract::{AppJson, AuthSession};
 use crate::pipeline::jobs::{JobRecord, JobState, StepRecord};
 use crate::pipeline::{self, Pipeline, StoredPlan};
+use crate::plugin::LoadedPlugin;
 use crate::state::AppState;
 use crate::store::StateFile;
 
@@ -36,11 +37,13 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/plugins", get(list_plugins))
         .route("/api/v1/plugins/{name}/grant", post(grant_plugin))
+        .route("/api/v1/plugins/{name}/revoke", post(revoke_plugin))
         .route("/api/v1/plugins/{name}/enable", post(enable_plugin))
         .route("/api/v1/facts", get(get_facts))
         .route("/api/v1/plans", post(create_plan))
         .route("/api/v1/plans/{id}", get(get_plan))
         .route("/api/v1/plans/{id}/apply", post(apply_plan))
+        .route("/api/v1/jobs", get(list_jobs))
         .route("/api/v1/jobs/{id}", get(get_job))
         .route("/api/v1/jobs/{id}/events", get(job_events))
         .route("/api/v1/audit", get(get_audit))
@@ -93,30 +96,61 @@ async fn list_plugins(
     _session: AuthSession,
 ) -> Result<Json<Value>, ApiError> {
     let pipeline = pipeline_of(&state)?;
-    let plugins = pipeline::lock(&pipeline.plugins);
-    let list: Vec<Value> = plugins
+    let entries: Vec<(String, Arc<LoadedPlugin>, bool, bool)> = pipeline::lock(&pipeline.plugins)
         .iter()
         .map(|(name, entry)| {
-            let manifest = entry.plugin.manifest();
-            json!({
-                "name": name,
-                "version": manifest.version,
-                "kind": format!("{:?}", manifest.kind).to_lowercase(),
-                "api_version": manifest.api_version.to_string(),
-                "sha256": manifest.sha256,
-                "scope": manifest.scope.iter().collect::<Vec<_>>(),
-                "granted": entry.granted,
-                "enabled": entry.enabled,
-            })
+            (
+                name.clone(),
+                entry.plugin.clone(),
+                entry.granted,
+                entry.enabled,
+            )
         })
         .collect();
+    // `describe()` is a Wasm call: off the async workers, outside the plugin table's lock.
+    let list = tokio::task::spawn_blocking(move || {
+        entries
+            .into_iter()
+            .map(|(name, plugin, granted, enabled)| plugin_json(&name, &plugin, granted, enabled))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|err| ApiError::Internal(err.to_string()))?;
     Ok(Json(json!({ "plugins": list })))
 }
 
+/// One plugin as `GET /plugins` lists it: the manifest, the grant, and what `describe()` says
+/// (summary and input schema, from which the UI builds the planner's form). A plugin whose
+/// `describe()` fails is still listed, with `describe_error`, so it can be revoked.
+fn plugin_json(name: &str, plugin: &LoadedPlugin, granted: bool, enabled: bool) -> Value {
+    let manifest = plugin.manifest();
+    let mut out = json!({
+        "name": name,
+        "version": manifest.version,
+        "kind": format!("{:?}", manifest.kind).to_lowercase(),
+        "api_version": manifest.api_version.to_string(),
+        "sha256": manifest.sha256,
+        "scope": manifest.scope.iter().collect::<Vec<_>>(),
+        "granted": granted,
+        "enabled": enabled,
+    });
+    match plugin.describe() {
+        Ok(info) => {
+            out["summary"] = json!(info.summary);
+            // Bounded by MAX_INPUT_SCHEMA_BYTES at describe(); not JSON is shown as no form.
+            out["input_schema"] = serde_json::from_str(&info.input_schema).unwrap_or(Value::Null);
+        }
+        Err(err) => out["describe_error"] = json!(err.to_string()),
+    }
+    out
+}
+
+/// Grant and revoke name the component hash the admin reviewed: a grant for a component
+/// that is not the loaded one is refused, never transferred.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct GrantBody {
-    granted: bool,
+    sha256: String,
 }
 
 #[derive(Deserialize)]
@@ -125,17 +159,47 @@ struct EnableBody {
     enabled: bool,
 }
 
+/// Applies `change` to plugin `name` (after a recent re-authentication, and only when
+/// `expect_sha256` is the loaded component's hash), persists it by hash and audits it.
 async fn change_plugin(
     state: &AppState,
     session: &AuthSession,
     name: &str,
+    expect_sha256: Option<&str>,
+    kind: AuditKind,
     change: impl FnOnce(&mut PluginGrant),
 ) -> Result<Json<Value>, ApiError> {
     session.require_recent_auth(state)?;
     let pipeline = pipeline_of(state)?;
     let (sha256, grant) = {
         let mut plugins = pipeline::lock(&pipeline.plugins);
-        let entry = plugins.get_mut(name).ok_or(ApiError::NotFound)?;
+        let entry = plugins.get_mut(name).ok_or_else(|| {
+            refused(
+                StatusCode::NOT_FOUND,
+                "plugin.unknown",
+                format!("no plugin named {name:?}"),
+            )
+        })?;
+        let sha256 = entry.plugin.manifest().sha256.clone();
+        if let Some(expected) = expect_sha256
+            && expected != sha256
+        {
+            drop(plugins);
+            record(
+                state,
+                session,
+                kind,
+                "refused",
+                format!("plugin {name}: asked for sha256 {expected:.64}, loaded is {sha256}"),
+            );
+            return Err(refused(
+                StatusCode::CONFLICT,
+                "plugin.hash_mismatch",
+                format!(
+                    "plugin {name} is the component with sha256 {sha256}, not the one you reviewed; reload the list and review it again"
+                ),
+            ));
+        }
         let mut grant = PluginGrant {
             enabled: entry.enabled,
             granted: entry.granted,
@@ -143,7 +207,7 @@ async fn change_plugin(
         change(&mut grant);
         entry.enabled = grant.enabled;
         entry.granted = grant.granted;
-        (entry.plugin.manifest().sha256.clone(), grant)
+        (sha256, grant)
     };
     let mut file: PluginsFile = state.store.load(StateFile::Plugins)?.unwrap_or_default();
     file.by_sha256.insert(sha256.clone(), grant);
@@ -151,12 +215,8 @@ async fn change_plugin(
     record(
         state,
         session,
-        AuditKind::PluginGranted,
-        if grant.granted && grant.enabled {
-            "granted"
-        } else {
-            "withheld"
-        },
+        kind,
+        "ok",
         format!(
             "plugin {name} ({sha256}): granted={} enabled={}",
             grant.granted, grant.enabled
@@ -173,9 +233,31 @@ async fn grant_plugin(
     Path(name): Path<String>,
     AppJson(body): AppJson<GrantBody>,
 ) -> Result<Json<Value>, ApiError> {
-    change_plugin(&state, &session, &name, |grant| {
-        grant.granted = body.granted
-    })
+    change_plugin(
+        &state,
+        &session,
+        &name,
+        Some(&body.sha256),
+        AuditKind::PluginGranted,
+        |grant| grant.granted = true,
+    )
+    .await
+}
+
+async fn revoke_plugin(
+    State(state): State<AppState>,
+    session: AuthSession,
+    Path(name): Path<String>,
+    AppJson(body): AppJson<GrantBody>,
+) -> Result<Json<Value>, ApiError> {
+    change_plugin(
+        &state,
+        &session,
+        &name,
+        Some(&body.sha256),
+        AuditKind::PluginRevoked,
+        |grant| grant.granted = false,
+    )
     .await
 }
 
@@ -185,7 +267,12 @@ async fn enable_plugin(
     Path(name): Path<String>,
     AppJson(body): AppJson<EnableBody>,
 ) -> Result<Json<Value>, ApiError> {
-    change_plugin(&state, &session, &name, |grant| {
+    let kind = if body.enabled {
+        AuditKind::PluginEnabled
+    } else {
+        AuditKind::PluginDisabled
+    };
+    change_plugin(&state, &session, &name, None, kind, |grant| {
         grant.enabled = body.enabled
     })
     .await
@@ -407,6 +494,19 @@ async fn apply_plan(
             "only the session that created a plan may apply it".into(),
         ));
     }
+    let still_granted = pipeline::lock(&pipeline.plugins)
+        .get(&plan.plugin)
+        .is_some_and(|entry| entry.granted && entry.enabled);
+    if !still_granted {
+        return Err(refuse(
+            "plugin.not_granted",
+            StatusCode::FORBIDDEN,
+            format!(
+                "plugin {} was revoked or disabled since this plan was made",
+                plan.plugin
+            ),
+        ));
+    }
     if let Err(err) = session.require_recent_auth(&state) {
         record(
             &state,
@@ -527,6 +627,33 @@ async fn apply_plan(
     Ok((StatusCode::ACCEPTED, Json(json!({"job": job_id}))))
 }
 
+/// At most this many jobs per `GET /jobs` (newest first; steps and events left out).
+pub const MAX_JOBS_LISTED: usize = 50;
+
+async fn list_jobs(
+    State(state): State<AppState>,
+    _session: AuthSession,
+) -> Result<Json<Value>, ApiError> {
+    let pipeline = pipeline_of(&state)?;
+    let jobs: Vec<Value> = pipeline
+        .jobs
+        .recent(MAX_JOBS_LISTED)
+        .iter()
+        .map(|job| {
+            json!({
+                "id": job.id,
+                "plugin": job.plugin,
+                "pool": job.pool,
+                "username": job.username,
+                "state": job.state,
+                "created_at": job.created_at,
+                "finished_at": job.finished_at,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "jobs": jobs })))
+}
+
 async fn get_job(
     State(state): State<AppState>,
     _session: AuthSession,
@@ -604,8 +731,19 @@ async fn get_audit(
     };
     let limit = query.limit.unwrap_or(200).clamp(1, MAX_AUDIT_RECORDS);
     let dir = state.store.root().to_path_buf();
-    let records = tokio::task::spawn_blocking(move || crate::audit::query(&dir, &filter, limit))
-        .await
-        .map_err(|err| ApiError::Internal(err.to_string()))??;
-    Ok(Json(json!({"records": records})))
+    let (records, verified) = tokio::task::spawn_blocking(move || {
+        Ok::<_, crate::store::StoreError>((
+            crate::audit::query(&dir, &filter, limit)?,
+            crate::audit::verify_dir(&dir)?,
+        ))
+    })
+    .await
+    .map_err(|err| ApiError::Internal(err.to_string()))??;
+    let chain = match verified {
+        Ok(verified) => {
+            json!({"verified": true, "records": verified.n_records, "files": verified.n_files, "last_hash": verified.last_hash})
+        }
+        Err(broken) => json!({"verified": false, "error": broken.to_string()}),
+    };
+    Ok(Json(json!({"records": records, "chain": chain})))
 }

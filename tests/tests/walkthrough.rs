@@ -1,0 +1,767 @@
+//! The scripted walk-through of the demo, through the HTTP API only: `scripts/demo` itself
+//! starts the real nos-agent (private mount namespace, tmpfs over `/srv`, loop devices only) and
+//! the real nosd (real HTTP on 127.0.0.1, the real Wasm planners). The test does first-run
+//! setup with the setup token, TOTP enrolment and login (codes computed with totp-rs), reads the
+//! facts, and plans and applies — through `btrfs-pool`, `btrfs-devices` and
+//! `btrfs-maintenance` — a raid1 pool, a third disk with a converting balance, and a replace;
+//! after each job the real btrfs state is read from the kernel. A refused apply leaves no trace.
+//! The audit chain verifies with `nosctl audit verify`, holds the expected entries in order, and
+//! one edited byte breaks it. A second test SIGKILLs nosd in the middle of a balance.
+//!
+//! Needs root, loop devices, btrfs-progs, unshare and nsenter; otherwise a named SKIP.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use nos_tests::demo::Demo;
+use nos_tests::http::{Api, Reply};
+use nos_tests::{is_root, skip};
+use serde_json::{Value, json};
+
+/// The two tests run one at a time: a plan is stale when any block device changed, and the
+/// other test's loop devices and pools are block devices too.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+const PASSWORD: &str = "correct horse battery staple 42";
+const TOTP_STEP: u64 = 30;
+/// A job on loop devices ends in seconds; this bounds a hung one.
+const JOB_TIMEOUT: Duration = Duration::from_secs(300);
+
+fn preconditions(test: &str) -> bool {
+    if !is_root() {
+        skip(
+            test,
+            "not root: the demo's agent and loop devices need root",
+        );
+        return false;
+    }
+    if !nos_tests::loop_devices_available() {
+        skip(test, "no /dev/loop-control: loop devices unavailable");
+        return false;
+    }
+    for tool in [
+        "/usr/sbin/mkfs.btrfs",
+        "/usr/bin/btrfs",
+        "/usr/bin/unshare",
+        "/usr/bin/nsenter",
+        "/usr/sbin/losetup",
+        "/bin/bash",
+    ] {
+        if !Path::new(tool).exists() {
+            skip(
+                test,
+                &format!("{tool} missing (install btrfs-progs, util-linux)"),
+            );
+            return false;
+        }
+    }
+    true
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+}
+
+/// The code of TOTP step `step`, computed here with totp-rs (SHA-1, 6 digits, 30 s), not by
+/// nosd's own code.
+fn totp(secret: &[u8], step: u64) -> String {
+    totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 1, TOTP_STEP, secret.to_vec())
+        .generate(step * TOTP_STEP)
+}
+
+/// Blocks until the wall clock is in TOTP step `step` (a code of `step + 1` is then within
+/// the accepted skew). Waiting for time itself: nothing to poll.
+fn wait_for_step(step: u64) {
+    let start = step * TOTP_STEP;
+    let now = unix_now();
+    if now < start {
+        std::thread::sleep(Duration::from_secs(start - now));
+    }
+}
+
+/// An admin after first-run setup and a TOTP login, with the last TOTP step used.
+struct Admin {
+    api: Api,
+    secret: Vec<u8>,
+    last_step: u64,
+}
+
+/// First-run setup with the demo's one-time token, TOTP enrolment, then login with TOTP.
+fn setup_and_login(demo: &Demo) -> Admin {
+    let mut api = Api::new(&demo.url());
+    let status = api.get("/api/v1/setup");
+    assert_eq!(status.body["setup_required"], true, "{}", status.raw);
+    let token = demo.setup_token();
+    let begin = api.post(
+        "/api/v1/setup/totp",
+        json!({"token": token, "username": "admin"}),
+    );
+    assert_eq!(begin.status, 200, "{}", begin.raw);
+    let secret = nos_host::auth::totp::decode_secret(begin.body["secret"].as_str().unwrap())
+        .expect("base32 secret");
+    assert!(
+        begin.body["otpauth_uri"]
+            .as_str()
+            .is_some_and(|uri| uri.starts_with("otpauth://totp/")),
+        "{}",
+        begin.raw
+    );
+    let setup_step = unix_now() / TOTP_STEP;
+    let done = api.post(
+        "/api/v1/setup/admin",
+        json!({"token": token, "username": "admin", "password": PASSWORD, "code": totp(&secret, setup_step)}),
+    );
+    assert_eq!(done.status, 201, "{}", done.raw);
+    assert_eq!(
+        done.body["recovery_codes"].as_array().map(Vec::len),
+        Some(10)
+    );
+    // The token is one-time.
+    let again = api.post(
+        "/api/v1/setup/totp",
+        json!({"token": token, "username": "admin"}),
+    );
+    assert_ne!(again.status, 200, "{}", again.raw);
+    // The setup's step is spent; the next one is within the accepted skew.
+    let login_step = setup_step + 1;
+    let replayed = api.post(
+        "/api/v1/auth/login",
+        json!({"username": "admin", "password": PASSWORD, "code": totp(&secret, setup_step)}),
+    );
+    assert_eq!(replayed.status, 401, "a spent code: {}", replayed.raw);
+    let login = api.post(
+        "/api/v1/auth/login",
+        json!({"username": "admin", "password": PASSWORD, "code": totp(&secret, login_step)}),
+    );
+    assert_eq!(login.status, 200, "{}", login.raw);
+    let me = api.get("/api/v1/me");
+    assert_eq!(me.status, 200, "{}", me.raw);
+    assert_eq!(me.body["username"], "admin", "{}", me.raw);
+    Admin {
+        api,
+        secret,
+        last_step: login_step,
+    }
+}
+
+impl Admin {
+    /// Re-authenticates with the password and a fresh TOTP code.
+    fn reauth(&mut self) {
+        let step = self.last_step + 1;
+        wait_for_step(step - 1);
+        let reply = self.api.post(
+            "/api/v1/auth/reauth",
+            json!({"password": PASSWORD, "code": totp(&self.secret, step)}),
+        );
+        assert_eq!(reply.status, 204, "{}", reply.raw);
+        self.last_step = step;
+    }
+
+    /// Plans with `plugin`; the plan must be applicable, every step allowed by a named rule.
+    fn plan(&mut self, plugin: &str, input: Value) -> Value {
+        let reply = self
+            .api
+            .post("/api/v1/plans", json!({"plugin": plugin, "input": input}));
+        assert_eq!(reply.status, 200, "{}", reply.raw);
+        let plan = reply.body["plan"].clone();
+        assert_eq!(plan["applicable"], true, "{plan:#}");
+        for step in plan["steps"].as_array().expect("steps") {
+            assert_eq!(step["verdict"]["allowed"], true, "{step:#}");
+            assert!(step["verdict"]["rule_id"].is_string(), "{step:#}");
+        }
+        plan
+    }
+
+    fn apply(&mut self, plan: &Value, confirm: &str) -> Reply {
+        let id = plan["id"].as_str().expect("plan id");
+        self.api.post(
+            &format!("/api/v1/plans/{id}/apply"),
+            json!({"confirm": confirm}),
+        )
+    }
+
+    /// Applies with the plan's own confirmation words; returns the job id.
+    fn apply_confirmed(&mut self, plan: &Value) -> String {
+        let confirm = plan["confirmation"].as_str().expect("confirmation");
+        let reply = self.apply(plan, confirm);
+        assert_eq!(reply.status, 202, "{}", reply.raw);
+        reply.body["job"].as_str().expect("job id").to_string()
+    }
+
+    fn job(&mut self, id: &str) -> Value {
+        let reply = self.api.get(&format!("/api/v1/jobs/{id}"));
+        assert_eq!(reply.status, 200, "{}", reply.raw);
+        reply.body["job"].clone()
+    }
+
+    /// Polls the job until it is no longer running.
+    fn wait_job(&mut self, id: &str) -> Value {
+        let deadline = Instant::now() + JOB_TIMEOUT;
+        loop {
+            let job = self.job(id);
+            if job["state"] != "running" {
+                return job;
+            }
+            assert!(Instant::now() < deadline, "job still running: {job:#}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn assert_succeeded(job: &Value, plan: &Value, demo: &Demo) {
+    assert_eq!(job["state"], "succeeded", "{job:#}\n{}", demo.explain());
+    let plan_steps: Vec<&Value> = plan["steps"].as_array().unwrap().iter().collect();
+    let job_steps = job["steps"].as_array().unwrap();
+    assert_eq!(job_steps.len(), plan_steps.len(), "{job:#}");
+    for (step, planned) in job_steps.iter().zip(plan_steps) {
+        assert_eq!(step["id"], planned["id"], "{job:#}");
+        assert_eq!(step["state"], "done", "{job:#}");
+        assert_eq!(step["rule_id"], planned["verdict"]["rule_id"], "{job:#}");
+    }
+}
+
+/// Runs `argv` in the agent's mount namespace; its stdout, or a panic with stderr.
+fn in_ns(demo: &Demo, argv: &[&str]) -> String {
+    let output = demo.in_agent_ns(argv);
+    assert!(
+        output.status.success(),
+        "{argv:?}: {}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        demo.explain()
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// What the kernel says about the pool mounted at `mountpoint`.
+#[derive(Debug)]
+struct PoolState {
+    uuid: String,
+    devices: Vec<String>,
+    data: String,
+    metadata: String,
+}
+
+fn pool_state(demo: &Demo, mountpoint: &str) -> PoolState {
+    let show = in_ns(demo, &["btrfs", "filesystem", "show", "--", mountpoint]);
+    let uuid = show
+        .split_whitespace()
+        .skip_while(|word| *word != "uuid:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no uuid in {show}"))
+        .to_string();
+    let total: usize = show
+        .split("Total devices ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no device count in {show}"));
+    let mut devices: Vec<String> = show
+        .lines()
+        .filter(|line| line.trim_start().starts_with("devid"))
+        .filter_map(|line| line.split_whitespace().last().map(str::to_string))
+        .collect();
+    devices.sort();
+    assert_eq!(devices.len(), total, "{show}");
+    let df = in_ns(demo, &["btrfs", "filesystem", "df", "--", mountpoint]);
+    let profile = |kind: &str| {
+        df.lines()
+            .find_map(|line| line.strip_prefix(&format!("{kind}, ")))
+            .and_then(|rest| rest.split(':').next())
+            .unwrap_or_else(|| panic!("no {kind} line in {df}"))
+            .to_lowercase()
+    };
+    PoolState {
+        uuid,
+        devices,
+        data: profile("Data"),
+        metadata: profile("Metadata"),
+    }
+}
+
+fn sorted(devices: &[&String]) -> Vec<String> {
+    let mut devices: Vec<String> = devices.iter().map(|device| (*device).clone()).collect();
+    devices.sort();
+    devices
+}
+
+/// The btrfs filesystem type on `device` as the kernel's blkid probe reads it, if any.
+fn fstype_of(device: &str) -> Option<String> {
+    let output = Command::new("blkid")
+        .args(["-p", "-o", "value", "-s", "TYPE", "--", device])
+        .output()
+        .expect("blkid");
+    let text = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    (!text.is_empty()).then_some(text)
+}
+
+/// nosd's audit log as (kind, verdict, detail), in file order.
+fn audit_entries(demo: &Demo) -> Vec<(String, String, String)> {
+    std::fs::read_to_string(demo.nosd_state().join("audit.jsonl"))
+        .expect("audit log")
+        .lines()
+        .map(|line| {
+            let record: Value = serde_json::from_str(line).expect("audit line is JSON");
+            (
+                record["kind"].as_str().unwrap_or_default().to_string(),
+                record["verdict"].as_str().unwrap_or_default().to_string(),
+                record["detail"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Every `(kind, verdict, detail part)` of `expected` appears in `entries`, in this order.
+fn assert_in_order(entries: &[(String, String, String)], expected: &[(&str, &str, String)]) {
+    let mut at = 0;
+    for (kind, verdict, part) in expected {
+        let found = entries[at..].iter().position(|(k, v, detail)| {
+            k == kind && (verdict.is_empty() || v == verdict) && detail.contains(part.as_str())
+        });
+        let Some(offset) = found else {
+            panic!(
+                "audit entry ({kind}, {verdict}, …{part}…) missing after entry {at}:\n{:#?}",
+                &entries[at..]
+            );
+        };
+        at += offset + 1;
+    }
+}
+
+/// Whether nosd's facts show a pool mounted at `mountpoint`. They do not where lsblk reports
+/// no FSTYPE/UUID: without a udev database (containers without udevd), lsblk probes nothing.
+fn pool_in_facts(admin: &mut Admin, mountpoint: &str) -> bool {
+    let facts = admin.api.get("/api/v1/facts?refresh=true");
+    assert_eq!(facts.status, 200, "{}", facts.raw);
+    facts.body["facts"]["filesystems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|fs| fs["mountpoint"] == mountpoint)
+}
+
+const NO_POOL_FACTS: &str = "nosd's facts show no mounted pool although the kernel has it mounted: lsblk reports no FSTYPE/UUID here (no udev database), so the planners cannot see pools";
+
+/// Edits one byte of the plan-apply refusal in the audit log: verify fails and names it.
+fn tampering_is_detected(demo: &Demo) {
+    let log_path = demo.nosd_state().join("audit.jsonl");
+    let mut bytes = std::fs::read(&log_path).unwrap();
+    let text = String::from_utf8(bytes.clone()).unwrap();
+    let (line_idx, line) = text
+        .lines()
+        .enumerate()
+        .find(|(_, line)| line.contains("\"plan_apply_refused\""))
+        .expect("the refusal is logged");
+    let offset: usize = text
+        .lines()
+        .take(line_idx)
+        .map(|line| line.len() + 1)
+        .sum::<usize>()
+        + line.find("confirmation_mismatch").unwrap();
+    bytes[offset] = b'k'; // "confirmation" → "konfirmation"
+    std::fs::write(&log_path, &bytes).unwrap();
+    let (ok, out) = nosctl_audit_verify(demo);
+    assert!(!ok, "an edited entry verified: {out}");
+    assert!(
+        out.contains(&format!("BROKEN at audit.jsonl line {}:", line_idx + 1)),
+        "{out}"
+    );
+}
+
+fn nosctl_audit_verify(demo: &Demo) -> (bool, String) {
+    let output = Command::new(nos_tests::binary("nosctl"))
+        .args(["audit", "verify", "--state-dir"])
+        .arg(demo.nosd_state())
+        .output()
+        .expect("nosctl");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn demo_walkthrough_over_http_on_loop_devices() {
+    if !preconditions("demo_walkthrough_over_http_on_loop_devices") {
+        return;
+    }
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let demo = Demo::start(4);
+    let loops = demo.loops();
+    let [a, b, c, d] = [&loops[0], &loops[1], &loops[2], &loops[3]];
+    let mut admin = setup_and_login(&demo);
+
+    // Facts: the demo's loop devices, blank.
+    let facts = admin.api.get("/api/v1/facts?refresh=true");
+    assert_eq!(facts.status, 200, "{}", facts.raw);
+    for device in &loops {
+        let found = facts.body["facts"]["block_devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|block| block["path"] == device.as_str())
+            .unwrap_or_else(|| panic!("{device} not in the facts: {}", facts.raw));
+        assert!(found["fstype"].is_null(), "{found:#}");
+    }
+    let plugins = admin.api.get("/api/v1/plugins");
+    let names: Vec<&str> = plugins.body["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|plugin| plugin["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["btrfs-devices", "btrfs-maintenance", "btrfs-pool"],
+        "{}",
+        plugins.raw
+    );
+
+    // Plan a raid1 pool on two demo disks.
+    let pool_plan = admin.plan(
+        "btrfs-pool",
+        json!({"devices": [a, b], "label": "tank", "mountpoint": "/srv/tank",
+               "data_profile": "raid1", "metadata_profile": "raid1"}),
+    );
+    let rules: Vec<&str> = pool_plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|step| step["verdict"]["rule_id"].as_str())
+        .collect();
+    assert!(rules.contains(&"mkfs.btrfs"), "{pool_plan:#}");
+    let pool_plan_id = pool_plan["id"].as_str().unwrap().to_string();
+
+    // A wrong confirmation word is refused and leaves no trace.
+    let wrong = admin.apply(&pool_plan, "yes");
+    assert_eq!(
+        wrong.code(),
+        "400 plan.confirmation_mismatch",
+        "{}",
+        wrong.raw
+    );
+    assert_eq!(fstype_of(a), None, "a refused apply formatted {a}");
+    assert_eq!(fstype_of(b), None, "a refused apply formatted {b}");
+    assert!(
+        !demo
+            .agent_mounts()
+            .iter()
+            .any(|(at, _, _)| at == "/srv/tank"),
+        "a refused apply mounted /srv/tank"
+    );
+    assert!(
+        !demo
+            .in_agent_ns(&["test", "-e", "/srv/tank"])
+            .status
+            .success()
+    );
+    let fstab_path = demo.state_dir().join("etc/fstab");
+    assert_eq!(std::fs::read_to_string(&fstab_path).unwrap(), "");
+
+    // Apply with the confirmation word after re-authenticating; follow the job's events.
+    admin.reauth();
+    let job_id = admin.apply_confirmed(&pool_plan);
+    let events =
+        admin
+            .api
+            .events_until(&format!("/api/v1/jobs/{job_id}/events"), "end", JOB_TIMEOUT);
+    let end = events.last().unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&end.data).unwrap()["state"],
+        "succeeded",
+        "{events:#?}\n{}",
+        demo.explain()
+    );
+    let finished: Vec<String> = events
+        .iter()
+        .filter(|event| event.event == "step_finished")
+        .map(|event| serde_json::from_str::<Value>(&event.data).unwrap()["step"].to_string())
+        .collect();
+    let planned: Vec<String> = pool_plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|step| step["id"].to_string())
+        .collect();
+    assert_eq!(finished, planned, "{events:#?}");
+    let job = admin.job(&job_id);
+    assert_succeeded(&job, &pool_plan, &demo);
+    // The plan is one-use.
+    let again = admin.apply(&pool_plan, pool_plan["confirmation"].as_str().unwrap());
+    assert_eq!(again.code(), "404 plan.unknown", "{}", again.raw);
+
+    // The real state: two devices, raid1 data and metadata, mounted, in the demo's fstab.
+    let state = pool_state(&demo, "/srv/tank");
+    assert_eq!(state.devices, sorted(&[a, b]), "{state:?}");
+    assert_eq!(
+        (state.data.as_str(), state.metadata.as_str()),
+        ("raid1", "raid1")
+    );
+    let mounts = demo.agent_mounts();
+    let (_, fstype, source) = mounts
+        .iter()
+        .find(|(at, _, _)| at == "/srv/tank")
+        .unwrap_or_else(|| panic!("/srv/tank is not mounted: {mounts:?}"));
+    assert_eq!(fstype, "btrfs");
+    assert!(source == a || source == b, "{source}");
+    let fstab = std::fs::read_to_string(&fstab_path).unwrap();
+    assert!(
+        fstab.lines().any(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.len() >= 3
+                && fields[0] == format!("UUID={}", state.uuid)
+                && fields[1] == "/srv/tank"
+                && fields[2] == "btrfs"
+        }),
+        "no fstab entry for {}:\n{fstab}",
+        state.uuid
+    );
+
+    // The audit chain so far verifies and tells the story in order.
+    let (ok, out) = nosctl_audit_verify(&demo);
+    assert!(ok, "{out}");
+    let mut expected = vec![
+        ("setup_completed", "", String::new()),
+        ("second_factor_failed", "", String::new()),
+        ("login_succeeded", "", String::new()),
+        (
+            "plan_created",
+            "allowed",
+            format!("plan {pool_plan_id} sha256"),
+        ),
+        (
+            "plan_apply_refused",
+            "refused",
+            format!("plan {pool_plan_id}: plan.confirmation_mismatch"),
+        ),
+        (
+            "plan_confirmed",
+            "confirmed",
+            format!("plan {pool_plan_id}"),
+        ),
+    ];
+    for step in pool_plan["steps"].as_array().unwrap() {
+        let id = step["id"].as_str().unwrap();
+        expected.push(("step_ran", "ok", format!("job {job_id} step {id} (")));
+    }
+    expected.push(("job_finished", "ok", format!("job {job_id}")));
+    assert_in_order(&audit_entries(&demo), &expected);
+    if !pool_in_facts(&mut admin, "/srv/tank") {
+        skip(
+            "demo_walkthrough_over_http_on_loop_devices (add, replace)",
+            NO_POOL_FACTS,
+        );
+        tampering_is_detected(&demo);
+        return;
+    }
+
+    // Add a third disk with a balance that converts metadata to raid1c3.
+    let add_plan = admin.plan(
+        "btrfs-devices",
+        json!({"action": "add", "pool": "/srv/tank", "device": c, "metadata_profile": "raid1c3"}),
+    );
+    let add_rules: Vec<&str> = add_plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|step| step["verdict"]["rule_id"].as_str())
+        .collect();
+    assert!(
+        add_rules.contains(&"btrfs.device.add") && add_rules.contains(&"btrfs.balance.start"),
+        "{add_plan:#}"
+    );
+    let add_job = admin.apply_confirmed(&add_plan);
+    let job = admin.wait_job(&add_job);
+    assert_succeeded(&job, &add_plan, &demo);
+    let state = pool_state(&demo, "/srv/tank");
+    assert_eq!(state.devices, sorted(&[a, b, c]), "{state:?}");
+    assert_eq!(
+        (state.data.as_str(), state.metadata.as_str()),
+        ("raid1", "raid1c3")
+    );
+
+    // Replace the second disk by the fourth.
+    let replace_plan = admin.plan(
+        "btrfs-devices",
+        json!({"action": "replace", "pool": "/srv/tank", "device": b, "new_device": d}),
+    );
+    let replace_job = admin.apply_confirmed(&replace_plan);
+    let job = admin.wait_job(&replace_job);
+    assert_succeeded(&job, &replace_plan, &demo);
+    let state = pool_state(&demo, "/srv/tank");
+    assert_eq!(state.devices, sorted(&[a, c, d]), "{state:?}");
+    assert_eq!(
+        (state.data.as_str(), state.metadata.as_str()),
+        ("raid1", "raid1c3")
+    );
+    assert_eq!(
+        fstype_of(b),
+        None,
+        "the replaced disk keeps no btrfs signature"
+    );
+
+    // The whole chain verifies and tells the rest of the story in order.
+    let (ok, out) = nosctl_audit_verify(&demo);
+    assert!(ok, "{out}");
+    let entries = audit_entries(&demo);
+    for (plan, job) in [(&add_plan, &add_job), (&replace_plan, &replace_job)] {
+        let plan_id = plan["id"].as_str().unwrap();
+        expected.push(("plan_created", "allowed", format!("plan {plan_id} sha256")));
+        expected.push(("plan_confirmed", "confirmed", format!("plan {plan_id}")));
+        for step in plan["steps"].as_array().unwrap() {
+            expected.push((
+                "step_ran",
+                "ok",
+                format!("job {job} step {} (", step["id"].as_str().unwrap()),
+            ));
+        }
+        expected.push(("job_finished", "ok", format!("job {job}")));
+    }
+    assert_in_order(&entries, &expected);
+
+    tampering_is_detected(&demo);
+}
+
+#[test]
+fn nosd_killed_mid_balance_restarts_with_the_job_interrupted() {
+    if !preconditions("nosd_killed_mid_balance_restarts_with_the_job_interrupted") {
+        return;
+    }
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut demo = Demo::start(2);
+    let loops = demo.loops();
+    let mut admin = setup_and_login(&demo);
+    let pool_plan = admin.plan(
+        "btrfs-pool",
+        json!({"devices": [&loops[0], &loops[1]], "label": "vault", "mountpoint": "/srv/vault",
+               "data_profile": "raid1", "metadata_profile": "raid1", "mount_options": ["noatime"]}),
+    );
+    let job = admin.apply_confirmed(&pool_plan);
+    let job = admin.wait_job(&job);
+    assert_succeeded(&job, &pool_plan, &demo);
+    if !pool_in_facts(&mut admin, "/srv/vault") {
+        skip(
+            "nosd_killed_mid_balance_restarts_with_the_job_interrupted",
+            NO_POOL_FACTS,
+        );
+        return;
+    }
+    // Enough data that a full balance takes a while (written in the agent's namespace).
+    in_ns(
+        &demo,
+        &[
+            "dd",
+            "if=/dev/urandom",
+            "of=/srv/vault/fill",
+            "bs=1M",
+            "count=384",
+            "conv=fsync",
+            "status=none",
+        ],
+    );
+
+    let balance_plan = admin.plan(
+        "btrfs-maintenance",
+        json!({"action": "balance-start", "pool": "/srv/vault", "usage_percent": 100}),
+    );
+    let balance_job = admin.apply_confirmed(&balance_plan);
+    // Kill nosd once the kernel runs the balance.
+    let deadline = Instant::now() + JOB_TIMEOUT;
+    loop {
+        let job = admin.job(&balance_job);
+        assert_eq!(
+            job["state"], "running",
+            "the balance ended before nosd could be killed: {job:#}"
+        );
+        if job["steps"][0]["state"] == "running"
+            && !demo
+                .in_agent_ns(&["btrfs", "balance", "status", "/srv/vault"])
+                .status
+                .success()
+        {
+            // `btrfs balance status` exits 1 while a balance runs.
+            break;
+        }
+        assert!(Instant::now() < deadline, "the balance never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    demo.kill_nosd();
+    demo.restart_nosd();
+
+    // The session survives the restart (server-side, persisted); the job does not run on.
+    let job = admin.job(&balance_job);
+    assert_eq!(job["state"], "interrupted", "{job:#}");
+    assert!(job["finished_at"].is_u64(), "{job:#}");
+    assert_ne!(job["steps"][0]["state"], "done", "{job:#}");
+    assert!(
+        job["steps"][0]["output"]
+            .as_str()
+            .unwrap()
+            .contains("nosd stopped while this step ran"),
+        "{job:#}"
+    );
+    assert_eq!(
+        job["events"].as_array().unwrap().last().unwrap()["kind"],
+        "job_interrupted",
+        "{job:#}"
+    );
+
+    // The pool's lock did not survive nosd: a new plan on the pool applies at once (a read-only
+    // one, as the kernel may still be balancing), and once the balance is over, a new balance.
+    let status_plan = admin.plan(
+        "btrfs-maintenance",
+        json!({"action": "balance-status", "pool": "/srv/vault"}),
+    );
+    let status_job = admin.apply_confirmed(&status_plan);
+    let job = admin.wait_job(&status_job);
+    assert_succeeded(&job, &status_plan, &demo);
+    let deadline = Instant::now() + JOB_TIMEOUT;
+    while !demo
+        .in_agent_ns(&["btrfs", "balance", "status", "/srv/vault"])
+        .status
+        .success()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the kernel's balance never ended"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let again = admin.plan(
+        "btrfs-maintenance",
+        json!({"action": "balance-start", "pool": "/srv/vault", "usage_percent": 10}),
+    );
+    let again_job = admin.apply_confirmed(&again);
+    let job = admin.wait_job(&again_job);
+    assert_succeeded(&job, &again, &demo);
+    let state = pool_state(&demo, "/srv/vault");
+    assert_eq!(state.devices, sorted(&[&loops[0], &loops[1]]), "{state:?}");
+
+    // The chain survived the SIGKILL and records the interruption.
+    let (ok, out) = nosctl_audit_verify(&demo);
+    assert!(ok, "{out}");
+    assert_in_order(
+        &audit_entries(&demo),
+        &[
+            (
+                "plan_confirmed",
+                "confirmed",
+                format!("plan {}", balance_plan["id"].as_str().unwrap()),
+            ),
+            (
+                "job_interrupted",
+                "interrupted",
+                format!("job {balance_job} was running"),
+            ),
+            ("job_finished", "ok", format!("job {status_job}")),
+            ("job_finished", "ok", format!("job {again_job}")),
+        ],
+    );
+}
