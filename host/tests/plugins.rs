@@ -27,7 +27,7 @@ foreach_plugin!(assert_test_exists);
 const HOSTILE_BOUND: Duration = Duration::from_secs(15);
 
 static HOST: LazyLock<PluginHost> =
-    LazyLock::new(|| PluginHost::new(&HostConfig { cache_dir: None }).expect("plugin host"));
+    LazyLock::new(|| PluginHost::new(&HostConfig::new(None)).expect("plugin host"));
 
 static ALLOWLIST: LazyLock<Allowlist> = LazyLock::new(|| {
     let text = include_str!("../../allowlist.toml").to_owned();
@@ -223,6 +223,53 @@ fn hostile_infinite_loop() {
         .assert_eq(&err.to_string());
 }
 
+/// More calls at once than the instance pool has slots: the extra call is a typed `Busy`, never
+/// a panic or a wait, the call holding the slot ends in its own typed error, and the host serves
+/// again once the slot is free.
+#[test]
+fn pool_exhaustion_is_busy() {
+    let host = PluginHost::new(&HostConfig {
+        max_concurrent_calls: 1,
+        ..HostConfig::new(None)
+    })
+    .unwrap();
+    let (_tmp, dir) = with_manifest(HOSTILE_INFINITE_LOOP, |m| {
+        format!("{m}\n[limits]\nfuel = 2_000_000_000_000\ndeadline-ms = 3000\n")
+    });
+    let looping = host.load(&dir).unwrap();
+    let pool = host.load(Path::new(BTRFS_POOL)).unwrap();
+    let input = r#"{"devices": ["/dev/sdb"], "label": "a", "mountpoint": "/srv/a"}"#;
+    // The looping call holds the only slot until its fuel runs out (the cap, about 80 ms);
+    // meanwhile btrfs-pool is asked again and again. If btrfs-pool won the race for the slot,
+    // the looping call was the busy one: try again.
+    let busy = (0..20).find_map(|_| {
+        std::thread::scope(|scope| {
+            let holder = scope.spawn(|| looping.plan(&facts(), "{}").unwrap_err());
+            let busy = loop {
+                // Leave the holder time to take the slot (a spinning caller would hold it).
+                std::thread::sleep(Duration::from_millis(2));
+                match pool.plan(&facts(), input) {
+                    Err(err) => break Some(err),
+                    Ok(_) if holder.is_finished() => break None,
+                    Ok(_) => {}
+                }
+            };
+            let held = holder.join().unwrap();
+            let busy = busy?;
+            assert!(
+                matches!(held, PluginError::OutOfFuel { .. }),
+                "the slot holder: {held}"
+            );
+            Some(busy)
+        })
+    });
+    let busy = busy.expect("the pool of one slot was never seen full");
+    assert!(matches!(busy, PluginError::Busy { max: 1, .. }), "{busy}");
+    expect_test::expect!["plugin btrfs-pool: all 1 plugin call slots are in use; try again"]
+        .assert_eq(&busy.to_string());
+    assert!(pool.plan(&facts(), input).unwrap().answer.is_ok());
+}
+
 #[test]
 fn hostile_memory_hog() {
     let err = hostile_plan(HOSTILE_MEMORY_HOG, "{}");
@@ -412,9 +459,7 @@ fn wrong_kind_is_refused() {
 #[test]
 fn compile_cache_hits_after_a_miss() {
     let cache_dir = tempfile::tempdir().unwrap();
-    let config = HostConfig {
-        cache_dir: Some(cache_dir.path().join("cache")),
-    };
+    let config = HostConfig::new(Some(cache_dir.path().join("cache")));
     let cold = PluginHost::new(&config).unwrap();
     let plugin = cold.load(Path::new(BTRFS_POOL)).unwrap();
     assert_eq!(

@@ -1,7 +1,8 @@
-//! Block devices + mounts + btrfs sysfs summaries → [`Facts`]. Pure.
+//! Block devices + mounts + btrfs sysfs summaries + `btrfs filesystem show` → [`Facts`]. Pure.
 
+use super::btrfs_show::{self, ShownFilesystem};
 use super::mountinfo::MountEntry;
-use super::{BlockDevice, BtrfsDevice, BtrfsFilesystem, Facts};
+use super::{BlockDevice, BtrfsDevice, BtrfsFilesystem, Facts, UNKNOWN_DEVID};
 
 /// What `/sys/fs/btrfs/<uuid>/allocation` tells about one filesystem.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,13 +21,14 @@ pub struct BtrfsSummary {
 /// Build facts from what the machine reported. Mounted btrfs filesystems are grouped by UUID;
 /// fresh UUIDs and the time are left empty for the caller to fill in just before a call.
 ///
-/// FIXME: devids are numbered in lsblk order, which matches `btrfs filesystem show` only for
-/// pools that never lost a device; the real devids need the agent's read-only
-/// `btrfs.filesystem.show` rule, which nosd will run through the agent.
+/// A member's devid comes only from `shown` (parsed `btrfs filesystem show --raw`); a member it
+/// does not list, or every member when it could not be read (`shown` empty), gets
+/// [`UNKNOWN_DEVID`], never a guess: devids have gaps once a pool lost or replaced a device.
 pub fn assemble(
     block_devices: Vec<BlockDevice>,
     mounts: &[MountEntry],
     summaries: &[BtrfsSummary],
+    shown: &[ShownFilesystem],
 ) -> Facts {
     let mut block_devices = block_devices;
     // Without udev (containers), lsblk reports no fstype, UUID or label at all; the kernel's own
@@ -53,7 +55,7 @@ pub fn assemble(
     {
         let Some(uuid) = &device.uuid else { continue };
         let member = BtrfsDevice {
-            devid: 0,
+            devid: btrfs_show::devid_of(shown, uuid, &device.path).unwrap_or(UNKNOWN_DEVID),
             path: device.path.clone(),
             size_bytes: device.size_bytes,
         };
@@ -72,9 +74,6 @@ pub fn assemble(
         }
     }
     for fs in &mut filesystems {
-        for (device_idx, device) in fs.devices.iter_mut().enumerate() {
-            device.devid = device_idx as u64 + 1;
-        }
         let paths: Vec<&str> = fs.devices.iter().map(|d| d.path.as_str()).collect();
         if let Some(mount) = mounts
             .iter()
@@ -119,7 +118,13 @@ mod tests {
             label: Some("tank".into()),
             members: vec!["sdb".into(), "sdc".into()],
         }];
-        let facts = assemble(devices, &mounts, &summaries);
+        // The pool lost devid 1 once: its members are devids 2 and 3, not lsblk's 1 and 2.
+        let shown = [ShownFilesystem {
+            uuid: "0b3c1d2e-1111-4000-8000-000000000001".into(),
+            members: vec![(3, "/dev/sdc".into()), (2, "/dev/sdb".into())],
+        }];
+        let unread = assemble(devices.clone(), &mounts, &summaries, &[]);
+        let facts = assemble(devices, &mounts, &summaries, &shown);
         expect![[r#"
             [
                 BtrfsFilesystem {
@@ -130,12 +135,12 @@ mod tests {
                     mountpoint: "/srv/tank",
                     devices: [
                         BtrfsDevice {
-                            devid: 1,
+                            devid: 2,
                             path: "/dev/sdb",
                             size_bytes: 4000787030016,
                         },
                         BtrfsDevice {
-                            devid: 2,
+                            devid: 3,
                             path: "/dev/sdc",
                             size_bytes: 4000787030016,
                         },
@@ -149,6 +154,20 @@ mod tests {
         "#]]
         .assert_debug_eq(&facts.filesystems);
         assert_eq!(facts.validate(), Ok(()));
+        // Without `btrfs filesystem show` the devids are unknown, not numbered.
+        let devids: Vec<u64> = unread.filesystems[0]
+            .devices
+            .iter()
+            .map(|d| d.devid)
+            .collect();
+        assert_eq!(devids, [UNKNOWN_DEVID, UNKNOWN_DEVID]);
+        assert_eq!(
+            (
+                unread.filesystems[0].devices.len(),
+                &unread.filesystems[0].mountpoint
+            ),
+            (2, &"/srv/tank".to_owned())
+        );
     }
 
     #[test]
@@ -177,6 +196,7 @@ mod tests {
             devices.clone(),
             &mounts,
             &[summary(vec!["sdb".into(), "sdc".into()])],
+            &[],
         );
         assert_eq!(facts.filesystems.len(), 1, "{:?}", facts.filesystems);
         let fs = &facts.filesystems[0];
@@ -189,7 +209,7 @@ mod tests {
             (Some("tank"), "/srv/tank", 2)
         );
         // No members listed: nothing is guessed.
-        let facts = assemble(devices, &mounts, &[summary(Vec::new())]);
+        let facts = assemble(devices, &mounts, &[summary(Vec::new())], &[]);
         assert!(facts.filesystems.is_empty(), "{:?}", facts.filesystems);
     }
 }

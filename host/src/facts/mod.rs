@@ -1,11 +1,13 @@
 //! Facts: the description of the machine a planner receives, in the JSON form that
 //! `nosctl facts` prints and `nosctl plan --facts` reads, plus the pure parsers that build it
-//! from `lsblk --json` and `/proc/self/mountinfo` text ([`lsblk`], [`mountinfo`], [`assemble`]).
+//! from `lsblk --json`, `/proc/self/mountinfo` and `btrfs filesystem show --raw` text
+//! ([`lsblk`], [`mountinfo`], [`btrfs_show`], [`assemble`]).
 //!
 //! This module never reads a file or runs a program: callers hand it the text. The field names
 //! are the snake_case forms of the WIT record fields, so a facts file reads like the WIT.
 
 pub mod assemble;
+pub mod btrfs_show;
 pub mod lsblk;
 pub mod mountinfo;
 
@@ -56,9 +58,15 @@ pub struct BlockDevice {
     pub by_id: Vec<String>,
 }
 
+/// The devid of a member whose real devid the host could not read (`btrfs filesystem show`
+/// failed or did not list it). btrfs numbers devices from 1, so 0 never names one; a planner
+/// that needs a devid refuses a member with this one.
+pub const UNKNOWN_DEVID: u64 = 0;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BtrfsDevice {
+    /// [`UNKNOWN_DEVID`] when unknown.
     pub devid: u64,
     pub path: String,
     pub size_bytes: u64,

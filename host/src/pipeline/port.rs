@@ -15,6 +15,7 @@ use nos_agent::protocol::{
 
 use crate::agent_client::{AgentClient, read_token_file};
 use crate::facts::assemble::assemble;
+use crate::facts::btrfs_show::{self, ShownFilesystem};
 use crate::facts::mountinfo::MountEntry;
 use crate::facts::{Facts, lsblk};
 use crate::plan::types::{ManagedRequest, Request};
@@ -81,6 +82,27 @@ impl AgentSocket {
             .map_err(|err| PortError::Unreachable(err.to_string()))
     }
 
+    /// `btrfs filesystem show --raw` through the agent (read-only rule
+    /// `btrfs.filesystem.show.all`), parsed: the members' devids. Empty when the agent refuses
+    /// or the command fails, so the facts say the devids are unknown rather than guess them.
+    fn btrfs_shown(&self) -> Vec<ShownFilesystem> {
+        let argv = ["btrfs", "filesystem", "show", "--raw"]
+            .map(str::to_owned)
+            .to_vec();
+        let shown = match self.request(RequestBody::Run { argv }) {
+            Ok(ResponseBody::Ran { result }) if result.outcome == Outcome::Ok => {
+                btrfs_show::parse(&result.stdout.text)
+            }
+            Ok(ResponseBody::Ran { result }) => Err(excerpt(&result.stderr.text)),
+            Ok(other) => Err(describe(&other)),
+            Err(err) => Err(err.to_string()),
+        };
+        shown.unwrap_or_else(|err| {
+            tracing::warn!("btrfs filesystem show --raw: {err}; devids are unknown");
+            Vec::new()
+        })
+    }
+
     fn fact(&self, kind: FactKind) -> Result<AgentFacts, PortError> {
         match self.request(RequestBody::Facts { kind })? {
             ResponseBody::Facts { facts } => Ok(facts),
@@ -118,6 +140,7 @@ impl AgentPort for AgentSocket {
             devices,
             &mounts,
             &crate::sysfs_btrfs::summaries(&self.sysfs_btrfs),
+            &self.btrfs_shown(),
         );
         facts.validate().map_err(PortError::Facts)?;
         Ok(facts)

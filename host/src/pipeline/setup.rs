@@ -42,7 +42,7 @@ pub fn plugin_host(config: &Config) -> Result<Option<PluginHost>, SetupError> {
         .pipeline
         .as_ref()
         .and_then(|pipeline| pipeline.plugin_cache_dir.clone());
-    PluginHost::new(&HostConfig { cache_dir })
+    PluginHost::new(&HostConfig::new(cache_dir))
         .map(Some)
         .map_err(|err| SetupError::Plugin {
             path: "<engine>".into(),

@@ -45,6 +45,27 @@ pub const MAX_TABLE_ELEMENTS: usize = 20_000;
 /// Core instances per store (a wasip2 std guest needs a handful).
 pub const MAX_INSTANCES: usize = 32;
 
+/// Concurrent calls: how many plugin calls of one host may be in flight at once. Every call
+/// instantiates into a slot of the host's pooling allocator, which reserves this many slots up
+/// front (address space only: per slot [`MAX_MEMORIES`] memories of 4 GiB plus guard, and
+/// [`MAX_TABLES`] tables of [`MAX_TABLE_ELEMENTS`]). A call beyond it fails with
+/// `PluginError::Busy` rather than waiting; it does not bound calls queued by callers.
+pub const DEFAULT_CONCURRENT_CALLS: u32 = 64;
+/// Bytes of each linear memory slot kept mapped between calls and reset in place (only the
+/// dirty pages, found with PAGEMAP_SCAN, by memset or a copy of the initial image) instead of
+/// being unmapped: a new
+/// instance in a warm slot then takes no page faults on its stack, data and first heap pages.
+/// It is the same reset wasmtime does to a fresh slot, so no byte of a previous call survives;
+/// it costs up to this much resident memory per warm slot (a Rust guest's 1 MiB stack sits at
+/// the bottom of its memory, so the heap starts above it). Only pages a guest touched stay
+/// resident: sequential calls reuse the slot last used by the same plugin, so a host keeps about
+/// one warm slot per plugin; the bound after a burst of concurrent calls is
+/// `max_concurrent_calls × MAX_MEMORIES ×` this (256 MiB at the defaults).
+pub const KEEP_RESIDENT_BYTES: usize = 2 << 20;
+/// The same for each table slot: the whole table (an element is one pointer), so a call does
+/// not fault in the function tables it uses.
+pub const TABLE_KEEP_RESIDENT_BYTES: usize = MAX_TABLE_ELEMENTS * size_of::<usize>();
+
 /// Wasm stack: the bytes of native stack wasm frames may use in one call. Deeper recursion traps
 /// with a stack-overflow trap (`PluginError::StackOverflow`). It does not guarantee the host
 /// thread's own stack: callers must run plugins on a thread with at least this much to spare

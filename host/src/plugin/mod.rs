@@ -23,14 +23,19 @@ use std::thread;
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
-use wasmtime::{Config, Engine, Store, Trap};
+use wasmtime::{
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolConcurrencyLimitError,
+    PoolingAllocationConfig, Store, Trap,
+};
 
 use crate::facts::Facts;
 use crate::plan::types::{self as plan_types, Plan, Refusal};
 use cache::{Cache, CacheOutcome};
 use limits::{
-    EPOCH_TICK, Limits, MAX_COMPONENT_BYTES, MAX_INPUT_BYTES, MAX_MANIFEST_BYTES,
-    MAX_TRANSFER_BYTES, MAX_WASM_STACK_BYTES,
+    DEFAULT_CONCURRENT_CALLS, EPOCH_TICK, KEEP_RESIDENT_BYTES, Limits, MAX_COMPONENT_BYTES,
+    MAX_INPUT_BYTES, MAX_INSTANCES, MAX_MANIFEST_BYTES, MAX_MEMORIES, MAX_MEMORY_BYTES,
+    MAX_TABLE_ELEMENTS, MAX_TABLES, MAX_TRANSFER_BYTES, MAX_WASM_STACK_BYTES,
+    TABLE_KEEP_RESIDENT_BYTES,
 };
 use manifest::{ApiVersion, Manifest, PluginKind};
 use policy::{LoginAttempt, LoginDecision, PasswordFeatures, PasswordVerdict};
@@ -112,19 +117,36 @@ pub enum PluginError {
     ResultTooLarge { name: String, max_bytes: usize },
     #[error("plugin {name} returned a malformed result: {message}")]
     MalformedResult { name: String, message: String },
+    #[error("plugin {name}: all {max} plugin call slots are in use; try again")]
+    Busy { name: String, max: u32 },
     #[error("plugin engine: {0}")]
     Engine(String),
 }
 
-/// How the host is set up: where the compile cache lives, if anywhere.
+/// How the host is set up: where the compile cache lives, if anywhere, and how many calls may
+/// run at once.
+#[derive(Debug, Clone)]
 pub struct HostConfig {
     /// `None` compiles every plugin at every load.
     pub cache_dir: Option<PathBuf>,
+    /// Slots of the instance pool (see [`limits::DEFAULT_CONCURRENT_CALLS`]).
+    pub max_concurrent_calls: u32,
+}
+
+impl HostConfig {
+    /// The default pool, with the compile cache in `cache_dir` (`None`: no cache).
+    pub fn new(cache_dir: Option<PathBuf>) -> HostConfig {
+        HostConfig {
+            cache_dir,
+            max_concurrent_calls: DEFAULT_CONCURRENT_CALLS,
+        }
+    }
 }
 
 /// One engine (one per process), its epoch ticker, the linkers and the compile cache.
 pub struct PluginHost {
     engine: Engine,
+    max_concurrent_calls: u32,
     linkers: api::Linkers,
     cache: Option<Cache>,
     ticker: Arc<Ticker>,
@@ -147,6 +169,7 @@ pub struct LoadedPlugin {
     manifest: Manifest,
     limits: Limits,
     pre: api::Pre,
+    max_concurrent_calls: u32,
     imports: Vec<String>,
     exports: Vec<String>,
     cache_outcome: Option<CacheOutcome>,
@@ -162,19 +185,47 @@ pub struct PlanCall {
 
 /// The engine configuration every plugin runs under. Part of the cache key via
 /// `precompile_compatibility_hash`.
-pub fn engine_config() -> Config {
+///
+/// Instances come from a pooling allocator sized from [`limits`]: a call instantiates into a
+/// slot reserved at start-up (memory images mapped copy-on-write) instead of mapping fresh
+/// memories and tables, and the slot is reset when the call's `Store` is dropped. Each call
+/// still gets a fresh `Store` and a fresh instance; a slot never carries guest state over.
+/// The pool's per-memory cap is the largest grant ([`MAX_MEMORY_BYTES`]), so `StoreLimits`
+/// (the call's own grant, trapping on refusal) always refuses growth first.
+pub fn engine_config(max_concurrent_calls: u32) -> Config {
+    let calls = max_concurrent_calls.max(1);
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(calls)
+        .max_core_instances_per_component(MAX_INSTANCES as u32)
+        .total_core_instances(calls.saturating_mul(MAX_INSTANCES as u32))
+        .max_memories_per_component(MAX_MEMORIES as u32)
+        .max_memories_per_module(MAX_MEMORIES as u32)
+        .total_memories(calls.saturating_mul(MAX_MEMORIES as u32))
+        .max_memory_size(MAX_MEMORY_BYTES as usize)
+        .max_tables_per_component(MAX_TABLES as u32)
+        .max_tables_per_module(MAX_TABLES as u32)
+        .total_tables(calls.saturating_mul(MAX_TABLES as u32))
+        .table_elements(MAX_TABLE_ELEMENTS)
+        .total_stacks(0)
+        .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
+        .table_keep_resident(TABLE_KEEP_RESIDENT_BYTES)
+        // Reset only the pages a call dirtied (Linux 6.7+ PAGEMAP_SCAN; otherwise the whole
+        // kept range is reset).
+        .pagemap_scan(Enabled::Auto);
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.consume_fuel(true);
     config.epoch_interruption(true);
     config.max_wasm_stack(MAX_WASM_STACK_BYTES);
+    config.memory_init_cow(true);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     config
 }
 
 impl PluginHost {
     pub fn new(config: &HostConfig) -> Result<PluginHost, PluginError> {
-        let engine =
-            Engine::new(&engine_config()).map_err(|e| PluginError::Engine(e.to_string()))?;
+        let engine = Engine::new(&engine_config(config.max_concurrent_calls))
+            .map_err(|e| PluginError::Engine(e.to_string()))?;
         let linkers = api::Linkers::new(&engine).map_err(|e| PluginError::Engine(e.to_string()))?;
         let cache = config.cache_dir.as_deref().map(Cache::open).transpose()?;
         let stop = Arc::new(AtomicBool::new(false));
@@ -194,6 +245,7 @@ impl PluginHost {
             .map_err(|e| PluginError::Engine(format!("cannot start the epoch ticker: {e}")))?;
         Ok(PluginHost {
             engine,
+            max_concurrent_calls: config.max_concurrent_calls,
             linkers,
             cache,
             ticker: Arc::new(Ticker { stop }),
@@ -298,6 +350,7 @@ impl PluginHost {
             manifest,
             limits,
             pre,
+            max_concurrent_calls: self.max_concurrent_calls,
             imports,
             exports,
             cache_outcome,
@@ -442,6 +495,12 @@ impl LoadedPlugin {
 
     fn classify(&self, error: wasmtime::Error, state: &CallState) -> PluginError {
         let name = self.manifest.name.clone();
+        if error.downcast_ref::<PoolConcurrencyLimitError>().is_some() {
+            return PluginError::Busy {
+                name,
+                max: self.max_concurrent_calls,
+            };
+        }
         if let Some(requested) = state.limiter.refused_memory_bytes {
             return PluginError::MemoryLimit {
                 name,

@@ -146,7 +146,7 @@ fn member(
 ) -> Result<(u64, String, u64), PlanError> {
     let found = match (device, devid) {
         (Some(path), None) => fs.devices.iter().find(|d| d.path == path),
-        (None, Some(devid)) => fs.devices.iter().find(|d| d.devid == devid),
+        (None, Some(devid)) => fs.devices.iter().find(|d| d.known_devid() == Some(devid)),
         _ => {
             return Err(PlanError::InvalidInput(
                 "give exactly one of device and devid".into(),
@@ -160,7 +160,15 @@ fn member(
             fs.mountpoint
         ))
     })?;
-    Ok((found.devid, found.path.clone(), found.size_bytes))
+    // Removing or replacing names the member by devid (a missing one has nothing else), and a
+    // guessed devid would name the wrong device.
+    let Some(known) = found.known_devid() else {
+        return Err(refused(format!(
+            "the devid of {} in pool {} is unknown (the host could not read `btrfs filesystem show`)",
+            found.path, fs.mountpoint
+        )));
+    };
+    Ok((known, found.path.clone(), found.size_bytes))
 }
 
 fn label(fs: &BtrfsFilesystem) -> &str {

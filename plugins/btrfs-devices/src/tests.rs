@@ -114,3 +114,39 @@ fn guards() {
         assert!(text.contains(needle), "{input}: {text} lacks {needle:?}");
     }
 }
+
+#[test]
+fn unknown_devids_are_refused_never_guessed() {
+    let mut facts = facts();
+    for device in &mut facts.filesystems[0].devices {
+        device.devid = nos_plugin_sdk::UNKNOWN_DEVID;
+    }
+    let plan = |input: &str| match DevicesPlanner::plan(&facts, input) {
+        Ok(plan) => plan.render_lines(),
+        Err(err) => format!("error: {err:?}\n"),
+    };
+    expect![[r#"
+        error: PlanError::Refused("the devid of /dev/sdg in pool /srv/pool is unknown (the host could not read `btrfs filesystem show`)")
+    "#]].assert_eq(&plan(
+        r#"{"action": "remove", "pool": "/srv/pool", "device": "/dev/sdg"}"#,
+    ));
+    expect![[r#"
+        error: PlanError::Refused("devid 0 is not a member of pool /srv/pool")
+    "#]]
+    .assert_eq(&plan(
+        r#"{"action": "remove", "pool": "/srv/pool", "devid": 0}"#,
+    ));
+    expect![[r#"
+        error: PlanError::Refused("the devid of /dev/sdf in pool /srv/pool is unknown (the host could not read `btrfs filesystem show`)")
+    "#]].assert_eq(&plan(
+        r#"{"action": "replace", "pool": "/srv/pool", "device": "/dev/sdf", "new_device": "/dev/sdd"}"#,
+    ));
+    // Adding needs no devid.
+    expect![[r#"
+        add-sdd [destructive] btrfs device add /dev/sdd /srv/pool (confirm: sdd)
+        verify [read] btrfs filesystem show /dev/sdf
+    "#]]
+    .assert_eq(&plan(
+        r#"{"action": "add", "pool": "pool", "device": "sdd"}"#,
+    ));
+}

@@ -1,6 +1,10 @@
 //! Helpers to read facts: lookups a planner needs, with the same meaning in every planner.
 
-use crate::{BlockDevice, BtrfsFilesystem, Facts};
+use crate::{BlockDevice, BtrfsDevice, BtrfsFilesystem, Facts};
+
+/// The devid the host gives a member whose real devid it could not read. btrfs numbers devices
+/// from 1, so it never names one; use [`BtrfsDevice::known_devid`].
+pub const UNKNOWN_DEVID: u64 = 0;
 
 impl Facts {
     /// The block device whose path, kernel name or by-id link is `name`.
@@ -44,11 +48,18 @@ impl BlockDevice {
 }
 
 impl BtrfsFilesystem {
-    /// The devid of the member at `path`, if it is one.
+    /// The devid of the member at `path`, if it is one and its devid is known.
     pub fn devid_of(&self, path: &str) -> Option<u64> {
         self.devices
             .iter()
             .find(|d| d.path == path)
-            .map(|d| d.devid)
+            .and_then(BtrfsDevice::known_devid)
+    }
+}
+
+impl BtrfsDevice {
+    /// The member's devid; `None` when the host could not read it ([`UNKNOWN_DEVID`]).
+    pub fn known_devid(&self) -> Option<u64> {
+        (self.devid != UNKNOWN_DEVID).then_some(self.devid)
     }
 }

@@ -45,6 +45,7 @@ pub mod bindings {
 }
 
 mod facts_ext;
+pub use facts_ext::UNKNOWN_DEVID;
 mod log;
 pub mod profile;
 mod step;

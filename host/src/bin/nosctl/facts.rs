@@ -1,6 +1,8 @@
 //! `nosctl facts`: this machine's facts in the JSON form planners receive (and
 //! `nosctl plan --facts` reads), gathered read-only: `lsblk --json`, `/proc/self/mountinfo`,
-//! `/dev/disk/by-id` and `/sys/fs/btrfs/*/allocation`. The parsing is in `nos_host::facts`.
+//! `/dev/disk/by-id`, `/sys/fs/btrfs/*/allocation` and `btrfs filesystem show --raw` (the only
+//! source of devids; without it, as without root for unmounted pools, members get devid 0,
+//! "unknown", and a warning goes to stderr). The parsing is in `nos_host::facts`.
 
 use std::fs;
 use std::path::Path;
@@ -8,6 +10,7 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result};
 use nos_host::facts::assemble::assemble;
+use nos_host::facts::btrfs_show::{self, ShownFilesystem};
 use nos_host::facts::{lsblk, mountinfo};
 
 #[derive(clap::Args)]
@@ -33,9 +36,30 @@ pub fn run(_args: Args) -> Result<ExitCode> {
         devices,
         &mounts,
         &nos_host::sysfs_btrfs::summaries(Path::new("/sys/fs/btrfs")),
+        &btrfs_shown(),
     );
     println!("{}", serde_json::to_string_pretty(&facts)?);
     Ok(ExitCode::SUCCESS)
+}
+
+/// `btrfs filesystem show --raw`, parsed; empty (devids unknown) when it cannot be run.
+fn btrfs_shown() -> Vec<ShownFilesystem> {
+    let shown = Command::new("btrfs")
+        .args(["filesystem", "show", "--raw"])
+        .env_clear()
+        .output()
+        .map_err(|err| err.to_string())
+        .and_then(|output| {
+            if output.status.success() {
+                btrfs_show::parse(&String::from_utf8_lossy(&output.stdout))
+            } else {
+                Err(String::from_utf8_lossy(&output.stderr).trim().to_owned())
+            }
+        });
+    shown.unwrap_or_else(|err| {
+        eprintln!("warning: btrfs filesystem show --raw: {err}; devids are unknown (0)");
+        Vec::new()
+    })
 }
 
 /// `/dev/disk/by-id/*` → the kernel name each link points at.

@@ -70,9 +70,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let input = String::from_utf8(read_bounded(&args.input)?)
         .with_context(|| format!("input {} is not UTF-8", args.input.display()))?;
 
-    let host = PluginHost::new(&HostConfig {
-        cache_dir: args.cache_dir.clone(),
-    })?;
+    let host = PluginHost::new(&HostConfig::new(args.cache_dir.clone()))?;
     let plugin = match host.load(&args.plugin) {
         Ok(plugin) => plugin,
         Err(error) => return Ok(plugin_failed(&error.to_string(), args.json)),

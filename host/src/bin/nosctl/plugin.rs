@@ -31,7 +31,7 @@ enum Verb {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let Verb::Inspect { plugin, json } = args.verb;
-    let host = PluginHost::new(&HostConfig { cache_dir: None })?;
+    let host = PluginHost::new(&HostConfig::new(None))?;
     let loaded = match host.load(&plugin) {
         Ok(loaded) => loaded,
         Err(error) => {
