@@ -132,16 +132,41 @@ pub fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     }
 }
 
-/// The part of the facts a plan depends on: devices and filesystems, without the fresh UUIDs
-/// and the time. A plan is stale when this differs at apply.
-pub fn facts_fingerprint(facts: &Facts) -> String {
+/// The part of the facts a plan depends on, hashed: every block device its steps name (by path,
+/// `/dev/<kernel name>` or a by-id link; a device's record includes its mount points and its
+/// holders, so a new partition or mount on it counts) and every btrfs filesystem (a pool that
+/// appeared or went is always material). Fresh UUIDs, the time and devices the plan does not
+/// name are left out, so plugging in a USB stick does not make every pending plan stale. A plan
+/// is stale when this differs at apply.
+pub fn facts_fingerprint(facts: &Facts, plan: &CheckedPlan) -> String {
     #[derive(Serialize)]
     struct Relevant<'a> {
-        block_devices: &'a [crate::facts::BlockDevice],
+        block_devices: Vec<&'a crate::facts::BlockDevice>,
         filesystems: &'a [crate::facts::BtrfsFilesystem],
     }
+    let mut named: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+    for checked in plan.steps() {
+        let step = checked.step();
+        for request in std::iter::once(&step.request).chain(step.rollback.as_ref()) {
+            if let Request::Argv(argv) = request {
+                named.extend(argv.iter().map(String::as_str));
+            }
+        }
+    }
+    let block_devices = facts
+        .block_devices
+        .iter()
+        .filter(|device| {
+            named.contains(device.path.as_str())
+                || named.contains(format!("/dev/{}", device.kname).as_str())
+                || device
+                    .by_id
+                    .iter()
+                    .any(|link| named.contains(link.as_str()))
+        })
+        .collect();
     let bytes = serde_json::to_vec(&Relevant {
-        block_devices: &facts.block_devices,
+        block_devices,
         filesystems: &facts.filesystems,
     })
     .unwrap_or_default();
@@ -255,4 +280,79 @@ pub fn random_uuid() -> String {
         &hex[16..20],
         &hex[20..32]
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::types::{Plan, Step};
+
+    fn plan_on(devices: &[&str]) -> CheckedPlan {
+        let allowlist = Allowlist::load(&[nos_agent::allowlist::Source {
+            name: "allowlist.toml".into(),
+            text: include_str!("../../../allowlist.toml").to_owned(),
+        }])
+        .expect("the default allowlist loads");
+        let mut argv: Vec<String> = ["mkfs.btrfs", "-d", "raid1", "-m", "raid1", "--"]
+            .map(str::to_owned)
+            .to_vec();
+        argv.extend(devices.iter().map(|device| (*device).to_owned()));
+        let plan = Plan {
+            steps: vec![Step {
+                id: "mkfs".into(),
+                title: "mkfs".into(),
+                request: Request::Argv(argv),
+                effect: Effect::Destructive,
+                rollback: None,
+                confirmation: Some("tank".into()),
+            }],
+            warnings: Vec::new(),
+        };
+        crate::plan::check::check(plan, &allowlist, &crate::plan::check::Scope::new([]))
+    }
+
+    fn fixture() -> Facts {
+        serde_json::from_str(include_str!("../../tests/data/facts/fixture.json")).unwrap()
+    }
+
+    #[test]
+    fn a_plan_is_stale_only_when_what_it_names_changes() {
+        // Named by path and by a by-id link.
+        let plan = plan_on(&[
+            "/dev/sdb",
+            "/dev/disk/by-id/ata-WDC_WD40EFRX-68N32N0_WD-AAA2",
+        ]);
+        let base = facts_fingerprint(&fixture(), &plan);
+        assert_eq!(base, facts_fingerprint(&fixture(), &plan), "deterministic");
+
+        // A device the plan does not name appears, or one it does not name changes: not stale.
+        let mut facts = fixture();
+        let mut stick = facts.block_devices[7].clone();
+        stick.path = "/dev/sdz".into();
+        stick.kname = "sdz".into();
+        facts.block_devices.push(stick);
+        facts.block_devices[6].fstype = Some("vfat".into());
+        facts.fresh_uuids = vec!["f00dcafe-0000-4000-8000-000000000000".into()];
+        assert_eq!(base, facts_fingerprint(&facts, &plan));
+
+        // Any change to a named device (by path, or by its by-id link): stale.
+        let changes: [fn(&mut Facts); 4] = [
+            |facts| facts.block_devices[2].fstype = Some("ext4".into()),
+            |facts| facts.block_devices[2].mountpoints = vec!["/mnt".into()],
+            |facts| facts.block_devices[3].holders = vec!["sdc1".into()],
+            |facts| facts.block_devices[3].size_bytes -= 1,
+        ];
+        for change in changes {
+            let mut facts = fixture();
+            change(&mut facts);
+            assert_ne!(base, facts_fingerprint(&facts, &plan));
+        }
+        // A named device that went away, and a pool that appeared or changed: stale.
+        let mut facts = fixture();
+        facts.block_devices.remove(2);
+        assert_ne!(base, facts_fingerprint(&facts, &plan));
+        let mut facts = fixture();
+        facts.filesystems[1].used_bytes += 1;
+        assert_ne!(base, facts_fingerprint(&facts, &plan));
+    }
 }

@@ -411,7 +411,7 @@ async fn create_plan(
         username: session.family.username.clone(),
         created_at: now,
         expires_at: now + pipeline.plan_ttl_seconds,
-        facts_fingerprint: pipeline::facts_fingerprint(&facts),
+        facts_fingerprint: pipeline::facts_fingerprint(&facts, &checked),
         confirmation: pipeline::confirmation_of(&checked),
         checked: Arc::new(checked),
     };
@@ -554,7 +554,7 @@ async fn apply_plan(
         .await
         .map_err(|err| ApiError::Internal(err.to_string()))?
         .map_err(agent_unreachable)?;
-    if pipeline::facts_fingerprint(&facts) != plan.facts_fingerprint {
+    if pipeline::facts_fingerprint(&facts, &plan.checked) != plan.facts_fingerprint {
         return Err(refuse(
             "plan.stale",
             StatusCode::CONFLICT,
