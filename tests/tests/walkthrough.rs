@@ -422,6 +422,42 @@ fn demo_walkthrough_over_http_on_loop_devices() {
         plugins.raw
     );
 
+    // A disk holding a filesystem never looks blank, udev database or not (the agent's blkid
+    // probes it): ext4 on the third disk shows in the facts and the planner refuses the disk
+    // unless forced. Wiped again, it is blank.
+    let shell = |argv: &[&str]| {
+        let status = Command::new(argv[0]).args(&argv[1..]).status().unwrap();
+        assert!(status.success(), "{argv:?}");
+    };
+    shell(&["mkfs.ext4", "-q", "-F", c]);
+    let fstype_in_facts = |admin: &mut Admin, device: &str| {
+        let facts = admin.api.get("/api/v1/facts?refresh=true");
+        assert_eq!(facts.status, 200, "{}", facts.raw);
+        facts.body["facts"]["block_devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|block| block["path"] == device)
+            .map(|block| block["fstype"].clone())
+            .unwrap_or_else(|| panic!("{device} not in the facts: {}", facts.raw))
+    };
+    assert_eq!(fstype_in_facts(&mut admin, c), "ext4");
+    let refused = admin.api.post(
+        "/api/v1/plans",
+        json!({"plugin": "btrfs-pool", "input": {"devices": [c, d], "label": "over",
+               "mountpoint": "/srv/over"}}),
+    );
+    assert_eq!(refused.status, 422, "{}", refused.raw);
+    assert!(
+        refused
+            .raw
+            .contains(&format!("device {c} holds a ext4 filesystem; pass force")),
+        "{}",
+        refused.raw
+    );
+    shell(&["wipefs", "-a", "-q", c]);
+    assert!(fstype_in_facts(&mut admin, c).is_null());
+
     // Plan a raid1 pool on two demo disks.
     let pool_plan = admin.plan(
         "btrfs-pool",

@@ -1,5 +1,7 @@
-//! Block devices + mounts + btrfs sysfs summaries + `btrfs filesystem show` → [`Facts`]. Pure.
+//! Block devices + blkid signatures + mounts + btrfs sysfs summaries + `btrfs filesystem show`
+//! → [`Facts`]. Pure.
 
+use super::blkid::Signature;
 use super::btrfs_show::{self, ShownFilesystem};
 use super::mountinfo::MountEntry;
 use super::{BlockDevice, BtrfsDevice, BtrfsFilesystem, Facts, UNKNOWN_DEVID};
@@ -24,13 +26,28 @@ pub struct BtrfsSummary {
 /// A member's devid comes only from `shown` (parsed `btrfs filesystem show --raw`); a member it
 /// does not list, or every member when it could not be read (`shown` empty), gets
 /// [`UNKNOWN_DEVID`], never a guess: devids have gaps once a pool lost or replaced a device.
+///
+/// A device lsblk reports with no filesystem type, UUID or label at all (it had no udev
+/// database) takes them from `signatures` (blkid's own probe), so a disk holding data never
+/// looks blank for lack of udev.
 pub fn assemble(
     block_devices: Vec<BlockDevice>,
+    signatures: &[Signature],
     mounts: &[MountEntry],
     summaries: &[BtrfsSummary],
     shown: &[ShownFilesystem],
 ) -> Facts {
     let mut block_devices = block_devices;
+    for device in &mut block_devices {
+        if !super::blkid::needs_probe(device) {
+            continue;
+        }
+        if let Some(signature) = signatures.iter().find(|s| s.devname == device.path) {
+            device.fstype = Some(signature.fstype.clone());
+            device.uuid = signature.uuid.clone();
+            device.label = signature.label.clone();
+        }
+    }
     // Without udev (containers), lsblk reports no fstype, UUID or label at all; the kernel's own
     // list of a mounted filesystem's members says which devices hold btrfs.
     for device in &mut block_devices {
@@ -123,8 +140,8 @@ mod tests {
             uuid: "0b3c1d2e-1111-4000-8000-000000000001".into(),
             members: vec![(3, "/dev/sdc".into()), (2, "/dev/sdb".into())],
         }];
-        let unread = assemble(devices.clone(), &mounts, &summaries, &[]);
-        let facts = assemble(devices, &mounts, &summaries, &shown);
+        let unread = assemble(devices.clone(), &[], &mounts, &summaries, &[]);
+        let facts = assemble(devices, &[], &mounts, &summaries, &shown);
         expect![[r#"
             [
                 BtrfsFilesystem {
@@ -194,6 +211,7 @@ mod tests {
         };
         let facts = assemble(
             devices.clone(),
+            &[],
             &mounts,
             &[summary(vec!["sdb".into(), "sdc".into()])],
             &[],
@@ -209,7 +227,47 @@ mod tests {
             (Some("tank"), "/srv/tank", 2)
         );
         // No members listed: nothing is guessed.
-        let facts = assemble(devices, &mounts, &[summary(Vec::new())], &[]);
+        let facts = assemble(devices, &[], &mounts, &[summary(Vec::new())], &[]);
         assert!(facts.filesystems.is_empty(), "{:?}", facts.filesystems);
+    }
+
+    #[test]
+    fn signatures_fill_what_lsblk_left_blank_and_nothing_else() {
+        let mut devices =
+            super::super::lsblk::parse(include_str!("../../tests/data/facts/lsblk.json"), &[])
+                .unwrap();
+        // No udev: lsblk knows no filesystem on any device.
+        for device in &mut devices {
+            device.fstype = None;
+            device.uuid = None;
+            device.label = None;
+        }
+        // ...except one where it does (udev data present): that one is kept as lsblk says.
+        devices[5].label = Some("from-udev".into());
+        let signature = |devname: &str, fstype: &str| Signature {
+            devname: devname.into(),
+            fstype: fstype.into(),
+            uuid: Some("7d3c1a52-93a4-4c1e-9b56-3f1a2b3c4d5e".into()),
+            label: Some("probed".into()),
+        };
+        let signatures = [
+            signature("/dev/sdd", "ext4"),
+            signature(&devices[5].path.clone(), "xfs"),
+            signature("/dev/not-in-lsblk", "ext4"),
+        ];
+        let facts = assemble(devices.clone(), &signatures, &[], &[], &[]);
+        let sdd = facts
+            .block_devices
+            .iter()
+            .find(|d| d.path == "/dev/sdd")
+            .unwrap();
+        assert_eq!(
+            (sdd.fstype.as_deref(), sdd.label.as_deref()),
+            (Some("ext4"), Some("probed")),
+            "a disk holding ext4 does not look blank"
+        );
+        assert_eq!(facts.block_devices[5].fstype, None);
+        assert_eq!(facts.block_devices[5].label.as_deref(), Some("from-udev"));
+        assert_eq!(facts.block_devices.len(), devices.len());
     }
 }

@@ -17,6 +17,9 @@
 //! Only `uuid:` of a `Label:` line and the `devid … path` lines are read; anything else is
 //! skipped. A missing member (an empty path) is left out: it has no path to match.
 
+/// The command, as the default allowlist's `btrfs.filesystem.show.all` rule accepts it.
+pub const SHOW_ARGV: [&str; 4] = ["btrfs", "filesystem", "show", "--raw"];
+
 /// At most this many bytes of `btrfs filesystem show` output are parsed; longer is refused.
 pub const MAX_SHOW_BYTES: usize = 1 << 20;
 

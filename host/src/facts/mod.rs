@@ -1,12 +1,13 @@
 //! Facts: the description of the machine a planner receives, in the JSON form that
 //! `nosctl facts` prints and `nosctl plan --facts` reads, plus the pure parsers that build it
-//! from `lsblk --json`, `/proc/self/mountinfo` and `btrfs filesystem show --raw` text
-//! ([`lsblk`], [`mountinfo`], [`btrfs_show`], [`assemble`]).
+//! from `lsblk --json`, `/proc/self/mountinfo`, `btrfs filesystem show --raw` and `blkid -o
+//! export` text ([`lsblk`], [`mountinfo`], [`btrfs_show`], [`blkid`], [`assemble`]).
 //!
 //! This module never reads a file or runs a program: callers hand it the text. The field names
 //! are the snake_case forms of the WIT record fields, so a facts file reads like the WIT.
 
 pub mod assemble;
+pub mod blkid;
 pub mod btrfs_show;
 pub mod lsblk;
 pub mod mountinfo;

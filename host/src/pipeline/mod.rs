@@ -134,15 +134,26 @@ pub fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// The part of the facts a plan depends on, hashed: every block device its steps name (by path,
 /// `/dev/<kernel name>` or a by-id link; a device's record includes its mount points and its
-/// holders, so a new partition or mount on it counts) and every btrfs filesystem (a pool that
-/// appeared or went is always material). Fresh UUIDs, the time and devices the plan does not
-/// name are left out, so plugging in a USB stick does not make every pending plan stale. A plan
-/// is stale when this differs at apply.
+/// holders, so a new partition or mount on it counts) and the shape of every btrfs filesystem
+/// (identity, mount point, members, profiles: a pool that appeared, went, or changed members or
+/// profiles is always material). Left out: fresh UUIDs, the time, devices the plan does not name
+/// (plugging in a USB stick does not make every pending plan stale) and a pool's allocated and
+/// used bytes (a pool in use changes them every second). A plan is stale when this differs at
+/// apply.
 pub fn facts_fingerprint(facts: &Facts, plan: &CheckedPlan) -> String {
     #[derive(Serialize)]
     struct Relevant<'a> {
         block_devices: Vec<&'a crate::facts::BlockDevice>,
-        filesystems: &'a [crate::facts::BtrfsFilesystem],
+        filesystems: Vec<Shape<'a>>,
+    }
+    #[derive(Serialize)]
+    struct Shape<'a> {
+        uuid: &'a str,
+        label: Option<&'a str>,
+        mountpoint: &'a str,
+        devices: &'a [crate::facts::BtrfsDevice],
+        data_profile: &'a str,
+        metadata_profile: &'a str,
     }
     let mut named: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
     for checked in plan.steps() {
@@ -165,9 +176,21 @@ pub fn facts_fingerprint(facts: &Facts, plan: &CheckedPlan) -> String {
                     .any(|link| named.contains(link.as_str()))
         })
         .collect();
+    let filesystems = facts
+        .filesystems
+        .iter()
+        .map(|fs| Shape {
+            uuid: &fs.uuid,
+            label: fs.label.as_deref(),
+            mountpoint: &fs.mountpoint,
+            devices: &fs.devices,
+            data_profile: &fs.data_profile,
+            metadata_profile: &fs.metadata_profile,
+        })
+        .collect();
     let bytes = serde_json::to_vec(&Relevant {
         block_devices,
-        filesystems: &facts.filesystems,
+        filesystems,
     })
     .unwrap_or_default();
     hex::encode(Sha256::digest(bytes))
@@ -347,12 +370,30 @@ mod tests {
             change(&mut facts);
             assert_ne!(base, facts_fingerprint(&facts, &plan));
         }
-        // A named device that went away, and a pool that appeared or changed: stale.
+        // A pool being written to: not stale.
+        let mut facts = fixture();
+        facts.filesystems[1].used_bytes += 1 << 30;
+        facts.filesystems[1].size_bytes += 1 << 30;
+        assert_eq!(base, facts_fingerprint(&facts, &plan));
+
+        // A named device that went away, and a pool that went or changed shape: stale.
         let mut facts = fixture();
         facts.block_devices.remove(2);
         assert_ne!(base, facts_fingerprint(&facts, &plan));
-        let mut facts = fixture();
-        facts.filesystems[1].used_bytes += 1;
-        assert_ne!(base, facts_fingerprint(&facts, &plan));
+        let pool_changes: [fn(&mut Facts); 4] = [
+            |facts| {
+                facts.filesystems.remove(0);
+            },
+            |facts| facts.filesystems[1].data_profile = "raid1".into(),
+            |facts| {
+                facts.filesystems[0].devices.pop();
+            },
+            |facts| facts.filesystems[0].mountpoint = "/srv/elsewhere".into(),
+        ];
+        for change in pool_changes {
+            let mut facts = fixture();
+            change(&mut facts);
+            assert_ne!(base, facts_fingerprint(&facts, &plan));
+        }
     }
 }

@@ -15,9 +15,9 @@ use nos_agent::protocol::{
 
 use crate::agent_client::{AgentClient, read_token_file};
 use crate::facts::assemble::assemble;
-use crate::facts::btrfs_show::{self, ShownFilesystem};
 use crate::facts::mountinfo::MountEntry;
 use crate::facts::{Facts, lsblk};
+use crate::facts::{blkid, btrfs_show};
 use crate::plan::types::{ManagedRequest, Request};
 
 /// At most this many bytes of a step's stdout and stderr are kept in a job record.
@@ -82,25 +82,42 @@ impl AgentSocket {
             .map_err(|err| PortError::Unreachable(err.to_string()))
     }
 
-    /// `btrfs filesystem show --raw` through the agent (read-only rule
-    /// `btrfs.filesystem.show.all`), parsed: the members' devids. Empty when the agent refuses
-    /// or the command fails, so the facts say the devids are unknown rather than guess them.
-    fn btrfs_shown(&self) -> Vec<ShownFilesystem> {
-        let argv = ["btrfs", "filesystem", "show", "--raw"]
-            .map(str::to_owned)
-            .to_vec();
-        let shown = match self.request(RequestBody::Run { argv }) {
+    /// A command whose parsed output only refines the facts (`btrfs filesystem show --raw`:
+    /// the members' devids; `blkid -p`: the signatures lsblk lacked), run through the agent
+    /// like any request. Empty when the agent refuses, the command fails or the output does not
+    /// parse, so the facts say "unknown" rather than guess. A device the allowlist does not
+    /// cover is refused every time, which is expected and logged only at debug level.
+    fn refinement<T>(
+        &self,
+        argv: &[&str],
+        parse: impl Fn(&str) -> Result<Vec<T>, String>,
+    ) -> Vec<T> {
+        let argv: Vec<String> = argv.iter().map(|token| (*token).to_owned()).collect();
+        let command = argv.join(" ");
+        match self.request(RequestBody::Run { argv }) {
             Ok(ResponseBody::Ran { result }) if result.outcome == Outcome::Ok => {
-                btrfs_show::parse(&result.stdout.text)
+                parse(&result.stdout.text).unwrap_or_else(|err| {
+                    tracing::warn!(%command, "{err}; facts go without it");
+                    Vec::new()
+                })
             }
-            Ok(ResponseBody::Ran { result }) => Err(excerpt(&result.stderr.text)),
-            Ok(other) => Err(describe(&other)),
-            Err(err) => Err(err.to_string()),
-        };
-        shown.unwrap_or_else(|err| {
-            tracing::warn!("btrfs filesystem show --raw: {err}; devids are unknown");
-            Vec::new()
-        })
+            Ok(ResponseBody::Rejected { rejection }) => {
+                tracing::debug!(%command, reason = %rejection.reason, "not allowed; facts go without it");
+                Vec::new()
+            }
+            Ok(ResponseBody::Ran { result }) => {
+                tracing::warn!(%command, stderr = %excerpt(&result.stderr.text), "failed; facts go without it");
+                Vec::new()
+            }
+            Ok(other) => {
+                tracing::warn!(%command, answer = %describe(&other), "facts go without it");
+                Vec::new()
+            }
+            Err(err) => {
+                tracing::warn!(%command, %err, "facts go without it");
+                Vec::new()
+            }
+        }
     }
 
     fn fact(&self, kind: FactKind) -> Result<AgentFacts, PortError> {
@@ -128,6 +145,11 @@ impl AgentPort for AgentSocket {
             return Err(PortError::Facts("agent answered other facts".into()));
         };
         let devices = lsblk::parse(&lsblk_json, &[]).map_err(PortError::Facts)?;
+        let signatures: Vec<blkid::Signature> = devices
+            .iter()
+            .filter(|device| blkid::needs_probe(device))
+            .flat_map(|device| self.refinement(&blkid::probe_argv(&[&device.path]), blkid::parse))
+            .collect();
         let mounts: Vec<MountEntry> = mounts
             .into_iter()
             .map(|entry| MountEntry {
@@ -138,9 +160,10 @@ impl AgentPort for AgentSocket {
             .collect();
         let facts = assemble(
             devices,
+            &signatures,
             &mounts,
             &crate::sysfs_btrfs::summaries(&self.sysfs_btrfs),
-            &self.btrfs_shown(),
+            &self.refinement(&btrfs_show::SHOW_ARGV, btrfs_show::parse),
         );
         facts.validate().map_err(PortError::Facts)?;
         Ok(facts)
