@@ -155,7 +155,13 @@ impl TestAgent {
         std::fs::write(root.join("etc/allowlist.toml"), allowlist).unwrap();
         let socket = root.join("agent.sock");
         let agent = binary("nos-agent");
-        let mut command = if let Some(kib) = setup.state_tmpfs_kib {
+        let mut command = if setup.socket_activated {
+            // systemd-socket-activate binds `socket` and execs the agent on the first connection
+            // with it as LISTEN_FDS; the agent's own --socket below is then never bound.
+            let mut activate = Command::new("systemd-socket-activate");
+            activate.arg("--listen").arg(&socket).arg(&agent);
+            activate
+        } else if let Some(kib) = setup.state_tmpfs_kib {
             // Test fixture only (the agent never runs a shell): mount the tmpfs, then become the
             // agent in the same, private, namespace.
             let mut unshare = Command::new("unshare");
@@ -176,9 +182,14 @@ impl TestAgent {
         } else {
             Command::new(&agent)
         };
+        let own_socket = if setup.socket_activated {
+            root.join("unused.sock")
+        } else {
+            socket.clone()
+        };
         command
             .arg("--socket")
-            .arg(&socket)
+            .arg(own_socket)
             .arg("--socket-group")
             .arg("0")
             .arg("--config-dir")
@@ -201,8 +212,25 @@ impl TestAgent {
             socket,
             token: None,
         };
-        agent.wait_for_socket();
+        if setup.socket_activated {
+            // Only wait for the listening socket: a connection would start the agent.
+            agent.wait_for_socket_file();
+        } else {
+            agent.wait_for_socket();
+        }
         agent
+    }
+
+    fn wait_for_socket_file(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.socket.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "systemd-socket-activate never listened\n{}",
+                self.explain()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     fn wait_for_socket(&self) {

@@ -661,11 +661,44 @@ fn systemd_socket_activation() {
         socket_activated: true,
         ..AgentSetup::new(TEST_ALLOWLIST)
     });
-    agent.register();
+    let bootstrap = agent.dir.path().join("etc/agent-bootstrap-token");
+    assert!(
+        !bootstrap.exists(),
+        "nothing connected yet, so the agent has not started"
+    );
+    // An administrator's first registration is the first connection: it starts the agent,
+    // which writes the bootstrap token that nosctl then reads.
+    let token_out = agent.dir.path().join("nosd-agent.token");
+    let output = std::process::Command::new(nos_tests::binary("nosctl"))
+        .args(["agent", "register", "--socket"])
+        .arg(&agent.socket)
+        .arg("--bootstrap-file")
+        .arg(&bootstrap)
+        .arg("--token-out")
+        .arg(&token_out)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    agent.token = Some(
+        std::fs::read_to_string(&token_out)
+            .unwrap()
+            .trim()
+            .to_owned(),
+    );
     assert!(matches!(run(&agent, &["true"]), ResponseBody::Ran { .. }));
     assert!(
         !agent.dir.path().join("unused.sock").exists(),
         "agent bound its own socket"
+    );
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{}/exe", agent.pid())).unwrap(),
+        nos_tests::binary("nos-agent"),
+        "systemd-socket-activate exec'd the agent in place"
     );
 }
 

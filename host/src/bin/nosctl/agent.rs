@@ -133,8 +133,8 @@ pub fn main(cmd: AgentCmd) -> anyhow::Result<std::process::ExitCode> {
                 }
                 None => None,
             };
-            let bootstrap_token = read_token_file(&bootstrap_file)?;
             let mut client = AgentClient::connect(&socket, Some(Duration::from_secs(30)))?;
+            let bootstrap_token = bootstrap_token(&bootstrap_file)?;
             return match client.request(RequestBody::Register { bootstrap_token })? {
                 ResponseBody::Token { token_id, token } => {
                     write_token(&token_out, &token, owner)?;
@@ -332,4 +332,21 @@ fn print_result(result: &StepResult) {
         result.duration_ms,
         result.argv.join(" ")
     );
+}
+
+/// How long `agent register` waits for the agent to write its bootstrap token.
+const BOOTSTRAP_WAIT: Duration = Duration::from_secs(10);
+
+/// The bootstrap token. Under socket activation the first connection is what starts the agent,
+/// and the agent writes the token at its first start, so a missing or still empty file is
+/// waited for (up to [`BOOTSTRAP_WAIT`]) before its error is reported.
+fn bootstrap_token(path: &std::path::Path) -> anyhow::Result<String> {
+    let deadline = std::time::Instant::now() + BOOTSTRAP_WAIT;
+    loop {
+        match read_token_file(path) {
+            Ok(token) => return Ok(token),
+            Err(err) if std::time::Instant::now() >= deadline => return Err(err.into()),
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
 }
