@@ -32,39 +32,44 @@ pub fn binary(name: &str) -> PathBuf {
         path.display()
     );
     // `cargo test -p nos-tests` alone does not rebuild the binaries: refuse to test a stale one.
+    // Cargo's dep-info file beside the binary lists exactly the sources it was built from.
     let built = std::fs::metadata(&path)
         .and_then(|metadata| metadata.modified())
         .ok();
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root");
-    let source_dir = if name == "nos-agent" {
-        "agent/src"
-    } else {
-        "host/src"
-    };
-    let newest_source = newest_mtime(&workspace.join(source_dir));
-    if let (Some(built), Some(newest_source)) = (built, newest_source) {
+    let newest_source = std::fs::read_to_string(dir.join(format!("{name}.d")))
+        .ok()
+        .and_then(|dep_info| newest_dependency(&dep_info));
+    if let (Some(built), Some((newest, source))) = (built, newest_source) {
         assert!(
-            built >= newest_source,
-            "{} is older than its sources: run `cargo build --workspace --bins` (or `cargo test --workspace`)",
+            built >= newest,
+            "{} is older than {source}: run `cargo build --workspace --bins` (or `cargo test --workspace`)",
             path.display()
         );
     }
     path
 }
 
-fn newest_mtime(dir: &Path) -> Option<std::time::SystemTime> {
-    std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(|entry| {
-            let entry = entry.ok()?;
-            let metadata = entry.metadata().ok()?;
-            if metadata.is_dir() {
-                newest_mtime(&entry.path())
-            } else {
-                metadata.modified().ok()
-            }
+/// The newest file a dep-info file (`target: dep dep …`, spaces in paths escaped with `\`)
+/// lists, with its modification time.
+fn newest_dependency(dep_info: &str) -> Option<(std::time::SystemTime, String)> {
+    let (_, deps) = dep_info.lines().next()?.split_once(": ")?;
+    let mut paths = Vec::new();
+    let mut current = String::new();
+    let mut chars = deps.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => current.extend(chars.next()),
+            ' ' => paths.push(std::mem::take(&mut current)),
+            c => current.push(c),
+        }
+    }
+    paths.push(current);
+    paths
+        .into_iter()
+        .filter(|path| !path.is_empty())
+        .filter_map(|path| {
+            let modified = std::fs::metadata(&path).ok()?.modified().ok()?;
+            Some((modified, path))
         })
         .max()
 }
