@@ -226,27 +226,26 @@ impl TestAgent {
         agent
     }
 
+    /// Waits until systemd-socket-activate listens: the socket file exists.
     fn wait_for_socket_file(&self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !self.socket.exists() {
-            assert!(
-                Instant::now() < deadline,
-                "systemd-socket-activate never listened\n{}",
-                self.explain()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        self.wait_until("systemd-socket-activate never listened", || {
+            self.socket.exists()
+        });
     }
 
+    /// Waits until the agent accepts a connection on its socket.
     fn wait_for_socket(&self) {
+        self.wait_until("agent socket never appeared", || {
+            std::os::unix::net::UnixStream::connect(&self.socket).is_ok()
+        });
+    }
+
+    fn wait_until(&self, failure: &str, ready: impl Fn() -> bool) {
         let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if std::os::unix::net::UnixStream::connect(&self.socket).is_ok() {
-                return;
-            }
+        while !ready() {
+            assert!(Instant::now() < deadline, "{failure}\n{}", self.explain());
             std::thread::sleep(Duration::from_millis(10));
         }
-        panic!("agent socket never appeared\n{}", self.explain());
     }
 
     /// The agent's pid (inside `unshare` it is the same process: unshare execs it).

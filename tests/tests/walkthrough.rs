@@ -331,19 +331,32 @@ fn assert_in_order(entries: &[(String, String, String)], expected: &[(&str, &str
     }
 }
 
-/// Whether nosd's facts show a pool mounted at `mountpoint`. They do not where lsblk reports
-/// no FSTYPE/UUID: without a udev database (containers without udevd), lsblk probes nothing.
-fn pool_in_facts(admin: &mut Admin, mountpoint: &str) -> bool {
+/// nosd's facts, freshly gathered.
+fn facts(admin: &mut Admin) -> Value {
     let facts = admin.api.get("/api/v1/facts?refresh=true");
     assert_eq!(facts.status, 200, "{}", facts.raw);
-    facts.body["facts"]["filesystems"]
+    facts.body["facts"].clone()
+}
+
+/// The filesystem type `facts` give `device` (null: blank).
+fn fstype_in(facts: &Value, device: &str) -> Value {
+    facts["block_devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|block| block["path"] == device)
+        .map(|block| block["fstype"].clone())
+        .unwrap_or_else(|| panic!("{device} not in the facts: {facts}"))
+}
+
+/// Whether nosd's facts show a pool mounted at `mountpoint` (the planners see only those).
+fn pool_in_facts(admin: &mut Admin, mountpoint: &str) -> bool {
+    facts(admin)["filesystems"]
         .as_array()
         .unwrap()
         .iter()
         .any(|fs| fs["mountpoint"] == mountpoint)
 }
-
-const NO_POOL_FACTS: &str = "nosd's facts show no mounted pool although the kernel has it mounted: lsblk reports no FSTYPE/UUID here (no udev database), so the planners cannot see pools";
 
 /// Edits one byte of the plan-apply refusal in the audit log: verify fails and names it.
 fn tampering_is_detected(demo: &Demo) {
@@ -397,16 +410,9 @@ fn demo_walkthrough_over_http_on_loop_devices() {
     let mut admin = setup_and_login(&demo);
 
     // Facts: the demo's loop devices, blank.
-    let facts = admin.api.get("/api/v1/facts?refresh=true");
-    assert_eq!(facts.status, 200, "{}", facts.raw);
+    let blank = facts(&mut admin);
     for device in &loops {
-        let found = facts.body["facts"]["block_devices"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|block| block["path"] == device.as_str())
-            .unwrap_or_else(|| panic!("{device} not in the facts: {}", facts.raw));
-        assert!(found["fstype"].is_null(), "{found:#}");
+        assert!(fstype_in(&blank, device).is_null(), "{device}: {blank}");
     }
     let plugins = admin.api.get("/api/v1/plugins");
     let names: Vec<&str> = plugins.body["plugins"]
@@ -430,18 +436,7 @@ fn demo_walkthrough_over_http_on_loop_devices() {
         assert!(status.success(), "{argv:?}");
     };
     shell(&["mkfs.ext4", "-q", "-F", c]);
-    let fstype_in_facts = |admin: &mut Admin, device: &str| {
-        let facts = admin.api.get("/api/v1/facts?refresh=true");
-        assert_eq!(facts.status, 200, "{}", facts.raw);
-        facts.body["facts"]["block_devices"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|block| block["path"] == device)
-            .map(|block| block["fstype"].clone())
-            .unwrap_or_else(|| panic!("{device} not in the facts: {}", facts.raw))
-    };
-    assert_eq!(fstype_in_facts(&mut admin, c), "ext4");
+    assert_eq!(fstype_in(&facts(&mut admin), c), "ext4");
     let refused = admin.api.post(
         "/api/v1/plans",
         json!({"plugin": "btrfs-pool", "input": {"devices": [c, d], "label": "over",
@@ -456,7 +451,7 @@ fn demo_walkthrough_over_http_on_loop_devices() {
         refused.raw
     );
     shell(&["wipefs", "-a", "-q", c]);
-    assert!(fstype_in_facts(&mut admin, c).is_null());
+    assert!(fstype_in(&facts(&mut admin), c).is_null());
 
     // Plan a raid1 pool on two demo disks.
     let pool_plan = admin.plan(
@@ -606,14 +601,10 @@ fn demo_walkthrough_over_http_on_loop_devices() {
     }
     expected.push(("job_finished", "ok", format!("job {job_id}")));
     assert_in_order(&audit_entries(&demo), &expected);
-    if !pool_in_facts(&mut admin, "/srv/tank") {
-        skip(
-            "demo_walkthrough_over_http_on_loop_devices (add, replace)",
-            NO_POOL_FACTS,
-        );
-        tampering_is_detected(&demo);
-        return;
-    }
+    assert!(
+        pool_in_facts(&mut admin, "/srv/tank"),
+        "nosd's facts show no pool at /srv/tank although the kernel has it mounted"
+    );
 
     // Add a third disk with a balance that converts metadata to raid1c3.
     let add_plan = admin.plan(
@@ -701,13 +692,10 @@ fn nosd_killed_mid_balance_restarts_with_the_job_interrupted() {
     let job = admin.apply_confirmed(&pool_plan);
     let job = admin.wait_job(&job);
     assert_succeeded(&job, &pool_plan, &demo);
-    if !pool_in_facts(&mut admin, "/srv/vault") {
-        skip(
-            "nosd_killed_mid_balance_restarts_with_the_job_interrupted",
-            NO_POOL_FACTS,
-        );
-        return;
-    }
+    assert!(
+        pool_in_facts(&mut admin, "/srv/vault"),
+        "nosd's facts show no pool at /srv/vault although the kernel has it mounted"
+    );
     // Enough data that a full balance takes a while (written in the agent's namespace).
     in_ns(
         &demo,

@@ -54,12 +54,7 @@ pub fn assemble(
         if device.fstype.is_some() {
             continue;
         }
-        // lsblk prints kernel names as paths (`/dev/loop0`) when asked for paths.
-        let kname = device.kname.rsplit('/').next().unwrap_or_default();
-        if let Some(summary) = summaries
-            .iter()
-            .find(|s| s.members.iter().any(|member| member == kname))
-        {
+        if let Some(summary) = summaries.iter().find(|s| s.members.contains(&device.kname)) {
             device.fstype = Some("btrfs".into());
             device.uuid = Some(summary.uuid.clone());
             device.label = device.label.take().or_else(|| summary.label.clone());
@@ -193,7 +188,6 @@ mod tests {
             super::super::lsblk::parse(include_str!("../../tests/data/facts/lsblk.json"), &[])
                 .unwrap();
         for device in &mut devices {
-            device.kname = format!("/dev/{}", device.kname);
             device.fstype = None;
             device.uuid = None;
             device.label = None;

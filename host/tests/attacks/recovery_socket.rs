@@ -14,11 +14,11 @@ fn start_nosd(dir: &Path, cmdline: &str) -> (NosdProcess, PathBuf) {
     (nosd, socket)
 }
 
-/// Starts the real nosd; returns it, its recovery socket path and its HTTP address.
-fn start_nosd_at(dir: &Path, cmdline: &str) -> (NosdProcess, PathBuf, String) {
+/// Writes a nosd config in `dir` whose kernel command line is `cmdline` and whose own recovery
+/// socket path is `socket`; returns the config path.
+fn write_config(dir: &Path, cmdline: &str, socket: &Path) -> PathBuf {
     let cmdline_path = dir.join("cmdline");
     std::fs::write(&cmdline_path, cmdline).unwrap();
-    let socket = dir.join("run/recovery.sock");
     let config_path = dir.join("nosd.toml");
     std::fs::write(
         &config_path,
@@ -30,7 +30,13 @@ fn start_nosd_at(dir: &Path, cmdline: &str) -> (NosdProcess, PathBuf, String) {
         ),
     )
     .unwrap();
-    let nosd = NosdProcess::start(&config_path);
+    config_path
+}
+
+/// Starts the real nosd; returns it, its recovery socket path and its HTTP address.
+fn start_nosd_at(dir: &Path, cmdline: &str) -> (NosdProcess, PathBuf, String) {
+    let socket = dir.join("run/recovery.sock");
+    let nosd = NosdProcess::start(&write_config(dir, cmdline, &socket));
     let local = nosd.addr.clone();
     (nosd, socket, local)
 }
@@ -262,23 +268,14 @@ impl Drop for Spawned {
     }
 }
 
-/// Writes a recovery-mode config whose own socket path is `unused` (so a test can prove nosd did
-/// not bind it) and returns the config path.
+/// A recovery-mode config whose own socket path is `unused` (so a test can prove nosd did not
+/// bind it); returns the config path.
 fn activation_config(dir: &Path) -> PathBuf {
-    let cmdline_path = dir.join("cmdline");
-    std::fs::write(&cmdline_path, "ro nos.recovery=1\n").unwrap();
-    let config_path = dir.join("nosd.toml");
-    std::fs::write(
-        &config_path,
-        format!(
-            "[http]\nbind = \"127.0.0.1:0\"\n[state]\ndir = \"{}\"\n[argon2]\nmemory_kib = 19456\niterations = 2\n[recovery]\ncmdline_path = \"{}\"\nsocket = \"{}\"\n",
-            dir.join("state").display(),
-            cmdline_path.display(),
-            dir.join("unused/recovery.sock").display()
-        ),
+    write_config(
+        dir,
+        "ro nos.recovery=1\n",
+        &dir.join("unused/recovery.sock"),
     )
-    .unwrap();
-    config_path
 }
 
 /// Runs nosd under `systemd-socket-activate`, which listens on `socket`, and on the first
