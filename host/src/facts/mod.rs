@@ -57,6 +57,46 @@ pub struct BlockDevice {
     pub holders: Vec<String>,
     #[serde(default)]
     pub by_id: Vec<String>,
+    /// Kernel name of the device this one sits on (a partition's disk), lsblk's `PKNAME`.
+    #[serde(default)]
+    pub parent: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub serial: Option<String>,
+    #[serde(default)]
+    pub wwn: Option<String>,
+    /// The partition table on this device (`gpt`, `dos`), from lsblk's `PTTYPE` or `blkid -p`.
+    #[serde(default)]
+    pub partition_table: Option<String>,
+    /// What the signature is for, from `blkid -p`'s `USAGE`: `filesystem`, `crypto`, `raid`,
+    /// `other` (swap is `other`).
+    #[serde(default)]
+    pub usage: Option<String>,
+    /// Whether the device is blank, holds data or is in use. Always derived by the host from the
+    /// rest of the facts ([`classify::classify`]), never taken from input.
+    #[serde(default)]
+    pub state: DeviceState,
+    /// Why the device is not blank, one short sentence each (empty when blank).
+    #[serde(default)]
+    pub reasons: Vec<String>,
+}
+
+/// The one state a block device is in. Planners may build on [`DeviceState::Blank`] devices only;
+/// reusing one that holds data takes an explicit wipe plan; one in use is refused by the agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeviceState {
+    /// No partition table, partitions, signature, holders, mounts, swap or btrfs membership.
+    Blank,
+    /// Carries data nothing uses right now: a partition table, a filesystem, LUKS, RAID, swap
+    /// signature, or membership of an unmounted btrfs.
+    HoldsData,
+    /// Mounted (itself or a partition), active swap, held by dm/md/loop, a member of a mounted
+    /// btrfs, or the disk under `/`. The default, so facts that were never classified are
+    /// never taken for blank.
+    #[default]
+    InUse,
 }
 
 /// The devid of a member whose real devid the host could not read (`btrfs filesystem show`
