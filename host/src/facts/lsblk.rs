@@ -107,6 +107,14 @@ pub fn parse(json: &str, by_id: &[(String, String)]) -> Result<Vec<BlockDevice>,
                 },
                 holders,
                 by_id: links,
+                parent: row.pkname.as_deref().map(|p| kernel_name(p).to_owned()),
+                model: None,
+                serial: None,
+                wwn: None,
+                partition_table: None,
+                usage: None,
+                state: super::DeviceState::InUse,
+                reasons: Vec::new(),
             }
         })
         .collect();
