@@ -14,7 +14,6 @@
 mod audit;
 mod config;
 mod exec;
-mod facts;
 mod jobs;
 mod managed;
 mod pipeline;

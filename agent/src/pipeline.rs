@@ -4,16 +4,18 @@
 //!
 //! This module never touches the socket.
 
+use std::path::Path;
 use std::sync::Arc;
 
+use nos_agent::fact_commands;
+use nos_agent::fact_files as facts;
 use nos_agent::protocol::{
-    ErrorCode, FactKind, Facts, MAX_STEPS, ManagedAction, ManagedRequest, PROTOCOL_VERSION,
+    ErrorCode, FactText, Facts, MAX_STEPS, ManagedAction, ManagedRequest, PROTOCOL_VERSION,
     RejectStage, Rejection, Request, RequestBody, ResponseBody, StepResult,
 };
 
 use crate::audit::{AuditLog, Record, redact};
 use crate::exec::{self, ExecError, Prepared};
-use crate::facts;
 use crate::jobs::Jobs;
 use crate::managed::{self, ManagedConfig};
 use crate::policy::{Effect, Policy};
@@ -180,7 +182,7 @@ pub fn handle(agent: &Agent, peer: &Peer, request: Request) -> ResponseBody {
                 error(ErrorCode::UnknownJob, format!("no job {job}"))
             }
         }
-        RequestBody::Facts { kind } => facts(agent, &caller, kind),
+        RequestBody::Facts => facts(agent, &caller),
         RequestBody::Managed { action, request } => {
             managed_change(agent, &caller, action, &request)
         }
@@ -564,49 +566,91 @@ fn run_steps(agent: &Agent, caller: &Caller<'_>, steps: &[Vec<String>]) -> Respo
     }
 }
 
-fn facts(agent: &Agent, caller: &Caller<'_>, kind: FactKind) -> ResponseBody {
-    let argv = match kind {
-        FactKind::Mounts => {
-            audit_read(agent, caller.record("facts"));
-            return match facts::read_mounts() {
-                Ok((mounts, truncated)) => ResponseBody::Facts {
-                    facts: Facts::Mounts { mounts, truncated },
-                },
-                Err(err) => internal(agent, caller, format!("/proc/self/mountinfo: {err}")),
-            };
-        }
-        FactKind::BlockDevices => facts::LSBLK_ARGV,
-        FactKind::BtrfsFilesystems => facts::BTRFS_SHOW_ARGV,
+/// Gathers every raw fact in one round trip. Each command goes through the allowlist like any
+/// request and must match a read-only rule that is not a job; a command that is refused or
+/// fails makes its text [`FactText::Unavailable`] with the reason (the host then treats what
+/// it would have said as unknown), except lsblk, without which there are no facts.
+fn facts(agent: &Agent, caller: &Caller<'_>) -> ResponseBody {
+    audit_read(agent, caller.record("facts"));
+    let lsblk = match read_fact(agent, caller, &owned(fact_commands::LSBLK_ARGV)) {
+        Ok(text) => text,
+        Err(reason) => return error(ErrorCode::FactUnavailable, reason),
     };
-    let argv: Vec<String> = argv.iter().map(|token| (*token).to_owned()).collect();
-    let prepared = match judge(agent, &argv, None) {
+    // Only the devices the allowlist lets this agent probe (the demo's accepts loop devices
+    // only); the others are left out of `probed`, so the host knows they were not looked at.
+    let probe = |devices: &[String]| fact_commands::blkid_probe_argvs(devices).remove(0);
+    let probed: Vec<String> = facts::block_devices(Path::new("/sys/class/block"))
+        .into_iter()
+        .filter(|device| {
+            agent
+                .policy
+                .check(&probe(std::slice::from_ref(device)))
+                .is_ok()
+        })
+        .collect();
+    let mut blkid = String::new();
+    let mut blkid_failure = None;
+    for argv in fact_commands::blkid_probe_argvs(&probed) {
+        match read_fact(agent, caller, &argv) {
+            Ok(text) => blkid.push_str(&text),
+            Err(reason) => blkid_failure = Some(reason),
+        }
+    }
+    let text_or = |result: Result<String, String>| match result {
+        Ok(text) => FactText::Text { text },
+        Err(reason) => FactText::Unavailable { reason },
+    };
+    ResponseBody::Facts {
+        facts: Facts {
+            lsblk,
+            blkid: text_or(blkid_failure.map_or(Ok(blkid), Err)),
+            probed,
+            btrfs_show: text_or(read_fact(
+                agent,
+                caller,
+                &owned(fact_commands::BTRFS_SHOW_ARGV),
+            )),
+            mountinfo: facts::read_text(Path::new("/proc/self/mountinfo")),
+            swaps: facts::read_text(Path::new("/proc/swaps")),
+        },
+    }
+}
+
+fn owned(argv: &[&str]) -> Vec<String> {
+    argv.iter().map(|token| (*token).to_owned()).collect()
+}
+
+/// Runs one fact command; `Err` says why there is no text.
+fn read_fact(agent: &Agent, caller: &Caller<'_>, argv: &[String]) -> Result<String, String> {
+    let prepared = match judge(agent, argv, None) {
         Ok(prepared) if prepared.command().effect == Effect::Read && !prepared.command().job => {
             prepared
         }
         Ok(prepared) => {
-            let message = format!(
+            return Err(format!(
                 "rule {} for this fact is not a read-only rule",
                 prepared.command().rule_id
-            );
-            return error(ErrorCode::FactUnavailable, message);
+            ));
         }
-        Err(rejection) => return error(ErrorCode::FactUnavailable, rejection.reason),
+        Err(rejection) => return Err(rejection.reason),
     };
     let result = exec::run(prepared);
     record_result(agent, caller, &result, Effect::Read);
     if !result.succeeded() {
-        return error(
-            ErrorCode::FactUnavailable,
-            format!("{} failed: {}", result.rule_id, result.stderr.text),
-        );
+        return Err(format!(
+            "{} failed: {}",
+            result.rule_id,
+            result.stderr.text.trim()
+        ));
     }
-    let text = result.stdout.text;
-    ResponseBody::Facts {
-        facts: match kind {
-            FactKind::BlockDevices => Facts::BlockDevices { lsblk_json: text },
-            _ => Facts::BtrfsFilesystems { text },
-        },
+    if result.stdout.truncated_bytes > 0 {
+        return Err(format!(
+            "{}: output cut after {} bytes",
+            result.rule_id,
+            result.stdout.text.len()
+        ));
     }
+    Ok(result.stdout.text)
 }
 
 /// Appends a record of a read-only request (status poll, facts) without waiting for the disk.

@@ -21,7 +21,7 @@ pub use crate::allowlist::{ManagedAction, ManagedRequest};
 
 /// The protocol version this library speaks. A request with another version gets
 /// [`ErrorCode::UnsupportedVersion`] and the connection stays usable.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Length of the frame header: a big-endian `u32` payload length.
 pub const HEADER_LEN: usize = 4;
@@ -220,8 +220,10 @@ pub enum RequestBody {
     JobStatus { job: u64 },
     /// Terminate a running job's process group (SIGTERM, then SIGKILL after its grace period).
     Cancel { job: u64 },
-    /// Read-only facts the planners need.
-    Facts { kind: FactKind },
+    /// Everything the host needs to build the planners' facts, in one round trip: the output of
+    /// the read-only fact commands ([`crate::fact_commands`]) and the kernel files the host cannot
+    /// see from its own namespace, all as raw text. The host parses it, once.
+    Facts,
     /// A typed change to a file the agent manages, judged by the allowlist's `[[managed]]` rules
     /// (see [`ManagedRequest`]): ensure or remove a mount directory, a key file, an fstab or
     /// crypttab entry.
@@ -229,18 +231,6 @@ pub enum RequestBody {
         action: ManagedAction,
         request: ManagedRequest,
     },
-}
-
-/// Which facts to gather. Facts that need a command run through read-only allowlist rules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FactKind {
-    /// `lsblk --json` output, verbatim.
-    BlockDevices,
-    /// `/proc/self/mountinfo` of the agent, parsed with bounded lengths.
-    Mounts,
-    /// `btrfs filesystem show` output, verbatim.
-    BtrfsFilesystems,
 }
 
 /// One response frame.
@@ -370,35 +360,48 @@ pub enum JobState {
     Finished { result: StepResult },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Facts {
-    BlockDevices {
-        lsblk_json: String,
-    },
-    Mounts {
-        mounts: Vec<MountEntry>,
-        truncated: bool,
-    },
-    BtrfsFilesystems {
-        text: String,
-    },
-}
-
-/// One line of `/proc/self/mountinfo` (proc(5)); octal escapes are decoded.
+/// The raw material of the facts, gathered by the agent in one round trip. Every text is what the
+/// tool printed or the kernel file held, verbatim (capped at [`MAX_FACT_TEXT`] bytes); the host
+/// parses each with the one parser for that tool and decides what is unknown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct MountEntry {
-    pub mount_id: u32,
-    pub parent_id: u32,
-    /// `major:minor` of the filesystem's device.
-    pub dev: String,
-    pub root: String,
-    pub mount_point: String,
-    pub options: String,
-    pub fstype: String,
-    pub source: String,
-    pub super_options: String,
+pub struct Facts {
+    /// [`crate::fact_commands::LSBLK_ARGV`]'s JSON (tree form, children nested); without it the
+    /// agent answers [`ErrorCode::FactUnavailable`] instead.
+    pub lsblk: String,
+    /// `blkid -p -o export` over every block device the allowlist lets the agent probe
+    /// ([`crate::fact_commands::blkid_probe_argvs`]), outputs concatenated.
+    pub blkid: FactText,
+    /// The devices that were probed (`/dev/<kname>`), so the host can tell "probed, nothing
+    /// found" from "not probed".
+    pub probed: Vec<String>,
+    /// [`crate::fact_commands::BTRFS_SHOW_ARGV`]'s output.
+    pub btrfs_show: FactText,
+    /// The agent's `/proc/self/mountinfo` (its mount namespace is where pools are mounted).
+    pub mountinfo: FactText,
+    /// `/proc/swaps`.
+    pub swaps: FactText,
+}
+
+/// Most bytes of any one text in [`Facts`]; a longer one is [`FactText::Unavailable`].
+pub const MAX_FACT_TEXT: usize = 2 << 20;
+
+/// One fact's raw text, or why there is none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case", deny_unknown_fields)]
+pub enum FactText {
+    Text { text: String },
+    Unavailable { reason: String },
+}
+
+impl FactText {
+    /// The text, or the reason it is missing.
+    pub fn text(&self) -> Result<&str, &str> {
+        match self {
+            FactText::Text { text } => Ok(text),
+            FactText::Unavailable { reason } => Err(reason),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

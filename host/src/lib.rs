@@ -10,6 +10,7 @@ pub mod binary_facts;
 pub mod clock;
 pub mod config;
 pub mod facts;
+pub mod gather;
 pub mod http;
 pub mod pipeline;
 pub mod plan;

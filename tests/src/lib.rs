@@ -506,7 +506,7 @@ params.secs = { type = "secs" }
 id = "lsblk.facts"
 binary = "lsblk"
 effect = "read"
-argv = ["--json", "--bytes", "--paths", "--output", "NAME,KNAME,PATH,SIZE,ROTA,TYPE,FSTYPE,LABEL,UUID,MOUNTPOINT,PKNAME,MAJ:MIN"]
+argv = ["--json", "--bytes", "--output", "NAME,KNAME,PATH,PKNAME,MAJ:MIN,TYPE,SIZE,ROTA,RM,RO,MODEL,SERIAL,WWN,PTTYPE,PTUUID,PARTTYPE,PARTLABEL,PARTUUID,FSTYPE,LABEL,UUID,MOUNTPOINTS"]
 "#;
 
 #[cfg(test)]

@@ -273,51 +273,34 @@ fn e2e_btrfs_pool_lifecycle() {
         "{}",
         usage.stdout.text
     );
-    match agent.request(RequestBody::Facts {
-        kind: nos_agent::protocol::FactKind::Mounts,
-    }) {
-        ResponseBody::Facts {
-            facts: nos_agent::protocol::Facts::Mounts { mounts, .. },
-        } => {
-            assert!(
-                mounts
-                    .iter()
-                    .any(|m| m.mount_point == tank && m.fstype == "btrfs")
-            );
-        }
-        other => panic!("{other:?}"),
-    }
-
-    // Facts through the default allowlist's read-only rules.
-    match agent.request(RequestBody::Facts {
-        kind: nos_agent::protocol::FactKind::BtrfsFilesystems,
-    }) {
-        ResponseBody::Facts {
-            facts: nos_agent::protocol::Facts::BtrfsFilesystems { text },
-        } => {
-            assert!(
-                text.contains("Label: 'tank'") && text.contains(&uuid),
-                "{text}"
-            );
-        }
-        other => panic!("{other:?}\n{}", agent.explain()),
-    }
-    match agent.request(RequestBody::Facts {
-        kind: nos_agent::protocol::FactKind::BlockDevices,
-    }) {
-        ResponseBody::Facts {
-            facts: nos_agent::protocol::Facts::BlockDevices { lsblk_json },
-        } => {
-            // No udev here, so lsblk knows the devices but not always their filesystems.
-            let value: serde_json::Value = serde_json::from_str(&lsblk_json).unwrap();
-            let devices = value["blockdevices"].as_array().unwrap();
-            assert!(
-                devices.iter().any(|device| device["path"] == a),
-                "{lsblk_json}"
-            );
-        }
-        other => panic!("{other:?}\n{}", agent.explain()),
-    }
+    // Facts through the default allowlist's read-only rules, in one round trip, built into
+    // facts by the host's one path.
+    let ResponseBody::Facts { facts: raw } = agent.request(RequestBody::Facts) else {
+        panic!("{}", agent.explain());
+    };
+    let shown = raw.btrfs_show.text().unwrap();
+    assert!(
+        shown.contains("Label: 'tank'") && shown.contains(&uuid),
+        "{shown}"
+    );
+    assert!(
+        raw.probed.iter().any(|device| device == a),
+        "{:?}",
+        raw.probed
+    );
+    let facts = nos_host::facts::build(&raw, &[], &[]).unwrap();
+    let fs = facts
+        .filesystems
+        .iter()
+        .find(|fs| fs.uuid == uuid)
+        .unwrap_or_else(|| panic!("{facts:#?}"));
+    assert_eq!(fs.mountpoint, tank);
+    let member = facts.block_devices.iter().find(|d| d.path == a).unwrap();
+    assert_eq!(
+        member.state,
+        nos_host::facts::DeviceState::InUse,
+        "{member:?}"
+    );
 
     // Managed fstab entry for the new filesystem.
     let fstab_request = ManagedRequest::FstabEntry {

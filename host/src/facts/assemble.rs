@@ -1,10 +1,90 @@
-//! Block devices + blkid signatures + mounts + btrfs sysfs summaries + `btrfs filesystem show`
-//! → [`Facts`]. Pure.
+//! The agent's raw facts (or `nosctl facts`' own) + btrfs sysfs summaries + by-id links →
+//! [`Facts`], every device classified. Pure: [`build`] is the one way facts are made from what
+//! the machine printed, for nosd and `nosctl facts` alike.
 
-use super::blkid::Signature;
+use nos_agent::protocol::Facts as RawFacts;
+
+use super::blkid::{self, Signature};
 use super::btrfs_show::{self, ShownFilesystem};
-use super::mountinfo::MountEntry;
-use super::{BlockDevice, BtrfsDevice, BtrfsFilesystem, Facts, UNKNOWN_DEVID};
+use super::classify::{self, Context};
+use super::mountinfo::{self, MountEntry};
+use super::{BlockDevice, BtrfsDevice, BtrfsFilesystem, Facts, UNKNOWN_DEVID, lsblk, swaps};
+
+/// Parses every raw text with its one parser, merges them and classifies every device.
+///
+/// `Err` only when there are no facts to speak of: lsblk's output or the mount table does not
+/// parse, or the result breaks the size bounds. A missing or unparsable refinement makes what it
+/// would have said unknown, never blank: without blkid every device lsblk knows nothing about
+/// "holds unknown contents"; without `/proc/swaps` every device "may be active swap"; without
+/// `btrfs filesystem show` devids are [`UNKNOWN_DEVID`].
+pub fn build(
+    raw: &RawFacts,
+    summaries: &[BtrfsSummary],
+    by_id: &[(String, String)],
+) -> Result<Facts, String> {
+    let devices = lsblk::parse(&raw.lsblk, by_id)?;
+    let (signatures, probe_failure) = match raw.blkid.text().map(blkid::parse) {
+        Ok(Ok(signatures)) => (signatures, None),
+        Ok(Err(reason)) => (Vec::new(), Some(reason)),
+        Err(reason) => (Vec::new(), Some(reason.to_owned())),
+    };
+    let probed: &[String] = if probe_failure.is_some() {
+        &[]
+    } else {
+        &raw.probed
+    };
+    let mounts = mountinfo::parse(
+        raw.mountinfo
+            .text()
+            .map_err(|reason| format!("the mount table is unknown: {reason}"))?,
+    );
+    let shown = match raw.btrfs_show.text().map(btrfs_show::parse) {
+        Ok(Ok(shown)) => shown,
+        Ok(Err(reason)) => {
+            tracing::warn!(%reason, "btrfs filesystem show does not parse; devids are unknown");
+            Vec::new()
+        }
+        Err(reason) => {
+            tracing::warn!(%reason, "no btrfs filesystem show; devids are unknown");
+            Vec::new()
+        }
+    };
+    let swaps = raw
+        .swaps
+        .text()
+        .map_err(str::to_owned)
+        .and_then(swaps::parse);
+    let mut facts = assemble(devices, &signatures, &mounts, summaries, &shown);
+    let mut mounted_members: Vec<(String, String)> = Vec::new();
+    for fs in &facts.filesystems {
+        let name = classify::name_of(fs.label.as_deref(), &fs.uuid);
+        for member in &fs.devices {
+            mounted_members.push((member.path.clone(), format!("{name} at {}", fs.mountpoint)));
+        }
+    }
+    // Mounted where nos cannot see the mount point (another mount namespace): the kernel's own
+    // list of the members says so all the same.
+    for summary in summaries {
+        let name = classify::name_of(summary.label.as_deref(), &summary.uuid);
+        for member in &summary.members {
+            let path = format!("/dev/{member}");
+            if !mounted_members.iter().any(|(known, _)| *known == path) {
+                mounted_members.push((path, format!("{name}, mounted outside nos's view")));
+            }
+        }
+    }
+    classify::classify(
+        &mut facts.block_devices,
+        &Context {
+            swaps: swaps.as_deref().map_err(String::as_str),
+            mounted_members: &mounted_members,
+            probed,
+            probe_failure: probe_failure.as_deref(),
+        },
+    );
+    facts.validate()?;
+    Ok(facts)
+}
 
 /// What `/sys/fs/btrfs/<uuid>/allocation` tells about one filesystem.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,14 +119,18 @@ pub fn assemble(
 ) -> Facts {
     let mut block_devices = block_devices;
     for device in &mut block_devices {
-        if !super::blkid::needs_probe(device) {
+        let Some(signature) = signatures.iter().find(|s| s.devname == device.path) else {
             continue;
-        }
-        if let Some(signature) = signatures.iter().find(|s| s.devname == device.path) {
-            device.fstype = Some(signature.fstype.clone());
+        };
+        if device.fstype.is_none() && device.uuid.is_none() && device.label.is_none() {
+            device.fstype = signature.fstype.clone();
             device.uuid = signature.uuid.clone();
             device.label = signature.label.clone();
         }
+        if device.partition_table.is_none() {
+            device.partition_table = signature.pttype.clone();
+        }
+        device.usage = signature.usage.clone();
     }
     // Without udev (containers), lsblk reports no fstype, UUID or label at all; the kernel's own
     // list of a mounted filesystem's members says which devices hold btrfs.
@@ -112,156 +196,115 @@ pub fn assemble(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use expect_test::expect;
+    use crate::facts::DeviceState;
+    use nos_agent::protocol::FactText;
+
+    /// The real capture of a mounted two-disk raid1 (see `real_tests`), as the agent sends it.
+    fn mounted_raid1() -> RawFacts {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/facts/real/btrfs-mounted"
+        );
+        let read = |file: &str| std::fs::read_to_string(format!("{dir}/{file}")).unwrap();
+        RawFacts {
+            lsblk: read("lsblk-tree.json"),
+            blkid: FactText::Text {
+                text: read("blkid-p.txt"),
+            },
+            probed: read("devices.txt").lines().map(str::to_owned).collect(),
+            btrfs_show: FactText::Unavailable {
+                reason: "not captured".into(),
+            },
+            mountinfo: FactText::Text {
+                text: read("mountinfo.txt"),
+            },
+            swaps: FactText::Text {
+                text: read("swaps.txt"),
+            },
+        }
+    }
 
     #[test]
-    fn fixture_machine() {
-        let devices =
-            super::super::lsblk::parse(include_str!("../../tests/data/facts/lsblk.json"), &[])
-                .unwrap();
-        let mounts =
-            super::super::mountinfo::parse(include_str!("../../tests/data/facts/mountinfo.txt"));
-        let summaries = [BtrfsSummary {
-            uuid: "0b3c1d2e-1111-4000-8000-000000000001".into(),
-            data_profile: "raid1".into(),
-            metadata_profile: "raid1".into(),
-            size_bytes: 8_001_574_060_032,
-            used_bytes: 1 << 40,
-            label: Some("tank".into()),
-            members: vec!["sdb".into(), "sdc".into()],
-        }];
-        // The pool lost devid 1 once: its members are devids 2 and 3, not lsblk's 1 and 2.
+    fn devids_come_from_btrfs_show_only() {
+        let raw = mounted_raid1();
+        let facts = build(&raw, &[], &[]).unwrap();
+        let fs = &facts.filesystems[0];
+        assert_eq!(fs.devices.len(), 2);
+        assert!(
+            fs.devices.iter().all(|d| d.devid == UNKNOWN_DEVID),
+            "{fs:?}"
+        );
+        // The pool lost devid 1 once: its members are devids 2 and 3, not 1 and 2.
         let shown = [ShownFilesystem {
-            uuid: "0b3c1d2e-1111-4000-8000-000000000001".into(),
-            members: vec![(3, "/dev/sdc".into()), (2, "/dev/sdb".into())],
+            uuid: fs.uuid.clone(),
+            members: vec![
+                (3, fs.devices[1].path.clone()),
+                (2, fs.devices[0].path.clone()),
+            ],
         }];
-        let unread = assemble(devices.clone(), &[], &mounts, &summaries, &[]);
-        let facts = assemble(devices, &[], &mounts, &summaries, &shown);
-        expect![[r#"
-            [
-                BtrfsFilesystem {
-                    uuid: "0b3c1d2e-1111-4000-8000-000000000001",
-                    label: Some(
-                        "tank",
-                    ),
-                    mountpoint: "/srv/tank",
-                    devices: [
-                        BtrfsDevice {
-                            devid: 2,
-                            path: "/dev/sdb",
-                            size_bytes: 4000787030016,
-                        },
-                        BtrfsDevice {
-                            devid: 3,
-                            path: "/dev/sdc",
-                            size_bytes: 4000787030016,
-                        },
-                    ],
-                    data_profile: "raid1",
-                    metadata_profile: "raid1",
-                    size_bytes: 8001574060032,
-                    used_bytes: 1099511627776,
-                },
-            ]
-        "#]]
-        .assert_debug_eq(&facts.filesystems);
-        assert_eq!(facts.validate(), Ok(()));
-        // Without `btrfs filesystem show` the devids are unknown, not numbered.
-        let devids: Vec<u64> = unread.filesystems[0]
+        let devices = lsblk::parse(&raw.lsblk, &[]).unwrap();
+        let signatures = blkid::parse(raw.blkid.text().unwrap()).unwrap();
+        let mounts = mountinfo::parse(raw.mountinfo.text().unwrap());
+        let facts = assemble(devices, &signatures, &mounts, &[], &shown);
+        let devids: Vec<u64> = facts.filesystems[0]
             .devices
             .iter()
             .map(|d| d.devid)
             .collect();
-        assert_eq!(devids, [UNKNOWN_DEVID, UNKNOWN_DEVID]);
-        assert_eq!(
-            (
-                unread.filesystems[0].devices.len(),
-                &unread.filesystems[0].mountpoint
-            ),
-            (2, &"/srv/tank".to_owned())
-        );
+        assert_eq!(devids, [2, 3]);
     }
 
+    /// A pool mounted where nos cannot see the mount point (another mount namespace) is in use
+    /// all the same: the kernel lists its members in sysfs.
     #[test]
-    fn members_from_sysfs_when_lsblk_has_no_udev_data() {
-        let mut devices =
-            super::super::lsblk::parse(include_str!("../../tests/data/facts/lsblk.json"), &[])
-                .unwrap();
-        for device in &mut devices {
-            device.fstype = None;
-            device.uuid = None;
-            device.label = None;
-        }
-        let mounts =
-            super::super::mountinfo::parse(include_str!("../../tests/data/facts/mountinfo.txt"));
-        let summary = |members: Vec<String>| BtrfsSummary {
-            uuid: "0b3c1d2e-1111-4000-8000-000000000001".into(),
+    fn members_mounted_elsewhere_are_in_use() {
+        let mut raw = mounted_raid1();
+        raw.mountinfo = FactText::Text {
+            text: String::new(),
+        };
+        // lsblk read the mount in the capture's namespace; here it must not matter.
+        raw.lsblk = raw.lsblk.replace("\"/tmp/", "null, \"/tmp/");
+        let without = build(&raw, &[], &[]);
+        let members: Vec<String> = lsblk::parse(&raw.lsblk, &[])
+            .unwrap()
+            .iter()
+            .map(|d| d.kname.clone())
+            .collect();
+        let summary = BtrfsSummary {
+            uuid: "x".into(),
             data_profile: "raid1".into(),
             metadata_profile: "raid1".into(),
             size_bytes: 1,
             used_bytes: 0,
-            label: Some("tank".into()),
+            label: Some("fixpool".into()),
             members,
         };
-        let facts = assemble(
-            devices.clone(),
-            &[],
-            &mounts,
-            &[summary(vec!["sdb".into(), "sdc".into()])],
-            &[],
-        );
-        assert_eq!(facts.filesystems.len(), 1, "{:?}", facts.filesystems);
-        let fs = &facts.filesystems[0];
-        assert_eq!(
-            (
-                fs.label.as_deref(),
-                fs.mountpoint.as_str(),
-                fs.devices.len()
-            ),
-            (Some("tank"), "/srv/tank", 2)
-        );
-        // No members listed: nothing is guessed.
-        let facts = assemble(devices, &[], &mounts, &[summary(Vec::new())], &[]);
-        assert!(facts.filesystems.is_empty(), "{:?}", facts.filesystems);
+        let facts = build(&raw, &[summary], &[]).unwrap();
+        for device in &facts.block_devices {
+            assert_eq!(device.state, DeviceState::InUse, "{device:?}");
+            assert!(
+                device
+                    .reasons
+                    .iter()
+                    .any(|r| r.contains("mounted outside nos's view")),
+                "{device:?}"
+            );
+        }
+        assert!(without.is_ok());
     }
 
+    /// blkid fills what lsblk (without udev) left empty and never overrides what it reported.
     #[test]
     fn signatures_fill_what_lsblk_left_blank_and_nothing_else() {
-        let mut devices =
-            super::super::lsblk::parse(include_str!("../../tests/data/facts/lsblk.json"), &[])
-                .unwrap();
-        // No udev: lsblk knows no filesystem on any device.
-        for device in &mut devices {
-            device.fstype = None;
-            device.uuid = None;
-            device.label = None;
-        }
-        // ...except one where it does (udev data present): that one is kept as lsblk says.
-        devices[5].label = Some("from-udev".into());
-        let signature = |devname: &str, fstype: &str| Signature {
-            devname: devname.into(),
-            fstype: fstype.into(),
-            uuid: Some("7d3c1a52-93a4-4c1e-9b56-3f1a2b3c4d5e".into()),
-            label: Some("probed".into()),
-        };
-        let signatures = [
-            signature("/dev/sdd", "ext4"),
-            signature(&devices[5].path.clone(), "xfs"),
-            signature("/dev/not-in-lsblk", "ext4"),
-        ];
-        let facts = assemble(devices.clone(), &signatures, &[], &[], &[]);
-        let sdd = facts
-            .block_devices
-            .iter()
-            .find(|d| d.path == "/dev/sdd")
-            .unwrap();
-        assert_eq!(
-            (sdd.fstype.as_deref(), sdd.label.as_deref()),
-            (Some("ext4"), Some("probed")),
-            "a disk holding ext4 does not look blank"
-        );
-        assert_eq!(facts.block_devices[5].fstype, None);
-        assert_eq!(facts.block_devices[5].label.as_deref(), Some("from-udev"));
-        assert_eq!(facts.block_devices.len(), devices.len());
+        let raw = mounted_raid1();
+        let mut devices = lsblk::parse(&raw.lsblk, &[]).unwrap();
+        devices[0].label = Some("from-udev".into());
+        let signatures = blkid::parse(raw.blkid.text().unwrap()).unwrap();
+        let facts = assemble(devices, &signatures, &[], &[], &[]);
+        assert_eq!(facts.block_devices[0].fstype, None);
+        assert_eq!(facts.block_devices[0].label.as_deref(), Some("from-udev"));
+        assert_eq!(facts.block_devices[1].fstype.as_deref(), Some("btrfs"));
+        assert_eq!(facts.block_devices[1].label.as_deref(), Some("fixpool"));
+        assert_eq!(facts.block_devices[1].usage.as_deref(), Some("filesystem"));
     }
 }

@@ -1,7 +1,8 @@
 //! Facts: the description of the machine a planner receives, in the JSON form that
-//! `nosctl facts` prints and `nosctl plan --facts` reads, plus the pure parsers that build it
-//! from `lsblk --json`, `/proc/self/mountinfo`, `btrfs filesystem show --raw` and `blkid -o
-//! export` text ([`lsblk`], [`mountinfo`], [`btrfs_show`], [`blkid`], [`assemble`]).
+//! `nosctl facts` prints and `nosctl plan --facts` reads, plus the one parser of each tool's
+//! output ([`lsblk`], [`blkid`], [`mountinfo`], [`swaps`], [`btrfs_show`]), the merge
+//! ([`assemble`]) and the state of every device ([`classify`]). [`build`] is the one way from
+//! the raw texts (the agent's [`nos_agent::protocol::Facts`]) to facts.
 //!
 //! This module never reads a file or runs a program: callers hand it the text. The field names
 //! are the snake_case forms of the WIT record fields, so a facts file reads like the WIT.
@@ -9,8 +10,15 @@
 pub mod assemble;
 pub mod blkid;
 pub mod btrfs_show;
+pub mod classify;
 pub mod lsblk;
 pub mod mountinfo;
+pub mod swaps;
+
+#[cfg(test)]
+mod real_tests;
+
+pub use assemble::build;
 
 use serde::{Deserialize, Serialize};
 
@@ -130,6 +138,16 @@ pub struct BtrfsFilesystem {
 }
 
 impl Facts {
+    /// Facts from a JSON file (`nosctl facts`' output, the demo's fixture facts), validated and
+    /// classified again ([`classify::classify_file_facts`]): a state in the file is never
+    /// trusted.
+    pub fn from_file_json(text: &[u8]) -> Result<Facts, String> {
+        let mut facts: Facts = serde_json::from_slice(text).map_err(|err| err.to_string())?;
+        facts.validate()?;
+        classify::classify_file_facts(&mut facts);
+        Ok(facts)
+    }
+
     /// Check the size bounds above; `Err` names the first offending field.
     pub fn validate(&self) -> Result<(), String> {
         if self.block_devices.len() > MAX_DEVICES || self.filesystems.len() > MAX_DEVICES {

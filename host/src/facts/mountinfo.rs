@@ -32,7 +32,9 @@ fn parse_line(line: &str) -> Option<MountEntry> {
     })
 }
 
-fn unescape(field: &str) -> String {
+/// Decodes the kernel's `\ooo` octal escapes (space, tab, newline, backslash); an escape above
+/// `\377` is kept as it is.
+pub fn unescape(field: &str) -> String {
     let bytes = field.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut idx = 0;

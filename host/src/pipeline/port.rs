@@ -5,19 +5,17 @@
 //! the agent starts as a job (balance, replace) is polled here until it ends, and each poll is
 //! reported as progress, so the executor never sees the difference.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nos_agent::protocol::{
-    FactKind, Facts as AgentFacts, JobState, ManagedAction, ManagedRequest as AgentManaged,
-    Outcome, RequestBody, ResponseBody,
+    Facts as RawFacts, JobState, ManagedAction, ManagedRequest as AgentManaged, Outcome,
+    RequestBody, ResponseBody,
 };
 
 use crate::agent_client::{AgentClient, read_token_file};
-use crate::facts::assemble::assemble;
-use crate::facts::mountinfo::MountEntry;
-use crate::facts::{Facts, lsblk};
-use crate::facts::{blkid, btrfs_show};
+use crate::facts::Facts;
+use crate::gather::{GatherError, LocalFiles, RawSource, gather};
 use crate::plan::types::{ManagedRequest, Request};
 
 /// At most this many bytes of a step's stdout and stderr are kept in a job record.
@@ -81,47 +79,14 @@ impl AgentSocket {
             .request(body)
             .map_err(|err| PortError::Unreachable(err.to_string()))
     }
+}
 
-    /// A command whose parsed output only refines the facts (`btrfs filesystem show --raw`:
-    /// the members' devids; `blkid -p`: the signatures lsblk lacked), run through the agent
-    /// like any request. Empty when the agent refuses, the command fails or the output does not
-    /// parse, so the facts say "unknown" rather than guess. A device the allowlist does not
-    /// cover is refused every time, which is expected and logged only at debug level.
-    fn refinement<T>(
-        &self,
-        argv: &[&str],
-        parse: impl Fn(&str) -> Result<Vec<T>, String>,
-    ) -> Vec<T> {
-        let argv: Vec<String> = argv.iter().map(|token| (*token).to_owned()).collect();
-        let command = argv.join(" ");
-        match self.request(RequestBody::Run { argv }) {
-            Ok(ResponseBody::Ran { result }) if result.outcome == Outcome::Ok => {
-                parse(&result.stdout.text).unwrap_or_else(|err| {
-                    tracing::warn!(%command, "{err}; facts go without it");
-                    Vec::new()
-                })
-            }
-            Ok(ResponseBody::Rejected { rejection }) => {
-                tracing::debug!(%command, reason = %rejection.reason, "not allowed; facts go without it");
-                Vec::new()
-            }
-            Ok(ResponseBody::Ran { result }) => {
-                tracing::warn!(%command, stderr = %excerpt(&result.stderr.text), "failed; facts go without it");
-                Vec::new()
-            }
-            Ok(other) => {
-                tracing::warn!(%command, answer = %describe(&other), "facts go without it");
-                Vec::new()
-            }
-            Err(err) => {
-                tracing::warn!(%command, %err, "facts go without it");
-                Vec::new()
-            }
-        }
-    }
+impl RawSource for AgentSocket {
+    /// One round trip: the agent runs the fact commands and reads the kernel files.
+    type Error = PortError;
 
-    fn fact(&self, kind: FactKind) -> Result<AgentFacts, PortError> {
-        match self.request(RequestBody::Facts { kind })? {
+    fn raw_facts(&self) -> Result<RawFacts, PortError> {
+        match self.request(RequestBody::Facts)? {
             ResponseBody::Facts { facts } => Ok(facts),
             other => Err(PortError::Refused(describe(&other))),
         }
@@ -133,40 +98,17 @@ impl AgentPort for AgentSocket {
         if let Some(path) = &self.fixture_facts {
             let text = std::fs::read_to_string(path)
                 .map_err(|err| PortError::Facts(format!("{}: {err}", path.display())))?;
-            let facts: Facts = serde_json::from_str(&text)
-                .map_err(|err| PortError::Facts(format!("{}: {err}", path.display())))?;
-            facts.validate().map_err(PortError::Facts)?;
-            return Ok(facts);
+            return Facts::from_file_json(text.as_bytes())
+                .map_err(|err| PortError::Facts(format!("{}: {err}", path.display())));
         }
-        let AgentFacts::BlockDevices { lsblk_json } = self.fact(FactKind::BlockDevices)? else {
-            return Err(PortError::Facts("agent answered other facts".into()));
+        let files = LocalFiles {
+            sysfs_btrfs: &self.sysfs_btrfs,
+            by_id: Path::new("/dev/disk/by-id"),
         };
-        let AgentFacts::Mounts { mounts, .. } = self.fact(FactKind::Mounts)? else {
-            return Err(PortError::Facts("agent answered other facts".into()));
-        };
-        let devices = lsblk::parse(&lsblk_json, &[]).map_err(PortError::Facts)?;
-        let signatures: Vec<blkid::Signature> = devices
-            .iter()
-            .filter(|device| blkid::needs_probe(device))
-            .flat_map(|device| self.refinement(&blkid::probe_argv(&[&device.path]), blkid::parse))
-            .collect();
-        let mounts: Vec<MountEntry> = mounts
-            .into_iter()
-            .map(|entry| MountEntry {
-                mount_point: entry.mount_point,
-                fs_type: entry.fstype,
-                source: entry.source,
-            })
-            .collect();
-        let facts = assemble(
-            devices,
-            &signatures,
-            &mounts,
-            &crate::sysfs_btrfs::summaries(&self.sysfs_btrfs),
-            &self.refinement(&btrfs_show::SHOW_ARGV, btrfs_show::parse),
-        );
-        facts.validate().map_err(PortError::Facts)?;
-        Ok(facts)
+        gather(self, &files).map_err(|err| match err {
+            GatherError::Source(err) => err,
+            GatherError::Facts(reason) => PortError::Facts(reason),
+        })
     }
 
     fn run(&self, request: &Request, progress: &mut dyn FnMut(String)) -> StepRun {

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use nos_agent::protocol::{
-    FactKind, JobState, ManagedAction, ManagedRequest, RequestBody, ResponseBody, StepResult,
+    JobState, ManagedAction, ManagedRequest, RequestBody, ResponseBody, StepResult,
 };
 use nos_host::agent_client::{AgentClient, read_token_file};
 
@@ -71,11 +71,10 @@ pub enum AgentCmd {
         conn: Conn,
         job: u64,
     },
-    /// Print read-only facts.
+    /// Print the agent's raw facts (what nosd's facts are built from), as JSON.
     Facts {
         #[command(flatten)]
         conn: Conn,
-        kind: FactArg,
     },
 }
 
@@ -108,13 +107,6 @@ pub struct Conn {
     /// Print the raw JSON response.
     #[arg(long)]
     json: bool,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum FactArg {
-    BlockDevices,
-    Mounts,
-    BtrfsFilesystems,
 }
 
 pub fn main(cmd: AgentCmd) -> anyhow::Result<std::process::ExitCode> {
@@ -192,14 +184,7 @@ pub fn main(cmd: AgentCmd) -> anyhow::Result<std::process::ExitCode> {
         }
         AgentCmd::Job { conn, job } => (conn, RequestBody::JobStatus { job }),
         AgentCmd::Cancel { conn, job } => (conn, RequestBody::Cancel { job }),
-        AgentCmd::Facts { conn, kind } => {
-            let kind = match kind {
-                FactArg::BlockDevices => FactKind::BlockDevices,
-                FactArg::Mounts => FactKind::Mounts,
-                FactArg::BtrfsFilesystems => FactKind::BtrfsFilesystems,
-            };
-            (conn, RequestBody::Facts { kind })
-        }
+        AgentCmd::Facts { conn } => (conn, RequestBody::Facts),
     };
     let rotating = matches!(body, RequestBody::Rotate);
     let mut client = AgentClient::connect(&conn.socket, None)?;

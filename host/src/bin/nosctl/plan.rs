@@ -61,10 +61,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     });
     let allowlist = nos_agent::allowlist_files::load(&allowlist_path)
         .map_err(|error| anyhow::anyhow!("invalid allowlist:\n{error}"))?;
-    let mut facts: Facts = serde_json::from_slice(&read_bounded(&args.facts)?)
-        .with_context(|| format!("facts {}", args.facts.display()))?;
-    facts
-        .validate()
+    let mut facts = Facts::from_file_json(&read_bounded(&args.facts)?)
         .map_err(|message| anyhow::anyhow!("facts {}: {message}", args.facts.display()))?;
     fill_in(&mut facts)?;
     let input = String::from_utf8(read_bounded(&args.input)?)

@@ -1,0 +1,82 @@
+//! The read-only commands facts are gathered with, declared once: the agent runs them for nosd,
+//! `nosctl facts` runs them locally, and the host's parsers read exactly their output. Each is
+//! tied to its rule of the default allowlist by a test, so a changed argv that the allowlist
+//! would refuse fails in CI, not on an appliance.
+//!
+//! This module does no IO: it only names argvs.
+
+/// `lsblk` in JSON, tree form (partitions and holders nested under `children`), sizes in bytes,
+/// bare kernel names. The columns are the ones `nos_host::facts::lsblk` knows; it refuses
+/// output with any other field. Rule `lsblk.facts`.
+pub const LSBLK_ARGV: &[&str] = &["lsblk", "--json", "--bytes", "--output", LSBLK_COLUMNS];
+
+/// The columns of [`LSBLK_ARGV`].
+pub const LSBLK_COLUMNS: &str = "NAME,KNAME,PATH,PKNAME,MAJ:MIN,TYPE,SIZE,ROTA,RM,RO,MODEL,SERIAL,WWN,PTTYPE,PTUUID,PARTTYPE,PARTLABEL,PARTUUID,FSTYPE,LABEL,UUID,MOUNTPOINTS";
+
+/// `btrfs filesystem show --raw`: every btrfs filesystem with its members and devids, mounted
+/// or not. Rule `btrfs.filesystem.show.all`.
+pub const BTRFS_SHOW_ARGV: &[&str] = &["btrfs", "filesystem", "show", "--raw"];
+
+/// What comes before the devices in a `blkid -p` probe: read the superblocks and partition
+/// tables directly (never blkid's cache, which trusted a stale entry after a loop device was
+/// reattached), one `KEY=value` block per device. Rule `blkid.probe`.
+pub const BLKID_PROBE_PREFIX: &[&str] = &["blkid", "-p", "-o", "export", "--"];
+
+/// Most devices in one `blkid -p` call (the `blkid.probe` rule's `max`).
+pub const MAX_DEVICES_PER_PROBE: usize = 32;
+
+/// The `blkid -p` argvs that probe `devices`, [`MAX_DEVICES_PER_PROBE`] at a time.
+pub fn blkid_probe_argvs(devices: &[String]) -> Vec<Vec<String>> {
+    devices
+        .chunks(MAX_DEVICES_PER_PROBE)
+        .map(|chunk| {
+            BLKID_PROBE_PREFIX
+                .iter()
+                .map(|token| (*token).to_owned())
+                .chain(chunk.iter().cloned())
+                .collect()
+        })
+        .collect()
+}
+
+/// `blkid -p`'s exit status when some probed device has no signature at all; its output is
+/// still complete for the others.
+pub const BLKID_NOTHING_FOUND: i32 = 2;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::allowlist::{Allowlist, Source, Verdict};
+
+    fn rule_of(allowlist: &Allowlist, argv: &[String]) -> String {
+        match allowlist.check(argv) {
+            Verdict::Allowed(found) => found.rule_id().to_owned(),
+            Verdict::Rejected(rejection) => panic!("{argv:?} refused: {}", rejection.reason),
+        }
+    }
+
+    /// Every fact command is allowed by its read-only rule of the default allowlist.
+    #[test]
+    fn each_command_matches_its_rule() {
+        let text = include_str!("../../allowlist.toml");
+        let allowlist = Allowlist::load(&[Source {
+            name: "allowlist.toml".into(),
+            text: text.into(),
+        }])
+        .expect("the default allowlist loads");
+        let owned = |argv: &[&str]| argv.iter().map(|t| (*t).to_owned()).collect::<Vec<_>>();
+        assert_eq!(rule_of(&allowlist, &owned(LSBLK_ARGV)), "lsblk.facts");
+        assert_eq!(
+            rule_of(&allowlist, &owned(BTRFS_SHOW_ARGV)),
+            "btrfs.filesystem.show.all"
+        );
+        let devices: Vec<String> = (0..MAX_DEVICES_PER_PROBE + 3)
+            .map(|idx| format!("/dev/loop{idx}"))
+            .collect();
+        let argvs = blkid_probe_argvs(&devices);
+        assert_eq!(argvs.len(), 2);
+        for argv in &argvs {
+            assert_eq!(rule_of(&allowlist, argv), "blkid.probe");
+        }
+    }
+}
