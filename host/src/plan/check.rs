@@ -1,9 +1,10 @@
-//! The judgement of a plan: every step (and every rollback) against the allowlist and the
-//! plugin's scope. Pure: no IO, no clock. [`check`] is the only constructor of a
+//! The judgement of a plan: every step (and every rollback) against the allowlist, the
+//! plugin's scope and the devices as the facts describe them. Pure: no IO, no clock. [`check`] is the only constructor of a
 //! [`CheckedPlan`], so a plan that reaches the agent has been judged step by step.
 //!
 //! A step is allowed when its request matches exactly one allowlist rule, that rule is in the
-//! plugin's scope, the step does not understate the rule's effect, a step whose rule is
+//! plugin's scope, the devices it names may be used that way ([`super::devices`]), the step
+//! does not understate the rule's effect, a step whose rule is
 //! destructive carries a confirmation word, and its rollback (if any) is allowed on the same
 //! terms. Anything else is rejected with a reason an auditor understands.
 
@@ -12,6 +13,7 @@ use std::collections::BTreeSet;
 use nos_agent::allowlist::{self, Allowlist, ManagedAction, ManagedVerdict, Verdict};
 
 use super::types::{Effect, ManagedRequest, Plan, Request, Step};
+use crate::facts::Facts;
 
 /// The allowlist rule ids a plugin may emit, granted with its manifest. A step that matches a
 /// rule outside it is rejected just like one that matches no rule.
@@ -111,17 +113,23 @@ impl CheckedStep {
     }
 }
 
-/// Judge every step of `plan`.
-pub fn check(plan: Plan, allowlist: &Allowlist, scope: &Scope) -> CheckedPlan {
+/// Judge every step of `plan` against the allowlist, the plugin's scope and the devices as
+/// `facts` describe them ([`super::devices::refusal`]).
+pub fn check(plan: Plan, allowlist: &Allowlist, scope: &Scope, facts: &Facts) -> CheckedPlan {
+    let judge = Judge {
+        allowlist,
+        scope,
+        facts,
+    };
     let steps = plan
         .steps
         .into_iter()
         .map(|step| {
-            let verdict = check_request(&step.request, Some(&step), allowlist, scope);
+            let verdict = check_request(&step.request, Some(&step), &judge);
             let rollback = step
                 .rollback
                 .as_ref()
-                .map(|rollback| check_request(rollback, None, allowlist, scope));
+                .map(|rollback| check_request(rollback, None, &judge));
             let verdict = match (&verdict, &rollback) {
                 (StepVerdict::Allowed { .. }, Some(StepVerdict::Rejected { reason })) => {
                     StepVerdict::Rejected {
@@ -143,20 +151,32 @@ pub fn check(plan: Plan, allowlist: &Allowlist, scope: &Scope) -> CheckedPlan {
     }
 }
 
+/// What every request of one plan is judged against.
+struct Judge<'a> {
+    allowlist: &'a Allowlist,
+    scope: &'a Scope,
+    facts: &'a Facts,
+}
+
 /// `step` is `None` for a rollback, which needs no confirmation word of its own.
-fn check_request(
-    request: &Request,
-    step: Option<&Step>,
-    allowlist: &Allowlist,
-    scope: &Scope,
-) -> StepVerdict {
+fn check_request(request: &Request, step: Option<&Step>, judge: &Judge<'_>) -> StepVerdict {
+    let Judge {
+        allowlist,
+        scope,
+        facts,
+    } = judge;
     let (rule_id, rule_effect, canonical) = match request {
         Request::Argv(argv) => match allowlist.check(argv) {
-            Verdict::Allowed(matched) => (
-                matched.rule_id().to_owned(),
-                matched.command().effect,
-                matched.canonical_argv().join(" "),
-            ),
+            Verdict::Allowed(matched) => {
+                if let Some(reason) = super::devices::refusal(matched.command(), facts) {
+                    return StepVerdict::Rejected { reason };
+                }
+                (
+                    matched.rule_id().to_owned(),
+                    matched.command().effect,
+                    matched.canonical_argv().join(" "),
+                )
+            }
             Verdict::Rejected(rejection) => {
                 return StepVerdict::Rejected {
                     reason: rejection.to_string(),

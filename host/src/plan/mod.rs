@@ -3,4 +3,5 @@
 //! talks to the agent; only `check` produces a [`check::CheckedPlan`].
 
 pub mod check;
+pub mod devices;
 pub mod types;

@@ -105,7 +105,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             return Ok(ExitCode::from(code));
         }
     };
-    let checked = check::check(plan, &allowlist, &plugin.manifest().scope);
+    let checked = check::check(plan, &allowlist, &plugin.manifest().scope, &facts);
     if args.json {
         println!(
             "{}",
