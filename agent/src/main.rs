@@ -15,6 +15,7 @@ mod audit;
 mod config;
 mod exec;
 mod facts;
+mod in_use;
 mod jobs;
 mod managed;
 mod pipeline;
