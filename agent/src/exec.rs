@@ -7,7 +7,9 @@
 //!    carries `nosuid,nodev`, and a sha256-pinned binary is hashed from the very fd it is executed
 //!    from (`/proc/self/fd/N`). For `mount --no-canonicalize` the verified target directory is
 //!    passed the same way, so mount(2) lands on exactly the checked directory (without that flag
-//!    libmount resolves `/proc/self/fd/N` back to a path string first: checked with strace);
+//!    libmount resolves `/proc/self/fd/N` back to a path string first: checked with strace).
+//!    Last, just before the spawn, a device the allowlist marks `NotInUse` is refused when it or
+//!    a partition is mounted, swap, held or the root device ([`crate::in_use`]);
 //! 2. spawns it shell-free ([`spawn`]): env cleared and set to exactly [`CHILD_ENV`], stdin
 //!    `/dev/null`, stdout/stderr piped and capped, cwd `/`, a new session (no controlling tty) that
 //!    is also its own process group;
@@ -39,6 +41,7 @@ use nix::sys::stat::{FileStat, SFlag, fstat};
 use nix::unistd::Pid;
 use sha2::{Digest, Sha256};
 
+use crate::in_use;
 use crate::policy::{Command, ExecCheck};
 use nos_agent::protocol::{Captured, Outcome, StepResult};
 
@@ -73,6 +76,20 @@ pub enum ExecError {
         reason: String,
         arg_idx: usize,
     },
+    #[error("device in use: {path}: {usage}")]
+    InUse {
+        path: String,
+        usage: in_use::Usage,
+        arg_idx: usize,
+    },
+    #[error(
+        "{path}: cannot tell whether the device is in use, so it is treated as in use: {reason}"
+    )]
+    InUseUnchecked {
+        path: String,
+        reason: String,
+        arg_idx: usize,
+    },
     #[error("mount without nosuid,nodev refused")]
     MountOptions,
     #[error("binary {path}: {reason}")]
@@ -93,7 +110,11 @@ impl ExecError {
         match self {
             ExecError::NotBlockDevice { arg_idx, .. }
             | ExecError::UnsafePath { arg_idx, .. }
-            | ExecError::BadKeyFile { arg_idx, .. } => arg_sources.get(*arg_idx).copied().flatten(),
+            | ExecError::BadKeyFile { arg_idx, .. }
+            | ExecError::InUse { arg_idx, .. }
+            | ExecError::InUseUnchecked { arg_idx, .. } => {
+                arg_sources.get(*arg_idx).copied().flatten()
+            }
             ExecError::Binary { .. } => Some(0),
             _ => None,
         }
@@ -163,7 +184,7 @@ pub fn prepare(mut command: Command) -> Result<Prepared, ExecError> {
                 check_key_file(arg, arg_idx)?;
             }
             // Checked below, once every device argument has its kernel name.
-            ExecCheck::DistinctDevices { .. } => {}
+            ExecCheck::DistinctDevices { .. } | ExecCheck::NotInUse { .. } => {}
         }
     }
     for check in &command.checks {
@@ -179,6 +200,16 @@ pub fn prepare(mut command: Command) -> Result<Prepared, ExecError> {
         check_mount_options(&command.args)?;
     }
     let pinned_binary = check_binary(&command)?;
+    // Last, as close to the spawn as prepare gets: is any device in use right now?
+    for check in &command.checks {
+        if let ExecCheck::NotInUse { arg_idx } = check {
+            let arg = command.args.get(*arg_idx).ok_or(ExecError::BadArgIndex {
+                arg_idx: *arg_idx,
+                n_args,
+            })?;
+            check_not_in_use(arg, *arg_idx)?;
+        }
+    }
     Ok(Prepared {
         command,
         pinned_binary,
@@ -244,6 +275,33 @@ fn check_block_device(path: &str, arg_idx: usize) -> Result<String, ExecError> {
         )));
     }
     Ok(canonical)
+}
+
+/// `path` (already the kernel name, by the block-device check) is not in use on the live
+/// system; an unreadable signal refuses too.
+fn check_not_in_use(path: &str, arg_idx: usize) -> Result<(), ExecError> {
+    let unchecked = |reason: String| ExecError::InUseUnchecked {
+        path: path.to_owned(),
+        reason,
+        arg_idx,
+    };
+    let metadata = std::fs::symlink_metadata(path).map_err(|err| unchecked(err.to_string()))?;
+    if !metadata.file_type().is_block_device() {
+        return Err(ExecError::NotBlockDevice {
+            path: path.to_owned(),
+            arg_idx,
+        });
+    }
+    let dev = in_use::Dev::from_raw(metadata.rdev());
+    in_use::check(&in_use::SystemPaths::live(), &in_use::Live, dev).map_err(|finding| match finding
+    {
+        in_use::Finding::InUse(usage) => ExecError::InUse {
+            path: path.to_owned(),
+            usage,
+            arg_idx,
+        },
+        in_use::Finding::Unchecked(reason) => unchecked(reason),
+    })
 }
 
 /// The device arguments at `arg_idxs` (already rewritten to kernel names by the block-device

@@ -14,6 +14,7 @@
 mod audit;
 mod config;
 mod exec;
+mod in_use;
 mod jobs;
 mod managed;
 mod pipeline;

@@ -26,3 +26,33 @@ fn explain_every_default_rule() {
     }
     expect_file!["data/explain-default.txt"].assert_eq(&out);
 }
+
+#[test]
+fn diff_reports_an_allowed_in_use_param_as_growth() {
+    use nos_agent::allowlist::diff::{Direction, diff};
+    let load = |param: &str| {
+        let text = format!(
+            "version = 1\n[[binary]]\nname = \"btrfs\"\npath = \"/usr/bin/btrfs\"\n[[type]]\nname = \"disk\"\nkind = \"device\"\n[[type]]\nname = \"pool\"\nkind = \"mount_path\"\n[[rule]]\nid = \"remove\"\nbinary = \"btrfs\"\neffect = \"destructive\"\nargv = [\"device\", \"remove\", \"$device\", \"$pool\"]\nparams.device = {param}\nparams.pool = {{ type = \"pool\" }}\n"
+        );
+        Allowlist::load(&[Source {
+            name: "a.toml".into(),
+            text,
+        }])
+        .expect("loads")
+    };
+    let refused = load(r#"{ type = "disk" }"#);
+    let allowed =
+        load(r#"{ type = "disk", in_use = "allowed", in_use_reason = "a member of the pool" }"#);
+    let changes = diff(&refused, &allowed);
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(changes[0].direction, Direction::Grows);
+    assert_eq!(changes[0].subject, "remove device");
+    assert_eq!(
+        changes[0].message,
+        "may now be in use (in_use = allowed: a member of the pool)"
+    );
+    let changes = diff(&allowed, &refused);
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(changes[0].direction, Direction::Shrinks);
+    assert!(diff(&allowed, &allowed).is_empty());
+}

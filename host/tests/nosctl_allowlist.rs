@@ -416,3 +416,56 @@ fn allowing_key_removal_grows_privilege_and_is_a_high_finding() {
         explain.stdout
     );
 }
+
+#[test]
+fn in_use_exemptions_are_explained_and_growth() {
+    let run = nosctl(&[
+        "allowlist",
+        "--allowlist",
+        DEFAULT,
+        "explain",
+        "btrfs.replace.start",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for needle in [
+        "SOURCE may be in use (in_use = allowed): the device being replaced is a member of the mounted pool",
+        "TARGET refused when in use, just before the spawn",
+    ] {
+        assert!(
+            run.stdout.contains(needle),
+            "missing {needle:?} in\n{}",
+            run.stdout
+        );
+    }
+    let wipefs = nosctl(&["allowlist", "--allowlist", DEFAULT, "explain", "wipefs"]);
+    assert_eq!(wipefs.code, 0, "{}", wipefs.stderr);
+    assert!(
+        wipefs.stdout.contains("DEVICE refused when in use"),
+        "{}",
+        wipefs.stdout
+    );
+
+    // Exempting mkfs.btrfs's devices from the check is privilege growth.
+    let exempt = std::fs::read_to_string(DEFAULT).expect("read").replace(
+        "argv = [\"$flags\", \"--\", \"$devices...\"]\nparams.devices = { type = \"disk\", min = 1, max = 32, distinct = true }",
+        "argv = [\"$flags\", \"--\", \"$devices...\"]\nparams.devices = { type = \"disk\", min = 1, max = 32, distinct = true, in_use = \"allowed\", in_use_reason = \"trust me\" }",
+    );
+    assert!(exempt.contains("trust me"), "mkfs.btrfs rule moved");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let new = dir.path().join("allowlist.toml");
+    std::fs::write(&new, &exempt).expect("write");
+    let grows = nosctl(&["allowlist", "diff", DEFAULT, path(&new)]);
+    assert_eq!(grows.code, 1, "{}{}", grows.stdout, grows.stderr);
+    assert!(
+        grows
+            .stdout
+            .lines()
+            .any(|line| line.starts_with("+ mkfs.btrfs devices ")
+                && line.ends_with(" may now be in use (in_use = allowed: trust me)")),
+        "{}",
+        grows.stdout
+    );
+    // And the reverse only shrinks.
+    let shrinks = nosctl(&["allowlist", "diff", path(&new), DEFAULT]);
+    assert_eq!(shrinks.code, 0, "{}{}", shrinks.stdout, shrinks.stderr);
+}

@@ -40,7 +40,7 @@ static ALLOWLIST: LazyLock<Allowlist> = LazyLock::new(|| {
 
 /// Judge a plugin's plan against the real default allowlist and the plugin's own scope.
 fn checked(plugin: &LoadedPlugin, plan: Plan) -> CheckedPlan {
-    check::check(plan, &ALLOWLIST, &plugin.manifest().scope)
+    check::check(plan, &ALLOWLIST, &plugin.manifest().scope, &facts())
 }
 
 /// Each step's verdict, one line per step.
@@ -71,8 +71,7 @@ fn plan_all_allowed(plugin: &LoadedPlugin, input: &str) -> Plan {
 }
 
 fn facts() -> Facts {
-    let text = include_str!("data/facts/fixture.json");
-    serde_json::from_str(text).expect("fixture facts")
+    Facts::from_file_json(include_bytes!("data/facts/fixture.json")).expect("fixture facts")
 }
 
 fn load(dir: &str) -> LoadedPlugin {

@@ -69,8 +69,6 @@ fn run(agent: &TestAgent, plan: Plan, state_dir: &Path) -> JobRecord {
         ]
         .map(String::from),
     );
-    let checked = check(plan, &allowlist, &scope);
-    assert!(checked.all_allowed(), "{checked:#?}");
     let token_file = agent.dir.path().join("nosd.token");
     std::fs::write(&token_file, agent.token.clone().unwrap()).unwrap();
     let port = AgentSocket {
@@ -79,6 +77,9 @@ fn run(agent: &TestAgent, plan: Plan, state_dir: &Path) -> JobRecord {
         sysfs_btrfs: "/sys/fs/btrfs".into(),
         fixture_facts: None,
     };
+    let facts = port.facts().expect("facts through the agent");
+    let checked = check(plan, &allowlist, &scope, &facts);
+    assert!(checked.all_allowed(), "{checked:#?}");
     let store = Arc::new(StateDir::open(state_dir).unwrap());
     let (jobs, _) = JobTable::open(store, 1).unwrap();
     jobs.insert(JobRecord {

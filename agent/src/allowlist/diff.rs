@@ -5,7 +5,7 @@
 //! structurally (a changed template) counts as growth, so the gate errs towards a human look.
 
 use super::Allowlist;
-use super::grammar::{Arity, FlagValue, Item, Kind, OptionPattern, Rule, TypeDef};
+use super::grammar::{Arity, FlagValue, InUsePolicy, Item, Kind, OptionPattern, Rule, TypeDef};
 
 /// Which way one change moves privilege.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -335,6 +335,19 @@ fn rule_changes(
             continue;
         };
         let subject = format!("{id} {}", new_param.name);
+        match (&old_param.in_use, &new_param.in_use) {
+            (InUsePolicy::Refused, InUsePolicy::Allowed { reason }) => add(
+                Direction::Grows,
+                &subject,
+                format!("may now be in use (in_use = allowed: {reason})"),
+            ),
+            (InUsePolicy::Allowed { .. }, InUsePolicy::Refused) => add(
+                Direction::Shrinks,
+                &subject,
+                "is now refused when in use".to_owned(),
+            ),
+            _ => {}
+        }
         type_changes(
             old.type_of(old_param.ty),
             new.type_of(new_param.ty),

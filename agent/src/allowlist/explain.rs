@@ -6,7 +6,8 @@
 use std::fmt::Write as _;
 
 use super::grammar::{
-    Arity, DeviceForm, FlagValue, Item, Kind, OptionPattern, Rule, TypeDef, TypeId,
+    Arity, DeviceForm, Effect, FlagValue, InUsePolicy, Item, Kind, OptionPattern, Rule, TypeDef,
+    TypeId,
 };
 use super::value::{counter_samples, samples};
 use super::{Allowlist, Verdict};
@@ -197,24 +198,61 @@ fn exec_checks(allowlist: &Allowlist, rule: &Rule) -> String {
         .iter()
         .map(|param| &allowlist.type_of(param.ty).kind)
         .collect();
-    let mut checks = Vec::new();
+    let mut checks: Vec<String> = Vec::new();
     if kinds.iter().any(|kind| matches!(kind, Kind::Device(_))) {
-        checks.push("each device is a block device, by-* and mapper links resolved to the kernel name, all distinct");
+        checks.push("each device is a block device, by-* and mapper links resolved to the kernel name, all distinct".into());
+    }
+    if rule.effect != Effect::Read {
+        let device_params = rule
+            .params
+            .iter()
+            .filter(|param| matches!(allowlist.type_of(param.ty).kind, Kind::Device(_)));
+        let mut refused = Vec::new();
+        for param in device_params {
+            match &param.in_use {
+                InUsePolicy::Refused => refused.push(param.name.to_uppercase()),
+                InUsePolicy::Allowed { reason } => checks.push(format!(
+                    "{} may be in use (in_use = allowed): {reason}",
+                    param.name.to_uppercase()
+                )),
+            }
+        }
+        let device_flags: Vec<&str> = rule
+            .flags
+            .iter()
+            .filter(|flag| {
+                flag.value
+                    .ty()
+                    .is_some_and(|ty| matches!(allowlist.type_of(ty).kind, Kind::Device(_)))
+            })
+            .map(|flag| flag.token.as_str())
+            .collect();
+        refused.extend(
+            device_flags
+                .iter()
+                .map(|token| format!("the value of {token}")),
+        );
+        if !refused.is_empty() {
+            checks.push(format!(
+                "{} refused when in use, just before the spawn: the device or a partition mounted or otherwise claimed exclusively (O_EXCL), held by md/dm, active swap, or holding the root filesystem",
+                refused.join(", ")
+            ));
+        }
     }
     if kinds.iter().any(|kind| matches!(kind, Kind::MountPath(_))) {
-        checks.push("each mount path is walked without following symlinks; every component root-owned, not group/other-writable");
+        checks.push("each mount path is walked without following symlinks; every component root-owned, not group/other-writable".into());
     }
     if kinds.iter().any(|kind| matches!(kind, Kind::KeyFile(_))) {
-        checks.push("the key file is root-owned, mode 0400 or stricter");
+        checks.push("the key file is root-owned, mode 0400 or stricter".into());
     }
     if kinds
         .iter()
         .any(|kind| matches!(kind, Kind::MountOptions(_)))
     {
-        checks.push("the mount always gets nosuid,nodev");
+        checks.push("the mount always gets nosuid,nodev".into());
     }
     if allowlist.binary_of(rule).sha256.is_some() {
-        checks.push("the binary's sha256 matches its pin");
+        checks.push("the binary's sha256 matches its pin".into());
     }
     if checks.is_empty() {
         "none beyond the static checks".to_owned()

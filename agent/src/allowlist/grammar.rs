@@ -274,6 +274,21 @@ pub struct Param {
     pub name: String,
     pub ty: TypeId,
     pub arity: Arity,
+    /// Whether the agent refuses this param's devices when they are in use. Only a device param
+    /// of a state-changing or destructive rule is ever checked; read-only rules never are.
+    pub in_use: InUsePolicy,
+}
+
+/// What the agent does, just before the spawn, with a device argument that is in use (the
+/// device or one of its partitions mounted, claimed exclusively, held by md/dm, active swap, or
+/// holding the root filesystem).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InUsePolicy {
+    /// Refused: the default for every device param, and the only policy of a non-device one.
+    Refused,
+    /// The param names a device that is in use by design (a member of the mounted pool being
+    /// changed, as for `btrfs device remove`); declared in the allowlist with its reason.
+    Allowed { reason: String },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -12,9 +12,9 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::grammar::{
-    Arity, Binary, BinaryId, DeviceForm, DeviceSpec, Effect, Flag, FlagValue, Item, KeyFileSpec,
-    Kind, Limits, MountOptionsSpec, MountPathSpec, NameSpec, OptionPattern, Origin, Param, Rule,
-    Settings, TypeDef, TypeId,
+    Arity, Binary, BinaryId, DeviceForm, DeviceSpec, Effect, Flag, FlagValue, InUsePolicy, Item,
+    KeyFileSpec, Kind, Limits, MountOptionsSpec, MountPathSpec, NameSpec, OptionPattern, Origin,
+    Param, Rule, Settings, TypeDef, TypeId,
 };
 use super::managed::{self, ManagedAction, ManagedKind, ManagedRule};
 use super::value::{is_component_char, path_components};
@@ -32,6 +32,8 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 pub const MAX_OUTPUT_CAP: usize = 64 << 20;
 /// Deepest a mount path type may reach below its root.
 pub const MAX_MOUNT_DEPTH: usize = 16;
+/// Longest `in_use_reason` a param may give, in bytes; a longer one is a load error.
+pub const MAX_IN_USE_REASON: usize = 200;
 /// Default mount roots, key directory and forced options.
 pub const DEFAULT_MOUNT_ROOTS: [&str; 2] = ["/srv", "/mnt"];
 pub const DEFAULT_KEY_DIR: &str = "/etc/nos/keys";
@@ -171,6 +173,9 @@ struct RawParam {
     min: Option<usize>,
     max: Option<usize>,
     distinct: Option<bool>,
+    /// `"refused"` (the default) or `"allowed"`; see [`Cx::in_use_policy`].
+    in_use: Option<String>,
+    in_use_reason: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -279,7 +284,7 @@ pub fn parse(sources: &[Source]) -> Result<Parsed, Vec<Diagnostic>> {
     for (source, raw) in &files {
         cx.enter(source);
         for raw_rule in &raw.rule {
-            if let Some(rule) = cx.rule(raw_rule, &binaries, &names, &settings, &rules) {
+            if let Some(rule) = cx.rule(raw_rule, &binaries, &types, &settings, &rules) {
                 rules.push(rule);
             }
         }
@@ -896,10 +901,11 @@ impl Cx {
         &mut self,
         raw: &RawRule,
         binaries: &[Binary],
-        names: &[String],
+        types: &[TypeDef],
         settings: &Settings,
         rules: &[Rule],
     ) -> Option<Rule> {
+        let names: Vec<&str> = types.iter().map(|ty| ty.name.as_str()).collect();
         let id = raw.id.get_ref().clone();
         let span = raw.id.span();
         let origin = self.origin(span.clone());
@@ -928,7 +934,7 @@ impl Cx {
             );
         }
         let resolve_type = |cx: &mut Cx, name: &str| {
-            let found = names.iter().position(|known| known == name).map(TypeId);
+            let found = names.iter().position(|known| *known == name).map(TypeId);
             if found.is_none() {
                 cx.error(
                     span.clone(),
@@ -941,6 +947,11 @@ impl Cx {
             found
         };
 
+        let effect = match raw.effect {
+            RawEffect::Read => Effect::Read,
+            RawEffect::State => Effect::State,
+            RawEffect::Destructive => Effect::Destructive,
+        };
         let mut params: Vec<Param> = Vec::new();
         for (name, raw_param) in &raw.params {
             let param_span = raw_param.span();
@@ -948,6 +959,13 @@ impl Cx {
             let Some(ty) = resolve_type(self, &raw_param.ty) else {
                 continue;
             };
+            let in_use = self.in_use_policy(
+                param_span.clone(),
+                name,
+                raw_param,
+                &types[ty.0].kind,
+                effect,
+            );
             let arity = match (raw_param.min, raw_param.max, raw_param.distinct) {
                 (None, None, None) => Arity::One,
                 (min, max, distinct) => {
@@ -966,6 +984,7 @@ impl Cx {
                 name: name.clone(),
                 ty,
                 arity,
+                in_use,
             });
         }
 
@@ -1105,11 +1124,6 @@ impl Cx {
             Some(limits) => self.limits(span.clone(), limits, &settings.default_limits),
             None => settings.default_limits.clone(),
         };
-        let effect = match raw.effect {
-            RawEffect::Read => Effect::Read,
-            RawEffect::State => Effect::State,
-            RawEffect::Destructive => Effect::Destructive,
-        };
         if self.diagnostics.len() > n_before {
             return None;
         }
@@ -1127,6 +1141,92 @@ impl Cx {
             job: raw.job,
             origin,
         })
+    }
+
+    /// A param's in-use policy.
+    ///
+    /// ```text
+    /// in-use = [ "in_use" "=" ( "\"refused\"" / "\"allowed\"" ) ] [ "in_use_reason" "=" string ]
+    /// ```
+    /// `"allowed"` needs a reason (printable ASCII, 1 to [`MAX_IN_USE_REASON`] bytes) and applies
+    /// only to a device param of a state-changing or destructive rule: elsewhere nothing is
+    /// checked, so there would be nothing to allow.
+    fn in_use_policy(
+        &mut self,
+        span: Range<usize>,
+        name: &str,
+        raw: &RawParam,
+        kind: &Kind,
+        effect: Effect,
+    ) -> InUsePolicy {
+        let allowed = match raw.in_use.as_deref() {
+            None | Some("refused") => false,
+            Some("allowed") => true,
+            Some(other) => {
+                self.error(
+                    span,
+                    DiagnosticKind::Invalid(format!(
+                        "param `{name}`: in_use `{}` is not `refused` or `allowed`",
+                        super::value::escape(other)
+                    )),
+                );
+                return InUsePolicy::Refused;
+            }
+        };
+        if raw.in_use.is_some() && !matches!(kind, Kind::Device(_)) {
+            self.error(
+                span.clone(),
+                DiagnosticKind::Invalid(format!(
+                    "param `{name}`: in_use applies only to device params, this is a {}",
+                    kind.name()
+                )),
+            );
+        }
+        if raw.in_use.is_some() && effect == Effect::Read {
+            self.error(
+                span.clone(),
+                DiagnosticKind::Invalid(format!(
+                    "param `{name}`: in_use applies only to state or destructive rules (a read rule is never checked)"
+                )),
+            );
+        }
+        match (allowed, &raw.in_use_reason) {
+            (true, None) => {
+                self.error(
+                    span,
+                    DiagnosticKind::Invalid(format!(
+                        "param `{name}`: in_use = \"allowed\" needs an in_use_reason"
+                    )),
+                );
+                InUsePolicy::Refused
+            }
+            (true, Some(reason)) => {
+                let valid = !reason.trim().is_empty()
+                    && reason.len() <= MAX_IN_USE_REASON
+                    && reason.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+                if !valid {
+                    self.error(
+                        span,
+                        DiagnosticKind::Invalid(format!(
+                            "param `{name}`: in_use_reason must be printable ASCII, 1 to {MAX_IN_USE_REASON} bytes"
+                        )),
+                    );
+                }
+                InUsePolicy::Allowed {
+                    reason: reason.clone(),
+                }
+            }
+            (false, Some(_)) => {
+                self.error(
+                    span,
+                    DiagnosticKind::Invalid(format!(
+                        "param `{name}`: in_use_reason is only for in_use = \"allowed\""
+                    )),
+                );
+                InUsePolicy::Refused
+            }
+            (false, None) => InUsePolicy::Refused,
+        }
     }
 
     /// A `[[managed]]` rule: one per kind, each of the kind's fields given a type of the right kind.
@@ -1194,7 +1294,12 @@ impl Cx {
                 continue;
             };
             let raw_param = param.get_ref();
-            if raw_param.min.is_some() || raw_param.max.is_some() || raw_param.distinct.is_some() {
+            if raw_param.min.is_some()
+                || raw_param.max.is_some()
+                || raw_param.distinct.is_some()
+                || raw_param.in_use.is_some()
+                || raw_param.in_use_reason.is_some()
+            {
                 self.error(
                     param.span(),
                     DiagnosticKind::Invalid(format!(

@@ -3,10 +3,13 @@
 //! Called only by the matcher, so only a matched argv is ever rendered. The program is always
 //! the binary's absolute path; flags come in declared order; `--` is emitted wherever the
 //! template has it and the binary supports it; mount options carry the forced options.
+//!
+//! Every device value of a state-changing or destructive rule gets [`ExecCheck::NotInUse`],
+//! unless its param declares `in_use = "allowed"`; a read-only rule's never does.
 
 use std::path::PathBuf;
 
-use super::grammar::{Binary, Effect, FlagValue, Item, Limits, Rule};
+use super::grammar::{Binary, Effect, FlagValue, InUsePolicy, Item, Limits, Rule};
 use super::value::Value;
 
 /// What the agent runs for a match: nothing here comes verbatim from the request.
@@ -43,6 +46,11 @@ pub enum ExecCheck {
     /// These device arguments resolve to different block devices (`/dev/sdb` and its by-id
     /// link are the same disk, which no static check can see).
     DistinctDevices { arg_idxs: Vec<usize> },
+    /// The device (already checked by `BlockDevice`) is not in use: neither it nor any of its
+    /// partitions is claimed exclusively (mounted, swap, a member of a mounted btrfs, held by
+    /// md/dm), has holders, is active swap or holds the root filesystem. Run last, just before
+    /// the spawn.
+    NotInUse { arg_idx: usize },
 }
 
 /// The matched values and the argv indexes they came from, parallel vectors per param and flag.
@@ -55,6 +63,9 @@ pub(super) struct Sources<'a> {
 
 pub(super) fn render(binary: &Binary, rule: &Rule, sources: Sources<'_>) -> Command {
     let mut out = Emitter::default();
+    // Read-only rules never get the in-use check; of the others, only a param that declares
+    // `in_use = "allowed"` goes without it. Device values of flags always get it.
+    let changes_state = rule.effect != Effect::Read;
     for item in &rule.template {
         match item {
             Item::Literal(literal) | Item::Implied(literal) => out.fixed(literal),
@@ -72,7 +83,7 @@ pub(super) fn render(binary: &Binary, rule: &Rule, sources: Sources<'_>) -> Comm
                             }
                             (FlagValue::Separate(_), Some(value)) => {
                                 out.arg(flag.token.clone(), token_idx);
-                                out.value(value, token_idx + 1);
+                                out.value(value, token_idx + 1, changes_state);
                             }
                             _ => out.arg(flag.token.clone(), token_idx),
                         }
@@ -80,11 +91,13 @@ pub(super) fn render(binary: &Binary, rule: &Rule, sources: Sources<'_>) -> Comm
                 }
             }
             Item::Param(param_idx) => {
+                let check_in_use =
+                    changes_state && rule.params[*param_idx].in_use == InUsePolicy::Refused;
                 for (value, &token_idx) in sources.params[*param_idx]
                     .iter()
                     .zip(&sources.param_tokens[*param_idx])
                 {
-                    out.value(value, token_idx);
+                    out.value(value, token_idx, check_in_use);
                 }
             }
         }
@@ -135,10 +148,16 @@ impl Emitter {
         self.sources.push(Some(token_idx));
     }
 
-    fn value(&mut self, value: &Value, token_idx: usize) {
+    /// A typed value and its exec-time checks; `check_in_use` adds the in-use check to a device.
+    fn value(&mut self, value: &Value, token_idx: usize, check_in_use: bool) {
         let arg_idx = self.args.len();
         match value {
-            Value::Device(_) => self.checks.push(ExecCheck::BlockDevice { arg_idx }),
+            Value::Device(_) => {
+                self.checks.push(ExecCheck::BlockDevice { arg_idx });
+                if check_in_use {
+                    self.checks.push(ExecCheck::NotInUse { arg_idx });
+                }
+            }
             Value::MountPath(_) => self.checks.push(ExecCheck::MountPath { arg_idx }),
             Value::KeyFile(_) => self.checks.push(ExecCheck::KeyFile { arg_idx }),
             _ => {}

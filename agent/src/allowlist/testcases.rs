@@ -6,6 +6,7 @@
 //! expect = "allow"                   # or "reject"
 //! rule = "btrfs.device.add"          # allow: the rule that must match
 //! canonical = ["/usr/bin/btrfs", "device", "add", "--", "/dev/sdb", "/srv/pool"]
+//! in_use_checked = ["/dev/sdb"]     # allow: exactly the arguments refused when in use
 //!
 //! [[case]]
 //! argv = ["btrfs", "device", "add", "/dev/shm/x", "/srv/pool"]
@@ -18,7 +19,7 @@
 
 use serde::Deserialize;
 
-use super::{Allowlist, Verdict};
+use super::{Allowlist, ExecCheck, Verdict};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,6 +34,8 @@ pub struct Case {
     pub expect: Expect,
     pub rule: Option<String>,
     pub canonical: Option<Vec<String>>,
+    /// The rendered arguments the agent refuses when in use (`ExecCheck::NotInUse`), in order.
+    pub in_use_checked: Option<Vec<String>>,
     pub token: Option<usize>,
     pub reason: Option<String>,
 }
@@ -89,6 +92,22 @@ fn run_case(allowlist: &Allowlist, case: &Case) -> Option<String> {
                     matched.canonical_argv().join(" "),
                     canonical.join(" ")
                 ));
+            }
+            if let Some(expected) = &case.in_use_checked {
+                let command = matched.command();
+                let checked: Vec<String> = command
+                    .checks
+                    .iter()
+                    .filter_map(|check| match check {
+                        ExecCheck::NotInUse { arg_idx } => command.args.get(*arg_idx).cloned(),
+                        _ => None,
+                    })
+                    .collect();
+                if checked != *expected {
+                    return Some(format!(
+                        "refuses {checked:?} when in use, expected {expected:?}"
+                    ));
+                }
             }
             None
         }

@@ -331,11 +331,16 @@ mod tests {
             }],
             warnings: Vec::new(),
         };
-        crate::plan::check::check(plan, &allowlist, &crate::plan::check::Scope::new([]))
+        crate::plan::check::check(
+            plan,
+            &allowlist,
+            &crate::plan::check::Scope::new([]),
+            &fixture(),
+        )
     }
 
     fn fixture() -> Facts {
-        serde_json::from_str(include_str!("../../tests/data/facts/fixture.json")).unwrap()
+        Facts::from_file_json(include_bytes!("../../tests/data/facts/fixture.json")).unwrap()
     }
 
     #[test]

@@ -2,6 +2,17 @@ use super::*;
 use crate::plan::types::{CrypttabEntry, FstabEntry};
 use expect_test::{Expect, expect};
 
+/// Facts that name no device: the allowlist and scope decide alone (the device rules have
+/// their own tests below).
+fn no_devices() -> Facts {
+    Facts {
+        block_devices: Vec::new(),
+        filesystems: Vec::new(),
+        fresh_uuids: Vec::new(),
+        now_unix_seconds: 0,
+    }
+}
+
 fn default_allowlist() -> &'static Allowlist {
     static ALLOWLIST: std::sync::LazyLock<Allowlist> = std::sync::LazyLock::new(|| {
         let text = include_str!("../../../../allowlist.toml").to_owned();
@@ -42,6 +53,7 @@ fn check_step(step: Step, scope: &Scope, expect: Expect) {
         },
         default_allowlist(),
         scope,
+        &no_devices(),
     );
     let line = match checked.steps()[0].verdict() {
         StepVerdict::Allowed { rule_id, canonical } => format!("allowed by {rule_id}: {canonical}"),
@@ -212,6 +224,7 @@ fn rejected_rollback_rejects_the_step() {
         },
         default_allowlist(),
         &scope(&["mount.btrfs", "umount"]),
+        &no_devices(),
     );
     assert!(!checked.all_allowed());
     assert_eq!(checked.n_rejected(), 1);
@@ -248,7 +261,7 @@ proptest::proptest! {
             warnings: vec![],
         };
         let scope = scope(&scope_ids);
-        let checked = check(plan, default_allowlist(), &scope);
+        let checked = check(plan, default_allowlist(), &scope, &no_devices());
         if let StepVerdict::Allowed { rule_id, .. } = checked.steps()[0].verdict() {
             proptest::prop_assert!(scope.contains(rule_id), "{rule_id} not in {scope:?}");
         }
