@@ -16,7 +16,7 @@ pub mod mountinfo;
 pub mod swaps;
 
 #[cfg(test)]
-mod real_tests;
+pub(crate) mod real_tests;
 
 pub use assemble::build;
 

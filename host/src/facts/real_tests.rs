@@ -15,7 +15,8 @@ fn real(scenario: &str, file: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{path}: {err}"))
 }
 
-fn raw(scenario: &str, lsblk_file: &str) -> RawFacts {
+/// A captured scenario as the agent would send it.
+pub(crate) fn raw(scenario: &str, lsblk_file: &str) -> RawFacts {
     let text = |file: &str| FactText::Text {
         text: real(scenario, file),
     };
