@@ -2,7 +2,10 @@ use super::*;
 use expect_test::{Expect, expect};
 
 fn facts() -> Facts {
-    serde_json::from_str(include_str!("../../../host/tests/data/facts/fixture.json")).unwrap()
+    nos_plugin_sdk::testing::classified_fixture(include_str!(
+        "../../../host/tests/data/facts/fixture.json"
+    ))
+    .unwrap()
 }
 
 fn check(input: &str, expect: Expect) {
@@ -85,7 +88,7 @@ fn guards() {
         ),
         (
             r#"{"action": "replace", "pool": "/srv/pool", "devid": 1, "new_device": "/dev/sdg"}"#,
-            "holds a btrfs filesystem",
+            "holds data (btrfs signature); only a blank device is used",
         ),
         (
             r#"{"action": "add", "pool": "/srv/pool", "device": "/dev/sda1"}"#,
@@ -149,4 +152,56 @@ fn unknown_devids_are_refused_never_guessed() {
     .assert_eq(&plan(
         r#"{"action": "add", "pool": "pool", "device": "sdd"}"#,
     ));
+}
+
+/// The devices that once made a planner wipe data: each is refused for add and for replace,
+/// by disk and by partition, with its reasons, and never with a force flag.
+#[test]
+fn only_blank_devices_join_a_pool() {
+    for scenario in nos_plugin_sdk::testing::unsafe_scenarios() {
+        let mut facts = facts();
+        facts.block_devices.extend(scenario.devices.iter().cloned());
+        for name in &scenario.names {
+            for input in [
+                format!(r#"{{"action": "add", "pool": "/srv/pool", "device": "{name}"}}"#),
+                format!(
+                    r#"{{"action": "replace", "pool": "/srv/pool", "devid": 1, "new_device": "{name}"}}"#
+                ),
+            ] {
+                let err = DevicesPlanner::plan(&facts, &input).expect_err(&input);
+                let PlanError::Refused(text) = &err else {
+                    panic!("{}: {input}: {err:?}", scenario.what);
+                };
+                let device = facts.device(name).expect(name);
+                for reason in &device.state_reasons {
+                    assert!(text.contains(reason.as_str()), "{}: {text}", scenario.what);
+                }
+                if device.state == nos_plugin_sdk::DeviceState::HoldsData {
+                    assert!(text.contains("disk-wipe"), "{}: {text}", scenario.what);
+                }
+            }
+        }
+    }
+}
+
+/// A blank disk smaller than the member it would replace is refused.
+#[test]
+fn too_small_a_replacement_is_refused() {
+    let mut facts = facts();
+    facts
+        .block_devices
+        .push(nos_plugin_sdk::testing::tiny_disk());
+    let input =
+        r#"{"action": "replace", "pool": "/srv/pool", "devid": 1, "new_device": "/dev/sdtiny"}"#;
+    let err = DevicesPlanner::plan(&facts, input).expect_err(input);
+    assert!(format!("{err:?}").contains("is smaller than"), "{err:?}");
+}
+
+/// No force-like input exists.
+#[test]
+fn force_is_not_an_input() {
+    let input = r#"{"action": "add", "pool": "/srv/pool", "device": "/dev/sdb", "force": true}"#;
+    let err = DevicesPlanner::plan(&facts(), input).expect_err(input);
+    assert!(matches!(err, PlanError::InvalidInput(_)), "{err:?}");
+    assert!(!INPUT_SCHEMA.contains("force"));
 }

@@ -133,7 +133,10 @@ mod tests {
     use expect_test::expect;
 
     fn facts() -> Facts {
-        serde_json::from_str(include_str!("../../../host/tests/data/facts/fixture.json")).unwrap()
+        nos_plugin_sdk::testing::classified_fixture(include_str!(
+            "../../../host/tests/data/facts/fixture.json"
+        ))
+        .unwrap()
     }
 
     fn run(input: &str) -> String {

@@ -6,6 +6,10 @@
 //! luksFormat); a final `btrfs filesystem show` of the first member to verify. Fresh UUIDs: the
 //! first for the filesystem, then one per device when encrypted. The logic is a pure
 //! function of facts and input, unit-tested natively; the component exports it through the SDK.
+//!
+//! Only blank devices are used ([`Facts::blank_device`]): one that holds data is refused with
+//! what it holds and a pointer to the `disk-wipe` planner, one in use with why. There is no
+//! force input and `mkfs.btrfs` never gets `-f`.
 #![deny(unsafe_code)]
 
 use nos_plugin_sdk::{
@@ -41,9 +45,6 @@ pub struct Input {
     pub mount_options: Option<Vec<String>>,
     #[serde(default)]
     pub encrypt: bool,
-    /// Overwrite devices that already hold a filesystem signature.
-    #[serde(default)]
-    pub force: bool,
 }
 
 pub const INPUT_SCHEMA: &str = r#"{
@@ -59,8 +60,7 @@ pub const INPUT_SCHEMA: &str = r#"{
     "data_profile": {"enum": ["single", "dup", "raid0", "raid1", "raid1c3", "raid1c4", "raid10"]},
     "metadata_profile": {"enum": ["single", "dup", "raid0", "raid1", "raid1c3", "raid1c4", "raid10"]},
     "mount_options": {"type": "array", "items": {"type": "string"}},
-    "encrypt": {"type": "boolean", "default": false},
-    "force": {"type": "boolean", "default": false}
+    "encrypt": {"type": "boolean", "default": false}
   }
 }"#;
 
@@ -154,9 +154,7 @@ pub fn plan(facts: &Facts, input: &Input) -> Result<Plan, PlanError> {
     let mut plan = Plan::new();
     let mut devices = Vec::with_capacity(input.devices.len());
     for name in &input.devices {
-        let Some(device) = facts.device(name) else {
-            return Err(refused(format!("device {name} is not in the facts")));
-        };
+        let device = facts.blank_device(name).map_err(refused)?;
         if devices
             .iter()
             .any(|d: &&nos_plugin_sdk::BlockDevice| d.path == device.path)
@@ -168,32 +166,6 @@ pub fn plan(facts: &Facts, input: &Input) -> Result<Plan, PlanError> {
                 "device {} is a {}, not a disk, partition or loop device",
                 device.path, device.device_type
             )));
-        }
-        if device.is_mounted() {
-            return Err(refused(format!(
-                "device {} is mounted at {}",
-                device.path,
-                device.mountpoints.join(", ")
-            )));
-        }
-        if !device.holders.is_empty() {
-            return Err(refused(format!(
-                "device {} is in use by {}",
-                device.path,
-                device.holders.join(", ")
-            )));
-        }
-        if let Some(fstype) = &device.fstype {
-            if !input.force {
-                return Err(refused(format!(
-                    "device {} holds a {fstype} filesystem; pass force to overwrite it",
-                    device.path
-                )));
-            }
-            plan.warn(format!(
-                "{} holds a {fstype} filesystem that will be destroyed",
-                device.path
-            ));
         }
         if device.size_bytes < MIN_DEVICE_BYTES {
             return Err(refused(format!(
@@ -299,9 +271,6 @@ pub fn plan(facts: &Facts, input: &Input) -> Result<Plan, PlanError> {
     }
 
     let mut mkfs: Vec<&str> = vec!["mkfs.btrfs"];
-    if input.force {
-        mkfs.push("-f");
-    }
     mkfs.extend([
         "-L",
         label,

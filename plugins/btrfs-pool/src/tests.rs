@@ -1,31 +1,31 @@
 use super::*;
 use expect_test::{Expect, expect};
-use nos_plugin_sdk::{BlockDevice, BtrfsDevice, BtrfsFilesystem};
+use nos_plugin_sdk::testing::{blank_disk, tiny_disk, unsafe_scenarios};
+use nos_plugin_sdk::{BlockDevice, BtrfsDevice, BtrfsFilesystem, DeviceState};
 
 const GIB: u64 = 1 << 30;
 
 fn disk(kname: &str, size_bytes: u64, rotational: bool) -> BlockDevice {
-    BlockDevice {
-        path: format!("/dev/{kname}"),
-        kname: kname.into(),
-        size_bytes,
-        rotational,
-        device_type: "disk".into(),
-        fstype: None,
-        label: None,
-        uuid: None,
-        mountpoints: vec![],
-        holders: vec![],
-        by_id: vec![format!("/dev/disk/by-id/ata-DISK-{kname}")],
-    }
+    let mut device = blank_disk(kname, size_bytes);
+    device.rotational = rotational;
+    device
+}
+
+/// The host's classification of a device with a signature: it holds data, or is in use when
+/// mounted.
+fn holding(mut device: BlockDevice, fstype: &str) -> BlockDevice {
+    device.fstype = Some(fstype.into());
+    device.state = DeviceState::HoldsData;
+    device.state_reasons = vec![format!("{fstype} signature")];
+    device
 }
 
 fn facts() -> Facts {
-    let mut sda = disk("sda", 100 * GIB, false);
-    sda.fstype = Some("ext4".into());
+    let mut sda = holding(disk("sda", 100 * GIB, false), "ext4");
     sda.mountpoints = vec!["/".into()];
-    let mut sde = disk("sde", 500 * GIB, true);
-    sde.fstype = Some("ext4".into());
+    sda.state = DeviceState::InUse;
+    sda.state_reasons = vec!["mounted at /".into()];
+    let sde = holding(disk("sde", 500 * GIB, true), "ext4");
     let kind = |mut device: BlockDevice, device_type: &str| {
         device.device_type = device_type.into();
         device.by_id = vec![];
@@ -40,7 +40,7 @@ fn facts() -> Facts {
             sde,
             disk("nvme0n1", 1000 * GIB, false),
             disk("nvme1n1", 1000 * GIB, false),
-            disk("sdtiny", GIB / 2, true),
+            tiny_disk(),
             kind(disk("loop0", 2 * GIB, true), "loop"),
             kind(disk("loop1", 2 * GIB, true), "loop"),
             kind(disk("sr0", 4 * GIB, true), "rom"),
@@ -125,19 +125,45 @@ fn encrypted_raid1() {
     );
 }
 
+/// No force-like input exists: a device that holds anything is reused only through a wipe.
 #[test]
-fn force_overwrites_a_filesystem_with_a_warning() {
-    check(
-        r#"{"devices": ["/dev/sde"], "label": "reuse", "mountpoint": "/srv/reuse", "force": true, "data_profile": "single", "metadata_profile": "dup"}"#,
-        expect![[r#"
-            mkfs [destructive] mkfs.btrfs -f -L reuse -U 5f0c7a8e-1b2c-4d3e-8f40-123456789abc -d single -m dup /dev/sde (confirm: reuse)
-            mount-dir [state] ensure mount dir /srv/reuse (rollback: remove mount dir /srv/reuse)
-            mount [state] mount -t btrfs -o compress=zstd:3,noatime /dev/sde /srv/reuse (rollback: umount /srv/reuse)
-            fstab [state] ensure fstab UUID=5f0c7a8e-1b2c-4d3e-8f40-123456789abc /srv/reuse btrfs compress=zstd:3,noatime (rollback: remove fstab UUID=5f0c7a8e-1b2c-4d3e-8f40-123456789abc /srv/reuse btrfs compress=zstd:3,noatime)
-            verify [read] btrfs filesystem show /dev/sde
-            warning: /dev/sde holds a ext4 filesystem that will be destroyed
-        "#]],
-    );
+fn force_is_not_an_input() {
+    let input =
+        r#"{"devices": ["/dev/sde"], "label": "reuse", "mountpoint": "/srv/reuse", "force": true}"#;
+    let err = PoolPlanner::plan(&facts(), input).expect_err(input);
+    assert!(matches!(err, PlanError::InvalidInput(_)), "{err:?}");
+    assert!(!INPUT_SCHEMA.contains("force"));
+}
+
+/// The devices that once made a pool wipe data: each is refused with its reasons, by disk and
+/// by partition, and a device that holds data points to the wipe planner.
+#[test]
+fn only_blank_devices_are_used() {
+    for scenario in unsafe_scenarios() {
+        let mut facts = facts();
+        facts.block_devices.extend(scenario.devices.iter().cloned());
+        for name in &scenario.names {
+            let input = format!(
+                r#"{{"devices": ["/dev/sdb", "{name}"], "label": "a", "mountpoint": "/srv/a"}}"#
+            );
+            let err = PoolPlanner::plan(&facts, &input).expect_err(&input);
+            let PlanError::Refused(text) = &err else {
+                panic!("{}: {name}: {err:?}", scenario.what);
+            };
+            let device = facts.device(name).expect(name);
+            for reason in &device.state_reasons {
+                assert!(
+                    text.contains(reason.as_str()),
+                    "{}: {text} lacks {reason:?}",
+                    scenario.what
+                );
+            }
+            if device.state == DeviceState::HoldsData {
+                assert!(text.contains("disk-wipe"), "{}: {text}", scenario.what);
+            }
+            assert!(!text.contains("force"), "{text}");
+        }
+    }
 }
 
 #[test]
@@ -145,11 +171,11 @@ fn refusals() {
     let cases = [
         (
             r#"{"devices": ["/dev/sda"], "label": "a", "mountpoint": "/srv/a"}"#,
-            "mounted at /",
+            "is in use (mounted at /)",
         ),
         (
             r#"{"devices": ["/dev/sde"], "label": "a", "mountpoint": "/srv/a"}"#,
-            "holds a ext4 filesystem; pass force",
+            "holds data (ext4 signature); only a blank device is used: wipe it first with the disk-wipe planner",
         ),
         (
             r#"{"devices": ["/dev/sdtiny"], "label": "a", "mountpoint": "/srv/a"}"#,

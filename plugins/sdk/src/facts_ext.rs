@@ -1,6 +1,9 @@
 //! Helpers to read facts: lookups a planner needs, with the same meaning in every planner.
 
-use crate::{BlockDevice, BtrfsDevice, BtrfsFilesystem, Facts};
+use crate::{BlockDevice, BtrfsDevice, BtrfsFilesystem, DeviceState, Facts};
+
+/// The planner that turns a device that holds data back into a blank one; refusals point to it.
+pub const WIPE_PLANNER: &str = "disk-wipe";
 
 /// The devid the host gives a member whose real devid it could not read. btrfs numbers devices
 /// from 1, so it never names one; use [`BtrfsDevice::known_devid`].
@@ -21,6 +24,38 @@ impl Facts {
         })
     }
 
+    /// The partitions on `disk` (devices whose parent is its kernel name), in facts order.
+    pub fn partitions<'a>(
+        &'a self,
+        disk: &'a BlockDevice,
+    ) -> impl Iterator<Item = &'a BlockDevice> {
+        self.block_devices
+            .iter()
+            .filter(move |device| device.parent.as_deref() == Some(disk.kname.as_str()))
+    }
+
+    /// The device `name` names, when it is blank; otherwise why not, as a refusal message: a
+    /// device that holds data names what it holds and points to the wipe planner, one in use
+    /// names why. The one check a planner makes before building on a device.
+    pub fn blank_device(&self, name: &str) -> Result<&BlockDevice, String> {
+        let device = self
+            .device(name)
+            .ok_or_else(|| format!("device {name} is not in the facts"))?;
+        match device.state {
+            DeviceState::Blank => Ok(device),
+            DeviceState::HoldsData => Err(format!(
+                "device {} holds data ({}); only a blank device is used: wipe it first with the {WIPE_PLANNER} planner",
+                device.path,
+                device.describe()
+            )),
+            DeviceState::InUse => Err(format!(
+                "device {} is in use ({}); unmount or stop what uses it first",
+                device.path,
+                device.describe()
+            )),
+        }
+    }
+
     /// The `idx`-th host-supplied fresh UUID.
     pub fn fresh_uuid(&self, idx: usize) -> Option<&str> {
         self.fresh_uuids.get(idx).map(String::as_str)
@@ -32,10 +67,24 @@ impl BlockDevice {
         !self.mountpoints.is_empty()
     }
 
-    /// True when the device carries a filesystem or container signature, or has something
-    /// stacked on it (dm-crypt, md, LVM).
-    pub fn is_in_use(&self) -> bool {
-        self.fstype.is_some() || !self.holders.is_empty()
+    /// True when the host found nothing on the device ([`DeviceState::Blank`]): the only
+    /// devices a planner may build on.
+    pub fn is_blank(&self) -> bool {
+        self.state == DeviceState::Blank
+    }
+
+    /// What the device holds, on one line, for refusals and warnings: the host's reasons, or
+    /// `blank`.
+    pub fn describe(&self) -> String {
+        if self.state_reasons.is_empty() {
+            match self.state {
+                DeviceState::Blank => "blank".into(),
+                DeviceState::HoldsData => "holds data".into(),
+                DeviceState::InUse => "in use".into(),
+            }
+        } else {
+            self.state_reasons.join("; ")
+        }
     }
 
     /// True for the kinds of block device a pool may be built on: whole disks, partitions and

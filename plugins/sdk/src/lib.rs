@@ -1,5 +1,35 @@
-//! The guest SDK for nos planners: the `nos:plugin@0.1.0` planner bindings, typed step
+//! The guest SDK for nos planners: the `nos:plugin@0.2.0` planner bindings, typed step
 //! builders, helpers to read facts, and a panic hook that forwards the message to the host.
+//!
+//! # The safety contract between host, planner and agent
+//!
+//! What the host guarantees about facts:
+//!
+//! * Every block device carries a [`DeviceState`] and its `state-reasons`, derived by the host
+//!   from lsblk, `blkid -p`, sysfs, `/proc/swaps` and mountinfo. Neither a planner nor its
+//!   input can set them, and facts read from a file are classified again.
+//! * [`DeviceState::Blank`] means no partition table, no partitions, no filesystem or other
+//!   signature, no holders, no mounts, no swap and no btrfs membership. Anything else holds
+//!   data ([`DeviceState::HoldsData`]) or is in use ([`DeviceState::InUse`]); a device the host
+//!   could not classify is in use, never blank.
+//! * Partitions are devices of their own with `parent` set to their disk, and a disk's
+//!   `holders` include its partitions, so [`Facts::partitions`] finds them.
+//!
+//! What a planner must check:
+//!
+//! * It builds (mkfs, `btrfs device add`, luksFormat, replace) only on blank devices, through
+//!   [`Facts::blank_device`], which refuses any other with its reasons and a pointer to the
+//!   `disk-wipe` planner. It never passes a force flag (`-f`) and has no force-like input: a
+//!   device that holds anything is reused only through a wipe plan whose preview lists what it
+//!   destroys.
+//! * A refusal names the device and what it holds ([`BlockDevice::describe`]).
+//!
+//! What the agent re-checks, on its own: just before the spawn it refuses any state-changing or
+//! destructive request on a device in use (mounted, swap, held, a member of a mounted btrfs,
+//! the root device), whatever the host or the planner decided. `plan::check` on the host also
+//! refuses a destructive step on a device that is not blank, unless its rule is the wipe rule.
+//! A planner's checks are the first line, not the only one; they exist so a human sees a clear
+//! refusal instead of a failed job.
 //!
 //! A planner is a plain Rust function from facts and input to a plan; [`export_planner!`] wires
 //! it to the component exports. The generated types also compile natively (their imports become
@@ -36,7 +66,7 @@
 pub mod bindings {
     wit_bindgen::generate!({
         world: "planner",
-        path: "../../wit/since_v0.1.0",
+        path: "../../wit/since_v0.2.0",
         pub_export_macro: true,
         export_macro_name: "export_planner_bindings",
         default_bindings_module: "nos_plugin_sdk::bindings",
@@ -45,13 +75,17 @@ pub mod bindings {
 }
 
 mod facts_ext;
-pub use facts_ext::UNKNOWN_DEVID;
+pub use facts_ext::{UNKNOWN_DEVID, WIPE_PLANNER};
 mod log;
 pub mod profile;
 mod step;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use bindings::exports::nos::plugin::planning::Guest;
-pub use bindings::nos::plugin::facts::{BlockDevice, BtrfsDevice, BtrfsFilesystem, Facts};
+pub use bindings::nos::plugin::facts::{
+    BlockDevice, BtrfsDevice, BtrfsFilesystem, DeviceState, Facts,
+};
 pub use bindings::nos::plugin::log::Level;
 pub use bindings::nos::plugin::meta::PluginInfo;
 pub use bindings::nos::plugin::plan::{
