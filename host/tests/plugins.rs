@@ -415,7 +415,7 @@ fn hostile_bad_hash() {
 fn hostile_api_version() {
     let err = load_err(Path::new(HOSTILE_API_VERSION));
     expect_test::expect![
-        "plugin hostile-api-version targets planner API 0.9.0; this host supports 0.1.0"
+        "plugin hostile-api-version targets planner API 0.9.0; this host supports 0.1.0 to 0.2.0"
     ]
     .assert_eq(&err.to_string());
 
@@ -424,7 +424,7 @@ fn hostile_api_version() {
         m.replace("api-version = \"0.9.0\"", "api-version = \"0.1.0\"")
     });
     expect_test::expect![
-        "plugin hostile-api-version targets planner API 0.9.0; this host supports 0.1.0"
+        "plugin hostile-api-version targets planner API 0.9.0; this host supports 0.1.0 to 0.2.0"
     ]
     .assert_eq(&load_err(&dir).to_string());
 }
@@ -529,6 +529,79 @@ fn btrfs_devices() {
         .unwrap_err();
     expect_test::expect!["refused: data profile raid1 needs at least 2 devices, got 1"]
         .assert_eq(&refusal.to_string());
+}
+
+/// A planner built against the frozen 0.1.0 API still loads and plans (its facts are lowered
+/// without the device state it cannot see).
+#[test]
+fn legacy_v0_1() {
+    let plugin = load(HOSTILE_LEGACY_V0_1);
+    let plan = plan_all_allowed(&plugin, "{}");
+    expect_test::expect![[r#"
+        show [read] btrfs filesystem show /dev/sdf
+    "#]]
+    .assert_eq(&plan_lines(&plan));
+}
+
+/// The fixture facts plus a disk with a GPT table and an ext4 partition, classified by the host.
+fn facts_with_a_used_disk() -> Facts {
+    let mut value: serde_json::Value =
+        serde_json::from_slice(include_bytes!("data/facts/fixture.json")).expect("fixture");
+    let devices = value["block_devices"]
+        .as_array_mut()
+        .expect("block_devices");
+    devices.push(serde_json::json!({
+        "path": "/dev/sdx", "kname": "sdx", "size_bytes": 4_000_787_030_016u64,
+        "rotational": true, "device_type": "disk", "holders": ["sdx1"],
+        "serial": "WD-XYZ123", "model": "WDC WD40EFRX", "partition_table": "gpt",
+    }));
+    devices.push(serde_json::json!({
+        "path": "/dev/sdx1", "kname": "sdx1", "size_bytes": 4_000_785_104_896u64,
+        "rotational": true, "device_type": "part", "parent": "sdx",
+        "fstype": "ext4", "usage": "filesystem", "label": "photos",
+        "uuid": "3f1b2c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+    }));
+    Facts::from_file_json(&serde_json::to_vec(&value).expect("json")).expect("facts")
+}
+
+#[test]
+fn disk_wipe() {
+    let plugin = load(DISK_WIPE);
+    let facts = facts_with_a_used_disk();
+    let plan = plugin
+        .plan(&facts, r#"{"device": "sdx"}"#)
+        .unwrap()
+        .answer
+        .unwrap();
+    let judged = check::check(plan.clone(), &ALLOWLIST, &plugin.manifest().scope, &facts);
+    assert!(judged.all_allowed(), "{}", verdict_lines(&judged));
+    expect_test::expect![[r#""#]].assert_eq(&plan_lines(&plan));
+
+    // A pool is never built on it, by disk or by partition, and nothing passes a force flag.
+    let pool = load(BTRFS_POOL);
+    for device in ["/dev/sdx", "sdx1"] {
+        let input = format!(
+            r#"{{"devices": ["/dev/sdb", "{device}"], "label": "tank", "mountpoint": "/srv/tank"}}"#
+        );
+        let refusal = pool.plan(&facts, &input).unwrap().answer.unwrap_err();
+        assert!(refusal.to_string().contains("disk-wipe"), "{refusal}");
+    }
+    let refusal = pool
+        .plan(
+            &facts,
+            r#"{"devices": ["/dev/sdx"], "label": "tank", "mountpoint": "/srv/tank", "force": true}"#,
+        )
+        .unwrap()
+        .answer
+        .unwrap_err();
+    assert!(matches!(refusal, Refusal::InvalidInput(_)), "{refusal}");
+
+    // A blank disk has nothing to wipe; a device in use is refused with why.
+    for (device, needle) in [("sdb", "is blank"), ("sda1", "is in use")] {
+        let input = format!(r#"{{"device": "{device}"}}"#);
+        let refusal = plugin.plan(&facts, &input).unwrap().answer.unwrap_err();
+        assert!(refusal.to_string().contains(needle), "{device}: {refusal}");
+    }
 }
 
 #[test]
