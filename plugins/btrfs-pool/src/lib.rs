@@ -41,9 +41,6 @@ pub struct Input {
     pub mount_options: Option<Vec<String>>,
     #[serde(default)]
     pub encrypt: bool,
-    /// Overwrite devices that already hold a filesystem signature.
-    #[serde(default)]
-    pub force: bool,
 }
 
 pub const INPUT_SCHEMA: &str = r#"{
@@ -59,8 +56,7 @@ pub const INPUT_SCHEMA: &str = r#"{
     "data_profile": {"enum": ["single", "dup", "raid0", "raid1", "raid1c3", "raid1c4", "raid10"]},
     "metadata_profile": {"enum": ["single", "dup", "raid0", "raid1", "raid1c3", "raid1c4", "raid10"]},
     "mount_options": {"type": "array", "items": {"type": "string"}},
-    "encrypt": {"type": "boolean", "default": false},
-    "force": {"type": "boolean", "default": false}
+    "encrypt": {"type": "boolean", "default": false}
   }
 }"#;
 
@@ -183,17 +179,13 @@ pub fn plan(facts: &Facts, input: &Input) -> Result<Plan, PlanError> {
                 device.holders.join(", ")
             )));
         }
+        // Never a force flag: a device that holds anything is reused only through the
+        // disk-wipe plan, whose preview lists what it destroys.
         if let Some(fstype) = &device.fstype {
-            if !input.force {
-                return Err(refused(format!(
-                    "device {} holds a {fstype} filesystem; pass force to overwrite it",
-                    device.path
-                )));
-            }
-            plan.warn(format!(
-                "{} holds a {fstype} filesystem that will be destroyed",
+            return Err(refused(format!(
+                "device {} holds a {fstype} signature; wipe it first with the disk-wipe planner",
                 device.path
-            ));
+            )));
         }
         if device.size_bytes < MIN_DEVICE_BYTES {
             return Err(refused(format!(
@@ -299,9 +291,6 @@ pub fn plan(facts: &Facts, input: &Input) -> Result<Plan, PlanError> {
     }
 
     let mut mkfs: Vec<&str> = vec!["mkfs.btrfs"];
-    if input.force {
-        mkfs.push("-f");
-    }
     mkfs.extend([
         "-L",
         label,

@@ -125,19 +125,13 @@ fn encrypted_raid1() {
     );
 }
 
+/// No force-like input exists: a device that holds anything is reused only through a wipe.
 #[test]
-fn force_overwrites_a_filesystem_with_a_warning() {
-    check(
-        r#"{"devices": ["/dev/sde"], "label": "reuse", "mountpoint": "/srv/reuse", "force": true, "data_profile": "single", "metadata_profile": "dup"}"#,
-        expect![[r#"
-            mkfs [destructive] mkfs.btrfs -f -L reuse -U 5f0c7a8e-1b2c-4d3e-8f40-123456789abc -d single -m dup /dev/sde (confirm: reuse)
-            mount-dir [state] ensure mount dir /srv/reuse (rollback: remove mount dir /srv/reuse)
-            mount [state] mount -t btrfs -o compress=zstd:3,noatime /dev/sde /srv/reuse (rollback: umount /srv/reuse)
-            fstab [state] ensure fstab UUID=5f0c7a8e-1b2c-4d3e-8f40-123456789abc /srv/reuse btrfs compress=zstd:3,noatime (rollback: remove fstab UUID=5f0c7a8e-1b2c-4d3e-8f40-123456789abc /srv/reuse btrfs compress=zstd:3,noatime)
-            verify [read] btrfs filesystem show /dev/sde
-            warning: /dev/sde holds a ext4 filesystem that will be destroyed
-        "#]],
-    );
+fn force_is_not_an_input() {
+    let input =
+        r#"{"devices": ["/dev/sde"], "label": "reuse", "mountpoint": "/srv/reuse", "force": true}"#;
+    let err = PoolPlanner::plan(&facts(), input).unwrap_err();
+    assert!(matches!(err, PlanError::InvalidInput(_)), "{err:?}");
 }
 
 #[test]
@@ -149,7 +143,7 @@ fn refusals() {
         ),
         (
             r#"{"devices": ["/dev/sde"], "label": "a", "mountpoint": "/srv/a"}"#,
-            "holds a ext4 filesystem; pass force",
+            "holds a ext4 signature; wipe it first with the disk-wipe planner",
         ),
         (
             r#"{"devices": ["/dev/sdtiny"], "label": "a", "mountpoint": "/srv/a"}"#,
