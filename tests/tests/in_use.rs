@@ -700,6 +700,42 @@ fn wipefs_clears_an_unmounted_partitioned_disk_partition_first() {
     }
 }
 
+/// A device that backs a loop device is refused: loop takes no exclusive claim and registers no
+/// holder, so only `/sys/block/loop*/loop/backing_file` tells.
+#[test]
+fn a_device_backing_a_loop_device_is_refused() {
+    require_preconditions();
+    let images = tempfile::tempdir().unwrap();
+    let pool_disk = fresh_loop(images.path(), "pool", "256M");
+    let disk = fresh_loop(images.path(), "backing", "64M");
+    host(&["mkfs.ext4", "-q", "-F", "--", &disk.device]);
+    let fixture = Fixture::new(&pool_disk.device);
+    let over = host(&["losetup", "-f", "--show", &disk.device])
+        .trim()
+        .to_owned();
+    let _detach = Detach(over.clone());
+
+    fixture.assert_all_refused(
+        &disk.device,
+        &format!(
+            "device in use: {}: {} backs {}",
+            disk.device,
+            name(&disk.device),
+            name(&over)
+        ),
+    );
+    assert_eq!(signature(&disk.device, "TYPE"), "ext4");
+}
+
+/// Detaches a loop device on drop.
+struct Detach(String);
+
+impl Drop for Detach {
+    fn drop(&mut self) {
+        let _ = Command::new("losetup").args(["-d", &self.0]).status();
+    }
+}
+
 /// The device under `/` is refused, found through the kernel (`stat("/")`, the mountinfo source
 /// of `/`). Tried with a mount, which could not harm the root filesystem even if the check failed.
 #[test]
