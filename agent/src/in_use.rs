@@ -2,9 +2,11 @@
 //! runs on it (the `ExecCheck::NotInUse` the allowlist renders). The agent is the last line of
 //! defence: it never relies on nosd's facts or on the tool's own checks.
 //!
-//! A device is in use when it, or any of its partitions (`<sysfs>/dev/block/MAJ:MIN/<part>/partition`):
+//! A device is in use when it, or any of its partitions
+//! (`<sysfs>/dev/block/MAJ:MIN/<part>/partition`):
 //! * is active swap (`<procfs>/swaps`);
 //! * has holders (`holders/` non-empty: md, dm, bcache);
+//! * backs a loop device (`<sysfs>/block/loop*/loop/backing_file`: loop takes no claim);
 //! * is the device of the root filesystem (`stat("/")`, `stat(<procfs>/1/root)` and the source
 //!   of `/` in the agent's and init's mountinfo);
 //! * cannot be opened with `O_EXCL` (`EBUSY`: mounted, swap, a member of a mounted btrfs,
@@ -104,6 +106,8 @@ pub struct Usage {
 pub enum How {
     Swap,
     HeldBy(Vec<String>),
+    /// The backing device of these loop devices.
+    BacksLoop(Vec<String>),
     Root,
     /// Claimed exclusively; `mounted` says by what, when sysfs tells.
     Claimed {
@@ -120,6 +124,7 @@ impl fmt::Display for Usage {
         match &self.how {
             How::Swap => write!(f, "is active swap"),
             How::HeldBy(holders) => write!(f, "is held by {}", holders.join(", ")),
+            How::BacksLoop(loops) => write!(f, "backs {}", loops.join(", ")),
             How::Root => write!(f, "holds the root filesystem"),
             How::Claimed {
                 mounted: Some(mounted),
@@ -154,6 +159,13 @@ pub fn check(paths: &SystemPaths, kernel: &dyn Kernel, dev: Dev) -> Result<(), F
         })
         .collect();
     let root_devs = root_devs(paths, kernel);
+    let loops: Vec<(String, String, Option<Dev>)> = loop_backings(paths)
+        .into_iter()
+        .map(|(name, backing)| {
+            let backing_dev = kernel.block_dev(Path::new(&backing));
+            (name, backing, backing_dev)
+        })
+        .collect();
     for member in &members {
         let usage = |how: How| {
             Finding::InUse(Usage {
@@ -171,6 +183,16 @@ pub fn check(paths: &SystemPaths, kernel: &dyn Kernel, dev: Dev) -> Result<(), F
         }
         if !member.holders.is_empty() {
             return Err(usage(How::HeldBy(member.holders.clone())));
+        }
+        let backed: Vec<String> = loops
+            .iter()
+            .filter(|(_, backing, backing_dev)| {
+                *backing == node || *backing_dev == Some(member.dev)
+            })
+            .map(|(name, _, _)| name.clone())
+            .collect();
+        if !backed.is_empty() {
+            return Err(usage(How::BacksLoop(backed)));
         }
         if root_devs.contains(&member.dev) {
             return Err(usage(How::Root));
@@ -377,6 +399,27 @@ fn unescape(text: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Every attached loop device with its backing file, in name order. A loop device opens its
+/// backing device without a claim and registers no holder, so this is the only sign of it.
+fn loop_backings(paths: &SystemPaths) -> Vec<(String, String)> {
+    let Ok(entries) = std::fs::read_dir(paths.sys.join("block")) else {
+        return Vec::new();
+    };
+    let mut loops: Vec<(String, String)> = entries
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().to_str()?.to_owned();
+            if !name.starts_with("loop") {
+                return None;
+            }
+            let backing = std::fs::read_to_string(entry.path().join("loop/backing_file")).ok()?;
+            Some((name, backing.trim_end_matches('\n').to_owned()))
+        })
+        .collect();
+    loops.sort();
+    loops
 }
 
 /// Every device number that may hold `/`: the agent's and init's root (`st_dev`; a btrfs root
@@ -605,6 +648,19 @@ mod tests {
         .unwrap();
         fake.nodes.insert("/dev/disk/by-id/x y".into(), LOOP3);
         assert_eq!(message(fake.check(LOOP3)), "loop3 is active swap");
+
+        // A loop device over a partition: loop takes no claim and registers no holder.
+        let mut fake = Fake::new();
+        let loop9 = fake.sys().join("block/loop9/loop");
+        std::fs::create_dir_all(&loop9).unwrap();
+        std::fs::write(loop9.join("backing_file"), "/dev/loop3p2\n").unwrap();
+        std::fs::create_dir_all(fake.sys().join("block/loop8")).unwrap();
+        assert_eq!(message(fake.check(LOOP3)), "partition loop3p2 backs loop9");
+        // Named by another path: matched by device number.
+        std::fs::write(loop9.join("backing_file"), "/dev/disk/by-id/other\n").unwrap();
+        assert_eq!(message(fake.check(LOOP3)), "free");
+        fake.nodes.insert("/dev/disk/by-id/other".into(), LOOP3);
+        assert_eq!(message(fake.check(LOOP3)), "loop3 backs loop9");
 
         let mut fake = Fake::new();
         fake.root = Some(LOOP3P2);
