@@ -35,6 +35,7 @@ pub fn classify(devices: &mut [BlockDevice], context: &Context<'_>) {
         .iter()
         .map(|device| own_reasons(device, context))
         .collect();
+    let mut stale_holders: Vec<(usize, String)> = Vec::new();
     let states: Vec<(DeviceState, Vec<String>)> = (0..devices.len())
         .map(|idx| {
             let mut in_use = own[idx].0.clone();
@@ -50,7 +51,16 @@ pub fn classify(devices: &mut [BlockDevice], context: &Context<'_>) {
                 let holder = &devices[holder_idx];
                 let name = &holder.kname;
                 if holder.device_type == "part" {
-                    holds.push(format!("partition {name}: {}", describe(holder)));
+                    // A partition the kernel still lists after its table was wiped (a loop
+                    // device re-reads no table) is nothing when it holds nothing either.
+                    let stale = devices[idx].partition_table.is_none()
+                        && own[holder_idx].0.is_empty()
+                        && own[holder_idx].1.is_empty();
+                    if stale {
+                        stale_holders.push((idx, name.clone()));
+                    } else {
+                        holds.push(format!("partition {name}: {}", describe(holder)));
+                    }
                 } else {
                     in_use.push(format!("held by {name} ({})", holder.device_type));
                 }
@@ -77,6 +87,10 @@ pub fn classify(devices: &mut [BlockDevice], context: &Context<'_>) {
     for (device, (state, reasons)) in devices.iter_mut().zip(states) {
         device.state = state;
         device.reasons = reasons;
+    }
+    // A stale partition is listed as a (blank) device of its own, but nothing sits on its disk.
+    for (idx, holder) in stale_holders {
+        devices[idx].holders.retain(|name| *name != holder);
     }
 }
 

@@ -64,6 +64,15 @@ fn check(scenario: &str, expect: Expect) {
         normalised = normalised.replace(kname, &format!("dev{idx}"));
     }
     let normalised: String = normalised
+        .split(" (")
+        .map(|part| match part.find(") ") {
+            // A btrfs filesystem's uuid differs between captures.
+            Some(end) if part[..end].len() == 36 => format!("(uuid{}", &part[end..]),
+            _ => part.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let normalised: String = normalised
         .split(' ')
         .map(|word| match word.find("/tmp/") {
             Some(start) => {
@@ -148,8 +157,18 @@ fn btrfs_members() {
     check(
         "btrfs-mounted",
         expect![[r#"
-        dev0 InUse: is mounted at /tmp/…; is a member of the mounted btrfs filesystem 'fixpool' (00b3a85f-67a1-4ead-97e8-a2c61cc26544) at /tmp/…; holds a btrfs filesystem member labelled 'fixpool'
-        dev1 InUse: is a member of the mounted btrfs filesystem 'fixpool' (00b3a85f-67a1-4ead-97e8-a2c61cc26544) at /tmp/…; holds a btrfs filesystem member labelled 'fixpool'"#]],
+            dev0 InUse: is mounted at /tmp/…; is a member of the mounted btrfs filesystem 'fixpool' (uuid) at /tmp/…; holds a btrfs filesystem member labelled 'fixpool'
+            dev1 InUse: is a member of the mounted btrfs filesystem 'fixpool' (uuid) at /tmp/…; holds a btrfs filesystem member labelled 'fixpool'"#]],
+    );
+}
+
+#[test]
+fn gpt_wiped() {
+    check(
+        "gpt-wiped",
+        expect![[r#"
+        dev0 Blank: 
+        dev0p1 Blank: "#]],
     );
 }
 

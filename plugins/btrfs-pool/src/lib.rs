@@ -174,7 +174,8 @@ pub fn plan(facts: &Facts, input: &Input) -> Result<Plan, PlanError> {
         }
         if !device.holders.is_empty() {
             return Err(refused(format!(
-                "device {} is in use by {}",
+                "device {} holds {} (partitions or devices on top of it); wipe it first with \
+                 the disk-wipe planner",
                 device.path,
                 device.holders.join(", ")
             )));

@@ -105,6 +105,12 @@ main() {
   disk; d=$DISK; printf 'label: dos\n,300M,L\n,,S\n' | sfdisk -q "$d" >/dev/null 2>&1 || true; parts "$d"
   mkfs.ext4 -q -L first "${d}p1"; mkswap -q "${d}p2" >/dev/null
   capture dos-two-partitions "$d"
+
+  # What the disk-wipe plan leaves: a loop device re-reads no partition table, so the kernel
+  # still lists the (now empty) partition.
+  disk; d=$DISK; gpt_one_partition "$d"; mkfs.ext4 -q -L data "${d}p1"
+  wipefs -q --all -- "${d}p1"; wipefs -q --all -- "$d" 2>/dev/null || true
+  capture gpt-wiped "$d"
 }
 
 main
