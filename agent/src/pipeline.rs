@@ -10,7 +10,7 @@ use std::sync::Arc;
 use nos_agent::fact_commands;
 use nos_agent::fact_files as facts;
 use nos_agent::protocol::{
-    ErrorCode, FactText, Facts, MAX_STEPS, ManagedAction, ManagedRequest, PROTOCOL_VERSION,
+    ErrorCode, Facts, MAX_STEPS, ManagedAction, ManagedRequest, PROTOCOL_VERSION, Probe,
     RejectStage, Rejection, Request, RequestBody, ResponseBody, StepResult,
 };
 
@@ -577,39 +577,22 @@ fn facts(agent: &Agent, caller: &Caller<'_>) -> ResponseBody {
         Err(reason) => return error(ErrorCode::FactUnavailable, reason),
     };
     // Only the devices the allowlist lets this agent probe (the demo's accepts loop devices
-    // only); the others are left out of `probed`, so the host knows they were not looked at.
-    let probe = |devices: &[String]| fact_commands::blkid_probe_argvs(devices).remove(0);
-    let probed: Vec<String> = facts::block_devices(Path::new("/sys/class/block"))
+    // only); the others are left out, so the host knows they were not looked at. One call per
+    // device: given several, blkid stops at the first blank one.
+    let probes: Vec<Probe> = facts::block_devices(Path::new("/sys/class/block"))
         .into_iter()
-        .filter(|device| {
-            agent
-                .policy
-                .check(&probe(std::slice::from_ref(device)))
-                .is_ok()
+        .map(|device| (fact_commands::blkid_probe_argv(&device), device))
+        .filter(|(argv, _)| agent.policy.check(argv).is_ok())
+        .map(|(argv, device)| Probe {
+            output: read_fact(agent, caller, &argv).into(),
+            device,
         })
         .collect();
-    let mut blkid = String::new();
-    let mut blkid_failure = None;
-    for argv in fact_commands::blkid_probe_argvs(&probed) {
-        match read_fact(agent, caller, &argv) {
-            Ok(text) => blkid.push_str(&text),
-            Err(reason) => blkid_failure = Some(reason),
-        }
-    }
-    let text_or = |result: Result<String, String>| match result {
-        Ok(text) => FactText::Text { text },
-        Err(reason) => FactText::Unavailable { reason },
-    };
     ResponseBody::Facts {
         facts: Facts {
             lsblk,
-            blkid: text_or(blkid_failure.map_or(Ok(blkid), Err)),
-            probed,
-            btrfs_show: text_or(read_fact(
-                agent,
-                caller,
-                &owned(fact_commands::BTRFS_SHOW_ARGV),
-            )),
+            probes,
+            btrfs_show: read_fact(agent, caller, &owned(fact_commands::BTRFS_SHOW_ARGV)).into(),
             mountinfo: facts::read_text(Path::new("/proc/self/mountinfo")),
             swaps: facts::read_text(Path::new("/proc/swaps")),
         },

@@ -369,18 +369,25 @@ pub struct Facts {
     /// [`crate::fact_commands::LSBLK_ARGV`]'s JSON (tree form, children nested); without it the
     /// agent answers [`ErrorCode::FactUnavailable`] instead.
     pub lsblk: String,
-    /// `blkid -p -o export` over every block device the allowlist lets the agent probe
-    /// ([`crate::fact_commands::blkid_probe_argvs`]), outputs concatenated.
-    pub blkid: FactText,
-    /// The devices that were probed (`/dev/<kname>`), so the host can tell "probed, nothing
-    /// found" from "not probed".
-    pub probed: Vec<String>,
+    /// `blkid -p -o export` of every block device the allowlist lets the agent probe, one call
+    /// per device ([`crate::fact_commands::blkid_probe_argv`]); a device left out was not
+    /// looked at, which the host tells apart from "looked at, nothing found".
+    pub probes: Vec<Probe>,
     /// [`crate::fact_commands::BTRFS_SHOW_ARGV`]'s output.
     pub btrfs_show: FactText,
     /// The agent's `/proc/self/mountinfo` (its mount namespace is where pools are mounted).
     pub mountinfo: FactText,
     /// `/proc/swaps`.
     pub swaps: FactText,
+}
+
+/// One device's `blkid -p` output, or why there is none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Probe {
+    /// `/dev/<kname>`.
+    pub device: String,
+    pub output: FactText,
 }
 
 /// Most bytes of any one text in [`Facts`]; a longer one is [`FactText::Unavailable`].
@@ -392,6 +399,16 @@ pub const MAX_FACT_TEXT: usize = 2 << 20;
 pub enum FactText {
     Text { text: String },
     Unavailable { reason: String },
+}
+
+impl From<Result<String, String>> for FactText {
+    /// The text, or why there is none.
+    fn from(result: Result<String, String>) -> FactText {
+        match result {
+            Ok(text) => FactText::Text { text },
+            Err(reason) => FactText::Unavailable { reason },
+        }
+    }
 }
 
 impl FactText {

@@ -24,8 +24,8 @@ pub struct Context<'a> {
     pub mounted_members: &'a [(String, String)],
     /// Device paths `blkid -p` looked at; a device outside it has unknown contents.
     pub probed: &'a [String],
-    /// Why blkid's output is missing, when it is.
-    pub probe_failure: Option<&'a str>,
+    /// Devices whose probe failed, and why.
+    pub unprobed: &'a [(String, String)],
 }
 
 /// Sets `state` and `reasons` of every device. Reasons are short lowercase phrases that name
@@ -129,7 +129,7 @@ pub fn classify_file_facts(facts: &mut super::Facts) {
             swaps: Ok(&swaps),
             mounted_members: &mounted_members,
             probed: &probed,
-            probe_failure: None,
+            unprobed: &[],
         },
     );
 }
@@ -171,7 +171,12 @@ fn own_reasons(device: &BlockDevice, context: &Context<'_>) -> (Vec<String>, Vec
     }
     let unknown_by_lsblk = device.fstype.is_none() && device.partition_table.is_none();
     if unknown_by_lsblk && !context.probed.contains(&device.path) {
-        holds.push(match context.probe_failure {
+        let failure = context
+            .unprobed
+            .iter()
+            .find(|(path, _)| *path == device.path)
+            .map(|(_, reason)| reason);
+        holds.push(match failure {
             Some(reason) => format!("its contents are unknown: {reason}"),
             None => "its contents are unknown: it was not probed".into(),
         });
