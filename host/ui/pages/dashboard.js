@@ -34,11 +34,16 @@ export function identity(disk) {
   return `${model}, ${serial}, ${bytes(disk.size_bytes)}`;
 }
 
-/** A device named in full: its path and identity; a partition with the disk it is on. */
-export function describeDevice(facts, device) {
-  if (device.device_type !== 'part') return `${device.path} (${identity(device)})`;
+/** What a device is, without its path: a disk's identity, or a partition and its disk. */
+export function aboutDevice(facts, device) {
+  if (device.device_type !== 'part') return identity(device);
   const disk = device.parent ? findDevice(facts, device.parent) : undefined;
-  return `partition ${device.path} (${bytes(device.size_bytes)})${disk ? ` on ${describeDevice(facts, disk)}` : ''}`;
+  return `partition, ${bytes(device.size_bytes)}${disk ? `, on ${describeDevice(facts, disk)}` : ''}`;
+}
+
+/** A device named in full: "/dev/sdb (WDC WD40EFRX, serial WD-1, 3.6 TiB)". */
+export function describeDevice(facts, device) {
+  return `${device.path} (${aboutDevice(facts, device)})`;
 }
 
 /** A disk's path and identity as list-item content; `id` names the identity for a link. */

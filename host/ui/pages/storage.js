@@ -13,7 +13,7 @@
 import { ApiError, get, isMissingApi, post } from '../api.js';
 import { field, focus, h, replace, section, statusArea, uid } from '../dom.js';
 import { withReauth } from '../reauth.js';
-import { describeDevice, findDevice, freeDisks, identity, isWholeDisk, missingApiNote, poolCard } from './dashboard.js';
+import { aboutDevice, describeDevice, findDevice, freeDisks, identity, isWholeDisk, missingApiNote, poolCard } from './dashboard.js';
 
 /** Whether a schema property is a list of block devices, picked from the free disks. */
 function isDeviceList(name, schema) {
@@ -135,7 +135,7 @@ function stepView(facts, step, idx) {
     h('h3', {}, `${idx + 1}. ${step.title}`),
     h('p', {}, h('span', { class: `effect ${step.effect}` }, step.effect), step.confirmation ? ` — confirmed with ${step.confirmation}` : ''),
     h('pre', { class: 'argv' }, requestText(step.request)),
-    devicesIn(facts, step.request).map((device) => h('p', { class: 'disk-identity' }, h('code', {}, device.path), ` is ${describeDevice(facts, device)}`)),
+    devicesIn(facts, step.request).map((device) => h('p', { class: 'disk-identity' }, h('code', {}, device.path), `: ${aboutDevice(facts, device)}`)),
     verdict.allowed
       ? h('p', { class: 'verdict allowed' }, 'Allowed by rule ', h('a', { href: `/allowlist#rule-${verdict.rule_id}` }, verdict.rule_id), '; runs as ', h('code', {}, verdict.canonical))
       : h('p', { class: 'field-error verdict refused' }, `Refused: ${verdict.reason}`),
