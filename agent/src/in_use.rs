@@ -25,6 +25,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
+use nos_agent::proc_text::{parse_swaps, root_source};
 
 /// Where the kernel's views live: `/sys` and `/proc` on the live system, a tempdir in tests.
 #[derive(Debug, Clone)]
@@ -152,6 +153,7 @@ pub fn check(paths: &SystemPaths, kernel: &dyn Kernel, dev: Dev) -> Result<(), F
         Finding::Unchecked(format!("{}: {err}", paths.proc.join("swaps").display()))
     })?;
     let swap_devs: Vec<(String, Option<Dev>)> = parse_swaps(&swaps_text)
+        .map_err(Finding::Unchecked)?
         .into_iter()
         .map(|path| {
             let swap_dev = kernel.block_dev(Path::new(&path));
@@ -341,64 +343,6 @@ fn member(dir: &Path, partition: bool) -> Result<Member, String> {
         node: PathBuf::from(format!("/dev/{devname}")),
         holders,
     })
-}
-
-/// The file names of `/proc/swaps`, octal escapes (`\040`) undone.
-///
-/// ```text
-/// swaps = header-line *( filename ws type ws size ws used ws priority newline )
-/// ```
-pub fn parse_swaps(text: &str) -> Vec<String> {
-    text.lines()
-        .skip(1)
-        .filter_map(|line| line.split_whitespace().next())
-        .map(unescape)
-        .collect()
-}
-
-/// The source of the mount on `/` in a mountinfo text (the last, topmost one), unescaped.
-///
-/// ```text
-/// line = id ws parent ws maj:min ws root ws mount-point ws options *( ws optional ) ws "-" ws fstype ws source ws super-options
-/// ```
-pub fn root_source(mountinfo: &str) -> Option<String> {
-    mountinfo
-        .lines()
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split(' ').collect();
-            if fields.get(4) != Some(&"/") {
-                return None;
-            }
-            let separator = fields.iter().position(|field| *field == "-")?;
-            fields.get(separator + 2).map(|source| unescape(source))
-        })
-        .next_back()
-}
-
-/// Undoes the kernel's `\ooo` octal escapes of spaces, tabs, newlines and backslashes.
-fn unescape(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut idx = 0;
-    while idx < bytes.len() {
-        let octal = bytes.get(idx + 1..idx + 4).filter(|digits| {
-            bytes[idx] == b'\\' && digits.iter().all(|digit| (b'0'..=b'7').contains(digit))
-        });
-        match octal {
-            Some(digits) => {
-                let value = digits
-                    .iter()
-                    .fold(0u32, |acc, digit| acc * 8 + u32::from(digit - b'0'));
-                out.push(u8::try_from(value).unwrap_or(b'?'));
-                idx += 4;
-            }
-            None => {
-                out.push(bytes[idx]);
-                idx += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Every attached loop device with its backing file, in name order. A loop device opens its
@@ -692,35 +636,6 @@ mod tests {
         assert!(message(fake.check(unknown)).starts_with("unchecked: "));
         std::fs::remove_file(fake.proc().join("swaps")).unwrap();
         assert!(message(fake.check(LOOP3)).starts_with("unchecked: "));
-    }
-
-    #[test]
-    fn swaps_and_mountinfo_parse() {
-        assert_eq!(
-            parse_swaps(
-                "Filename\tType\tSize\tUsed\tPriority\n/dev/loop5 partition 1 0 -2\n/srv/a\\040b\\134c file 1 0 -3\n"
-            ),
-            ["/dev/loop5", "/srv/a b\\c"]
-        );
-        assert_eq!(parse_swaps(""), Vec::<String>::new());
-        assert_eq!(parse_swaps("Filename Type\n\n"), Vec::<String>::new());
-        let mountinfo = "\
-22 1 8:2 / / rw,relatime shared:1 - ext4 /dev/sda2 rw
-30 22 0:5 / /dev rw - devtmpfs udev rw
-40 22 0:40 / / rw - overlay overlay rw,lowerdir=/x
-";
-        assert_eq!(root_source(mountinfo).as_deref(), Some("overlay"));
-        assert_eq!(
-            root_source("22 1 8:2 / / rw - ext4 /dev/disk/by-label/a\\040b rw\n").as_deref(),
-            Some("/dev/disk/by-label/a b")
-        );
-        assert_eq!(
-            root_source("garbage\n22 1 8:2 / /srv rw - ext4 /dev/sdb rw"),
-            None
-        );
-        assert_eq!(unescape("\\"), "\\");
-        assert_eq!(unescape("a\\04"), "a\\04");
-        assert_eq!(unescape("\\777"), "?");
     }
 
     /// The real probe on a real loop device: free, then busy while this test holds its own

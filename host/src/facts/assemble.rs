@@ -7,8 +7,9 @@ use nos_agent::protocol::Facts as RawFacts;
 use super::blkid::{self, Signature};
 use super::btrfs_show::{self, ShownFilesystem};
 use super::classify::{self, Context};
-use super::mountinfo::{self, MountEntry};
-use super::{BlockDevice, BtrfsDevice, BtrfsFilesystem, Facts, UNKNOWN_DEVID, lsblk, swaps};
+use nos_agent::proc_text::{self, MountEntry};
+
+use super::{BlockDevice, BtrfsDevice, BtrfsFilesystem, Facts, UNKNOWN_DEVID, lsblk};
 
 /// Parses every raw text with its one parser, merges them and classifies every device.
 ///
@@ -42,7 +43,7 @@ pub fn build(
             Err(reason) => unprobed.push((probe.device.clone(), reason)),
         }
     }
-    let mounts = mountinfo::parse(
+    let mounts = proc_text::parse_mountinfo(
         raw.mountinfo
             .text()
             .map_err(|reason| format!("the mount table is unknown: {reason}"))?,
@@ -62,7 +63,7 @@ pub fn build(
         .swaps
         .text()
         .map_err(str::to_owned)
-        .and_then(swaps::parse);
+        .and_then(proc_text::parse_swaps);
     let mut facts = assemble(devices, &signatures, &mounts, summaries, &shown);
     let mut mounted_members: Vec<(String, String)> = Vec::new();
     for fs in &facts.filesystems {
@@ -245,7 +246,7 @@ mod tests {
         }];
         let devices = lsblk::parse(&raw.lsblk, &[]).unwrap();
         let signatures = signatures(&raw);
-        let mounts = mountinfo::parse(raw.mountinfo.text().unwrap());
+        let mounts = proc_text::parse_mountinfo(raw.mountinfo.text().unwrap());
         let facts = assemble(devices, &signatures, &mounts, &[], &shown);
         let devids: Vec<u64> = facts.filesystems[0]
             .devices
