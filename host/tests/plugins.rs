@@ -185,7 +185,11 @@ fn btrfs_pool() {
         .unwrap();
     assert_eq!(
         call.answer,
-        Err(Refusal::Refused("device /dev/sda is in use by sda1".into()))
+        Err(Refusal::Refused(
+            "device /dev/sda holds sda1 (partitions or devices on top of it); wipe it first \
+             with the disk-wipe planner"
+                .into()
+        ))
     );
     let call = pool.plan(&facts(), "not json").unwrap();
     assert!(

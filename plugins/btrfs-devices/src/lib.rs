@@ -20,8 +20,6 @@ pub enum Input {
         data_profile: Option<String>,
         #[serde(default)]
         metadata_profile: Option<String>,
-        #[serde(default)]
-        force: bool,
     },
     Remove {
         pool: String,
@@ -41,8 +39,6 @@ pub enum Input {
         #[serde(default)]
         devid: Option<u64>,
         new_device: String,
-        #[serde(default)]
-        force: bool,
     },
 }
 
@@ -58,8 +54,7 @@ pub const INPUT_SCHEMA: &str = r#"{
     "devid": {"type": "integer", "minimum": 1},
     "new_device": {"type": "string"},
     "data_profile": {"enum": ["single", "dup", "raid0", "raid1", "raid1c3", "raid1c4", "raid10"]},
-    "metadata_profile": {"enum": ["single", "dup", "raid0", "raid1", "raid1c3", "raid1c4", "raid10"]},
-    "force": {"type": "boolean", "default": false}
+    "metadata_profile": {"enum": ["single", "dup", "raid0", "raid1", "raid1c3", "raid1c4", "raid10"]}
   }
 }"#;
 
@@ -93,13 +88,9 @@ fn pool<'a>(facts: &'a Facts, name: &str) -> Result<&'a BtrfsFilesystem, PlanErr
         .ok_or_else(|| refused(format!("no mounted btrfs pool {name}")))
 }
 
-/// A device that may join a pool: known, a disk or partition, unmounted, unused unless forced.
-fn free_device<'a>(
-    facts: &'a Facts,
-    name: &str,
-    force: bool,
-    plan: &mut Plan,
-) -> Result<&'a BlockDevice, PlanError> {
+/// A device that may join a pool: known, a disk or partition, unmounted, holding nothing. There
+/// is no force: a device that holds anything is reused only through the disk-wipe plan.
+fn free_device<'a>(facts: &'a Facts, name: &str) -> Result<&'a BlockDevice, PlanError> {
     let device = facts
         .device(name)
         .ok_or_else(|| refused(format!("device {name} is not in the facts")))?;
@@ -118,22 +109,17 @@ fn free_device<'a>(
     }
     if !device.holders.is_empty() {
         return Err(refused(format!(
-            "device {} is in use by {}",
+            "device {} holds {} (partitions or devices on top of it); wipe it first with the \
+             disk-wipe planner",
             device.path,
             device.holders.join(", ")
         )));
     }
     if let Some(fstype) = &device.fstype {
-        if !force {
-            return Err(refused(format!(
-                "device {} holds a {fstype} filesystem; pass force to overwrite it",
-                device.path
-            )));
-        }
-        plan.warn(format!(
-            "{} holds a {fstype} filesystem that will be destroyed",
+        return Err(refused(format!(
+            "device {} holds a {fstype} signature; wipe it first with the disk-wipe planner",
             device.path
-        ));
+        )));
     }
     Ok(device)
 }
@@ -218,10 +204,9 @@ pub fn plan(facts: &Facts, input: &Input) -> Result<Plan, PlanError> {
             device,
             data_profile,
             metadata_profile,
-            force,
         } => {
             let fs = pool(facts, name)?;
-            let device = free_device(facts, device, *force, &mut plan)?;
+            let device = free_device(facts, device)?;
             if fs.devices.iter().any(|d| d.path == device.path) {
                 return Err(refused(format!(
                     "device {} is already in pool {}",
@@ -234,11 +219,7 @@ pub fn plan(facts: &Facts, input: &Input) -> Result<Plan, PlanError> {
                 metadata_profile.as_deref(),
                 fs.devices.len() + 1,
             )?;
-            let mut argv = vec!["btrfs", "device", "add"];
-            if *force {
-                argv.push("-f");
-            }
-            argv.extend([device.path.as_str(), fs.mountpoint.as_str()]);
+            let argv = ["btrfs", "device", "add", &device.path, &fs.mountpoint];
             plan.push(Step::destructive(
                 &format!("add-{}", device.kname),
                 format!("Add {} to {} (erases it)", device.path, fs.mountpoint),
@@ -286,11 +267,10 @@ pub fn plan(facts: &Facts, input: &Input) -> Result<Plan, PlanError> {
             device,
             devid,
             new_device,
-            force,
         } => {
             let fs = pool(facts, name)?;
             let (devid, old_path, old_size) = member(fs, device.as_deref(), *devid)?;
-            let new = free_device(facts, new_device, *force, &mut plan)?;
+            let new = free_device(facts, new_device)?;
             if fs.devices.iter().any(|d| d.path == new.path) {
                 return Err(refused(format!(
                     "device {} is already in pool {}",
@@ -309,11 +289,14 @@ pub fn plan(facts: &Facts, input: &Input) -> Result<Plan, PlanError> {
             } else {
                 devid.to_string()
             };
-            let mut argv = vec!["btrfs", "replace", "start"];
-            if *force {
-                argv.push("-f");
-            }
-            argv.extend([source.as_str(), new.path.as_str(), fs.mountpoint.as_str()]);
+            let argv = [
+                "btrfs",
+                "replace",
+                "start",
+                &source,
+                &new.path,
+                &fs.mountpoint,
+            ];
             plan.push(Step::destructive(
                 &format!("replace-devid-{devid}"),
                 format!(

@@ -85,7 +85,11 @@ fn guards() {
         ),
         (
             r#"{"action": "replace", "pool": "/srv/pool", "devid": 1, "new_device": "/dev/sdg"}"#,
-            "holds a btrfs filesystem",
+            "holds a btrfs signature; wipe it first with the disk-wipe planner",
+        ),
+        (
+            r#"{"action": "add", "pool": "/srv/pool", "device": "/dev/sdg", "force": true}"#,
+            "unknown field `force`",
         ),
         (
             r#"{"action": "add", "pool": "/srv/pool", "device": "/dev/sda1"}"#,
