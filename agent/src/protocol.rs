@@ -203,22 +203,29 @@ pub struct Request {
 }
 
 /// What the client asks for.
+///
+/// nosd sends `Register`, `Run`, `JobStatus`, `Facts` and `Managed`. `Rotate`, `RunSteps` and
+/// `Cancel` are the administrator's, through `nosctl agent` (token rotation by hand, a batch of
+/// argvs judged all-or-nothing, stopping a job); each is judged exactly like the others.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum RequestBody {
     /// Trade the bootstrap token for a fresh per-agent token; revokes any earlier per-agent token.
     Register { bootstrap_token: String },
     /// Replace the presented per-agent token by a fresh one; the old one stops working at once.
+    /// (`nosctl agent rotate`.)
     Rotate,
     /// Check one argv against the allowlist and run it. A rule marked as a job answers
     /// [`ResponseBody::JobStarted`] at once instead of waiting.
     Run { argv: Vec<String> },
     /// Check every step first (any rejection: nothing runs), then run them in order, stopping at
     /// the first failure. Job rules run inline here: the response waits for them.
+    /// (`nosctl agent steps`; nosd runs a plan step by step with `Run`, to record each.)
     RunSteps { steps: Vec<Vec<String>> },
     /// The state of a job started by [`RequestBody::Run`].
     JobStatus { job: u64 },
     /// Terminate a running job's process group (SIGTERM, then SIGKILL after its grace period).
+    /// (`nosctl agent cancel`.)
     Cancel { job: u64 },
     /// Everything the host needs to build the planners' facts, in one round trip: the output of
     /// the read-only fact commands ([`crate::fact_commands`]) and the kernel files the host cannot
