@@ -2,9 +2,11 @@
 //! runs on it (the `ExecCheck::NotInUse` the allowlist renders). The agent is the last line of
 //! defence: it never relies on nosd's facts or on the tool's own checks.
 //!
-//! A device is in use when it, or any of its partitions (`<sysfs>/dev/block/MAJ:MIN/<part>/partition`):
+//! A device is in use when it, or any of its partitions
+//! (`<sysfs>/dev/block/MAJ:MIN/<part>/partition`):
 //! * is active swap (`<procfs>/swaps`);
 //! * has holders (`holders/` non-empty: md, dm, bcache);
+//! * backs a loop device (`<sysfs>/block/loop*/loop/backing_file`: loop takes no claim);
 //! * is the device of the root filesystem (`stat("/")`, `stat(<procfs>/1/root)` and the source
 //!   of `/` in the agent's and init's mountinfo);
 //! * cannot be opened with `O_EXCL` (`EBUSY`: mounted, swap, a member of a mounted btrfs,
@@ -23,6 +25,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
+use nos_agent::proc_text::{parse_swaps, root_source};
 
 /// Where the kernel's views live: `/sys` and `/proc` on the live system, a tempdir in tests.
 #[derive(Debug, Clone)]
@@ -104,6 +107,8 @@ pub struct Usage {
 pub enum How {
     Swap,
     HeldBy(Vec<String>),
+    /// The backing device of these loop devices.
+    BacksLoop(Vec<String>),
     Root,
     /// Claimed exclusively; `mounted` says by what, when sysfs tells.
     Claimed {
@@ -120,6 +125,7 @@ impl fmt::Display for Usage {
         match &self.how {
             How::Swap => write!(f, "is active swap"),
             How::HeldBy(holders) => write!(f, "is held by {}", holders.join(", ")),
+            How::BacksLoop(loops) => write!(f, "backs {}", loops.join(", ")),
             How::Root => write!(f, "holds the root filesystem"),
             How::Claimed {
                 mounted: Some(mounted),
@@ -147,6 +153,7 @@ pub fn check(paths: &SystemPaths, kernel: &dyn Kernel, dev: Dev) -> Result<(), F
         Finding::Unchecked(format!("{}: {err}", paths.proc.join("swaps").display()))
     })?;
     let swap_devs: Vec<(String, Option<Dev>)> = parse_swaps(&swaps_text)
+        .map_err(Finding::Unchecked)?
         .into_iter()
         .map(|path| {
             let swap_dev = kernel.block_dev(Path::new(&path));
@@ -154,6 +161,13 @@ pub fn check(paths: &SystemPaths, kernel: &dyn Kernel, dev: Dev) -> Result<(), F
         })
         .collect();
     let root_devs = root_devs(paths, kernel);
+    let loops: Vec<(String, String, Option<Dev>)> = loop_backings(paths)
+        .into_iter()
+        .map(|(name, backing)| {
+            let backing_dev = kernel.block_dev(Path::new(&backing));
+            (name, backing, backing_dev)
+        })
+        .collect();
     for member in &members {
         let usage = |how: How| {
             Finding::InUse(Usage {
@@ -171,6 +185,16 @@ pub fn check(paths: &SystemPaths, kernel: &dyn Kernel, dev: Dev) -> Result<(), F
         }
         if !member.holders.is_empty() {
             return Err(usage(How::HeldBy(member.holders.clone())));
+        }
+        let backed: Vec<String> = loops
+            .iter()
+            .filter(|(_, backing, backing_dev)| {
+                *backing == node || *backing_dev == Some(member.dev)
+            })
+            .map(|(name, _, _)| name.clone())
+            .collect();
+        if !backed.is_empty() {
+            return Err(usage(How::BacksLoop(backed)));
         }
         if root_devs.contains(&member.dev) {
             return Err(usage(How::Root));
@@ -321,62 +345,25 @@ fn member(dir: &Path, partition: bool) -> Result<Member, String> {
     })
 }
 
-/// The file names of `/proc/swaps`, octal escapes (`\040`) undone.
-///
-/// ```text
-/// swaps = header-line *( filename ws type ws size ws used ws priority newline )
-/// ```
-pub fn parse_swaps(text: &str) -> Vec<String> {
-    text.lines()
-        .skip(1)
-        .filter_map(|line| line.split_whitespace().next())
-        .map(unescape)
-        .collect()
-}
-
-/// The source of the mount on `/` in a mountinfo text (the last, topmost one), unescaped.
-///
-/// ```text
-/// line = id ws parent ws maj:min ws root ws mount-point ws options *( ws optional ) ws "-" ws fstype ws source ws super-options
-/// ```
-pub fn root_source(mountinfo: &str) -> Option<String> {
-    mountinfo
-        .lines()
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split(' ').collect();
-            if fields.get(4) != Some(&"/") {
+/// Every attached loop device with its backing file, in name order. A loop device opens its
+/// backing device without a claim and registers no holder, so this is the only sign of it.
+fn loop_backings(paths: &SystemPaths) -> Vec<(String, String)> {
+    let Ok(entries) = std::fs::read_dir(paths.sys.join("block")) else {
+        return Vec::new();
+    };
+    let mut loops: Vec<(String, String)> = entries
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().to_str()?.to_owned();
+            if !name.starts_with("loop") {
                 return None;
             }
-            let separator = fields.iter().position(|field| *field == "-")?;
-            fields.get(separator + 2).map(|source| unescape(source))
+            let backing = std::fs::read_to_string(entry.path().join("loop/backing_file")).ok()?;
+            Some((name, backing.trim_end_matches('\n').to_owned()))
         })
-        .next_back()
-}
-
-/// Undoes the kernel's `\ooo` octal escapes of spaces, tabs, newlines and backslashes.
-fn unescape(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut idx = 0;
-    while idx < bytes.len() {
-        let octal = bytes.get(idx + 1..idx + 4).filter(|digits| {
-            bytes[idx] == b'\\' && digits.iter().all(|digit| (b'0'..=b'7').contains(digit))
-        });
-        match octal {
-            Some(digits) => {
-                let value = digits
-                    .iter()
-                    .fold(0u32, |acc, digit| acc * 8 + u32::from(digit - b'0'));
-                out.push(u8::try_from(value).unwrap_or(b'?'));
-                idx += 4;
-            }
-            None => {
-                out.push(bytes[idx]);
-                idx += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+        .collect();
+    loops.sort();
+    loops
 }
 
 /// Every device number that may hold `/`: the agent's and init's root (`st_dev`; a btrfs root
@@ -606,6 +593,19 @@ mod tests {
         fake.nodes.insert("/dev/disk/by-id/x y".into(), LOOP3);
         assert_eq!(message(fake.check(LOOP3)), "loop3 is active swap");
 
+        // A loop device over a partition: loop takes no claim and registers no holder.
+        let mut fake = Fake::new();
+        let loop9 = fake.sys().join("block/loop9/loop");
+        std::fs::create_dir_all(&loop9).unwrap();
+        std::fs::write(loop9.join("backing_file"), "/dev/loop3p2\n").unwrap();
+        std::fs::create_dir_all(fake.sys().join("block/loop8")).unwrap();
+        assert_eq!(message(fake.check(LOOP3)), "partition loop3p2 backs loop9");
+        // Named by another path: matched by device number.
+        std::fs::write(loop9.join("backing_file"), "/dev/disk/by-id/other\n").unwrap();
+        assert_eq!(message(fake.check(LOOP3)), "free");
+        fake.nodes.insert("/dev/disk/by-id/other".into(), LOOP3);
+        assert_eq!(message(fake.check(LOOP3)), "loop3 backs loop9");
+
         let mut fake = Fake::new();
         fake.root = Some(LOOP3P2);
         assert_eq!(
@@ -636,35 +636,6 @@ mod tests {
         assert!(message(fake.check(unknown)).starts_with("unchecked: "));
         std::fs::remove_file(fake.proc().join("swaps")).unwrap();
         assert!(message(fake.check(LOOP3)).starts_with("unchecked: "));
-    }
-
-    #[test]
-    fn swaps_and_mountinfo_parse() {
-        assert_eq!(
-            parse_swaps(
-                "Filename\tType\tSize\tUsed\tPriority\n/dev/loop5 partition 1 0 -2\n/srv/a\\040b\\134c file 1 0 -3\n"
-            ),
-            ["/dev/loop5", "/srv/a b\\c"]
-        );
-        assert_eq!(parse_swaps(""), Vec::<String>::new());
-        assert_eq!(parse_swaps("Filename Type\n\n"), Vec::<String>::new());
-        let mountinfo = "\
-22 1 8:2 / / rw,relatime shared:1 - ext4 /dev/sda2 rw
-30 22 0:5 / /dev rw - devtmpfs udev rw
-40 22 0:40 / / rw - overlay overlay rw,lowerdir=/x
-";
-        assert_eq!(root_source(mountinfo).as_deref(), Some("overlay"));
-        assert_eq!(
-            root_source("22 1 8:2 / / rw - ext4 /dev/disk/by-label/a\\040b rw\n").as_deref(),
-            Some("/dev/disk/by-label/a b")
-        );
-        assert_eq!(
-            root_source("garbage\n22 1 8:2 / /srv rw - ext4 /dev/sdb rw"),
-            None
-        );
-        assert_eq!(unescape("\\"), "\\");
-        assert_eq!(unescape("a\\04"), "a\\04");
-        assert_eq!(unescape("\\777"), "?");
     }
 
     /// The real probe on a real loop device: free, then busy while this test holds its own

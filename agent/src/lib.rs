@@ -13,4 +13,5 @@ pub mod allowlist;
 pub mod allowlist_files;
 pub mod fact_commands;
 pub mod fact_files;
+pub mod proc_text;
 pub mod protocol;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use nos_agent::fact_commands;
 use nos_agent::fact_files as facts;
 use nos_agent::protocol::{
-    ErrorCode, FactText, Facts, MAX_STEPS, ManagedAction, ManagedRequest, PROTOCOL_VERSION,
+    ErrorCode, Facts, MAX_STEPS, ManagedAction, ManagedRequest, PROTOCOL_VERSION, Probe,
     RejectStage, Rejection, Request, RequestBody, ResponseBody, StepResult,
 };
 
@@ -566,6 +566,9 @@ fn run_steps(agent: &Agent, caller: &Caller<'_>, steps: &[Vec<String>]) -> Respo
     }
 }
 
+/// How many `blkid -p` probes of one facts request run at once.
+const PROBE_THREADS: usize = 4;
+
 /// Gathers every raw fact in one round trip. Each command goes through the allowlist like any
 /// request and must match a read-only rule that is not a job; a command that is refused or
 /// fails makes its text [`FactText::Unavailable`] with the reason (the host then treats what
@@ -577,39 +580,44 @@ fn facts(agent: &Agent, caller: &Caller<'_>) -> ResponseBody {
         Err(reason) => return error(ErrorCode::FactUnavailable, reason),
     };
     // Only the devices the allowlist lets this agent probe (the demo's accepts loop devices
-    // only); the others are left out of `probed`, so the host knows they were not looked at.
-    let probe = |devices: &[String]| fact_commands::blkid_probe_argvs(devices).remove(0);
-    let probed: Vec<String> = facts::block_devices(Path::new("/sys/class/block"))
-        .into_iter()
-        .filter(|device| {
-            agent
-                .policy
-                .check(&probe(std::slice::from_ref(device)))
-                .is_ok()
-        })
-        .collect();
-    let mut blkid = String::new();
-    let mut blkid_failure = None;
-    for argv in fact_commands::blkid_probe_argvs(&probed) {
-        match read_fact(agent, caller, &argv) {
-            Ok(text) => blkid.push_str(&text),
-            Err(reason) => blkid_failure = Some(reason),
-        }
-    }
-    let text_or = |result: Result<String, String>| match result {
-        Ok(text) => FactText::Text { text },
-        Err(reason) => FactText::Unavailable { reason },
-    };
+    // only); the others are left out, so the host knows they were not looked at. One call per
+    // device: given several, blkid stops at the first blank one.
+    // The probes run on a few threads at once: a refresh over many disks waits for the slowest
+    // of a few spawns rather than for all of them in a row.
+    let probe_argvs: Vec<(Vec<String>, String)> =
+        facts::block_devices(Path::new("/sys/class/block"))
+            .into_iter()
+            .map(|device| (fact_commands::blkid_probe_argv(&device), device))
+            .filter(|(argv, _)| agent.policy.check(argv).is_ok())
+            .collect();
+    let chunk_len = probe_argvs.len().div_ceil(PROBE_THREADS).max(1);
+    let probes: Vec<Probe> = std::thread::scope(|scope| {
+        let workers: Vec<_> = probe_argvs
+            .chunks(chunk_len)
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|(argv, device)| Probe {
+                            output: read_fact(agent, caller, argv).into(),
+                            device: device.clone(),
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            // A worker that panicked leaves its devices out: the host then calls them
+            // "not probed", never blank.
+            .flat_map(|worker| worker.join().unwrap_or_default())
+            .collect()
+    });
     ResponseBody::Facts {
         facts: Facts {
             lsblk,
-            blkid: text_or(blkid_failure.map_or(Ok(blkid), Err)),
-            probed,
-            btrfs_show: text_or(read_fact(
-                agent,
-                caller,
-                &owned(fact_commands::BTRFS_SHOW_ARGV),
-            )),
+            probes,
+            btrfs_show: read_fact(agent, caller, &owned(fact_commands::BTRFS_SHOW_ARGV)).into(),
             mountinfo: facts::read_text(Path::new("/proc/self/mountinfo")),
             swaps: facts::read_text(Path::new("/proc/swaps")),
         },

@@ -203,22 +203,29 @@ pub struct Request {
 }
 
 /// What the client asks for.
+///
+/// nosd sends `Register`, `Run`, `JobStatus`, `Facts` and `Managed`. `Rotate`, `RunSteps` and
+/// `Cancel` are the administrator's, through `nosctl agent` (token rotation by hand, a batch of
+/// argvs judged all-or-nothing, stopping a job); each is judged exactly like the others.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum RequestBody {
     /// Trade the bootstrap token for a fresh per-agent token; revokes any earlier per-agent token.
     Register { bootstrap_token: String },
     /// Replace the presented per-agent token by a fresh one; the old one stops working at once.
+    /// (`nosctl agent rotate`.)
     Rotate,
     /// Check one argv against the allowlist and run it. A rule marked as a job answers
     /// [`ResponseBody::JobStarted`] at once instead of waiting.
     Run { argv: Vec<String> },
     /// Check every step first (any rejection: nothing runs), then run them in order, stopping at
     /// the first failure. Job rules run inline here: the response waits for them.
+    /// (`nosctl agent steps`; nosd runs a plan step by step with `Run`, to record each.)
     RunSteps { steps: Vec<Vec<String>> },
     /// The state of a job started by [`RequestBody::Run`].
     JobStatus { job: u64 },
     /// Terminate a running job's process group (SIGTERM, then SIGKILL after its grace period).
+    /// (`nosctl agent cancel`.)
     Cancel { job: u64 },
     /// Everything the host needs to build the planners' facts, in one round trip: the output of
     /// the read-only fact commands ([`crate::fact_commands`]) and the kernel files the host cannot
@@ -369,18 +376,25 @@ pub struct Facts {
     /// [`crate::fact_commands::LSBLK_ARGV`]'s JSON (tree form, children nested); without it the
     /// agent answers [`ErrorCode::FactUnavailable`] instead.
     pub lsblk: String,
-    /// `blkid -p -o export` over every block device the allowlist lets the agent probe
-    /// ([`crate::fact_commands::blkid_probe_argvs`]), outputs concatenated.
-    pub blkid: FactText,
-    /// The devices that were probed (`/dev/<kname>`), so the host can tell "probed, nothing
-    /// found" from "not probed".
-    pub probed: Vec<String>,
+    /// `blkid -p -o export` of every block device the allowlist lets the agent probe, one call
+    /// per device ([`crate::fact_commands::blkid_probe_argv`]); a device left out was not
+    /// looked at, which the host tells apart from "looked at, nothing found".
+    pub probes: Vec<Probe>,
     /// [`crate::fact_commands::BTRFS_SHOW_ARGV`]'s output.
     pub btrfs_show: FactText,
     /// The agent's `/proc/self/mountinfo` (its mount namespace is where pools are mounted).
     pub mountinfo: FactText,
     /// `/proc/swaps`.
     pub swaps: FactText,
+}
+
+/// One device's `blkid -p` output, or why there is none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Probe {
+    /// `/dev/<kname>`.
+    pub device: String,
+    pub output: FactText,
 }
 
 /// Most bytes of any one text in [`Facts`]; a longer one is [`FactText::Unavailable`].
@@ -392,6 +406,16 @@ pub const MAX_FACT_TEXT: usize = 2 << 20;
 pub enum FactText {
     Text { text: String },
     Unavailable { reason: String },
+}
+
+impl From<Result<String, String>> for FactText {
+    /// The text, or why there is none.
+    fn from(result: Result<String, String>) -> FactText {
+        match result {
+            Ok(text) => FactText::Text { text },
+            Err(reason) => FactText::Unavailable { reason },
+        }
+    }
 }
 
 impl FactText {

@@ -445,6 +445,20 @@ fn in_use_exemptions_are_explained_and_growth() {
         wipefs.stdout
     );
 
+    // The audit names every exemption.
+    let audit = nosctl(&["allowlist", "--allowlist", DEFAULT, "audit"]);
+    assert_eq!(audit.code, 0, "{}", audit.stdout);
+    for rule in ["btrfs.device.remove", "btrfs.replace.start"] {
+        assert!(
+            audit
+                .stdout
+                .lines()
+                .any(|line| line.contains("rule.in_use_allowed") && line.contains(rule)),
+            "{rule} exemption not audited:\n{}",
+            audit.stdout
+        );
+    }
+
     // Exempting mkfs.btrfs's devices from the check is privilege growth.
     let exempt = std::fs::read_to_string(DEFAULT).expect("read").replace(
         "argv = [\"$flags\", \"--\", \"$devices...\"]\nparams.devices = { type = \"disk\", min = 1, max = 32, distinct = true }",

@@ -185,7 +185,11 @@ fn btrfs_pool() {
         .unwrap();
     assert_eq!(
         call.answer,
-        Err(Refusal::Refused("device /dev/sda is in use by sda1".into()))
+        Err(Refusal::Refused(
+            "device /dev/sda holds sda1 (partitions or devices on top of it); wipe it first \
+             with the disk-wipe planner"
+                .into()
+        ))
     );
     let call = pool.plan(&facts(), "not json").unwrap();
     assert!(
@@ -619,6 +623,52 @@ fn btrfs_maintenance() {
         balance [state] btrfs balance start -dusage=30 -musage=30 /srv/pool
     "#]]
     .assert_eq(&plan_lines(&plan));
+}
+
+/// The wipe plan for a disk that holds data passes the host's device check (the only
+/// destructive rule that may touch it); for the disk under `/` the planner refuses, and a
+/// pool plan on the disk that holds data is rejected by the host, whatever the planner said.
+#[test]
+fn disk_wipe() {
+    let plugin = load(DISK_WIPE);
+    let facts = facts();
+    let plan = plugin
+        .plan(&facts, r#"{"device": "/dev/sdg"}"#)
+        .unwrap()
+        .answer
+        .unwrap();
+    let judged = checked(&plugin, plan);
+    assert!(judged.all_allowed(), "{}", verdict_lines(&judged));
+    let refusal = plugin
+        .plan(&facts, r#"{"device": "sda"}"#)
+        .unwrap()
+        .answer
+        .unwrap_err();
+    expect_test::expect!["refused: /dev/sda1 is in use: mounted at /"]
+        .assert_eq(&refusal.to_string());
+    let pool = load(BTRFS_POOL);
+    let mut plan = pool
+        .plan(
+            &facts,
+            r#"{"devices": ["/dev/sdb"], "label": "x", "mountpoint": "/srv/x"}"#,
+        )
+        .unwrap()
+        .answer
+        .unwrap();
+    // A planner that ignored what the facts say: the host still refuses.
+    for step in &mut plan.steps {
+        if let nos_host::plan::types::Request::Argv(argv) = &mut step.request {
+            for token in argv.iter_mut().filter(|token| *token == "/dev/sdb") {
+                *token = "/dev/sdg".into();
+            }
+        }
+    }
+    let judged = check::check(plan, &ALLOWLIST, &pool.manifest().scope, &facts);
+    assert!(
+        verdict_lines(&judged).contains("device holds data: /dev/sdg"),
+        "{}",
+        verdict_lines(&judged)
+    );
 }
 
 #[test]

@@ -284,9 +284,9 @@ fn e2e_btrfs_pool_lifecycle() {
         "{shown}"
     );
     assert!(
-        raw.probed.iter().any(|device| device == a),
+        raw.probes.iter().any(|probe| probe.device == *a),
         "{:?}",
-        raw.probed
+        raw.probes
     );
     let facts = nos_host::facts::build(&raw, &[], &[]).unwrap();
     let fs = facts

@@ -307,6 +307,17 @@ impl Drop for Swap {
     }
 }
 
+/// The real agent in its own private mount namespace, registered.
+fn start_agent() -> TestAgent {
+    let allowlist = e2e_allowlist();
+    let mut agent = TestAgent::start(AgentSetup {
+        private_mounts: true,
+        ..AgentSetup::new(&allowlist)
+    });
+    agent.register();
+    agent
+}
+
 /// The running agent, a mounted pool of its own (for `btrfs device add`) and a key file.
 struct Fixture {
     agent: TestAgent,
@@ -318,12 +329,7 @@ impl Fixture {
     /// Starts the agent; makes, through it, a btrfs pool on `pool_device`, mounted in the agent's
     /// namespace, and a key file.
     fn new(pool_device: &str) -> Fixture {
-        let allowlist = e2e_allowlist();
-        let mut agent = TestAgent::start(AgentSetup {
-            private_mounts: true,
-            ..AgentSetup::new(&allowlist)
-        });
-        agent.register();
+        let agent = start_agent();
         let pool = agent.dir.path().join("mnt/pool").display().to_string();
         match agent.request(RequestBody::Managed {
             action: ManagedAction::Ensure,
@@ -692,4 +698,96 @@ fn wipefs_clears_an_unmounted_partitioned_disk_partition_first() {
         let (code, export) = probe(device);
         assert_eq!(code, Some(2), "{device} is not blank: {export}");
     }
+}
+
+/// A device that backs a loop device is refused: loop takes no exclusive claim and registers no
+/// holder, so only `/sys/block/loop*/loop/backing_file` tells.
+#[test]
+fn a_device_backing_a_loop_device_is_refused() {
+    require_preconditions();
+    let images = tempfile::tempdir().unwrap();
+    let pool_disk = fresh_loop(images.path(), "pool", "256M");
+    let disk = fresh_loop(images.path(), "backing", "64M");
+    host(&["mkfs.ext4", "-q", "-F", "--", &disk.device]);
+    let fixture = Fixture::new(&pool_disk.device);
+    let over = host(&["losetup", "-f", "--show", &disk.device])
+        .trim()
+        .to_owned();
+    let _detach = Detach(over.clone());
+
+    fixture.assert_all_refused(
+        &disk.device,
+        &format!(
+            "device in use: {}: {} backs {}",
+            disk.device,
+            name(&disk.device),
+            name(&over)
+        ),
+    );
+    assert_eq!(signature(&disk.device, "TYPE"), "ext4");
+}
+
+/// Detaches a loop device on drop.
+struct Detach(String);
+
+impl Drop for Detach {
+    fn drop(&mut self) {
+        let _ = Command::new("losetup").args(["-d", &self.0]).status();
+    }
+}
+
+/// The device under `/` is refused, found through the kernel (`stat("/")`, the mountinfo source
+/// of `/`). Tried with a mount, which could not harm the root filesystem even if the check failed.
+#[test]
+fn the_device_under_root_is_refused() {
+    require_preconditions();
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let source = mountinfo
+        .lines()
+        .filter(|line| line.split(' ').nth(4) == Some("/"))
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let separator = fields.iter().position(|field| *field == "-")?;
+            fields.get(separator + 2).map(|source| (*source).to_owned())
+        })
+        .next_back()
+        .unwrap_or_default();
+    let is_block = std::fs::metadata(&source).is_ok_and(|metadata| {
+        std::os::unix::fs::FileTypeExt::is_block_device(&metadata.file_type())
+    });
+    assert!(
+        is_block,
+        "`/` is mounted from {source:?}, not a block device node: this test needs a machine whose root is a disk; it is never skipped"
+    );
+    let agent = start_agent();
+    let target = agent.dir.path().join("mnt/root-again");
+    std::fs::create_dir(&target).unwrap();
+    let argv = strings(&[
+        "mount",
+        "-t",
+        "btrfs",
+        "-o",
+        "ro",
+        "--",
+        &source,
+        target.to_str().unwrap(),
+    ]);
+    match agent.request(RequestBody::Run { argv }) {
+        ResponseBody::Rejected { rejection } => {
+            assert_eq!(rejection.stage, RejectStage::ExecTime);
+            assert_eq!(
+                rejection.reason,
+                format!(
+                    "device in use: {source}: {} holds the root filesystem",
+                    name(&source)
+                )
+            );
+            assert_eq!(rejection.token_idx, Some(6));
+        }
+        other => panic!(
+            "mounting the root device was not refused: {other:#?}\n{}",
+            agent.explain()
+        ),
+    }
+    assert!(!agent.audit_log().contains("\"verdict\":\"decided\""));
 }

@@ -397,8 +397,12 @@ fn nosctl_drives_the_agent() {
         std::fs::read_to_string(&token_file).unwrap().trim(),
         agent.token.as_ref().unwrap()
     );
-    let output = nosctl(&["facts", "--socket", socket, "--token-file", token, "mounts"]);
+    let output = nosctl(&["facts", "--socket", socket, "--token-file", token]);
     assert!(output.status.success(), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("\"lsblk\""),
+        "{output:?}"
+    );
     let steps = agent.dir.path().join("steps.json");
     std::fs::write(&steps, r#"[["echo", "one"], ["true"]]"#).unwrap();
     let output = nosctl(&[
@@ -636,7 +640,7 @@ fn facts() {
     // No read-only rule for btrfs or blkid in this allowlist: those facts are unavailable,
     // with the reason, not gathered another way.
     assert!(facts.btrfs_show.text().is_err(), "{facts:?}");
-    assert!(facts.probed.is_empty(), "{facts:?}");
+    assert!(facts.probes.is_empty(), "{facts:?}");
 }
 
 #[test]

@@ -11,7 +11,7 @@
 //! Needs root, loop devices, btrfs-progs, unshare and nsenter; otherwise a named SKIP.
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nos_tests::demo::Demo;
@@ -340,12 +340,17 @@ fn facts(admin: &mut Admin) -> Value {
 
 /// The filesystem type `facts` give `device` (null: blank).
 fn fstype_in(facts: &Value, device: &str) -> Value {
+    device_in(facts, device)["fstype"].clone()
+}
+
+/// What `facts` say of `device`.
+fn device_in(facts: &Value, device: &str) -> Value {
     facts["block_devices"]
         .as_array()
         .unwrap()
         .iter()
         .find(|block| block["path"] == device)
-        .map(|block| block["fstype"].clone())
+        .cloned()
         .unwrap_or_else(|| panic!("{device} not in the facts: {facts}"))
 }
 
@@ -423,35 +428,109 @@ fn demo_walkthrough_over_http_on_loop_devices() {
         .collect();
     assert_eq!(
         names,
-        ["btrfs-devices", "btrfs-maintenance", "btrfs-pool"],
+        [
+            "btrfs-devices",
+            "btrfs-maintenance",
+            "btrfs-pool",
+            "disk-wipe"
+        ],
         "{}",
         plugins.raw
     );
 
-    // A disk holding a filesystem never looks blank, udev database or not (the agent's blkid
-    // probes it): ext4 on the third disk shows in the facts and the planner refuses the disk
-    // unless forced. Wiped again, it is blank.
+    // A disk that holds data is never free, udev database or not (the agent probes it): a GPT
+    // table with an ext4 partition holding a file on the third disk. The pool planner refuses
+    // it and has no force-like input; mounted, it is in use and even the wipe is refused; the
+    // wipe plan says what it destroys, and only after it is the disk blank again.
     let shell = |argv: &[&str]| {
         let status = Command::new(argv[0]).args(&argv[1..]).status().unwrap();
         assert!(status.success(), "{argv:?}");
     };
-    shell(&["mkfs.ext4", "-q", "-F", c]);
-    assert_eq!(fstype_in(&facts(&mut admin), c), "ext4");
+    let part = format!("{c}p1");
+    let sfdisk = Command::new("sfdisk")
+        .args(["-q", c])
+        .stdin(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(b"label: gpt\n,\n")?;
+            child.wait()
+        })
+        .unwrap();
+    assert!(
+        sfdisk.success() || sfdisk.code() == Some(1),
+        "sfdisk: {sfdisk}"
+    );
+    shell(&["partx", "-a", c]);
+    shell(&["mkfs.ext4", "-q", "-L", "data", &part]);
+    let disk = device_in(&facts(&mut admin), c);
+    assert_eq!(disk["state"], "holds-data", "{disk:#}");
+    let reasons = disk["reasons"].to_string();
+    assert!(
+        reasons.contains("gpt partition table") && reasons.contains("ext4 'data'"),
+        "{disk:#}"
+    );
+    for (input, why) in [
+        (
+            json!({"devices": [c, d], "label": "over", "mountpoint": "/srv/over"}),
+            format!("device {c} holds {}", part.trim_start_matches("/dev/")),
+        ),
+        (
+            json!({"devices": [&part], "label": "over", "mountpoint": "/srv/over"}),
+            format!("device {part} holds a ext4 signature"),
+        ),
+        (
+            json!({"devices": [c, d], "label": "over", "mountpoint": "/srv/over", "force": true}),
+            "unknown field `force`".to_owned(),
+        ),
+    ] {
+        let refused = admin.api.post(
+            "/api/v1/plans",
+            json!({"plugin": "btrfs-pool", "input": input}),
+        );
+        assert_eq!(refused.status, 422, "{}", refused.raw);
+        assert!(refused.raw.contains(&why), "{why}: {}", refused.raw);
+    }
+    let mnt = demo.in_agent_ns(&["mkdir", "-p", "/run/nos-walkthrough-mnt"]);
+    assert!(mnt.status.success(), "{mnt:?}");
+    let mounted = demo.in_agent_ns(&["mount", "-t", "ext4", &part, "/run/nos-walkthrough-mnt"]);
+    assert!(mounted.status.success(), "{mounted:?}");
+    let disk = device_in(&facts(&mut admin), c);
+    assert_eq!(disk["state"], "in-use", "{disk:#}");
     let refused = admin.api.post(
         "/api/v1/plans",
-        json!({"plugin": "btrfs-pool", "input": {"devices": [c, d], "label": "over",
-               "mountpoint": "/srv/over"}}),
+        json!({"plugin": "disk-wipe", "input": {"device": c}}),
     );
     assert_eq!(refused.status, 422, "{}", refused.raw);
     assert!(
-        refused
-            .raw
-            .contains(&format!("device {c} holds a ext4 filesystem; pass force")),
+        refused.raw.contains("is in use: mounted at"),
         "{}",
         refused.raw
     );
-    shell(&["wipefs", "-a", "-q", c]);
-    assert!(fstype_in(&facts(&mut admin), c).is_null());
+    let unmounted = demo.in_agent_ns(&["umount", "/run/nos-walkthrough-mnt"]);
+    assert!(unmounted.status.success(), "{unmounted:?}");
+    let wipe = admin.plan("disk-wipe", json!({"device": c}));
+    let warnings = wipe["warnings"].to_string();
+    assert!(
+        warnings.contains(&format!("partition {part}: the ext4 signature 'data'"))
+            && warnings.contains("partition table"),
+        "{wipe:#}"
+    );
+    assert_eq!(
+        wipe["confirmation"],
+        c.trim_start_matches("/dev/"),
+        "{wipe:#}"
+    );
+    let wipe_job = admin.apply_confirmed(&wipe);
+    let job = admin.wait_job(&wipe_job);
+    assert_succeeded(&job, &wipe, &demo);
+    let disk = device_in(&facts(&mut admin), c);
+    assert_eq!(disk["state"], "blank", "{disk:#}");
+    assert_eq!(fstype_of(c), None);
+    assert_eq!(fstype_of(&part), None);
+    // The kernel keeps the empty partition of a loop device; drop it so later steps see the
+    // disk as a new one would be.
+    shell(&["partx", "-d", c]);
 
     // Plan a raid1 pool on two demo disks.
     let pool_plan = admin.plan(
@@ -554,22 +633,20 @@ fn demo_walkthrough_over_http_on_loop_devices() {
     );
 
     // The facts see the mount: a second pool on a member of this one is refused by the planner
-    // (forced or not), and planning it leaves the disks alone.
-    for force in [false, true] {
-        let reply = admin.api.post(
-            "/api/v1/plans",
-            json!({"plugin": "btrfs-pool", "input": {"devices": [a, c], "label": "again",
-                   "mountpoint": "/srv/again", "force": force}}),
-        );
-        assert_eq!(reply.status, 422, "{}", reply.raw);
-        assert!(
-            reply
-                .raw
-                .contains(&format!("device {a} is mounted at /srv/tank")),
-            "{}",
-            reply.raw
-        );
-    }
+    // (there is no force), and planning it leaves the disks alone.
+    let reply = admin.api.post(
+        "/api/v1/plans",
+        json!({"plugin": "btrfs-pool", "input": {"devices": [a, c], "label": "again",
+               "mountpoint": "/srv/again"}}),
+    );
+    assert_eq!(reply.status, 422, "{}", reply.raw);
+    assert!(
+        reply
+            .raw
+            .contains(&format!("device {a} is mounted at /srv/tank")),
+        "{}",
+        reply.raw
+    );
     assert_eq!(fstype_of(c), None, "a refused plan touched {c}");
 
     // The audit chain so far verifies and tells the story in order.

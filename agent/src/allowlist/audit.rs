@@ -6,7 +6,7 @@
 use std::fmt;
 
 use super::Allowlist;
-use super::grammar::{Arity, DeviceForm, Effect, Kind, OptionPattern};
+use super::grammar::{Arity, DeviceForm, Effect, InUsePolicy, Kind, OptionPattern};
 
 /// How much a finding matters; `--fail-on` picks the threshold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -318,6 +318,17 @@ pub fn audit(allowlist: &Allowlist, facts: &[BinaryFacts]) -> Vec<Finding> {
             }
         }
         for param in &rule.params {
+            if let InUsePolicy::Allowed { reason } = &param.in_use {
+                add(
+                    Severity::Low,
+                    "rule.in_use_allowed",
+                    &rule.id,
+                    format!(
+                        "{} may name a device in use (mounted, swap, held, the root device): {reason}",
+                        param.name
+                    ),
+                );
+            }
             if let Arity::Many { max, .. } = param.arity
                 && max > BROAD_VARIADIC
             {

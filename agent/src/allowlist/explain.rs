@@ -234,7 +234,7 @@ fn exec_checks(allowlist: &Allowlist, rule: &Rule) -> String {
         );
         if !refused.is_empty() {
             checks.push(format!(
-                "{} refused when in use, just before the spawn: the device or a partition mounted or otherwise claimed exclusively (O_EXCL), held by md/dm, active swap, or holding the root filesystem",
+                "{} refused when in use, just before the spawn: the device or a partition mounted or otherwise claimed exclusively (O_EXCL), held by md/dm, backing a loop device, active swap, or holding the root filesystem",
                 refused.join(", ")
             ));
         }

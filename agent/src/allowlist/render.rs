@@ -48,8 +48,8 @@ pub enum ExecCheck {
     DistinctDevices { arg_idxs: Vec<usize> },
     /// The device (already checked by `BlockDevice`) is not in use: neither it nor any of its
     /// partitions is claimed exclusively (mounted, swap, a member of a mounted btrfs, held by
-    /// md/dm), has holders, is active swap or holds the root filesystem. Run last, just before
-    /// the spawn.
+    /// md/dm), has holders, backs a loop device, is active swap or holds the root filesystem.
+    /// Run last, just before the spawn.
     NotInUse { arg_idx: usize },
 }
 

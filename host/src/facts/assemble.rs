@@ -7,15 +7,16 @@ use nos_agent::protocol::Facts as RawFacts;
 use super::blkid::{self, Signature};
 use super::btrfs_show::{self, ShownFilesystem};
 use super::classify::{self, Context};
-use super::mountinfo::{self, MountEntry};
-use super::{BlockDevice, BtrfsDevice, BtrfsFilesystem, Facts, UNKNOWN_DEVID, lsblk, swaps};
+use nos_agent::proc_text::{self, MountEntry};
+
+use super::{BlockDevice, BtrfsDevice, BtrfsFilesystem, Facts, UNKNOWN_DEVID, lsblk};
 
 /// Parses every raw text with its one parser, merges them and classifies every device.
 ///
 /// `Err` only when there are no facts to speak of: lsblk's output or the mount table does not
 /// parse, or the result breaks the size bounds. A missing or unparsable refinement makes what it
-/// would have said unknown, never blank: without blkid every device lsblk knows nothing about
-/// "holds unknown contents"; without `/proc/swaps` every device "may be active swap"; without
+/// would have said unknown, never blank: a device whose `blkid -p` probe is missing or failed
+/// "holds unknown contents" unless lsblk knew what it holds; without `/proc/swaps` every device "may be active swap"; without
 /// `btrfs filesystem show` devids are [`UNKNOWN_DEVID`].
 pub fn build(
     raw: &RawFacts,
@@ -23,17 +24,26 @@ pub fn build(
     by_id: &[(String, String)],
 ) -> Result<Facts, String> {
     let devices = lsblk::parse(&raw.lsblk, by_id)?;
-    let (signatures, probe_failure) = match raw.blkid.text().map(blkid::parse) {
-        Ok(Ok(signatures)) => (signatures, None),
-        Ok(Err(reason)) => (Vec::new(), Some(reason)),
-        Err(reason) => (Vec::new(), Some(reason.to_owned())),
-    };
-    let probed: &[String] = if probe_failure.is_some() {
-        &[]
-    } else {
-        &raw.probed
-    };
-    let mounts = mountinfo::parse(
+    // Each device's probe on its own: one that failed or does not parse leaves that device's
+    // contents unknown, never blank, and says why.
+    let mut signatures: Vec<Signature> = Vec::new();
+    let mut probed: Vec<String> = Vec::new();
+    let mut unprobed: Vec<(String, String)> = Vec::new();
+    for probe in raw.probes.iter().take(super::MAX_DEVICES) {
+        match probe
+            .output
+            .text()
+            .map_err(str::to_owned)
+            .and_then(blkid::parse)
+        {
+            Ok(found) => {
+                probed.push(probe.device.clone());
+                signatures.extend(found.into_iter().filter(|s| s.devname == probe.device));
+            }
+            Err(reason) => unprobed.push((probe.device.clone(), reason)),
+        }
+    }
+    let mounts = proc_text::parse_mountinfo(
         raw.mountinfo
             .text()
             .map_err(|reason| format!("the mount table is unknown: {reason}"))?,
@@ -53,7 +63,7 @@ pub fn build(
         .swaps
         .text()
         .map_err(str::to_owned)
-        .and_then(swaps::parse);
+        .and_then(proc_text::parse_swaps);
     let mut facts = assemble(devices, &signatures, &mounts, summaries, &shown);
     let mut mounted_members: Vec<(String, String)> = Vec::new();
     for fs in &facts.filesystems {
@@ -78,8 +88,8 @@ pub fn build(
         &Context {
             swaps: swaps.as_deref().map_err(String::as_str),
             mounted_members: &mounted_members,
-            probed,
-            probe_failure: probe_failure.as_deref(),
+            probed: &probed,
+            unprobed: &unprobed,
         },
     );
     facts.validate()?;
@@ -199,29 +209,21 @@ mod tests {
     use crate::facts::DeviceState;
     use nos_agent::protocol::FactText;
 
-    /// The real capture of a mounted two-disk raid1 (see `real_tests`), as the agent sends it.
+    /// The real capture of a mounted two-disk raid1 (see `real_tests`), as the agent sends it,
+    /// without `btrfs filesystem show`.
     fn mounted_raid1() -> RawFacts {
-        let dir = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/data/facts/real/btrfs-mounted"
-        );
-        let read = |file: &str| std::fs::read_to_string(format!("{dir}/{file}")).unwrap();
-        RawFacts {
-            lsblk: read("lsblk-tree.json"),
-            blkid: FactText::Text {
-                text: read("blkid-p.txt"),
-            },
-            probed: read("devices.txt").lines().map(str::to_owned).collect(),
-            btrfs_show: FactText::Unavailable {
-                reason: "not captured".into(),
-            },
-            mountinfo: FactText::Text {
-                text: read("mountinfo.txt"),
-            },
-            swaps: FactText::Text {
-                text: read("swaps.txt"),
-            },
-        }
+        let mut raw = crate::facts::real_tests::raw("btrfs-mounted", "lsblk-tree.json");
+        raw.btrfs_show = FactText::Unavailable {
+            reason: "not read".into(),
+        };
+        raw
+    }
+
+    fn signatures(raw: &RawFacts) -> Vec<Signature> {
+        raw.probes
+            .iter()
+            .flat_map(|probe| blkid::parse(probe.output.text().unwrap()).unwrap())
+            .collect()
     }
 
     #[test]
@@ -243,8 +245,8 @@ mod tests {
             ],
         }];
         let devices = lsblk::parse(&raw.lsblk, &[]).unwrap();
-        let signatures = blkid::parse(raw.blkid.text().unwrap()).unwrap();
-        let mounts = mountinfo::parse(raw.mountinfo.text().unwrap());
+        let signatures = signatures(&raw);
+        let mounts = proc_text::parse_mountinfo(raw.mountinfo.text().unwrap());
         let facts = assemble(devices, &signatures, &mounts, &[], &shown);
         let devids: Vec<u64> = facts.filesystems[0]
             .devices
@@ -299,7 +301,7 @@ mod tests {
         let raw = mounted_raid1();
         let mut devices = lsblk::parse(&raw.lsblk, &[]).unwrap();
         devices[0].label = Some("from-udev".into());
-        let signatures = blkid::parse(raw.blkid.text().unwrap()).unwrap();
+        let signatures = signatures(&raw);
         let facts = assemble(devices, &signatures, &[], &[], &[]);
         assert_eq!(facts.block_devices[0].fstype, None);
         assert_eq!(facts.block_devices[0].label.as_deref(), Some("from-udev"));

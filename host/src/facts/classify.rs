@@ -24,8 +24,8 @@ pub struct Context<'a> {
     pub mounted_members: &'a [(String, String)],
     /// Device paths `blkid -p` looked at; a device outside it has unknown contents.
     pub probed: &'a [String],
-    /// Why blkid's output is missing, when it is.
-    pub probe_failure: Option<&'a str>,
+    /// Devices whose probe failed, and why.
+    pub unprobed: &'a [(String, String)],
 }
 
 /// Sets `state` and `reasons` of every device. Reasons are short lowercase phrases that name
@@ -35,6 +35,7 @@ pub fn classify(devices: &mut [BlockDevice], context: &Context<'_>) {
         .iter()
         .map(|device| own_reasons(device, context))
         .collect();
+    let mut stale_holders: Vec<(usize, String)> = Vec::new();
     let states: Vec<(DeviceState, Vec<String>)> = (0..devices.len())
         .map(|idx| {
             let mut in_use = own[idx].0.clone();
@@ -50,7 +51,16 @@ pub fn classify(devices: &mut [BlockDevice], context: &Context<'_>) {
                 let holder = &devices[holder_idx];
                 let name = &holder.kname;
                 if holder.device_type == "part" {
-                    holds.push(format!("partition {name}: {}", describe(holder)));
+                    // A partition the kernel still lists after its table was wiped (a loop
+                    // device re-reads no table) is nothing when it holds nothing either.
+                    let stale = devices[idx].partition_table.is_none()
+                        && own[holder_idx].0.is_empty()
+                        && own[holder_idx].1.is_empty();
+                    if stale {
+                        stale_holders.push((idx, name.clone()));
+                    } else {
+                        holds.push(format!("partition {name}: {}", describe(holder)));
+                    }
                 } else {
                     in_use.push(format!("held by {name} ({})", holder.device_type));
                 }
@@ -77,6 +87,10 @@ pub fn classify(devices: &mut [BlockDevice], context: &Context<'_>) {
     for (device, (state, reasons)) in devices.iter_mut().zip(states) {
         device.state = state;
         device.reasons = reasons;
+    }
+    // A stale partition is listed as a (blank) device of its own, but nothing sits on its disk.
+    for (idx, holder) in stale_holders {
+        devices[idx].holders.retain(|name| *name != holder);
     }
 }
 
@@ -115,7 +129,7 @@ pub fn classify_file_facts(facts: &mut super::Facts) {
             swaps: Ok(&swaps),
             mounted_members: &mounted_members,
             probed: &probed,
-            probe_failure: None,
+            unprobed: &[],
         },
     );
 }
@@ -157,7 +171,12 @@ fn own_reasons(device: &BlockDevice, context: &Context<'_>) -> (Vec<String>, Vec
     }
     let unknown_by_lsblk = device.fstype.is_none() && device.partition_table.is_none();
     if unknown_by_lsblk && !context.probed.contains(&device.path) {
-        holds.push(match context.probe_failure {
+        let failure = context
+            .unprobed
+            .iter()
+            .find(|(path, _)| *path == device.path)
+            .map(|(_, reason)| reason);
+        holds.push(match failure {
             Some(reason) => format!("its contents are unknown: {reason}"),
             None => "its contents are unknown: it was not probed".into(),
         });

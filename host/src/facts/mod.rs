@@ -1,6 +1,7 @@
 //! Facts: the description of the machine a planner receives, in the JSON form that
 //! `nosctl facts` prints and `nosctl plan --facts` reads, plus the one parser of each tool's
-//! output ([`lsblk`], [`blkid`], [`mountinfo`], [`swaps`], [`btrfs_show`]), the merge
+//! output ([`lsblk`], [`blkid`], [`btrfs_show`]; mountinfo and `/proc/swaps` in
+//! [`nos_agent::proc_text`], which the agent's in-use check shares), the merge
 //! ([`assemble`]) and the state of every device ([`classify`]). [`build`] is the one way from
 //! the raw texts (the agent's [`nos_agent::protocol::Facts`]) to facts.
 //!
@@ -12,8 +13,6 @@ pub mod blkid;
 pub mod btrfs_show;
 pub mod classify;
 pub mod lsblk;
-pub mod mountinfo;
-pub mod swaps;
 
 #[cfg(test)]
 pub(crate) mod real_tests;

@@ -33,7 +33,10 @@ pub fn refusal(command: &Command, facts: &Facts) -> Option<String> {
                 || format!("/dev/{}", device.kname) == *name
                 || device.by_id.iter().any(|link| link == name)
         })?;
-        let why = device.reasons.join("; ");
+        let why = match device.reasons.is_empty() {
+            true => "the facts never classified it".to_owned(),
+            false => device.reasons.join("; "),
+        };
         match device.state {
             DeviceState::InUse => Some(format!("device in use: {name}: {why}")),
             DeviceState::HoldsData
@@ -77,8 +80,30 @@ mod tests {
         };
         match refusal(matched.command(), &facts) {
             Some(reason) => {
-                let first = facts.block_devices[0].kname.clone();
-                reason.replace(&first, "DISK").split(" at /tmp").next().unwrap().to_owned()
+                // Loop numbers and uuids differ between captures.
+                let mut names: Vec<(usize, &str)> = facts
+                    .block_devices
+                    .iter()
+                    .enumerate()
+                    .map(|(idx, device)| (idx, device.kname.as_str()))
+                    .collect();
+                names.sort_by_key(|(_, name)| std::cmp::Reverse(name.len()));
+                let mut reason = reason;
+                for (idx, name) in names {
+                    let placeholder = if idx == 0 {
+                        "DISK".to_owned()
+                    } else {
+                        format!("DEV{idx}")
+                    };
+                    reason = reason.replace(name, &placeholder);
+                }
+                let reason = reason.split(" at /tmp").next().unwrap().to_owned();
+                match reason.find(" (") {
+                    Some(start) if reason.contains("btrfs filesystem") => {
+                        reason[..start].to_owned()
+                    }
+                    _ => reason,
+                }
             }
             None => "allowed".into(),
         }
@@ -88,23 +113,75 @@ mod tests {
     fn nothing_that_holds_data_is_destroyed() {
         for (scenario, argv, expected) in [
             ("blank", "mkfs.btrfs -- {0}", "allowed"),
-            ("blank", "cryptsetup luksFormat --type luks2 --batch-mode --key-file /etc/nos/keys/x.key -- {0}", "allowed"),
-            ("gpt-ext4-unmounted", "mkfs.btrfs -f -- {0}", "device holds data: /dev/DISK: has a gpt partition table; partition DISKp1: ext4 'data', 1022 MiB; only a wipe plan, confirmed after seeing what it destroys, may reuse it"),
-            ("gpt-ext4-unmounted", "mkfs.btrfs -- {1}", "device holds data: /dev/DISKp1: holds an ext4 filesystem labelled 'data'; only a wipe plan, confirmed after seeing what it destroys, may reuse it"),
+            (
+                "blank",
+                "cryptsetup luksFormat --type luks2 --batch-mode --key-file /etc/nos/keys/x.key -- {0}",
+                "allowed",
+            ),
+            (
+                "gpt-ext4-unmounted",
+                "mkfs.btrfs -f -- {0}",
+                "device holds data: /dev/DISK: has a gpt partition table; partition DEV1: ext4 'data', 1022 MiB; only a wipe plan, confirmed after seeing what it destroys, may reuse it",
+            ),
+            (
+                "gpt-ext4-unmounted",
+                "mkfs.btrfs -- {1}",
+                "device holds data: /dev/DEV1: holds an ext4 filesystem labelled 'data'; only a wipe plan, confirmed after seeing what it destroys, may reuse it",
+            ),
             ("gpt-ext4-unmounted", "wipefs --all -- {1}", "allowed"),
             ("gpt-ext4-unmounted", "wipefs --all -- {0}", "allowed"),
-            ("gpt-ext4-mounted", "wipefs --all -- {0}", "device in use: /dev/DISK: DISKp1 is mounted"),
-            ("gpt-ext4-mounted", "mkfs.btrfs -f -- {0}", "device in use: /dev/DISK: DISKp1 is mounted"),
-            ("gpt-empty", "mkfs.btrfs -- {0}", "device holds data: /dev/DISK: has a gpt partition table; only a wipe plan, confirmed after seeing what it destroys, may reuse it"),
-            ("luks-on-partition", "cryptsetup luksFormat --type luks2 --batch-mode --key-file /etc/nos/keys/x.key -- {1}", "device holds data: /dev/DISKp1: holds a LUKS encrypted volume; only a wipe plan, confirmed after seeing what it destroys, may reuse it"),
-            ("swap", "mkfs.btrfs -- {0}", "device holds data: /dev/DISK: holds a swap signature; only a wipe plan, confirmed after seeing what it destroys, may reuse it"),
-            ("swap-active", "wipefs --all -- {0}", "device in use: /dev/DISK: is active swap; holds a swap signature"),
-            ("ext4-whole-disk", "btrfs device add -f -- {0} /srv/tank", "device holds data: /dev/DISK: holds an ext4 filesystem labelled 'whole'; only a wipe plan, confirmed after seeing what it destroys, may reuse it"),
+            (
+                "gpt-ext4-mounted",
+                "wipefs --all -- {0}",
+                "device in use: /dev/DISK: DEV1 is mounted",
+            ),
+            (
+                "gpt-ext4-mounted",
+                "mkfs.btrfs -f -- {0}",
+                "device in use: /dev/DISK: DEV1 is mounted",
+            ),
+            (
+                "gpt-empty",
+                "mkfs.btrfs -- {0}",
+                "device holds data: /dev/DISK: has a gpt partition table; only a wipe plan, confirmed after seeing what it destroys, may reuse it",
+            ),
+            (
+                "luks-on-partition",
+                "cryptsetup luksFormat --type luks2 --batch-mode --key-file /etc/nos/keys/x.key -- {1}",
+                "device holds data: /dev/DEV1: holds a LUKS encrypted volume; only a wipe plan, confirmed after seeing what it destroys, may reuse it",
+            ),
+            (
+                "swap",
+                "mkfs.btrfs -- {0}",
+                "device holds data: /dev/DISK: holds a swap signature; only a wipe plan, confirmed after seeing what it destroys, may reuse it",
+            ),
+            (
+                "swap-active",
+                "wipefs --all -- {0}",
+                "device in use: /dev/DISK: is active swap; holds a swap signature",
+            ),
+            (
+                "ext4-whole-disk",
+                "btrfs device add -f -- {0} /srv/tank",
+                "device holds data: /dev/DISK: holds an ext4 filesystem labelled 'whole'; only a wipe plan, confirmed after seeing what it destroys, may reuse it",
+            ),
             // An unmounted pool's members may be mounted; a mounted pool's may not be again.
-            ("btrfs-unmounted", "mount -t btrfs -o noatime -- {0} /srv/fixpool", "allowed"),
-            ("btrfs-mounted", "mount -t btrfs -o noatime -- {1} /srv/fixpool", "device in use: /dev/loop7: is a member of the mounted btrfs filesystem 'fixpool' (00b3a85f-67a1-4ead-97e8-a2c61cc26544)"),
+            (
+                "btrfs-unmounted",
+                "mount -t btrfs -o noatime -- {0} /srv/fixpool",
+                "allowed",
+            ),
+            (
+                "btrfs-mounted",
+                "mount -t btrfs -o noatime -- {1} /srv/fixpool",
+                "device in use: /dev/DEV1: is a member of the mounted btrfs filesystem 'fixpool'",
+            ),
             // A member the rule declares may be in use: removing it from its own pool.
-            ("btrfs-mounted", "btrfs device remove -- {1} /srv/fixpool", "allowed"),
+            (
+                "btrfs-mounted",
+                "btrfs device remove -- {1} /srv/fixpool",
+                "allowed",
+            ),
         ] {
             assert_eq!(verdict(scenario, argv), expected, "{scenario}: {argv}");
         }

@@ -60,11 +60,10 @@ impl AgentPort for FakeAgent {
 }
 
 fn fixture_facts() -> Facts {
-    let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/facts/fixture.json"),
-    )
-    .unwrap();
-    serde_json::from_str(&text).unwrap()
+    let text =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/facts/fixture.json"))
+            .unwrap();
+    Facts::from_file_json(&text).unwrap()
 }
 
 fn pipeline_toml(dir: &Path) -> String {

@@ -1,20 +1,28 @@
 // Storage wizard: choose a planner → a form rendered from its describe() JSON Schema (disks
-// picked from the facts) → the plan preview (each step's title, exact argv, effect, and the
-// allowlist rule that permits it or why it is refused) → the confirmation word → live progress
+// picked from the free ones in the facts) → the plan preview (each step's title, exact argv,
+// the identity of every disk it names, effect, and the allowlist rule that permits it or why it
+// is refused; what a destructive plan destroys first) → the confirmation word → live progress
 // from the job's event stream, the final record, and the pool as the facts now show it.
+// `/storage?plugin=NAME&FIELD=VALUE…` opens NAME's form with those fields filled in (the
+// dashboard's "Wipe…" links).
 //
 // Nothing here knows a particular planner, so a third-party planner gets a form without UI
 // code. API: GET /api/v1/plugins, GET /api/v1/facts, POST /api/v1/plans {plugin, input},
 // POST /api/v1/plans/{id}/apply {confirm}, GET /api/v1/jobs/{id}/events (SSE), GET /api/v1/jobs/{id}.
 
 import { ApiError, get, isMissingApi, post } from '../api.js';
-import { bytes, field, focus, h, replace, section, statusArea, uid } from '../dom.js';
+import { field, focus, h, replace, section, statusArea, uid } from '../dom.js';
 import { withReauth } from '../reauth.js';
-import { freeDisks, missingApiNote, poolCard } from './dashboard.js';
+import { aboutDevice, describeDevice, findDevice, freeDisks, identity, isWholeDisk, missingApiNote, poolCard } from './dashboard.js';
 
-/** Whether a schema property is a list of block devices, picked from the facts. */
+/** Whether a schema property is a list of block devices, picked from the free disks. */
 function isDeviceList(name, schema) {
   return schema.type === 'array' && (schema['x-nos-kind'] === 'devices' || schema.items?.format === 'device' || /device|disk/i.test(name));
+}
+
+/** Whether a schema property names one block device, typed in and identified from the facts. */
+function isDevice(name, schema) {
+  return schema.type === 'string' && (schema['x-nos-kind'] === 'device' || schema.format === 'device' || /device|disk/i.test(name));
 }
 
 /** "data_profile" → "Data profile", unless the schema gives a title. */
@@ -24,22 +32,26 @@ function labelOf(name, schema) {
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
 
-/** One form control per schema property; returns {el, read(), setError(), focus()}. */
-function control(name, schema, required, disks) {
+/** One form control per schema property, `initial` (a string from the URL) filled in;
+ *  returns {el, read(), setError(), focus()}. */
+function control(name, schema, required, facts, initial) {
   const label = labelOf(name, schema);
   const id = uid(name);
   const errorEl = h('p', { class: 'field-error', id: `${id}-error`, hidden: true });
   const setError = (message) => { errorEl.textContent = message ?? ''; errorEl.hidden = !message; };
   const hint = schema.description ? h('p', { class: 'hint' }, schema.description) : null;
   if (isDeviceList(name, schema)) {
-    const boxes = disks.map((disk) => {
+    const wanted = (initial ?? '').split(',').map((item) => item.trim());
+    const boxes = freeDisks(facts).map((disk) => {
       const boxId = uid('disk');
-      const input = h('input', { type: 'checkbox', id: boxId, value: disk.path, 'aria-describedby': `${id}-error` });
-      return { input, el: h('div', { class: 'check-row' }, input, h('label', { for: boxId }, h('code', {}, disk.path), ` ${bytes(disk.size_bytes)}${disk.rotational ? ', rotational' : ''}`)) };
+      const input = h('input', { type: 'checkbox', id: boxId, value: disk.path, checked: wanted.includes(disk.path), 'aria-describedby': `${id}-error` });
+      return { input, el: h('div', { class: 'check-row' }, input, h('label', { for: boxId }, h('code', {}, disk.path), ` — ${identity(disk)}${disk.rotational ? ', rotational' : ''}`)) };
     });
     return {
       el: h('fieldset', { class: 'field' }, h('legend', {}, label), hint,
-        boxes.length ? boxes.map((box) => box.el) : h('p', { class: 'hint' }, 'No free disks.'), errorEl),
+        boxes.length ? boxes.map((box) => box.el)
+          : h('p', { class: 'hint' }, 'No free disks. A disk that holds data is offered only once it is wiped: see ', h('a', { href: '/dashboard' }, 'the dashboard'), '.'),
+        errorEl),
       read: () => boxes.filter((box) => box.input.checked).map((box) => box.input.value),
       setError,
       focus: () => boxes[0]?.input.focus(),
@@ -70,8 +82,20 @@ function control(name, schema, required, disks) {
   const input = field({
     label, name, type: numeric ? 'number' : 'text', required,
     hint: list ? [schema.description, 'Separate several with commas.'].filter(Boolean).join(' ') : schema.description,
-    value: schema.default, attrs: { min: schema.minimum, max: schema.maximum, pattern: schema.pattern, autocapitalize: 'none', spellcheck: 'false' },
+    value: initial ?? schema.default, attrs: { min: schema.minimum, max: schema.maximum, pattern: schema.pattern, autocapitalize: 'none', spellcheck: 'false' },
   });
+  if (isDevice(name, schema)) {
+    // Which disk the typed name is, as the facts tell it, while it is typed.
+    const which = h('p', { class: 'hint disk-identity', 'aria-live': 'polite' });
+    const show = () => {
+      const text = input.input.value.trim();
+      const device = text ? findDevice(facts, text) : undefined;
+      which.textContent = !text ? '' : device ? `That is ${describeDevice(facts, device)}.` : `No block device ${text} in the facts.`;
+    };
+    input.input.addEventListener('input', show);
+    show();
+    input.input.after(which);
+  }
   return {
     el: input.wrap,
     read() {
@@ -91,12 +115,27 @@ function requestText(request) {
   return Array.isArray(request.argv) ? request.argv.join(' ') : String(request.managed ?? '');
 }
 
-function stepView(step, idx) {
+/** The devices of the facts a request names (`/dev/...` tokens of its argv), in order. */
+function devicesIn(facts, request) {
+  const tokens = Array.isArray(request?.argv) ? request.argv : [];
+  const found = tokens.filter((token) => token.startsWith('/dev/')).map((token) => findDevice(facts, token)).filter(Boolean);
+  return [...new Set(found)];
+}
+
+/** The whole disks a plan's destructive steps erase something on (a partition's disk). */
+function destroyedDisks(facts, steps) {
+  const disks = steps.filter((step) => step.effect === 'destructive').flatMap((step) => devicesIn(facts, step.request))
+    .map((device) => (isWholeDisk(device) || !device.parent ? device : findDevice(facts, device.parent) ?? device));
+  return [...new Set(disks)];
+}
+
+function stepView(facts, step, idx) {
   const verdict = step.verdict ?? {};
   return h('li', { class: `step ${step.effect}`, 'data-step': step.id, 'data-verdict': verdict.allowed ? 'allowed' : 'refused' },
     h('h3', {}, `${idx + 1}. ${step.title}`),
     h('p', {}, h('span', { class: `effect ${step.effect}` }, step.effect), step.confirmation ? ` — confirmed with ${step.confirmation}` : ''),
     h('pre', { class: 'argv' }, requestText(step.request)),
+    devicesIn(facts, step.request).map((device) => h('p', { class: 'disk-identity' }, h('code', {}, device.path), `: ${aboutDevice(facts, device)}`)),
     verdict.allowed
       ? h('p', { class: 'verdict allowed' }, 'Allowed by rule ', h('a', { href: `/allowlist#rule-${verdict.rule_id}` }, verdict.rule_id), '; runs as ', h('code', {}, verdict.canonical))
       : h('p', { class: 'field-error verdict refused' }, `Refused: ${verdict.reason}`),
@@ -117,12 +156,16 @@ export async function render(root) {
   const usable = planners.filter((plugin) => plugin.granted && plugin.enabled && plugin.input_schema);
   const body = h('div');
   replace(root, body);
+  // A link may choose the planner and fill in fields: /storage?plugin=disk-wipe&device=/dev/sdb.
+  const query = new URLSearchParams(location.search);
+  const asked = query.get('plugin');
+  const initial = Object.fromEntries([...query].filter(([key]) => key !== 'plugin'));
 
-  function choose() {
+  function choose(note) {
     const name = uid('planner');
     const radios = usable.map((planner, idx) => {
       const id = uid('planner');
-      const input = h('input', { type: 'radio', name, id, value: planner.name, checked: idx === 0 });
+      const input = h('input', { type: 'radio', name, id, value: planner.name, checked: usable.some((one) => one.name === asked) ? planner.name === asked : idx === 0 });
       return h('div', { class: 'check-row' }, input, h('label', { for: id }, h('strong', {}, planner.input_schema.title ?? planner.name), ' ', h('span', { class: 'hint' }, `${planner.name}: ${planner.summary ?? ''}`)));
     });
     const unusable = planners.filter((planner) => !usable.includes(planner));
@@ -133,17 +176,19 @@ export async function render(root) {
       const planner = usable.find((one) => one.name === picked);
       if (planner) fill(planner);
     });
-    replace(body, section('1. Choose what to do', usable.length ? form : h('p', {}, 'No planner is granted and enabled.'),
+    replace(body, section('1. Choose what to do', note ? h('p', { class: 'form-status error', role: 'alert' }, note) : null,
+      usable.length ? form : h('p', {}, 'No planner is granted and enabled.'),
       unusable.length ? h('p', { class: 'hint' }, `Not granted or disabled: ${unusable.map((one) => one.name).join(', ')}. `, h('a', { href: '/plugins' }, 'Manage plugins'), '.') : null));
   }
 
   function fill(planner) {
     const schema = planner.input_schema;
     const required = new Set(schema.required ?? []);
-    const controls = Object.entries(schema.properties ?? {}).map(([name, property]) => [name, control(name, property, required.has(name), freeDisks(facts))]);
+    const prefill = planner.name === asked ? initial : {};
+    const controls = Object.entries(schema.properties ?? {}).map(([name, property]) => [name, control(name, property, required.has(name), facts, prefill[name])]);
     const status = statusArea();
     const form = h('form', { novalidate: true }, status.el, controls.map(([, one]) => one.el),
-      h('div', { class: 'actions' }, h('button', { type: 'button', class: 'secondary', onclick: choose }, 'Back'), h('button', { type: 'submit', class: 'primary' }, 'Preview the plan')));
+      h('div', { class: 'actions' }, h('button', { type: 'button', class: 'secondary', onclick: () => choose() }, 'Back'), h('button', { type: 'submit', class: 'primary' }, 'Preview the plan')));
     form.addEventListener('submit', async (event) => {
       event.preventDefault();
       status.clear();
@@ -174,7 +219,10 @@ export async function render(root) {
     const status = statusArea();
     const word = plan.confirmation;
     const destructive = steps.some((step) => step.effect === 'destructive');
-    const confirm = field({ label: `Type ${word} to confirm`, name: 'confirm', hint: destructive ? 'Destructive steps erase what is on the chosen disks.' : 'Nothing is erased.', attrs: { autocomplete: 'off', autocapitalize: 'none', spellcheck: 'false' } });
+    // The prompt names each disk by what tells it apart (model, serial, size), not by /dev/sdX alone.
+    const doomed = destroyedDisks(facts, steps).map((disk) => describeDevice(facts, disk));
+    const erases = doomed.length ? `This erases what is on ${doomed.join('; ')}.` : 'Destructive steps erase what is on the chosen disks.';
+    const confirm = field({ label: `Type ${word} to confirm`, name: 'confirm', hint: destructive ? erases : 'Nothing is erased.', attrs: { autocomplete: 'off', autocapitalize: 'none', spellcheck: 'false' } });
     const apply = h('button', { type: 'submit', class: destructive ? 'danger' : 'primary', disabled: !plan.applicable }, 'Apply the plan');
     const form = h('form', { novalidate: true }, status.el, plan.applicable ? confirm.wrap : null,
       h('div', { class: 'actions' }, h('button', { type: 'button', class: 'secondary', onclick: () => fill(planner) }, 'Back'), apply));
@@ -194,9 +242,9 @@ export async function render(root) {
     const heading = h('h2', {}, '3. Review the plan');
     replace(body, h('section', {}, heading,
       h('p', {}, `Plan ${plan.id.slice(0, 12)} for ${plan.pool} by ${plan.plugin}, valid until ${new Date(plan.expires_at * 1000).toLocaleTimeString()}. sha256 `, h('code', { class: 'hash' }, plan.sha256)),
-      (plan.warnings ?? []).map((warning) => h('p', { class: 'form-status error' }, warning)),
+      warningsView(plan, destructive, doomed),
       plan.applicable ? null : h('p', { class: 'form-status error', role: 'alert' }, `${plan.n_rejected} step(s) are refused by the allowlist; this plan cannot run.`),
-      h('ol', { class: 'plan' }, steps.map(stepView)), form));
+      h('ol', { class: 'plan' }, steps.map((step, idx) => stepView(facts, step, idx))), form));
     focus(heading);
   }
 
@@ -238,5 +286,21 @@ export async function render(root) {
       section('The pool now', pool ? h('ul', { class: 'cards' }, poolCard(pool)) : h('p', {}, `No mounted pool at ${plan.pool}.`)));
   }
 
-  choose();
+  const wanted = planners.find((planner) => planner.name === asked);
+  if (!asked) choose();
+  else if (usable.includes(wanted)) fill(wanted);
+  else choose(`${asked} cannot be used here: ${wanted ? 'it is not granted or disabled' : 'no such planner is loaded'}.`);
+}
+
+/** A destructive plan's warnings are what it destroys, listed first; others stay warnings. */
+function warningsView(plan, destructive, doomed) {
+  const warnings = plan.warnings ?? [];
+  if (!destructive) return warnings.map((warning) => h('p', { class: 'form-status error' }, warning));
+  const id = uid('destroy');
+  const items = warnings.length ? warnings : doomed.map((disk) => `everything on ${disk}`);
+  if (items.length === 0) return null;
+  return h('div', { class: 'destroy', role: 'region', 'aria-labelledby': id },
+    h('h3', { id }, 'This will destroy:'),
+    h('ul', {}, items.map((item) => h('li', {}, item))),
+    doomed.length && warnings.length ? h('p', {}, `On ${doomed.join('; ')}.`) : null);
 }

@@ -9,10 +9,10 @@ use std::process::{Command, ExitCode};
 
 use anyhow::Result;
 use nos_agent::fact_commands::{
-    BLKID_NOTHING_FOUND, BTRFS_SHOW_ARGV, LSBLK_ARGV, blkid_probe_argvs,
+    BLKID_NOTHING_FOUND, BTRFS_SHOW_ARGV, LSBLK_ARGV, blkid_probe_argv,
 };
 use nos_agent::fact_files;
-use nos_agent::protocol::{FactText, Facts as RawFacts};
+use nos_agent::protocol::{Facts as RawFacts, Probe};
 use nos_host::gather::{LocalFiles, RawSource, gather};
 
 #[derive(clap::Args)]
@@ -46,20 +46,17 @@ impl RawSource for Local {
 
     fn raw_facts(&self) -> Result<RawFacts> {
         let lsblk = run_fact(&owned(LSBLK_ARGV), &[]).map_err(anyhow::Error::msg)?;
-        let probed = fact_files::block_devices(Path::new("/sys/class/block"));
-        let mut blkid = String::new();
-        let mut blkid_failure = None;
-        for argv in blkid_probe_argvs(&probed) {
-            match run_fact(&argv, &[BLKID_NOTHING_FOUND]) {
-                Ok(text) => blkid.push_str(&text),
-                Err(reason) => blkid_failure = Some(reason),
-            }
-        }
+        let probes = fact_files::block_devices(Path::new("/sys/class/block"))
+            .into_iter()
+            .map(|device| Probe {
+                output: run_fact(&blkid_probe_argv(&device), &[BLKID_NOTHING_FOUND]).into(),
+                device,
+            })
+            .collect();
         Ok(RawFacts {
             lsblk,
-            blkid: text_or(blkid_failure.map_or(Ok(blkid), Err)),
-            probed,
-            btrfs_show: text_or(run_fact(&owned(BTRFS_SHOW_ARGV), &[])),
+            probes,
+            btrfs_show: run_fact(&owned(BTRFS_SHOW_ARGV), &[]).into(),
             mountinfo: fact_files::read_text(Path::new("/proc/self/mountinfo")),
             swaps: fact_files::read_text(Path::new("/proc/swaps")),
         })
@@ -68,13 +65,6 @@ impl RawSource for Local {
 
 fn owned(argv: &[&str]) -> Vec<String> {
     argv.iter().map(|token| (*token).to_owned()).collect()
-}
-
-fn text_or(result: Result<String, String>) -> FactText {
-    match result {
-        Ok(text) => FactText::Text { text },
-        Err(reason) => FactText::Unavailable { reason },
-    }
 }
 
 /// Runs one fact command; its stdout, or why there is none (it could not start, exited with a

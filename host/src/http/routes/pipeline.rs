@@ -399,7 +399,8 @@ async fn create_plan(
             ));
         }
     };
-    let checked = crate::plan::check::check(plan, &pipeline.allowlist, &plugin.manifest().scope, &facts);
+    let checked =
+        crate::plan::check::check(plan, &pipeline.allowlist, &plugin.manifest().scope, &facts);
     let canonical = pipeline::canonical_json(&body.plugin, &input, &checked);
     let stored = StoredPlan {
         id: pipeline::random_id(),
