@@ -186,8 +186,8 @@ fn btrfs_pool() {
     assert_eq!(
         call.answer,
         Err(Refusal::Refused(
-            "device /dev/sda holds sda1 (partitions or devices on top of it); wipe it first \
-             with the disk-wipe planner"
+            "device /dev/sda is in use (sda1 is mounted at /; partition sda1: ext4, 238 GiB); \
+             unmount or stop what uses it first"
                 .into()
         ))
     );
@@ -538,7 +538,7 @@ fn btrfs_devices() {
 /// A planner built against the frozen 0.1.0 API still loads and plans (its facts are lowered
 /// without the device state it cannot see).
 #[test]
-fn legacy_v0_1() {
+fn hostile_legacy_v0_1() {
     let plugin = load(HOSTILE_LEGACY_V0_1);
     let plan = plan_all_allowed(&plugin, "{}");
     expect_test::expect![[r#"
@@ -568,8 +568,10 @@ fn facts_with_a_used_disk() -> Facts {
     Facts::from_file_json(&serde_json::to_vec(&value).expect("json")).expect("facts")
 }
 
+/// A disk with a GPT table and an ext4 partition: the wipe plan names what it destroys and asks
+/// for the serial; pools refuse it by disk and by partition, with no force input.
 #[test]
-fn disk_wipe() {
+fn disk_wipe_a_partitioned_disk() {
     let plugin = load(DISK_WIPE);
     let facts = facts_with_a_used_disk();
     let plan = plugin
@@ -579,7 +581,12 @@ fn disk_wipe() {
         .unwrap();
     let judged = check::check(plan.clone(), &ALLOWLIST, &plugin.manifest().scope, &facts);
     assert!(judged.all_allowed(), "{}", verdict_lines(&judged));
-    expect_test::expect![[r#""#]].assert_eq(&plan_lines(&plan));
+    expect_test::expect![[r#"
+        wipe-sdx1 [destructive] wipefs --all -- /dev/sdx1 (confirm: WD-XYZ123)
+        wipe-sdx [destructive] wipefs --all -- /dev/sdx (confirm: WD-XYZ123)
+        warning: the ext4 signature labelled "photos" (3.6 TiB) will be destroyed on /dev/sdx1
+        warning: the gpt partition table (3.6 TiB, WDC WD40EFRX WD-XYZ123) will be destroyed on /dev/sdx
+    "#]].assert_eq(&plan_lines(&plan));
 
     // A pool is never built on it, by disk or by partition, and nothing passes a force flag.
     let pool = load(BTRFS_POOL);
@@ -625,15 +632,15 @@ fn btrfs_maintenance() {
     .assert_eq(&plan_lines(&plan));
 }
 
-/// The wipe plan for a disk that holds data passes the host's device check (the only
+/// The wipe plan for a disk that holds data (`sdx`) passes the host's device check (the only
 /// destructive rule that may touch it); for the disk under `/` the planner refuses, and a
 /// pool plan on the disk that holds data is rejected by the host, whatever the planner said.
 #[test]
 fn disk_wipe() {
     let plugin = load(DISK_WIPE);
-    let facts = facts();
+    let facts = facts_with_a_used_disk();
     let plan = plugin
-        .plan(&facts, r#"{"device": "/dev/sdg"}"#)
+        .plan(&facts, r#"{"device": "/dev/sdx"}"#)
         .unwrap()
         .answer
         .unwrap();
@@ -644,7 +651,7 @@ fn disk_wipe() {
         .unwrap()
         .answer
         .unwrap_err();
-    expect_test::expect!["refused: /dev/sda1 is in use: mounted at /"]
+    expect_test::expect!["refused: device /dev/sda is in use (sda1 is mounted at /; partition sda1: ext4, 238 GiB); nothing on it is wiped"]
         .assert_eq(&refusal.to_string());
     let pool = load(BTRFS_POOL);
     let mut plan = pool
@@ -659,13 +666,13 @@ fn disk_wipe() {
     for step in &mut plan.steps {
         if let nos_host::plan::types::Request::Argv(argv) = &mut step.request {
             for token in argv.iter_mut().filter(|token| *token == "/dev/sdb") {
-                *token = "/dev/sdg".into();
+                *token = "/dev/sdx".into();
             }
         }
     }
     let judged = check::check(plan, &ALLOWLIST, &pool.manifest().scope, &facts);
     assert!(
-        verdict_lines(&judged).contains("device holds data: /dev/sdg"),
+        verdict_lines(&judged).contains("device holds data: /dev/sdx"),
         "{}",
         verdict_lines(&judged)
     );
