@@ -16,7 +16,7 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use nos_host::facts::Facts;
+use nos_host::facts::{DeviceState, Facts};
 use nos_host::plan::types as host;
 use nos_host::plugin::{HostConfig, LoadedPlugin, PluginHost};
 use nos_plugin_sdk as sdk;
@@ -58,6 +58,18 @@ fn sdk_facts(facts: &Facts) -> sdk::Facts {
                 mountpoints: d.mountpoints.clone(),
                 holders: d.holders.clone(),
                 by_id: d.by_id.clone(),
+                parent: d.parent.clone(),
+                model: d.model.clone(),
+                serial: d.serial.clone(),
+                wwn: d.wwn.clone(),
+                partition_table: d.partition_table.clone(),
+                usage: d.usage.clone(),
+                state: match d.state {
+                    DeviceState::Blank => sdk::DeviceState::Blank,
+                    DeviceState::HoldsData => sdk::DeviceState::HoldsData,
+                    DeviceState::InUse => sdk::DeviceState::InUse,
+                },
+                state_reasons: d.reasons.clone(),
             })
             .collect(),
         filesystems: facts
