@@ -584,8 +584,8 @@ fn disk_wipe_a_partitioned_disk() {
     expect_test::expect![[r#"
         wipe-sdx1 [destructive] wipefs --all -- /dev/sdx1 (confirm: WD-XYZ123)
         wipe-sdx [destructive] wipefs --all -- /dev/sdx (confirm: WD-XYZ123)
-        warning: the ext4 signature labelled "photos" (3.6 TiB) will be destroyed on /dev/sdx1
-        warning: the gpt partition table (3.6 TiB, WDC WD40EFRX WD-XYZ123) will be destroyed on /dev/sdx
+        warning: partition /dev/sdx1: the ext4 signature 'photos' (3.6 TiB) is destroyed
+        warning: /dev/sdx (3.6 TiB, WDC WD40EFRX, WD-XYZ123): the partition table (1 partition) of type gpt and any other signature is destroyed; the data on it cannot be recovered
     "#]].assert_eq(&plan_lines(&plan));
 
     // A pool is never built on it, by disk or by partition, and nothing passes a force flag.
@@ -651,7 +651,7 @@ fn disk_wipe() {
         .unwrap()
         .answer
         .unwrap_err();
-    expect_test::expect!["refused: device /dev/sda is in use (sda1 is mounted at /; partition sda1: ext4, 238 GiB); nothing on it is wiped"]
+    expect_test::expect!["refused: /dev/sda is in use: sda1 is mounted at /; partition sda1: ext4, 238 GiB; nothing on it is wiped"]
         .assert_eq(&refusal.to_string());
     let pool = load(BTRFS_POOL);
     let mut plan = pool

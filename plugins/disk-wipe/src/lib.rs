@@ -76,7 +76,7 @@ pub fn plan(facts: &Facts, input: &Input) -> Result<Plan, PlanError> {
     for target in below.iter().copied().chain([device]) {
         if target.state == DeviceState::InUse {
             return Err(refused(format!(
-                "device {} is in use ({}); nothing on it is wiped",
+                "{} is in use: {}; nothing on it is wiped",
                 target.path,
                 target.describe()
             )));
@@ -84,23 +84,35 @@ pub fn plan(facts: &Facts, input: &Input) -> Result<Plan, PlanError> {
     }
     if device.is_blank() && below.iter().all(|d| d.is_blank()) {
         return Err(refused(format!(
-            "device {} is blank: there is nothing to wipe",
+            "{} is blank: there is nothing to wipe",
             device.path
         )));
     }
 
     let word = confirmation_word(facts, device);
     let mut plan = Plan::new();
-    for target in below.iter().copied().chain([device]) {
-        let what = destroyed(target);
+    for partition in &below {
+        let what = contents(partition);
         plan.push(Step::destructive(
-            &format!("wipe-{}", target.kname),
-            format!("Erase {what} on {}", target.path),
-            &["wipefs", "--all", "--", &target.path],
+            &format!("wipe-{}", partition.kname),
+            format!("Erase {what} on partition {}", partition.path),
+            &["wipefs", "--all", "--", &partition.path],
             word,
         ));
-        plan.warn(format!("{} will be destroyed on {}", what, target.path));
+        plan.warn(format!("partition {}: {what} is destroyed", partition.path));
     }
+    let own = own_contents(device, below.len());
+    plan.push(Step::destructive(
+        &format!("wipe-{}", device.kname),
+        format!("Erase {own} on {} ({})", device.path, identity(device)),
+        &["wipefs", "--all", "--", &device.path],
+        word,
+    ));
+    plan.warn(format!(
+        "{} ({}): {own} is destroyed; the data on it cannot be recovered",
+        device.path,
+        identity(device)
+    ));
     Ok(plan)
 }
 
@@ -147,33 +159,47 @@ fn confirmation_word<'a>(facts: &'a Facts, device: &'a BlockDevice) -> &'a str {
     disk.serial.as_deref().unwrap_or(&disk.kname)
 }
 
-/// What wiping `device` destroys, in words: its partition table, signature type and label,
-/// and its size.
-fn destroyed(device: &BlockDevice) -> String {
-    let mut parts = Vec::new();
-    if let Some(table) = &device.partition_table {
-        parts.push(format!("the {table} partition table"));
-    }
-    if let Some(fstype) = &device.fstype {
-        match &device.label {
-            Some(label) => parts.push(format!("the {fstype} signature labelled \"{label}\"")),
-            None => parts.push(format!("the {fstype} signature")),
-        }
-    }
-    if parts.is_empty() {
-        parts.push("every signature".into());
-    }
-    let identity = [device.model.as_deref(), device.serial.as_deref()]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(" ");
+/// What the facts show on a partition: `the ext4 signature 'data' (1.0 GiB)`.
+fn contents(device: &BlockDevice) -> String {
     let size = human_bytes(device.size_bytes);
-    if identity.is_empty() {
-        format!("{} ({size})", parts.join(" and "))
-    } else {
-        format!("{} ({size}, {identity})", parts.join(" and "))
+    match (&device.fstype, &device.label) {
+        (Some(fstype), Some(label)) => format!("the {fstype} signature '{label}' ({size})"),
+        (Some(fstype), None) => format!("the {fstype} signature ({size})"),
+        (None, _) => format!("whatever it holds ({size})"),
     }
+}
+
+/// What wiping the device itself destroys: its partition table (with the count and type) or
+/// its own signature, and any other signature on it.
+fn own_contents(device: &BlockDevice, n_partitions: usize) -> String {
+    let table = device.partition_table.as_deref();
+    if n_partitions == 0 && table.is_none() {
+        return format!("{} and any other signature", contents(device));
+    }
+    let noun = if n_partitions == 1 {
+        "partition"
+    } else {
+        "partitions"
+    };
+    match table {
+        Some(table) => format!(
+            "the partition table ({n_partitions} {noun}) of type {table} and any other signature"
+        ),
+        None => format!("the partition table ({n_partitions} {noun}) and any other signature"),
+    }
+}
+
+/// The device's size, then its model and serial when the kernel reports them:
+/// `3.6 TiB, WDC WD40EFRX WD-XYZ123`.
+fn identity(device: &BlockDevice) -> String {
+    let mut parts = vec![human_bytes(device.size_bytes)];
+    parts.extend(
+        [device.model.as_deref(), device.serial.as_deref()]
+            .into_iter()
+            .flatten()
+            .map(String::from),
+    );
+    parts.join(", ")
 }
 
 /// `bytes` in binary units with one decimal: `512.0 MiB`, `3.6 TiB`.

@@ -37,13 +37,13 @@ fn gpt_disk_with_an_ext4_partition_partition_first() {
     check(
         "/dev/sdp",
         expect![[r#"
-        wipe-sdp1: Erase the ext4 signature labelled "data" (3.9 TiB) on /dev/sdp1
-        wipe-sdp: Erase the gpt partition table (3.9 TiB, TESTDISK SN-sdp) on /dev/sdp
-        wipe-sdp1 [destructive] wipefs --all -- /dev/sdp1 (confirm: SN-sdp)
-        wipe-sdp [destructive] wipefs --all -- /dev/sdp (confirm: SN-sdp)
-        warning: the ext4 signature labelled "data" (3.9 TiB) will be destroyed on /dev/sdp1
-        warning: the gpt partition table (3.9 TiB, TESTDISK SN-sdp) will be destroyed on /dev/sdp
-    "#]],
+            wipe-sdp1: Erase the ext4 signature 'data' (3.9 TiB) on partition /dev/sdp1
+            wipe-sdp: Erase the partition table (1 partition) of type gpt and any other signature on /dev/sdp (3.9 TiB, TESTDISK, SN-sdp)
+            wipe-sdp1 [destructive] wipefs --all -- /dev/sdp1 (confirm: SN-sdp)
+            wipe-sdp [destructive] wipefs --all -- /dev/sdp (confirm: SN-sdp)
+            warning: partition /dev/sdp1: the ext4 signature 'data' (3.9 TiB) is destroyed
+            warning: /dev/sdp (3.9 TiB, TESTDISK, SN-sdp): the partition table (1 partition) of type gpt and any other signature is destroyed; the data on it cannot be recovered
+        "#]],
     );
 }
 
@@ -52,18 +52,18 @@ fn by_id_and_kname_name_the_same_disk() {
     check(
         "sdu",
         expect![[r#"
-        wipe-sdu: Erase the ext4 signature (3.9 TiB, TESTDISK SN-sdu) on /dev/sdu
-        wipe-sdu [destructive] wipefs --all -- /dev/sdu (confirm: SN-sdu)
-        warning: the ext4 signature (3.9 TiB, TESTDISK SN-sdu) will be destroyed on /dev/sdu
-    "#]],
+            wipe-sdu: Erase the ext4 signature (3.9 TiB) and any other signature on /dev/sdu (3.9 TiB, TESTDISK, SN-sdu)
+            wipe-sdu [destructive] wipefs --all -- /dev/sdu (confirm: SN-sdu)
+            warning: /dev/sdu (3.9 TiB, TESTDISK, SN-sdu): the ext4 signature (3.9 TiB) and any other signature is destroyed; the data on it cannot be recovered
+        "#]],
     );
     check(
         "/dev/disk/by-id/ata-DISK-sdp-part1",
         expect![[r#"
-        wipe-sdp1: Erase the ext4 signature labelled "data" (3.9 TiB) on /dev/sdp1
-        wipe-sdp1 [destructive] wipefs --all -- /dev/sdp1 (confirm: SN-sdp)
-        warning: the ext4 signature labelled "data" (3.9 TiB) will be destroyed on /dev/sdp1
-    "#]],
+            wipe-sdp1: Erase the ext4 signature 'data' (3.9 TiB) and any other signature on /dev/sdp1 (3.9 TiB)
+            wipe-sdp1 [destructive] wipefs --all -- /dev/sdp1 (confirm: SN-sdp)
+            warning: /dev/sdp1 (3.9 TiB): the ext4 signature 'data' (3.9 TiB) and any other signature is destroyed; the data on it cannot be recovered
+        "#]],
     );
 }
 
@@ -72,38 +72,38 @@ fn luks_swap_and_an_unmounted_btrfs_member_are_wiped() {
     check(
         "sdr",
         expect![[r#"
-        wipe-sdr1: Erase the crypto_LUKS signature (3.9 TiB) on /dev/sdr1
-        wipe-sdr: Erase the gpt partition table (3.9 TiB, TESTDISK SN-sdr) on /dev/sdr
-        wipe-sdr1 [destructive] wipefs --all -- /dev/sdr1 (confirm: SN-sdr)
-        wipe-sdr [destructive] wipefs --all -- /dev/sdr (confirm: SN-sdr)
-        warning: the crypto_LUKS signature (3.9 TiB) will be destroyed on /dev/sdr1
-        warning: the gpt partition table (3.9 TiB, TESTDISK SN-sdr) will be destroyed on /dev/sdr
-    "#]],
+            wipe-sdr1: Erase the crypto_LUKS signature (3.9 TiB) on partition /dev/sdr1
+            wipe-sdr: Erase the partition table (1 partition) of type gpt and any other signature on /dev/sdr (3.9 TiB, TESTDISK, SN-sdr)
+            wipe-sdr1 [destructive] wipefs --all -- /dev/sdr1 (confirm: SN-sdr)
+            wipe-sdr [destructive] wipefs --all -- /dev/sdr (confirm: SN-sdr)
+            warning: partition /dev/sdr1: the crypto_LUKS signature (3.9 TiB) is destroyed
+            warning: /dev/sdr (3.9 TiB, TESTDISK, SN-sdr): the partition table (1 partition) of type gpt and any other signature is destroyed; the data on it cannot be recovered
+        "#]],
     );
     check(
         "sds",
         expect![[r#"
-        wipe-sds: Erase the swap signature (3.9 TiB, TESTDISK SN-sds) on /dev/sds
-        wipe-sds [destructive] wipefs --all -- /dev/sds (confirm: SN-sds)
-        warning: the swap signature (3.9 TiB, TESTDISK SN-sds) will be destroyed on /dev/sds
-    "#]],
+            wipe-sds: Erase the swap signature (3.9 TiB) and any other signature on /dev/sds (3.9 TiB, TESTDISK, SN-sds)
+            wipe-sds [destructive] wipefs --all -- /dev/sds (confirm: SN-sds)
+            warning: /dev/sds (3.9 TiB, TESTDISK, SN-sds): the swap signature (3.9 TiB) and any other signature is destroyed; the data on it cannot be recovered
+        "#]],
     );
     check(
         "sdt",
         expect![[r#"
-        wipe-sdt: Erase the btrfs signature (3.9 TiB, TESTDISK SN-sdt) on /dev/sdt
-        wipe-sdt [destructive] wipefs --all -- /dev/sdt (confirm: SN-sdt)
-        warning: the btrfs signature (3.9 TiB, TESTDISK SN-sdt) will be destroyed on /dev/sdt
-    "#]],
+            wipe-sdt: Erase the btrfs signature (3.9 TiB) and any other signature on /dev/sdt (3.9 TiB, TESTDISK, SN-sdt)
+            wipe-sdt [destructive] wipefs --all -- /dev/sdt (confirm: SN-sdt)
+            warning: /dev/sdt (3.9 TiB, TESTDISK, SN-sdt): the btrfs signature (3.9 TiB) and any other signature is destroyed; the data on it cannot be recovered
+        "#]],
     );
 }
 
 #[test]
 fn refusals() {
     let cases = [
-        ("sdq", "device /dev/sdq1 is in use (mounted at /data)"),
-        ("sdq1", "device /dev/sdq1 is in use (mounted at /data)"),
-        ("sdb", "device /dev/sdb is blank: there is nothing to wipe"),
+        ("sdq", "/dev/sdq1 is in use: mounted at /data"),
+        ("sdq1", "/dev/sdq1 is in use: mounted at /data"),
+        ("sdb", "/dev/sdb is blank: there is nothing to wipe"),
         ("sdz", "device sdz is not in the facts"),
     ];
     for (device, needle) in cases {
