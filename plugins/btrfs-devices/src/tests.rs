@@ -88,7 +88,7 @@ fn guards() {
         ),
         (
             r#"{"action": "replace", "pool": "/srv/pool", "devid": 1, "new_device": "/dev/sdg"}"#,
-            "holds data (btrfs signature); only a blank device is used",
+            "holds a btrfs signature (btrfs signature); only a blank device is used",
         ),
         (
             r#"{"action": "add", "pool": "/srv/pool", "device": "/dev/sda1"}"#,

@@ -175,7 +175,7 @@ fn refusals() {
         ),
         (
             r#"{"devices": ["/dev/sde"], "label": "a", "mountpoint": "/srv/a"}"#,
-            "holds data (ext4 signature); only a blank device is used: wipe it first with the disk-wipe planner",
+            "holds a ext4 signature (ext4 signature); only a blank device is used: wipe it first with the disk-wipe planner",
         ),
         (
             r#"{"devices": ["/dev/sdtiny"], "label": "a", "mountpoint": "/srv/a"}"#,

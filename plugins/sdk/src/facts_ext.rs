@@ -43,11 +43,20 @@ impl Facts {
             .ok_or_else(|| format!("device {name} is not in the facts"))?;
         match device.state {
             DeviceState::Blank => Ok(device),
-            DeviceState::HoldsData => Err(format!(
-                "device {} holds data ({}); only a blank device is used: wipe it first with the {WIPE_PLANNER} planner",
-                device.path,
-                device.describe()
-            )),
+            DeviceState::HoldsData => {
+                let partitions: Vec<&str> =
+                    self.partitions(device).map(|p| p.kname.as_str()).collect();
+                let what = match (&device.fstype, partitions.is_empty()) {
+                    (_, false) => partitions.join(", "),
+                    (Some(fstype), true) => format!("a {fstype} signature"),
+                    (None, true) => "data".into(),
+                };
+                Err(format!(
+                    "device {} holds {what} ({}); only a blank device is used: wipe it first with the {WIPE_PLANNER} planner",
+                    device.path,
+                    device.describe()
+                ))
+            }
             DeviceState::InUse => Err(format!(
                 "device {} is in use ({}); unmount or stop what uses it first",
                 device.path,
