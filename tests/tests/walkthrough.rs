@@ -532,6 +532,92 @@ fn demo_walkthrough_over_http_on_loop_devices() {
     // disk as a new one would be.
     shell(&["partx", "-d", c]);
 
+    // The other shapes of "holds data", each on the fourth disk: in the facts with what it holds,
+    // refused by both planners that take new disks, then cleared outside nos again.
+    let key = demo.state_dir().join("walkthrough.key");
+    std::fs::write(&key, [7u8; 64]).unwrap();
+    let key = key.display().to_string();
+    let part = format!("{d}p1");
+    let gpt = format!("printf 'label: gpt\\n,\\n' | sfdisk -q {d}");
+    let cases: [(&str, Vec<Vec<&str>>, &str); 4] = [
+        (
+            "LUKS on a partition",
+            vec![
+                vec!["sh", "-c", &gpt],
+                vec!["partx", "-a", d],
+                vec![
+                    "cryptsetup",
+                    "luksFormat",
+                    "--type",
+                    "luks2",
+                    "--batch-mode",
+                    "--pbkdf",
+                    "pbkdf2",
+                    "--pbkdf-force-iterations",
+                    "1000",
+                    "--key-file",
+                    &key,
+                    &part,
+                ],
+            ],
+            "crypto_LUKS",
+        ),
+        (
+            "a swap signature",
+            vec![vec!["mkswap", "-q", d]],
+            "holds a swap signature",
+        ),
+        (
+            "a whole-disk ext4",
+            vec![vec!["mkfs.ext4", "-q", "-F", "-L", "whole", d]],
+            "ext4 filesystem labelled 'whole'",
+        ),
+        (
+            "a member of an unmounted btrfs",
+            vec![vec!["mkfs.btrfs", "-q", "-f", "-L", "elsewhere", d]],
+            "btrfs filesystem member labelled 'elsewhere'",
+        ),
+    ];
+    for (what, setup, reason) in cases {
+        for argv in &setup {
+            shell(argv);
+        }
+        let disk = device_in(&facts(&mut admin), d);
+        assert_eq!(disk["state"], "holds-data", "{what}: {disk:#}");
+        assert!(
+            disk["reasons"].to_string().contains(reason),
+            "{what}: {disk:#}"
+        );
+        for (plugin, input) in [
+            (
+                "btrfs-pool",
+                json!({"devices": [d], "label": "no", "mountpoint": "/srv/no"}),
+            ),
+            (
+                "btrfs-pool",
+                json!({"devices": [d], "label": "no", "mountpoint": "/srv/no", "force": true}),
+            ),
+        ] {
+            let refused = admin
+                .api
+                .post("/api/v1/plans", json!({"plugin": plugin, "input": input}));
+            assert_eq!(refused.status, 422, "{what}: {}", refused.raw);
+        }
+        if std::path::Path::new(&part).exists() {
+            shell(&["wipefs", "-q", "-a", &part]);
+        }
+        shell(&["wipefs", "-q", "-a", d]);
+        let _ = Command::new("partx").args(["-d", d]).status();
+        let _ = Command::new("btrfs")
+            .args(["device", "scan", "--forget", d])
+            .status();
+        assert_eq!(
+            device_in(&facts(&mut admin), d)["state"],
+            "blank",
+            "{what}: cleared"
+        );
+    }
+
     // Plan a raid1 pool on two demo disks.
     let pool_plan = admin.plan(
         "btrfs-pool",
