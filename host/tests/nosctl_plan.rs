@@ -134,8 +134,8 @@ fn plugin_inspect() {
     );
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["name"], "btrfs-pool");
-    assert_eq!(report["api_version"], "0.1.0");
-    assert_eq!(report["exports"][0], "nos:plugin/planning@0.1.0");
+    assert_eq!(report["api_version"], "0.2.0");
+    assert_eq!(report["exports"][0], "nos:plugin/planning@0.2.0");
     assert_eq!(report["limits"]["fuel"], 200_000_000);
 
     let refused = nosctl(&["plugin", "inspect", HOSTILE_API_VERSION]);
