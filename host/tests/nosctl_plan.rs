@@ -141,7 +141,7 @@ fn plugin_inspect() {
     let refused = nosctl(&["plugin", "inspect", HOSTILE_API_VERSION]);
     assert_eq!(refused.status.code(), Some(3));
     expect_test::expect![[r#"
-        refused: plugin hostile-api-version targets planner API 0.9.0; this host supports 0.1.0
+        refused: plugin hostile-api-version targets planner API 0.9.0; this host supports 0.1.0 to 0.2.0
     "#]]
     .assert_eq(&String::from_utf8_lossy(&refused.stdout));
     assert!(Path::new(HOSTILE_API_VERSION).join("plugin.wasm").is_file());

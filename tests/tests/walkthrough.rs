@@ -461,6 +461,8 @@ fn demo_walkthrough_over_http_on_loop_devices() {
         sfdisk.success() || sfdisk.code() == Some(1),
         "sfdisk: {sfdisk}"
     );
+    // A partition node left behind by an earlier run would make `partx -a` fail.
+    let _ = Command::new("partx").args(["-d", c]).status();
     shell(&["partx", "-a", c]);
     shell(&["mkfs.ext4", "-q", "-L", "data", &part]);
     let disk = device_in(&facts(&mut admin), c);
@@ -503,7 +505,9 @@ fn demo_walkthrough_over_http_on_loop_devices() {
     );
     assert_eq!(refused.status, 422, "{}", refused.raw);
     assert!(
-        refused.raw.contains("is in use: mounted at"),
+        refused
+            .raw
+            .contains("is in use: is mounted at /run/nos-walkthrough-mnt"),
         "{}",
         refused.raw
     );
@@ -539,12 +543,13 @@ fn demo_walkthrough_over_http_on_loop_devices() {
     let key = key.display().to_string();
     let part = format!("{d}p1");
     let gpt = format!("printf 'label: gpt\\n,\\n' | sfdisk -q {d}");
+    let repartx = format!("partx -d {d} 2>/dev/null; partx -a {d}");
     let cases: [(&str, Vec<Vec<&str>>, &str); 4] = [
         (
             "LUKS on a partition",
             vec![
                 vec!["sh", "-c", &gpt],
-                vec!["partx", "-a", d],
+                vec!["sh", "-c", &repartx],
                 vec![
                     "cryptsetup",
                     "luksFormat",
@@ -729,7 +734,7 @@ fn demo_walkthrough_over_http_on_loop_devices() {
     assert!(
         reply
             .raw
-            .contains(&format!("device {a} is mounted at /srv/tank")),
+            .contains(&format!("device {a} is in use (is mounted at /srv/tank")),
         "{}",
         reply.raw
     );
