@@ -20,6 +20,34 @@ use std::os::unix::fs::PermissionsExt;
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
+/// The repository's default allowlist.
+pub const DEFAULT_ALLOWLIST: &str = include_str!("../../allowlist.toml");
+
+/// The default allowlist with its mount roots and key directory moved into the scratch
+/// directory, plus one test rule: luksFormat with a cheap PBKDF (argon2id takes ~15 s here).
+pub fn e2e_allowlist() -> String {
+    let text = DEFAULT_ALLOWLIST
+        .replace(
+            r#"mount_roots = ["/srv", "/mnt"]"#,
+            r#"mount_roots = ["@ROOT@/mnt"]"#,
+        )
+        .replace(r#"key_dir = "/etc/nos/keys""#, r#"key_dir = "@ROOT@/keys""#);
+    assert!(
+        text.contains("@ROOT@/mnt") && text.contains("@ROOT@/keys"),
+        "allowlist settings moved"
+    );
+    text + r#"
+[[rule]]
+id = "test.cryptsetup.luksFormat.fast"
+binary = "cryptsetup"
+effect = "destructive"
+description = "luksFormat with PBKDF2 and 1000 iterations: tests only"
+argv = ["luksFormat", "--type", "luks2", "--batch-mode", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000", "--key-file", "$key", "--", "$device"]
+params.key = { type = "key" }
+params.device = { type = "disk" }
+"#
+}
+
 /// `target/<profile>/<name>`, built by `cargo test --workspace` (or `cargo build --bins`).
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");

@@ -14,34 +14,9 @@ use nos_agent::protocol::{
     JobState, ManagedAction, ManagedRequest, Outcome, RejectStage, RequestBody, ResponseBody,
     StepResult,
 };
-use nos_tests::{AgentSetup, LoopDevice, TestAgent, device_mapper_available, is_root, skip};
-
-const DEFAULT_ALLOWLIST: &str = include_str!("../../allowlist.toml");
-
-/// The default allowlist with its mount roots and key directory moved into the scratch
-/// directory, plus one test rule: luksFormat with a cheap PBKDF (argon2id takes ~15 s here).
-fn e2e_allowlist() -> String {
-    let text = DEFAULT_ALLOWLIST
-        .replace(
-            r#"mount_roots = ["/srv", "/mnt"]"#,
-            r#"mount_roots = ["@ROOT@/mnt"]"#,
-        )
-        .replace(r#"key_dir = "/etc/nos/keys""#, r#"key_dir = "@ROOT@/keys""#);
-    assert!(
-        text.contains("@ROOT@/mnt") && text.contains("@ROOT@/keys"),
-        "allowlist settings moved"
-    );
-    text + r#"
-[[rule]]
-id = "test.cryptsetup.luksFormat.fast"
-binary = "cryptsetup"
-effect = "destructive"
-description = "luksFormat with PBKDF2 and 1000 iterations: tests only"
-argv = ["luksFormat", "--type", "luks2", "--batch-mode", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000", "--key-file", "$key", "--", "$device"]
-params.key = { type = "key" }
-params.device = { type = "disk" }
-"#
-}
+use nos_tests::{
+    AgentSetup, LoopDevice, TestAgent, device_mapper_available, e2e_allowlist, is_root, skip,
+};
 
 fn preconditions(test: &str) -> bool {
     if !is_root() {

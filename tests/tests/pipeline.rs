@@ -16,7 +16,7 @@ use nos_host::plan::types::{Effect, ManagedRequest, Plan, Request, Step};
 use nos_host::store::StateDir;
 use nos_tests::{AgentSetup, LoopDevice, TestAgent, is_root, skip};
 
-const DEFAULT_ALLOWLIST: &str = include_str!("../../allowlist.toml");
+use nos_tests::DEFAULT_ALLOWLIST;
 
 fn preconditions(test: &str) -> bool {
     if !is_root() {
