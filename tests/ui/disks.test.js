@@ -148,7 +148,7 @@ test('storage wizard: the pool form offers only the blank disks, by identity, an
   await page.goto(`${server.url}/storage?plugin=disk-wipe&device=/dev/sde`);
   await page.getByRole('button', { name: 'Preview the plan' }).click();
   await page.getByRole('heading', { name: '3. Review the plan' }).waitFor();
-  assert.ok(await page.getByLabel('Type sde to confirm').isVisible());
+  assert.ok(await page.getByLabel('Type S6PTNZ0AAA004 to confirm').isVisible(), 'the confirmation word is the disk\'s serial');
   assert.equal(await page.locator('.field .hint').filter({ hasText: 'This erases' }).textContent(),
     'This erases what is on /dev/sde (Samsung SSD 870 EVO 1TB, serial S6PTNZ0AAA004, 931.5 GiB).');
   assert.equal(await page.locator('li[data-step="wipe-sde"] p.disk-identity').textContent(), '/dev/sde: Samsung SSD 870 EVO 1TB, serial S6PTNZ0AAA004, 931.5 GiB');
