@@ -150,8 +150,9 @@ fn unescape(raw: &str) -> String {
 mod tests {
     use super::*;
 
-    /// Real output (util-linux 2.38) for a btrfs loop device, then an ext4 one with a label that
-    /// needs escaping, then a LUKS device without a label.
+    /// blkid's export shape for a btrfs device, an ext4 one whose label needs escaping and a
+    /// LUKS one without a label, as one text; every captured real output is parsed in
+    /// `facts::real_tests` (`every_blkid_key_is_known` and the scenarios).
     const REAL: &str = "DEVNAME=/dev/loop0\nLABEL=mylabel\nUUID=27013a4d-9f2e-483e-b518-fdd755c2be17\nUUID_SUB=ceddb99d-5946-4d8a-8091-6ab92b27eff9\nBLOCK_SIZE=4096\nTYPE=btrfs\nUSAGE=filesystem\n\nDEVNAME=/dev/loop1\nLABEL=my\\ data\\$\nUUID=7d3c1a52-93a4-4c1e-9b56-3f1a2b3c4d5e\nBLOCK_SIZE=4096\nTYPE=ext4\n\nDEVNAME=/dev/sdc\nUUID=1f2e3d4c-0000-4000-8000-000000000009\nTYPE=crypto_LUKS\n";
 
     #[test]
