@@ -3,7 +3,7 @@
 //! parsing the same way, over 24 extra loop devices (a mix of blank, GPT-partitioned, ext4 and
 //! swap). Measured in one run; the goal is ≤ 1.2×.
 //!
-//! Run as root: `cargo build --release --bins && cargo bench -p nos-tests --bench facts`
+//! Run as root: `cargo build --release -p nos-agent && cargo bench -p nos-tests --bench facts`
 //! (`NOS_BENCH_ITERS` sets the iteration count, default 30).
 
 use std::path::Path;
