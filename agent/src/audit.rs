@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use nos_agent::protocol::{Outcome, RequestBody};
+use nos_protocol::{Outcome, RequestBody};
 use serde::Serialize;
 
 /// One audit record.

@@ -43,7 +43,7 @@ use sha2::{Digest, Sha256};
 
 use crate::in_use;
 use crate::policy::{Command, ExecCheck};
-use nos_agent::protocol::{Captured, Outcome, StepResult};
+use nos_protocol::{Captured, Outcome, StepResult};
 
 /// The complete environment of every child; nothing is inherited from the agent or the caller.
 pub const CHILD_ENV: [(&str, &str); 3] = [

@@ -25,7 +25,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nos_agent::proc_text::{parse_swaps, root_source};
+use nos_machine::proc_text::{parse_swaps, root_source};
 
 /// Where the kernel's views live: `/sys` and `/proc` on the live system, a tempdir in tests.
 #[derive(Debug, Clone)]

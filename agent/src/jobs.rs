@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use nos_agent::protocol::{JobState, StepResult};
+use nos_protocol::{JobState, StepResult};
 
 use crate::exec::{Canceller, Running};
 

@@ -16,7 +16,7 @@ use std::io::Write;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use nos_agent::allowlist::{ManagedAction, ManagedMatch, ManagedRequest};
+use nos_allowlist::{ManagedAction, ManagedMatch, ManagedRequest};
 
 /// Size of a key file made by a `key_file` request, in bytes.
 pub const KEY_FILE_BYTES: usize = 64;
@@ -520,7 +520,7 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nos_agent::allowlist::{Allowlist, ManagedVerdict, Source};
+    use nos_allowlist::{Allowlist, ManagedVerdict, Source};
 
     const DEFAULT_ALLOWLIST: &str = include_str!("../../allowlist.toml");
 

@@ -7,11 +7,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use nos_agent::fact_commands;
-use nos_agent::fact_files as facts;
-use nos_agent::protocol::{
-    ErrorCode, Facts, MAX_STEPS, ManagedAction, ManagedRequest, PROTOCOL_VERSION, Probe,
-    RejectStage, Rejection, Request, RequestBody, ResponseBody, StepResult,
+use nos_allowlist::{ManagedAction, ManagedRequest};
+use nos_machine::fact_commands;
+use nos_machine::files as facts;
+use nos_protocol::{
+    ErrorCode, Facts, MAX_STEPS, PROTOCOL_VERSION, Probe, RejectStage, Rejection, Request,
+    RequestBody, ResponseBody, StepResult,
 };
 
 use crate::audit::{AuditLog, Record, redact};
@@ -184,7 +185,7 @@ pub fn handle(agent: &Agent, peer: &Peer, request: Request) -> ResponseBody {
         }
         RequestBody::Facts => facts(agent, &caller),
         RequestBody::Managed { action, request } => {
-            managed_change(agent, &caller, action, &request)
+            managed_change(agent, &caller, action.into(), &request.into())
         }
     }
 }
@@ -221,17 +222,17 @@ fn dry_run_one(agent: &Agent, caller: &Caller<'_>, argv: &[String]) -> ResponseB
     ResponseBody::Ran {
         result: StepResult {
             rule_id: command.rule_id,
-            stdout: nos_agent::protocol::Captured {
+            stdout: nos_protocol::Captured {
                 text: format!("dry run: would run {}", rendered.join(" ")),
                 truncated_bytes: 0,
                 lossy: false,
             },
             argv: rendered,
-            outcome: nos_agent::protocol::Outcome::Ok,
+            outcome: nos_protocol::Outcome::Ok,
             exit_code: Some(0),
             signal: None,
             state: Some("dry_run".into()),
-            stderr: nos_agent::protocol::Captured {
+            stderr: nos_protocol::Captured {
                 text: String::new(),
                 truncated_bytes: 0,
                 lossy: false,

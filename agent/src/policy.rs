@@ -1,15 +1,15 @@
 //! The agent's one door to the allowlist: argv in, a rendered [`Command`] or a rejection out.
 //!
-//! Thin on purpose: `nos_agent::allowlist` judges and renders, `allowlist_files` reads; this
+//! Thin on purpose: `nos_allowlist` judges and renders, `allowlist_files` reads; this
 //! module turns a [`Verdict`] into the agent's `Result`. This module never spawns and never touches
 //! the filesystem beyond reading the allowlist at start.
 
 use std::path::{Path, PathBuf};
 
-use nos_agent::allowlist::{
+use nos_allowlist::{
     Allowlist, ManagedAction, ManagedMatch, ManagedRequest, ManagedVerdict, Verdict,
 };
-pub use nos_agent::allowlist::{Command, Effect, ExecCheck, Limits};
+pub use nos_allowlist::{Command, Effect, ExecCheck, Limits};
 
 /// A refused argv: which token, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +27,7 @@ pub struct Policy {
 impl Policy {
     /// Loads `main` and the overlays in `allowlist.d/` beside it (the library's one reader).
     pub fn load_files(main: &Path) -> Result<Policy, String> {
-        nos_agent::allowlist_files::load(main)
+        nos_allowlist::files::load(main)
             .map(|allowlist| Policy { allowlist })
             .map_err(|err| err.to_string())
     }

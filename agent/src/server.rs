@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use nos_agent::protocol::{
+use nos_protocol::{
     Decoder, ErrorCode, FrameError, MAX_REQUEST_FRAME, MAX_RESPONSE_FRAME, PROTOCOL_VERSION,
     Request, Response, ResponseBody, decode, encode,
 };

@@ -11,7 +11,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use nos_agent::protocol::{
+use nos_protocol::{
     Decoder, FrameError, MAX_REQUEST_FRAME, MAX_RESPONSE_FRAME, PROTOCOL_VERSION, Request,
     RequestBody, Response, ResponseBody, decode, encode,
 };

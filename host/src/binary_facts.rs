@@ -8,8 +8,8 @@
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use nos_agent::allowlist::Allowlist;
-use nos_agent::allowlist::audit::{BinaryFacts, BinaryState};
+use nos_allowlist::Allowlist;
+use nos_allowlist::audit::{BinaryFacts, BinaryState};
 use sha2::{Digest, Sha256};
 
 /// The facts of every binary of `allowlist`, in the allowlist's order.

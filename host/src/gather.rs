@@ -1,5 +1,5 @@
 //! The one facts path: a [`RawSource`] hands over what the machine printed (the agent's answer
-//! to [`RequestBody::Facts`](nos_agent::protocol::RequestBody::Facts) for nosd, the same
+//! to [`RequestBody::Facts`](nos_protocol::RequestBody::Facts) for nosd, the same
 //! commands run locally for `nosctl facts`), [`gather`] adds what nosd reads itself (btrfs
 //! sysfs summaries, `/dev/disk/by-id`) and [`crate::facts::build`] parses it all, once.
 //!
@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use nos_agent::protocol::Facts as RawFacts;
+use nos_protocol::Facts as RawFacts;
 
 use crate::facts::Facts;
 

@@ -8,7 +8,7 @@ use std::process::Command;
 const DEFAULT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../allowlist.toml");
 const CORPUS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../agent/tests/data/default-cases.toml"
+    "/../agent/allowlist/tests/data/default-cases.toml"
 );
 
 struct Run {

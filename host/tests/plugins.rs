@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
-use nos_agent::allowlist::{Allowlist, Source};
+use nos_allowlist::{Allowlist, Source};
 use nos_host::facts::Facts;
 use nos_host::plan::check::{self, CheckedPlan, StepVerdict};
 use nos_host::plan::types::{Plan, Refusal, Request};

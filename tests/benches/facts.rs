@@ -10,11 +10,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use nos_agent::fact_commands::{
+use nos_machine::fact_commands::{
     BLKID_NOTHING_FOUND, BTRFS_SHOW_ARGV, LSBLK_ARGV, blkid_probe_argv,
 };
-use nos_agent::fact_files;
-use nos_agent::protocol::{Facts as RawFacts, Probe, RequestBody, ResponseBody};
+use nos_machine::files;
+use nos_protocol::{Facts as RawFacts, Probe, RequestBody, ResponseBody};
 use nos_tests::{AgentSetup, LoopDevice, TestAgent};
 
 const N_DEVICES: usize = 24;

@@ -8,7 +8,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nos_agent::protocol::{RequestBody, ResponseBody};
+use nos_protocol::{RequestBody, ResponseBody};
 use nos_tests::{AgentSetup, TEST_ALLOWLIST, TestAgent};
 
 fn measure(n_iters: usize, mut body: impl FnMut()) -> Vec<Duration> {

@@ -14,8 +14,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use nos_agent::protocol::{RequestBody, ResponseBody};
 use nos_host::agent_client::AgentClient;
+use nos_protocol::{RequestBody, ResponseBody};
 use std::os::unix::fs::PermissionsExt;
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);

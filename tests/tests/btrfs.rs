@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use nos_agent::protocol::{
+use nos_protocol::{
     JobState, ManagedAction, ManagedRequest, Outcome, RejectStage, RequestBody, ResponseBody,
     StepResult,
 };

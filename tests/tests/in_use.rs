@@ -14,7 +14,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use nos_agent::protocol::{
+use nos_protocol::{
     JobState, ManagedAction, ManagedRequest, RejectStage, RequestBody, ResponseBody,
 };
 use nos_tests::{AgentSetup, LoopDevice, TestAgent, e2e_allowlist};

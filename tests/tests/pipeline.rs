@@ -57,7 +57,7 @@ fn step(id: &str, request: Request, effect: Effect, rollback: Option<Request>) -
 /// Runs `plan` as job `job-1` and returns its record.
 fn run(agent: &TestAgent, plan: Plan, state_dir: &Path) -> JobRecord {
     let allowlist_path = agent.dir.path().join("etc/allowlist.toml");
-    let allowlist = nos_agent::allowlist_files::load(&allowlist_path).expect("allowlist");
+    let allowlist = nos_allowlist::files::load(&allowlist_path).expect("allowlist");
     let scope = Scope::new(
         [
             "managed.mount_dir",

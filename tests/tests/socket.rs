@@ -6,7 +6,7 @@ use std::os::unix::net::UnixStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use nos_agent::protocol::{
+use nos_protocol::{
     ErrorCode, JobState, MAX_REQUEST_FRAME, Outcome, PROTOCOL_VERSION, RejectStage, Request,
     RequestBody, Response, ResponseBody, decode, encode,
 };

@@ -2,12 +2,12 @@
 //! [`Facts`], every device classified. Pure: [`build`] is the one way facts are made from what
 //! the machine printed, for nosd and `nosctl facts` alike.
 
-use nos_agent::protocol::Facts as RawFacts;
+use nos_protocol::Facts as RawFacts;
 
 use super::blkid::{self, Signature};
 use super::btrfs_show::{self, ShownFilesystem};
 use super::classify::{self, Context};
-use nos_agent::proc_text::{self, MountEntry};
+use nos_machine::proc_text::{self, MountEntry};
 
 use super::{BlockDevice, BtrfsDevice, BtrfsFilesystem, Facts, UNKNOWN_DEVID, lsblk};
 
@@ -207,7 +207,7 @@ pub fn assemble(
 mod tests {
     use super::*;
     use crate::facts::DeviceState;
-    use nos_agent::protocol::FactText;
+    use nos_protocol::FactText;
 
     /// The real capture of a mounted two-disk raid1 (see `real_tests`), as the agent sends it,
     /// without `btrfs filesystem show`.

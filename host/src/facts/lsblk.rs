@@ -1,6 +1,6 @@
 //! `lsblk --json` text → block devices. Pure.
 //!
-//! The one invocation is [`nos_agent::fact_commands::LSBLK_ARGV`]: tree form, where partitions
+//! The one invocation is [`nos_machine::fact_commands::LSBLK_ARGV`]: tree form, where partitions
 //! and the devices stacked on a device (dm-crypt, md) are nested under `children`, and an md
 //! array appears under each of its members. Its list form (`--list`, flat, with `pkname`) parses
 //! the same way. Every field lsblk may print for those columns is known here and an unknown one
@@ -22,7 +22,7 @@ struct Output {
     blockdevices: Vec<Row>,
 }
 
-/// One device as lsblk prints it for [`nos_agent::fact_commands::LSBLK_COLUMNS`].
+/// One device as lsblk prints it for [`nos_machine::fact_commands::LSBLK_COLUMNS`].
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Row {

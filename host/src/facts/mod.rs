@@ -1,9 +1,9 @@
 //! Facts: the description of the machine a planner receives, in the JSON form that
 //! `nosctl facts` prints and `nosctl plan --facts` reads, plus the one parser of each tool's
 //! output ([`lsblk`], [`blkid`], [`btrfs_show`]; mountinfo and `/proc/swaps` in
-//! [`nos_agent::proc_text`], which the agent's in-use check shares), the merge
+//! [`nos_machine::proc_text`], which the agent's in-use check shares), the merge
 //! ([`assemble`]) and the state of every device ([`classify`]). [`build`] is the one way from
-//! the raw texts (the agent's [`nos_agent::protocol::Facts`]) to facts.
+//! the raw texts (the agent's [`nos_protocol::Facts`]) to facts.
 //!
 //! This module never reads a file or runs a program: callers hand it the text. The field names
 //! are the snake_case forms of the WIT record fields, so a facts file reads like the WIT.

@@ -3,7 +3,7 @@
 //! scenario's devices in exactly one state, with the reasons, in tree and list form alike.
 
 use expect_test::{Expect, expect};
-use nos_agent::protocol::{FactText, Facts as RawFacts, Probe};
+use nos_protocol::{FactText, Facts as RawFacts, Probe};
 
 use super::{DeviceState, build, lsblk};
 

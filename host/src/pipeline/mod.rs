@@ -15,7 +15,7 @@ pub mod setup;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-use nos_agent::allowlist::Allowlist;
+use nos_allowlist::Allowlist;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -311,7 +311,7 @@ mod tests {
     use crate::plan::types::{Plan, Step};
 
     fn plan_on(devices: &[&str]) -> CheckedPlan {
-        let allowlist = Allowlist::load(&[nos_agent::allowlist::Source {
+        let allowlist = Allowlist::load(&[nos_allowlist::Source {
             name: "allowlist.toml".into(),
             text: include_str!("../../../allowlist.toml").to_owned(),
         }])

@@ -8,15 +8,14 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use nos_agent::protocol::{
-    Facts as RawFacts, JobState, ManagedAction, ManagedRequest as AgentManaged, Outcome,
-    RequestBody, ResponseBody,
+use nos_protocol::{
+    Facts as RawFacts, JobState, ManagedAction, Outcome, RequestBody, ResponseBody,
 };
 
 use crate::agent_client::{AgentClient, read_token_file};
 use crate::facts::Facts;
 use crate::gather::{GatherError, LocalFiles, RawSource, gather};
-use crate::plan::types::{ManagedRequest, Request};
+use crate::plan::types::Request;
 
 /// At most this many bytes of a step's stdout and stderr are kept in a job record.
 pub const MAX_EXCERPT_BYTES: usize = 4096;
@@ -116,11 +115,11 @@ impl AgentPort for AgentSocket {
             Request::Argv(argv) => RequestBody::Run { argv: argv.clone() },
             Request::Ensure(managed) => RequestBody::Managed {
                 action: ManagedAction::Ensure,
-                request: to_agent(managed),
+                request: managed.into(),
             },
             Request::Remove(managed) => RequestBody::Managed {
                 action: ManagedAction::Remove,
-                request: to_agent(managed),
+                request: managed.into(),
             },
         };
         let refused = |message: String| StepRun {
@@ -171,24 +170,7 @@ impl AgentPort for AgentSocket {
     }
 }
 
-fn to_agent(managed: &ManagedRequest) -> AgentManaged {
-    match managed {
-        ManagedRequest::MountDir(path) => AgentManaged::MountDir { path: path.clone() },
-        ManagedRequest::KeyFile(path) => AgentManaged::KeyFile { path: path.clone() },
-        ManagedRequest::FstabEntry(entry) => AgentManaged::FstabEntry {
-            uuid: entry.uuid.clone(),
-            target: entry.target.clone(),
-            options: entry.options.join(","),
-        },
-        ManagedRequest::CrypttabEntry(entry) => AgentManaged::CrypttabEntry {
-            name: entry.name.clone(),
-            device_uuid: entry.device_uuid.clone(),
-            key: entry.key_file.clone(),
-        },
-    }
-}
-
-fn from_result(result: &nos_agent::protocol::StepResult) -> StepRun {
+fn from_result(result: &nos_protocol::StepResult) -> StepRun {
     let mut output = excerpt(&result.stdout.text);
     let stderr = excerpt(&result.stderr.text);
     if !stderr.is_empty() {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use nos_agent::protocol::{RequestBody, ResponseBody};
+use nos_protocol::{RequestBody, ResponseBody};
 
 use super::jobs::JobTable;
 use super::port::{AgentPort, AgentSocket};
@@ -100,7 +100,7 @@ pub fn install(
     // One allowlist file for all of nosd: `[allowlist] path` (overlays in `allowlist.d/` beside it).
     let allowlist_path = &state.config.allowlist.path;
     let allowlist =
-        nos_agent::allowlist_files::load(allowlist_path).map_err(|err| SetupError::Allowlist {
+        nos_allowlist::files::load(allowlist_path).map_err(|err| SetupError::Allowlist {
             path: allowlist_path.display().to_string(),
             message: err.to_string(),
         })?;

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeSet;
 
-use nos_agent::allowlist::{self, Allowlist, ManagedAction, ManagedVerdict, Verdict};
+use nos_allowlist::{self, Allowlist, ManagedAction, ManagedVerdict, Verdict};
 
 use super::types::{Effect, ManagedRequest, Plan, Request, Step};
 use crate::facts::Facts;
@@ -188,11 +188,13 @@ fn check_request(request: &Request, step: Option<&Step>, judge: &Judge<'_>) -> S
                 Request::Remove(_) => ManagedAction::Remove,
                 _ => ManagedAction::Ensure,
             };
-            match allowlist.check_managed(action, &to_agent(managed)) {
+            match allowlist
+                .check_managed(action, &nos_protocol::ManagedRequest::from(managed).into())
+            {
                 ManagedVerdict::Allowed(matched) => (
                     matched.rule_id.clone(),
                     matched.effect,
-                    format!("{} {}", action.as_str(), describe(&matched.request)),
+                    format!("{} {}", action.as_str(), matched.request),
                 ),
                 ManagedVerdict::Rejected(rejection) => {
                     return StepVerdict::Rejected {
@@ -241,46 +243,6 @@ fn rank(effect: Effect) -> u8 {
         Effect::Read => 0,
         Effect::State => 1,
         Effect::Destructive => 2,
-    }
-}
-
-fn to_agent(managed: &ManagedRequest) -> allowlist::ManagedRequest {
-    match managed {
-        ManagedRequest::MountDir(path) => {
-            allowlist::ManagedRequest::MountDir { path: path.clone() }
-        }
-        ManagedRequest::KeyFile(path) => allowlist::ManagedRequest::KeyFile { path: path.clone() },
-        ManagedRequest::FstabEntry(entry) => allowlist::ManagedRequest::FstabEntry {
-            uuid: entry.uuid.clone(),
-            target: entry.target.clone(),
-            options: entry.options.join(","),
-        },
-        ManagedRequest::CrypttabEntry(entry) => allowlist::ManagedRequest::CrypttabEntry {
-            name: entry.name.clone(),
-            device_uuid: entry.device_uuid.clone(),
-            key: entry.key_file.clone(),
-        },
-    }
-}
-
-fn describe(managed: &allowlist::ManagedRequest) -> String {
-    match managed {
-        allowlist::ManagedRequest::MountDir { path } => format!("mount dir {path}"),
-        allowlist::ManagedRequest::KeyFile { path } => format!("key file {path}"),
-        allowlist::ManagedRequest::FstabEntry {
-            uuid,
-            target,
-            options,
-        } => {
-            format!("fstab UUID={uuid} {target} btrfs {options}")
-        }
-        allowlist::ManagedRequest::CrypttabEntry {
-            name,
-            device_uuid,
-            key,
-        } => {
-            format!("crypttab {name} UUID={device_uuid} {key} luks")
-        }
     }
 }
 

@@ -14,7 +14,7 @@
 //! A device the facts do not list does not exist yet (a LUKS mapping the plan opens first); the
 //! agent checks it when it does.
 
-use nos_agent::allowlist::{Command, Effect, ExecCheck};
+use nos_allowlist::{Command, Effect, ExecCheck};
 
 use crate::facts::{DeviceState, Facts};
 
@@ -56,7 +56,7 @@ pub fn refusal(command: &Command, facts: &Facts) -> Option<String> {
 mod tests {
     use super::*;
     use crate::facts::real_tests::raw;
-    use nos_agent::allowlist::{Allowlist, Source, Verdict};
+    use nos_allowlist::{Allowlist, Source, Verdict};
 
     fn allowlist() -> Allowlist {
         Allowlist::load(&[Source {

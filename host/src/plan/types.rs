@@ -114,22 +114,27 @@ impl fmt::Display for Request {
 }
 
 impl fmt::Display for ManagedRequest {
+    /// As the allowlist describes the entry (`fstab UUID=… /mnt/… btrfs …`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ManagedRequest::MountDir(path) => write!(f, "mount dir {path}"),
-            ManagedRequest::KeyFile(path) => write!(f, "key file {path}"),
-            ManagedRequest::FstabEntry(entry) => write!(
-                f,
-                "fstab UUID={} {} btrfs {}",
-                entry.uuid,
-                entry.target,
-                entry.options.join(",")
-            ),
-            ManagedRequest::CrypttabEntry(entry) => write!(
-                f,
-                "crypttab {} UUID={} {} luks",
-                entry.name, entry.device_uuid, entry.key_file
-            ),
+        nos_allowlist::ManagedRequest::from(nos_protocol::ManagedRequest::from(self)).fmt(f)
+    }
+}
+
+impl From<&ManagedRequest> for nos_protocol::ManagedRequest {
+    fn from(managed: &ManagedRequest) -> Self {
+        match managed {
+            ManagedRequest::MountDir(path) => Self::MountDir { path: path.clone() },
+            ManagedRequest::KeyFile(path) => Self::KeyFile { path: path.clone() },
+            ManagedRequest::FstabEntry(entry) => Self::FstabEntry {
+                uuid: entry.uuid.clone(),
+                target: entry.target.clone(),
+                options: entry.options.join(","),
+            },
+            ManagedRequest::CrypttabEntry(entry) => Self::CrypttabEntry {
+                name: entry.name.clone(),
+                device_uuid: entry.device_uuid.clone(),
+                key: entry.key_file.clone(),
+            },
         }
     }
 }

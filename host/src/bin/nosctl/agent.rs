@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use nos_agent::protocol::{
+use nos_host::agent_client::{AgentClient, read_token_file};
+use nos_protocol::{
     JobState, ManagedAction, ManagedRequest, RequestBody, ResponseBody, StepResult,
 };
-use nos_host::agent_client::{AgentClient, read_token_file};
 
 #[derive(Debug, Subcommand)]
 pub enum AgentCmd {

@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use nos_agent::allowlist::audit::{self, BinaryFacts, Severity};
-use nos_agent::allowlist::diff::{self, Direction};
-use nos_agent::allowlist::testcases;
-use nos_agent::allowlist::{Allowlist, Verdict, explain};
-use nos_agent::allowlist_files;
+use nos_allowlist::audit::{self, BinaryFacts, Severity};
+use nos_allowlist::diff::{self, Direction};
+use nos_allowlist::files;
+use nos_allowlist::testcases;
+use nos_allowlist::{Allowlist, Verdict, explain};
 use nos_host::binary_facts::binary_facts;
 use serde_json::json;
 

@@ -1,6 +1,6 @@
 //! `nosctl facts`: this machine's facts in the JSON form planners receive (and
 //! `nosctl plan --facts` reads), gathered read-only through the one facts path
-//! (`nos_host::gather`): the fact commands of `nos_agent::fact_commands` run here instead of
+//! (`nos_host::gather`): the fact commands of `nos_machine::fact_commands` run here instead of
 //! by the agent (`blkid -p` needs root; without it every device lsblk knows nothing about
 //! "holds unknown contents", never blank), the kernel files read here.
 
@@ -8,12 +8,12 @@ use std::path::Path;
 use std::process::{Command, ExitCode};
 
 use anyhow::Result;
-use nos_agent::fact_commands::{
+use nos_host::gather::{LocalFiles, RawSource, gather};
+use nos_machine::fact_commands::{
     BLKID_NOTHING_FOUND, BTRFS_SHOW_ARGV, LSBLK_ARGV, blkid_probe_argv,
 };
-use nos_agent::fact_files;
-use nos_agent::protocol::{Facts as RawFacts, Probe};
-use nos_host::gather::{LocalFiles, RawSource, gather};
+use nos_machine::files;
+use nos_protocol::{Facts as RawFacts, Probe};
 
 #[derive(clap::Args)]
 pub struct Args {}

@@ -59,7 +59,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             PathBuf::from("/etc/nos/allowlist.toml")
         }
     });
-    let allowlist = nos_agent::allowlist_files::load(&allowlist_path)
+    let allowlist = nos_allowlist::files::load(&allowlist_path)
         .map_err(|error| anyhow::anyhow!("invalid allowlist:\n{error}"))?;
     let mut facts = Facts::from_file_json(&read_bounded(&args.facts)?)
         .map_err(|message| anyhow::anyhow!("facts {}: {message}", args.facts.display()))?;

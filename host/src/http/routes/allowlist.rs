@@ -11,9 +11,9 @@ use std::path::Path;
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use nos_agent::allowlist::audit;
-use nos_agent::allowlist::{Allowlist, Verdict, explain};
-use nos_agent::allowlist_files;
+use nos_allowlist::audit;
+use nos_allowlist::files;
+use nos_allowlist::{Allowlist, Verdict, explain};
 use serde::Deserialize;
 use serde_json::{Value, json};
 

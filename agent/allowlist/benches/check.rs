@@ -8,7 +8,7 @@ use std::hint::black_box;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nos_agent::allowlist::{Allowlist, Source, Verdict};
+use nos_allowlist::{Allowlist, Source, Verdict};
 
 /// Typical requests: accepted ones across the rule families, and typical rejections.
 const ARGVS: [&str; 10] = [
@@ -36,8 +36,9 @@ fn time_per_op(n: u32, mut op: impl FnMut()) -> Duration {
 }
 
 fn main() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../allowlist.toml"))
-        .expect("read allowlist.toml");
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../allowlist.toml"))
+            .expect("read allowlist.toml");
     let argvs: Vec<Vec<String>> = ARGVS
         .iter()
         .map(|line| line.split_whitespace().map(str::to_owned).collect())

@@ -2,7 +2,7 @@
 //! allowlist never loads. Snapshots hold the exact words (`UPDATE_EXPECT=1` to refresh).
 
 use expect_test::{Expect, expect};
-use nos_agent::allowlist::{Allowlist, Source};
+use nos_allowlist::{Allowlist, Source};
 
 const HEADER: &str = r#"version = 1
 [[binary]]

@@ -42,7 +42,7 @@ pub const BLKID_NOTHING_FOUND: i32 = 2;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::allowlist::{Allowlist, Source, Verdict};
+    use nos_allowlist::{Allowlist, Source, Verdict};
 
     fn rule_of(allowlist: &Allowlist, argv: &[String]) -> String {
         match allowlist.check(argv) {
@@ -54,7 +54,7 @@ mod tests {
     /// Every fact command is allowed by its read-only rule of the default allowlist.
     #[test]
     fn each_command_matches_its_rule() {
-        let text = include_str!("../../allowlist.toml");
+        let text = include_str!("../../../allowlist.toml");
         let allowlist = Allowlist::load(&[Source {
             name: "allowlist.toml".into(),
             text: text.into(),

@@ -5,10 +5,10 @@
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
-use nos_agent::allowlist::{Allowlist, Source, Verdict};
+use nos_allowlist::{Allowlist, Source, Verdict};
 
 static ALLOWLIST: LazyLock<Allowlist> = LazyLock::new(|| {
-    let text = include_str!("../../../allowlist.toml").to_owned();
+    let text = include_str!("../../../../allowlist.toml").to_owned();
     Allowlist::load(&[Source { name: "allowlist.toml".into(), text }]).expect("default allowlist loads")
 });
 

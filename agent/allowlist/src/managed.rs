@@ -61,9 +61,7 @@ impl ManagedKind {
 }
 
 /// Whether the entry is to exist or to be gone.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ManagedAction {
     Ensure,
@@ -92,9 +90,9 @@ pub struct ManagedRule {
     pub origin: Origin,
 }
 
-/// A request to change a managed file, as a planner or nosd sends it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+/// A request to change a managed file, as the allowlist judges it (the socket carries its wire
+/// form, `nos_protocol::ManagedRequest`).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ManagedRequest {
     MountDir {
         path: String,
@@ -112,6 +110,27 @@ pub enum ManagedRequest {
         device_uuid: String,
         key: String,
     },
+}
+
+impl std::fmt::Display for ManagedRequest {
+    /// The entry as people read it: `mount dir …`, `key file …`, `fstab UUID=… <target> btrfs
+    /// <options>`, `crypttab <name> UUID=… <key> luks`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ManagedRequest::MountDir { path } => write!(f, "mount dir {path}"),
+            ManagedRequest::KeyFile { path } => write!(f, "key file {path}"),
+            ManagedRequest::FstabEntry {
+                uuid,
+                target,
+                options,
+            } => write!(f, "fstab UUID={uuid} {target} btrfs {options}"),
+            ManagedRequest::CrypttabEntry {
+                name,
+                device_uuid,
+                key,
+            } => write!(f, "crypttab {name} UUID={device_uuid} {key} luks"),
+        }
+    }
 }
 
 impl ManagedRequest {

@@ -13,13 +13,16 @@
 //! }
 //! ```
 //!
-//! This module never touches the filesystem, never spawns and never reads the clock. Checks that
-//! need the live system (block device, symlinks, ownership, binary digests) are described by
-//! `ExecCheck` and run by the agent; `audit` takes the facts it needs as arguments.
+//! This crate never spawns, never writes and never reads the clock; its one IO is [`files`],
+//! which reads `allowlist.toml` and its overlays. Checks that need the live system (block device,
+//! symlinks, ownership, binary digests) are described by `ExecCheck` and run by the agent;
+//! `audit` takes the facts it needs as arguments.
+#![forbid(unsafe_code)]
 
 pub mod audit;
 pub mod diff;
 pub mod explain;
+pub mod files;
 pub mod grammar;
 pub mod managed;
 mod matcher;

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::allowlist::{Allowlist, LoadErrors, Source};
+use crate::{Allowlist, LoadErrors, Source};
 
 /// Largest allowlist file read; a larger one is refused rather than loaded.
 pub const MAX_FILE_BYTES: u64 = 1 << 20;

@@ -2,11 +2,11 @@
 //! accepted form the issue names with its rule and canonical argv, every forbidden form with the
 //! token that fails), plus the limits that are easier to state in code.
 
-use nos_agent::allowlist::testcases::{parse_cases, run_cases};
-use nos_agent::allowlist::{Allowlist, Source, Verdict};
+use nos_allowlist::testcases::{parse_cases, run_cases};
+use nos_allowlist::{Allowlist, Source, Verdict};
 
 fn default_allowlist() -> Allowlist {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../allowlist.toml");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../allowlist.toml");
     let text = std::fs::read_to_string(path).expect("read allowlist.toml");
     match Allowlist::load(&[Source {
         name: "allowlist.toml".into(),

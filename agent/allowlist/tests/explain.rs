@@ -3,13 +3,14 @@
 //! Refresh with `UPDATE_EXPECT=1 cargo test -p nos-agent --test explain`.
 
 use expect_test::expect_file;
-use nos_agent::allowlist::explain::{explain, explain_managed};
-use nos_agent::allowlist::{Allowlist, Source};
+use nos_allowlist::explain::{explain, explain_managed};
+use nos_allowlist::{Allowlist, Source};
 
 #[test]
 fn explain_every_default_rule() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../allowlist.toml"))
-        .expect("read allowlist.toml");
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../allowlist.toml"))
+            .expect("read allowlist.toml");
     let allowlist = Allowlist::load(&[Source {
         name: "allowlist.toml".into(),
         text,
@@ -29,7 +30,7 @@ fn explain_every_default_rule() {
 
 #[test]
 fn diff_reports_an_allowed_in_use_param_as_growth() {
-    use nos_agent::allowlist::diff::{Direction, diff};
+    use nos_allowlist::diff::{Direction, diff};
     let load = |param: &str| {
         let text = format!(
             "version = 1\n[[binary]]\nname = \"btrfs\"\npath = \"/usr/bin/btrfs\"\n[[type]]\nname = \"disk\"\nkind = \"device\"\n[[type]]\nname = \"pool\"\nkind = \"mount_path\"\n[[rule]]\nid = \"remove\"\nbinary = \"btrfs\"\neffect = \"destructive\"\nargv = [\"device\", \"remove\", \"$device\", \"$pool\"]\nparams.device = {param}\nparams.pool = {{ type = \"pool\" }}\n"

@@ -8,13 +8,13 @@
 //! * no generated argv matches two rules (load found no overlap);
 //! * nothing panics: arbitrary argvs and arbitrary or mutated allowlist texts.
 
-use nos_agent::allowlist::grammar::{Arity, FlagValue, Item, Kind, Rule, TypeId};
-use nos_agent::allowlist::{Allowlist, MAX_ARGV_TOKENS, Reason, Source, Value, Verdict};
+use nos_allowlist::grammar::{Arity, FlagValue, Item, Kind, Rule, TypeId};
+use nos_allowlist::{Allowlist, MAX_ARGV_TOKENS, Reason, Source, Value, Verdict};
 use proptest::prelude::*;
 use proptest::string::string_regex;
 
 fn default_text() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../allowlist.toml"))
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../allowlist.toml"))
         .expect("read allowlist.toml")
 }
 

@@ -1,6 +1,6 @@
 //! The kernel files facts are gathered from, read with bounds: the list of block devices to
 //! probe, `/proc/self/mountinfo` and `/proc/swaps`. Used by the agent (which answers
-//! [`crate::protocol::RequestBody::Facts`] with them and the output of
+//! [`nos_protocol::RequestBody::Facts`] with them and the output of
 //! [`crate::fact_commands`]) and by `nosctl facts` (locally). Nothing here parses a tool's
 //! output: the host does that, once.
 //!
@@ -9,7 +9,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use crate::protocol::{FactText, MAX_FACT_TEXT};
+use nos_protocol::{FactText, MAX_FACT_TEXT};
 
 /// Most block devices listed from sysfs for probing.
 pub const MAX_BLOCK_DEVICES: usize = 1024;

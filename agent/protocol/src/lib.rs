@@ -5,7 +5,7 @@
 //! nosd talking to a newer agent. New request kinds are added as new variants; a change of meaning
 //! bumps [`PROTOCOL_VERSION`].
 //!
-//! This module never reads or writes a socket, never spawns and never reads the clock: the agent's
+//! This crate never reads or writes a socket, never spawns and never reads the clock: the agent's
 //! server and the host's client move bytes in and out of a [`Decoder`] and call [`encode`].
 //!
 //! Wire format: each message is one frame, a 4-byte big-endian payload length followed by that
@@ -15,9 +15,80 @@
 //! There is deliberately no "write this file" and no "run this string" request: commands are argv
 //! vectors judged by the allowlist, and managed files are typed [`ManagedRequest`]s.
 
+#![forbid(unsafe_code)]
+
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-pub use crate::allowlist::{ManagedAction, ManagedRequest};
+/// Whether a managed entry is to exist or to be gone: the wire form of
+/// [`nos_allowlist::ManagedAction`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ManagedAction {
+    Ensure,
+    Remove,
+}
+
+impl From<ManagedAction> for nos_allowlist::ManagedAction {
+    fn from(action: ManagedAction) -> Self {
+        match action {
+            ManagedAction::Ensure => nos_allowlist::ManagedAction::Ensure,
+            ManagedAction::Remove => nos_allowlist::ManagedAction::Remove,
+        }
+    }
+}
+
+/// A managed-file change as it crosses the socket: the wire form of
+/// [`nos_allowlist::ManagedRequest`], which the agent judges. Its JSON is
+/// `{"kind": "fstab_entry", "uuid": …, "target": …, "options": …}`; an unknown kind or field is
+/// a malformed frame.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ManagedRequest {
+    MountDir {
+        path: String,
+    },
+    KeyFile {
+        path: String,
+    },
+    FstabEntry {
+        uuid: String,
+        target: String,
+        options: String,
+    },
+    CrypttabEntry {
+        name: String,
+        device_uuid: String,
+        key: String,
+    },
+}
+
+impl From<ManagedRequest> for nos_allowlist::ManagedRequest {
+    fn from(request: ManagedRequest) -> Self {
+        use nos_allowlist::ManagedRequest as Grammar;
+        match request {
+            ManagedRequest::MountDir { path } => Grammar::MountDir { path },
+            ManagedRequest::KeyFile { path } => Grammar::KeyFile { path },
+            ManagedRequest::FstabEntry {
+                uuid,
+                target,
+                options,
+            } => Grammar::FstabEntry {
+                uuid,
+                target,
+                options,
+            },
+            ManagedRequest::CrypttabEntry {
+                name,
+                device_uuid,
+                key,
+            } => Grammar::CrypttabEntry {
+                name,
+                device_uuid,
+                key,
+            },
+        }
+    }
+}
 
 /// The protocol version this library speaks. A request with another version gets
 /// [`ErrorCode::UnsupportedVersion`] and the connection stays usable.
@@ -228,7 +299,7 @@ pub enum RequestBody {
     /// (`nosctl agent cancel`.)
     Cancel { job: u64 },
     /// Everything the host needs to build the planners' facts, in one round trip: the output of
-    /// the read-only fact commands ([`crate::fact_commands`]) and the kernel files the host cannot
+    /// the read-only fact commands (`nos_machine::fact_commands`) and the kernel files the host cannot
     /// see from its own namespace, all as raw text. The host parses it, once.
     Facts,
     /// A typed change to a file the agent manages, judged by the allowlist's `[[managed]]` rules
@@ -373,14 +444,14 @@ pub enum JobState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Facts {
-    /// [`crate::fact_commands::LSBLK_ARGV`]'s JSON (tree form, children nested); without it the
+    /// `nos_machine::fact_commands::LSBLK_ARGV`'s JSON (tree form, children nested); without it the
     /// agent answers [`ErrorCode::FactUnavailable`] instead.
     pub lsblk: String,
     /// `blkid -p -o export` of every block device the allowlist lets the agent probe, one call
-    /// per device ([`crate::fact_commands::blkid_probe_argv`]); a device left out was not
+    /// per device (`nos_machine::fact_commands::blkid_probe_argv`); a device left out was not
     /// looked at, which the host tells apart from "looked at, nothing found".
     pub probes: Vec<Probe>,
-    /// [`crate::fact_commands::BTRFS_SHOW_ARGV`]'s output.
+    /// `nos_machine::fact_commands::BTRFS_SHOW_ARGV`'s output.
     pub btrfs_show: FactText,
     /// The agent's `/proc/self/mountinfo` (its mount namespace is where pools are mounted).
     pub mountinfo: FactText,
@@ -454,6 +525,29 @@ pub enum ErrorCode {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// The wire form of a managed request is exact: no unknown kind, no extra or missing field.
+    #[test]
+    fn requests_have_an_exact_json_form() {
+        let request: ManagedRequest =
+            serde_json::from_str(r#"{"kind": "mount_dir", "path": "/srv/pool"}"#).expect("parse");
+        assert_eq!(
+            request,
+            ManagedRequest::MountDir {
+                path: "/srv/pool".into()
+            }
+        );
+        for bad in [
+            r#"{"kind": "file", "path": "/etc/passwd", "content": "x"}"#,
+            r#"{"kind": "mount_dir", "path": "/srv/a", "mode": 4095}"#,
+            r#"{"kind": "mount_dir"}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<ManagedRequest>(bad).is_err(),
+                "{bad} parsed"
+            );
+        }
+    }
 
     fn frame(payload: &[u8]) -> Vec<u8> {
         let mut bytes = (payload.len() as u32).to_be_bytes().to_vec();
