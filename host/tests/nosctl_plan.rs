@@ -1,4 +1,4 @@
-//! `nosctl plan`, `nosctl plugin inspect` and `nosctl facts` as a user runs them: the real
+//! `nosctl plan` and `nosctl plugin inspect` as a user runs them: the real
 //! binary, real built plugins, the repository's default allowlist; exit codes and output.
 
 use std::path::Path;
@@ -145,17 +145,4 @@ fn plugin_inspect() {
     "#]]
     .assert_eq(&String::from_utf8_lossy(&refused.stdout));
     assert!(Path::new(HOSTILE_API_VERSION).join("plugin.wasm").is_file());
-}
-
-#[test]
-fn facts_of_this_machine_round_trip() {
-    // Read-only: lsblk and /proc. The machine's disks vary; the output must parse as facts.
-    let output = nosctl(&["facts"]);
-    assert!(output.status.success(), "{}", describe(&["facts"], &output));
-    let facts: nos_host::facts::Facts = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(facts.validate(), Ok(()));
-    assert!(
-        facts.fresh_uuids.is_empty(),
-        "nosd fills fresh UUIDs per call, not the dump"
-    );
 }

@@ -39,7 +39,7 @@ fn direct() -> RawFacts {
     let owned = |argv: &[&str]| argv.iter().map(|t| (*t).to_owned()).collect::<Vec<_>>();
     RawFacts {
         lsblk: run(&owned(LSBLK_ARGV), &[]).unwrap(),
-        probes: fact_files::block_devices(Path::new("/sys/class/block"))
+        probes: files::block_devices(Path::new("/sys/class/block"))
             .into_iter()
             .map(|device| Probe {
                 output: run(&blkid_probe_argv(&device), &[BLKID_NOTHING_FOUND]).into(),
@@ -47,8 +47,8 @@ fn direct() -> RawFacts {
             })
             .collect(),
         btrfs_show: run(&owned(BTRFS_SHOW_ARGV), &[]).into(),
-        mountinfo: fact_files::read_text(Path::new("/proc/self/mountinfo")),
-        swaps: fact_files::read_text(Path::new("/proc/swaps")),
+        mountinfo: files::read_text(Path::new("/proc/self/mountinfo")),
+        swaps: files::read_text(Path::new("/proc/swaps")),
     }
 }
 

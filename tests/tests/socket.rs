@@ -641,6 +641,26 @@ fn facts() {
     // with the reason, not gathered another way.
     assert!(facts.btrfs_show.text().is_err(), "{facts:?}");
     assert!(facts.probes.is_empty(), "{facts:?}");
+
+    // `nosctl facts` goes the same way (it spawns nothing itself) and prints facts as planners
+    // receive them.
+    let token_file = agent.dir.path().join("token");
+    std::fs::write(&token_file, agent.token.as_ref().unwrap()).unwrap();
+    let output = Command::new(binary("nosctl"))
+        .arg("facts")
+        .arg("--socket")
+        .arg(&agent.socket)
+        .arg("--token-file")
+        .arg(&token_file)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let facts: nos_host::facts::Facts = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(facts.validate(), Ok(()));
+    assert!(
+        facts.fresh_uuids.is_empty(),
+        "nosd fills fresh UUIDs per call, not the dump"
+    );
 }
 
 #[test]

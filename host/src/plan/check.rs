@@ -10,9 +10,9 @@
 
 use std::collections::BTreeSet;
 
-use nos_allowlist::{self, Allowlist, ManagedAction, ManagedVerdict, Verdict};
+use nos_allowlist::{Allowlist, ManagedAction, ManagedVerdict, Verdict};
 
-use super::types::{Effect, ManagedRequest, Plan, Request, Step};
+use super::types::{Effect, Plan, Request, Step};
 use crate::facts::Facts;
 
 /// The allowlist rule ids a plugin may emit, granted with its manifest. A step that matches a
@@ -230,11 +230,11 @@ fn check_request(request: &Request, step: Option<&Step>, judge: &Judge<'_>) -> S
     StepVerdict::Allowed { rule_id, canonical }
 }
 
-fn effect_of(effect: allowlist::Effect) -> Effect {
+fn effect_of(effect: nos_allowlist::Effect) -> Effect {
     match effect {
-        allowlist::Effect::Read => Effect::Read,
-        allowlist::Effect::State => Effect::State,
-        allowlist::Effect::Destructive => Effect::Destructive,
+        nos_allowlist::Effect::Read => Effect::Read,
+        nos_allowlist::Effect::State => Effect::State,
+        nos_allowlist::Effect::Destructive => Effect::Destructive,
     }
 }
 

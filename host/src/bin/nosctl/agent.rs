@@ -319,19 +319,24 @@ fn print_result(result: &StepResult) {
     );
 }
 
-/// How long `agent register` waits for the agent to write its bootstrap token.
-const BOOTSTRAP_WAIT: Duration = Duration::from_secs(10);
+/// How often, and how many times, `agent register` looks for the bootstrap token the agent
+/// writes (10 s in all).
+const BOOTSTRAP_POLL: Duration = Duration::from_millis(50);
+const BOOTSTRAP_POLLS: u32 = 200;
 
 /// The bootstrap token. Under socket activation the first connection is what starts the agent,
 /// and the agent writes the token at its first start, so a missing or still empty file is
-/// waited for (up to [`BOOTSTRAP_WAIT`]) before its error is reported.
+/// waited for (up to [`BOOTSTRAP_POLLS`] × [`BOOTSTRAP_POLL`]) before its error is reported.
 fn bootstrap_token(path: &std::path::Path) -> anyhow::Result<String> {
-    let deadline = std::time::Instant::now() + BOOTSTRAP_WAIT;
+    let mut polls = 0;
     loop {
         match read_token_file(path) {
             Ok(token) => return Ok(token),
-            Err(err) if std::time::Instant::now() >= deadline => return Err(err.into()),
-            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            Err(err) if polls >= BOOTSTRAP_POLLS => return Err(err.into()),
+            Err(_) => {
+                polls += 1;
+                std::thread::sleep(BOOTSTRAP_POLL);
+            }
         }
     }
 }

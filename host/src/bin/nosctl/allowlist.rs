@@ -117,7 +117,7 @@ fn default_path(given: Option<&Path>) -> Result<PathBuf> {
 }
 
 fn load(path: &Path) -> Result<Allowlist> {
-    allowlist_files::load(path).map_err(|error| anyhow::anyhow!("invalid allowlist:\n{error}"))
+    files::load(path).map_err(|error| anyhow::anyhow!("invalid allowlist:\n{error}"))
 }
 
 fn run_check(allowlist: &Allowlist, argv: &[String], json: bool) -> ExitCode {

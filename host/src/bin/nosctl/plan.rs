@@ -159,10 +159,7 @@ fn fill_in(facts: &mut Facts) -> Result<()> {
         }
     }
     if facts.now_unix_seconds == 0 {
-        facts.now_unix_seconds = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|since| since.as_secs())
-            .unwrap_or(0);
+        facts.now_unix_seconds = nos_host::clock::Clock::now(&nos_host::clock::SystemClock);
     }
     Ok(())
 }

@@ -41,7 +41,7 @@ const MAX_ERROR_CHARS: usize = 4096;
 
 /// Reads and loads the configured allowlist; blocking, so called on a blocking thread.
 fn load(path: &Path) -> Result<Allowlist, ApiError> {
-    allowlist_files::load(path).map_err(|err| {
+    files::load(path).map_err(|err| {
         ApiError::AllowlistUnavailable(err.to_string().chars().take(MAX_ERROR_CHARS).collect())
     })
 }

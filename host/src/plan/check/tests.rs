@@ -1,5 +1,5 @@
 use super::*;
-use crate::plan::types::{CrypttabEntry, FstabEntry};
+use crate::plan::types::{CrypttabEntry, FstabEntry, ManagedRequest};
 use expect_test::{Expect, expect};
 
 /// Facts that name no device: the allowlist and scope decide alone (the device rules have
@@ -16,7 +16,7 @@ fn no_devices() -> Facts {
 fn default_allowlist() -> &'static Allowlist {
     static ALLOWLIST: std::sync::LazyLock<Allowlist> = std::sync::LazyLock::new(|| {
         let text = include_str!("../../../../allowlist.toml").to_owned();
-        Allowlist::load(&[allowlist::Source {
+        Allowlist::load(&[nos_allowlist::Source {
             name: "allowlist.toml".into(),
             text,
         }])
