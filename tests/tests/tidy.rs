@@ -135,7 +135,7 @@ fn sources(root: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The violations of `rule` in one file: `path:line: spelling`.
+/// The violations of `rule` in one file, one per line: `path:line: spelling in line`.
 fn violations(rule: &Rule, relative: &str, text: &str) -> Vec<String> {
     let allowed = rule.allowed.iter().any(|allowed| {
         if allowed.ends_with('/') {
@@ -149,13 +149,11 @@ fn violations(rule: &Rule, relative: &str, text: &str) -> Vec<String> {
     }
     let mut found = Vec::new();
     for (line_no, line) in non_test_lines(text) {
-        for spelling in rule.forbidden {
-            if line.contains(spelling) {
-                found.push(format!(
-                    "{relative}:{line_no}: `{spelling}` in `{}`",
-                    line.trim()
-                ));
-            }
+        if let Some(spelling) = rule.forbidden.iter().find(|s| line.contains(**s)) {
+            found.push(format!(
+                "{relative}:{line_no}: `{spelling}` in `{}`",
+                line.trim()
+            ));
         }
     }
     found

@@ -623,6 +623,33 @@ fn demo_walkthrough_over_http_on_loop_devices() {
         );
     }
 
+    // A blank disk smaller than a pool member must be (512 MiB, under btrfs-pool's 1 GiB): blank
+    // in the facts, and still refused by the planner, force-like input or not.
+    {
+        let tiny = nos_tests::LoopDevice::new(&demo.state_dir(), "tiny", "512M").expect("losetup");
+        let disk = device_in(&facts(&mut admin), &tiny.device);
+        assert_eq!(disk["state"], "blank", "{disk:#}");
+        // The planner names the reason; with a force-like field the input itself is refused.
+        for (input, reason) in [
+            (
+                json!({"devices": [a, &tiny.device], "label": "small", "mountpoint": "/srv/small"}),
+                "less than the 1073741824 a pool member needs",
+            ),
+            (
+                json!({"devices": [a, &tiny.device], "label": "small", "mountpoint": "/srv/small",
+                       "force": true}),
+                "force",
+            ),
+        ] {
+            let refused = admin.api.post(
+                "/api/v1/plans",
+                json!({"plugin": "btrfs-pool", "input": input}),
+            );
+            assert_eq!(refused.status, 422, "{}", refused.raw);
+            assert!(refused.raw.contains(reason), "{}", refused.raw);
+        }
+    }
+
     // Plan a raid1 pool on two demo disks.
     let pool_plan = admin.plan(
         "btrfs-pool",
