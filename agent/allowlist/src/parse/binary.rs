@@ -1,0 +1,80 @@
+//! `[[binary]]`: a program rules may run, by bare name and absolute path, maybe pinned.
+//!
+//! ```text
+//! binary = "name" "=" word "path" "=" path [ "sha256" "=" 64HEXDIG-lowercase ] [ "end_of_options" "=" bool ]
+//! ```
+
+use super::cx::Cx;
+use super::raw::RawBinary;
+use crate::DiagnosticKind;
+use crate::grammar::Binary;
+use crate::value::is_component_char;
+
+impl Cx<'_> {
+    pub(super) fn binary(&mut self, raw: &RawBinary, binaries: &[Binary]) -> Option<Binary> {
+        let name = raw.name.get_ref();
+        let path = raw.path.get_ref();
+        let origin = self.origin(raw.name.span());
+        if let Some(previous) = binaries.iter().find(|binary| binary.name == *name) {
+            self.error(
+                raw.name.span(),
+                DiagnosticKind::Duplicate {
+                    what: "binary",
+                    name: name.clone(),
+                    first: previous.origin.clone(),
+                },
+            );
+            return None;
+        }
+        if let Some(previous) = binaries.iter().find(|binary| binary.path == *path) {
+            self.error(
+                raw.path.span(),
+                DiagnosticKind::Duplicate {
+                    what: "binary path",
+                    name: path.clone(),
+                    first: previous.origin.clone(),
+                },
+            );
+            return None;
+        }
+        let name_ok = !name.is_empty()
+            && !name.starts_with(['-', '.'])
+            && name.chars().all(is_component_char);
+        if !name_ok {
+            self.error(
+                raw.name.span(),
+                DiagnosticKind::BadName {
+                    what: "binary",
+                    name: name.clone(),
+                },
+            );
+        }
+        let path_ok = self.check_path(raw.path.span(), "binary", path);
+        let sha256 = raw.sha256.as_ref().and_then(|pin| {
+            let digest = pin.get_ref();
+            let bytes = (digest.len() == 64
+                && digest
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+            .then(|| hex::decode(digest).ok())
+            .flatten()
+            .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok());
+            if bytes.is_none() {
+                self.error(
+                    pin.span(),
+                    DiagnosticKind::Invalid(format!(
+                        "sha256 `{digest}` is not 64 lowercase hex digits"
+                    )),
+                );
+            }
+            bytes
+        });
+        (name_ok && path_ok).then(|| Binary {
+            name: name.clone(),
+            path: path.clone(),
+            sha256,
+            end_of_options: raw.end_of_options,
+            origin,
+        })
+    }
+}

@@ -1,0 +1,161 @@
+//! `[[rule]]`: one command shape, its params, flags and the checks across them.
+//!
+//! ```text
+//! rule  = "id" "=" identifier "binary" "=" name "effect" "=" effect "argv" "=" template
+//!         *( "params." name "=" param ) *flag [ "distinct" "=" names ] [ "min_flags" "=" int ]
+//!         [ "limits" "=" limits ] [ "job" "=" bool ]
+//! param = "{" "type" "=" name [ "min" ] [ "max" ] [ "distinct" ] in-use "}"
+//! ```
+
+use std::ops::Range;
+
+use super::cx::Cx;
+use super::raw::RawRule;
+use crate::DiagnosticKind;
+use crate::grammar::{Arity, Binary, BinaryId, Effect, Param, Rule, Settings, TypeDef, TypeId};
+
+/// Most values one variadic placeholder may take (e.g. devices in one command).
+pub const MAX_VARIADIC: usize = 32;
+
+impl Cx<'_> {
+    pub(super) fn rule(
+        &mut self,
+        raw: &RawRule,
+        binaries: &[Binary],
+        types: &[TypeDef],
+        settings: &Settings,
+        rules: &[Rule],
+    ) -> Option<Rule> {
+        let id = raw.id.get_ref().clone();
+        let span = raw.id.span();
+        let origin = self.origin(span.clone());
+        let mark = self.mark();
+        if let Some(previous) = rules.iter().find(|rule| rule.id == id) {
+            self.error(
+                span.clone(),
+                DiagnosticKind::Duplicate {
+                    what: "rule",
+                    name: id.clone(),
+                    first: previous.origin.clone(),
+                },
+            );
+        }
+        self.check_identifier(span.clone(), "rule id", &id);
+        let binary = binaries
+            .iter()
+            .position(|binary| binary.name == *raw.binary.get_ref());
+        if binary.is_none() {
+            self.error(
+                raw.binary.span(),
+                DiagnosticKind::Unknown {
+                    what: "binary",
+                    name: raw.binary.get_ref().clone(),
+                },
+            );
+        }
+        let effect = Effect::from(raw.effect);
+        let mut params: Vec<Param> = Vec::new();
+        for (name, raw_param) in &raw.params {
+            let param_span = raw_param.span();
+            let raw_param = raw_param.get_ref();
+            let Some(ty) = self.resolve_type(span.clone(), types, &raw_param.ty) else {
+                continue;
+            };
+            let in_use = self.in_use_policy(
+                param_span.clone(),
+                name,
+                raw_param,
+                &types[ty.0].kind,
+                effect,
+            );
+            let arity = match (raw_param.min, raw_param.max, raw_param.distinct) {
+                (None, None, None) => Arity::One,
+                (min, max, distinct) => {
+                    let (min, max) = (min.unwrap_or(1), max.unwrap_or(min.unwrap_or(1)));
+                    if min > max || max == 0 || max > MAX_VARIADIC {
+                        self.error(param_span, DiagnosticKind::Invalid(format!("param `{name}` counts must satisfy min <= max, 1 <= max <= {MAX_VARIADIC}")));
+                    }
+                    Arity::Many {
+                        min,
+                        max,
+                        distinct: distinct.unwrap_or(false),
+                    }
+                }
+            };
+            params.push(Param {
+                name: name.clone(),
+                ty,
+                arity,
+                in_use,
+            });
+        }
+
+        let flags = self.flags(span.clone(), raw, types);
+
+        let template = self.template(raw, &params, &flags);
+        let mut distinct = Vec::new();
+        for name in &raw.distinct {
+            match params.iter().position(|param| param.name == *name) {
+                Some(param_idx) if params[param_idx].arity == Arity::One && !distinct.contains(&param_idx) => distinct.push(param_idx),
+                Some(_) => self.error(span.clone(), DiagnosticKind::Invalid(format!("distinct names `{name}` twice or names a variadic param (use its own `distinct`)"))),
+                None => self.error(span.clone(), DiagnosticKind::Unknown { what: "param", name: name.clone() }),
+            }
+        }
+        if distinct.len() == 1 {
+            self.error(
+                span.clone(),
+                DiagnosticKind::Invalid("distinct needs at least two params".into()),
+            );
+        }
+        if raw.min_flags > flags.iter().map(|flag| flag.max).sum::<usize>() {
+            self.error(
+                span.clone(),
+                DiagnosticKind::Invalid(format!(
+                    "min_flags {} cannot be met by the declared flags",
+                    raw.min_flags
+                )),
+            );
+        }
+        let limits = match &raw.limits {
+            Some(limits) => self.limits(span.clone(), limits, &settings.default_limits),
+            None => settings.default_limits.clone(),
+        };
+        if self.failed_since(mark) {
+            return None;
+        }
+        Some(Rule {
+            id,
+            description: raw.description.clone(),
+            binary: BinaryId(binary?),
+            effect,
+            template,
+            params,
+            flags,
+            distinct,
+            min_flags: raw.min_flags,
+            limits,
+            job: raw.job,
+            origin,
+        })
+    }
+
+    /// The type a param or flag value names; a diagnostic at `span` when there is none.
+    pub(super) fn resolve_type(
+        &mut self,
+        span: Range<usize>,
+        types: &[TypeDef],
+        name: &str,
+    ) -> Option<TypeId> {
+        let found = types.iter().position(|ty| ty.name == name).map(TypeId);
+        if found.is_none() {
+            self.error(
+                span,
+                DiagnosticKind::Unknown {
+                    what: "type",
+                    name: name.to_owned(),
+                },
+            );
+        }
+        found
+    }
+}
