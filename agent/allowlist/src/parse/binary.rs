@@ -62,9 +62,9 @@ impl Cx<'_> {
             if bytes.is_none() {
                 self.error(
                     pin.span(),
-                    DiagnosticKind::Invalid(format!(
-                        "sha256 `{digest}` is not 64 lowercase hex digits"
-                    )),
+                    DiagnosticKind::BadDigest {
+                        digest: digest.clone(),
+                    },
                 );
             }
             bytes

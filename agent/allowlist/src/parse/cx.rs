@@ -86,6 +86,30 @@ impl<'src> Cx<'src> {
         }
     }
 
+    /// Whether `value` lies in `min..=max`; a diagnostic naming `field` otherwise.
+    pub(super) fn check_range(
+        &mut self,
+        span: Range<usize>,
+        field: &'static str,
+        value: u64,
+        min: u64,
+        max: u64,
+    ) -> bool {
+        let valid = (min..=max).contains(&value);
+        if !valid {
+            self.error(
+                span,
+                DiagnosticKind::OutOfRange {
+                    field,
+                    value,
+                    min,
+                    max,
+                },
+            );
+        }
+        valid
+    }
+
     /// An absolute, normalised path; false (and a diagnostic) otherwise.
     pub(super) fn check_path(
         &mut self,
@@ -108,4 +132,9 @@ impl<'src> Cx<'src> {
             }
         }
     }
+}
+
+/// A count or size as the `u64` diagnostics carry (lossless on every target nos runs on).
+pub(super) fn wide(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
 }

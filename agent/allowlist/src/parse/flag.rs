@@ -12,7 +12,7 @@ use super::cx::Cx;
 use super::raw::RawRule;
 use crate::DiagnosticKind;
 use crate::grammar::{Flag, FlagValue, TypeDef};
-use crate::value::is_component_char;
+use crate::value::{escape, is_component_char};
 
 /// Most times one flag may repeat.
 pub const MAX_FLAG_REPEAT: usize = 8;
@@ -37,9 +37,11 @@ impl Cx<'_> {
             if !token_ok {
                 self.error(
                     flag_span.clone(),
-                    DiagnosticKind::Invalid(format!(
-                        "flag token `{token}` must start with `-` and be a plain word"
-                    )),
+                    DiagnosticKind::BadWord {
+                        what: "flag token",
+                        word: escape(&token),
+                        shape: "`-` followed by a plain word ([A-Za-z0-9._@:+=-]+), and not `--`",
+                    },
                 );
             }
             if flags
@@ -48,19 +50,19 @@ impl Cx<'_> {
             {
                 self.error(
                     flag_span.clone(),
-                    DiagnosticKind::Invalid(format!(
-                        "flag `{}` (`{token}`) is declared twice",
-                        raw_flag.name
-                    )),
+                    DiagnosticKind::FlagRepeated {
+                        name: raw_flag.name.clone(),
+                        token: token.clone(),
+                    },
                 );
             }
             let value = match &raw_flag.value {
                 None if token.ends_with('=') => {
                     self.error(
                         flag_span.clone(),
-                        DiagnosticKind::Invalid(format!(
-                            "flag `{token}` ends with `=` but declares no value type"
-                        )),
+                        DiagnosticKind::FlagWithoutValue {
+                            token: token.clone(),
+                        },
                     );
                     FlagValue::None
                 }
@@ -75,10 +77,11 @@ impl Cx<'_> {
             if !(1..=MAX_FLAG_REPEAT).contains(&max) {
                 self.error(
                     flag_span,
-                    DiagnosticKind::Invalid(format!(
-                        "flag `{}` max must be 1 to {MAX_FLAG_REPEAT}",
-                        raw_flag.name
-                    )),
+                    DiagnosticKind::FlagMax {
+                        flag: raw_flag.name.clone(),
+                        max,
+                        most: MAX_FLAG_REPEAT,
+                    },
                 );
             }
             flags.push(Flag {
@@ -125,10 +128,10 @@ impl Cx<'_> {
             {
                 self.error(
                     rule_span.clone(),
-                    DiagnosticKind::Invalid(format!(
-                        "flag `{}` is a prefix of flag `{}`",
-                        flag.token, other.token
-                    )),
+                    DiagnosticKind::FlagPrefix {
+                        flag: flag.token.clone(),
+                        other: other.token.clone(),
+                    },
                 );
             }
         }

@@ -4,8 +4,9 @@ use std::ops::Range;
 
 use super::cx::Cx;
 use super::raw::RawParam;
-use crate::DiagnosticKind;
 use crate::grammar::{Effect, InUsePolicy, Kind};
+use crate::value::escape;
+use crate::{DiagnosticKind, InUseProblem};
 
 /// Longest `in_use_reason` a param may give, in bytes; a longer one is a load error.
 pub const MAX_IN_USE_REASON: usize = 200;
@@ -31,41 +32,29 @@ impl Cx<'_> {
             None | Some("refused") => false,
             Some("allowed") => true,
             Some(other) => {
-                self.error(
+                self.in_use_error(
                     span,
-                    DiagnosticKind::Invalid(format!(
-                        "param `{name}`: in_use `{}` is not `refused` or `allowed`",
-                        crate::value::escape(other)
-                    )),
+                    name,
+                    InUseProblem::UnknownValue {
+                        value: escape(other),
+                    },
                 );
                 return InUsePolicy::Refused;
             }
         };
         if raw.in_use.is_some() && !matches!(kind, Kind::Device(_)) {
-            self.error(
+            self.in_use_error(
                 span.clone(),
-                DiagnosticKind::Invalid(format!(
-                    "param `{name}`: in_use applies only to device params, this is a {}",
-                    kind.name()
-                )),
+                name,
+                InUseProblem::NotDevice { kind: kind.name() },
             );
         }
         if raw.in_use.is_some() && effect == Effect::Read {
-            self.error(
-                span.clone(),
-                DiagnosticKind::Invalid(format!(
-                    "param `{name}`: in_use applies only to state or destructive rules (a read rule is never checked)"
-                )),
-            );
+            self.in_use_error(span.clone(), name, InUseProblem::ReadRule);
         }
         match (allowed, &raw.in_use_reason) {
             (true, None) => {
-                self.error(
-                    span,
-                    DiagnosticKind::Invalid(format!(
-                        "param `{name}`: in_use = \"allowed\" needs an in_use_reason"
-                    )),
-                );
+                self.in_use_error(span, name, InUseProblem::NoReason);
                 InUsePolicy::Refused
             }
             (true, Some(reason)) => {
@@ -73,11 +62,12 @@ impl Cx<'_> {
                     && reason.len() <= MAX_IN_USE_REASON
                     && reason.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
                 if !valid {
-                    self.error(
+                    self.in_use_error(
                         span,
-                        DiagnosticKind::Invalid(format!(
-                            "param `{name}`: in_use_reason must be printable ASCII, 1 to {MAX_IN_USE_REASON} bytes"
-                        )),
+                        name,
+                        InUseProblem::BadReason {
+                            most: MAX_IN_USE_REASON,
+                        },
                     );
                 }
                 InUsePolicy::Allowed {
@@ -85,15 +75,20 @@ impl Cx<'_> {
                 }
             }
             (false, Some(_)) => {
-                self.error(
-                    span,
-                    DiagnosticKind::Invalid(format!(
-                        "param `{name}`: in_use_reason is only for in_use = \"allowed\""
-                    )),
-                );
+                self.in_use_error(span, name, InUseProblem::ReasonWithoutAllowed);
                 InUsePolicy::Refused
             }
             (false, None) => InUsePolicy::Refused,
         }
+    }
+
+    fn in_use_error(&mut self, span: Range<usize>, param: &str, problem: InUseProblem) {
+        self.error(
+            span,
+            DiagnosticKind::InUse {
+                param: param.to_owned(),
+                problem,
+            },
+        );
     }
 }

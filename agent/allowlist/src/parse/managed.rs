@@ -5,11 +5,14 @@
 //!           [ "actions" "=" actions ] *( "params." field "=" "{" "type" "=" name "}" )
 //! ```
 
+use std::ops::Range;
+
 use super::cx::Cx;
 use super::raw::RawManaged;
-use crate::DiagnosticKind;
 use crate::grammar::{Effect, Rule, TypeDef, TypeId};
 use crate::managed::{self, ManagedAction, ManagedKind, ManagedRule};
+use crate::value::escape;
+use crate::{DiagnosticKind, ManagedProblem};
 
 impl Cx<'_> {
     /// A `[[managed]]` rule: one per kind, each of the kind's fields given a type of the right kind.
@@ -48,31 +51,34 @@ impl Cx<'_> {
             .into_iter()
             .find(|kind| kind.as_str() == raw.kind.get_ref())
         else {
-            let message = format!(
-                "unknown managed kind `{}` (known: mount_dir, key_file, fstab_entry, crypttab_entry)",
-                raw.kind.get_ref()
+            self.managed_error(
+                raw.kind.span(),
+                ManagedProblem::UnknownKind {
+                    kind: escape(raw.kind.get_ref()),
+                },
             );
-            self.error(raw.kind.span(), DiagnosticKind::Invalid(message));
             return None;
         };
         if let Some(previous) = managed_rules.iter().find(|rule| rule.kind == kind) {
-            let message = format!(
-                "managed kind `{}` already has rule `{}` at {}",
-                kind.as_str(),
-                previous.id,
-                previous.origin
+            self.managed_error(
+                raw.kind.span(),
+                ManagedProblem::KindTaken {
+                    kind,
+                    rule: previous.id.clone(),
+                    first: previous.origin.clone(),
+                },
             );
-            self.error(raw.kind.span(), DiagnosticKind::Invalid(message));
         }
         let mut field_types = Vec::new();
-        for (field, expected) in kind.fields() {
-            let Some(param) = raw.params.get(*field) else {
-                self.error(
+        for &(field, expected) in kind.fields() {
+            let Some(param) = raw.params.get(field) else {
+                self.managed_error(
                     span.clone(),
-                    DiagnosticKind::Invalid(format!(
-                        "managed {} needs params.{field} (a {expected} type)",
-                        kind.as_str()
-                    )),
+                    ManagedProblem::MissingField {
+                        kind,
+                        field,
+                        expected,
+                    },
                 );
                 continue;
             };
@@ -83,24 +89,22 @@ impl Cx<'_> {
                 || raw_param.in_use.is_some()
                 || raw_param.in_use_reason.is_some()
             {
-                self.error(
-                    param.span(),
-                    DiagnosticKind::Invalid(format!(
-                        "params.{field} of a managed rule takes only a type"
-                    )),
-                );
+                self.managed_error(param.span(), ManagedProblem::OnlyType { field });
             }
             match types.iter().position(|ty| ty.name == raw_param.ty) {
                 Some(type_idx) if managed::fits(&types[type_idx].kind, expected) => {
                     field_types.push(TypeId(type_idx))
                 }
                 Some(type_idx) => {
-                    let message = format!(
-                        "params.{field} needs a {expected} type; `{}` is a {}",
-                        raw_param.ty,
-                        types[type_idx].kind.name()
+                    self.managed_error(
+                        param.span(),
+                        ManagedProblem::FieldType {
+                            field,
+                            expected,
+                            ty: raw_param.ty.clone(),
+                            found: types[type_idx].kind.name(),
+                        },
                     );
-                    self.error(param.span(), DiagnosticKind::Invalid(message));
                 }
                 None => self.error(
                     param.span(),
@@ -113,12 +117,12 @@ impl Cx<'_> {
         }
         for name in raw.params.keys() {
             if !kind.fields().iter().any(|(field, _)| field == name) {
-                self.error(
+                self.managed_error(
                     span.clone(),
-                    DiagnosticKind::Invalid(format!(
-                        "managed {} has no field `{name}`",
-                        kind.as_str()
-                    )),
+                    ManagedProblem::NoSuchField {
+                        kind,
+                        field: name.clone(),
+                    },
                 );
             }
         }
@@ -127,10 +131,7 @@ impl Cx<'_> {
             .clone()
             .unwrap_or_else(|| vec![ManagedAction::Ensure, ManagedAction::Remove]);
         if actions.is_empty() {
-            self.error(
-                span.clone(),
-                DiagnosticKind::Invalid("actions is empty".into()),
-            );
+            self.error(span.clone(), DiagnosticKind::Empty { field: "actions" });
         }
         let effect = Effect::from(raw.effect);
         let origin = self.origin(span);
@@ -143,5 +144,9 @@ impl Cx<'_> {
             field_types,
             origin,
         })
+    }
+
+    fn managed_error(&mut self, span: Range<usize>, problem: ManagedProblem) {
+        self.error(span, DiagnosticKind::Managed(problem));
     }
 }

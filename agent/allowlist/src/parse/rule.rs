@@ -73,7 +73,15 @@ impl Cx<'_> {
                 (min, max, distinct) => {
                     let (min, max) = (min.unwrap_or(1), max.unwrap_or(min.unwrap_or(1)));
                     if min > max || max == 0 || max > MAX_VARIADIC {
-                        self.error(param_span, DiagnosticKind::Invalid(format!("param `{name}` counts must satisfy min <= max, 1 <= max <= {MAX_VARIADIC}")));
+                        self.error(
+                            param_span,
+                            DiagnosticKind::ParamCounts {
+                                param: name.clone(),
+                                min,
+                                max,
+                                most: MAX_VARIADIC,
+                            },
+                        );
                     }
                     Arity::Many {
                         min,
@@ -96,24 +104,40 @@ impl Cx<'_> {
         let mut distinct = Vec::new();
         for name in &raw.distinct {
             match params.iter().position(|param| param.name == *name) {
-                Some(param_idx) if params[param_idx].arity == Arity::One && !distinct.contains(&param_idx) => distinct.push(param_idx),
-                Some(_) => self.error(span.clone(), DiagnosticKind::Invalid(format!("distinct names `{name}` twice or names a variadic param (use its own `distinct`)"))),
-                None => self.error(span.clone(), DiagnosticKind::Unknown { what: "param", name: name.clone() }),
+                Some(param_idx) if params[param_idx].arity != Arity::One => self.error(
+                    span.clone(),
+                    DiagnosticKind::DistinctVariadic {
+                        param: name.clone(),
+                    },
+                ),
+                Some(param_idx) if distinct.contains(&param_idx) => self.error(
+                    span.clone(),
+                    DiagnosticKind::Repeated {
+                        what: "distinct param",
+                        name: name.clone(),
+                    },
+                ),
+                Some(param_idx) => distinct.push(param_idx),
+                None => self.error(
+                    span.clone(),
+                    DiagnosticKind::Unknown {
+                        what: "param",
+                        name: name.clone(),
+                    },
+                ),
             }
         }
         if distinct.len() == 1 {
-            self.error(
-                span.clone(),
-                DiagnosticKind::Invalid("distinct needs at least two params".into()),
-            );
+            self.error(span.clone(), DiagnosticKind::DistinctTooFew);
         }
-        if raw.min_flags > flags.iter().map(|flag| flag.max).sum::<usize>() {
+        let most_flags = flags.iter().map(|flag| flag.max).sum::<usize>();
+        if raw.min_flags > most_flags {
             self.error(
                 span.clone(),
-                DiagnosticKind::Invalid(format!(
-                    "min_flags {} cannot be met by the declared flags",
-                    raw.min_flags
-                )),
+                DiagnosticKind::MinFlagsUnreachable {
+                    min_flags: raw.min_flags,
+                    most: most_flags,
+                },
             );
         }
         let limits = match &raw.limits {

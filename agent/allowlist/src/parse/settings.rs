@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::cx::Cx;
+use super::cx::{Cx, wide};
 use super::raw::{RawLimits, RawSettings};
 use crate::DiagnosticKind;
 use crate::grammar::{Limits, Settings};
@@ -65,7 +65,9 @@ impl Cx<'_> {
                 if roots.is_empty() {
                     self.error(
                         span.clone(),
-                        DiagnosticKind::Invalid("mount_roots is empty".into()),
+                        DiagnosticKind::Empty {
+                            field: "mount_roots",
+                        },
                     );
                 }
                 roots.iter().map(|root| root.get_ref().clone()).collect()
@@ -85,9 +87,7 @@ impl Cx<'_> {
                     if !forced.get_ref().iter().any(|option| option == required) {
                         self.error(
                             forced.span(),
-                            DiagnosticKind::Invalid(format!(
-                                "forced_mount_options must contain `{required}`"
-                            )),
+                            DiagnosticKind::ForcedOptionMissing { option: required },
                         );
                     }
                 }
@@ -114,23 +114,24 @@ impl Cx<'_> {
             .map_or(base.kill_after, Duration::from_secs);
         let max_stdout = raw.max_stdout.unwrap_or(base.max_stdout);
         let max_stderr = raw.max_stderr.unwrap_or(base.max_stderr);
-        if timeout.is_zero() || timeout > MAX_TIMEOUT || kill_after > MAX_TIMEOUT {
-            self.error(
-                span.clone(),
-                DiagnosticKind::Invalid(format!(
-                    "timeouts must be 1 s to {} s",
-                    MAX_TIMEOUT.as_secs()
-                )),
-            );
-        }
-        if max_stdout > MAX_OUTPUT_CAP || max_stderr > MAX_OUTPUT_CAP {
-            self.error(
-                span.clone(),
-                DiagnosticKind::Invalid(format!(
-                    "output caps must be at most {MAX_OUTPUT_CAP} bytes"
-                )),
-            );
-        }
+        let most_seconds = MAX_TIMEOUT.as_secs();
+        let most_bytes = wide(MAX_OUTPUT_CAP);
+        self.check_range(
+            span.clone(),
+            "timeout_s",
+            timeout.as_secs(),
+            1,
+            most_seconds,
+        );
+        self.check_range(
+            span.clone(),
+            "kill_after_s",
+            kill_after.as_secs(),
+            0,
+            most_seconds,
+        );
+        self.check_range(span.clone(), "max_stdout", wide(max_stdout), 0, most_bytes);
+        self.check_range(span.clone(), "max_stderr", wide(max_stderr), 0, most_bytes);
         let mut exit_states = base.exit_states.clone();
         for (code, state) in &raw.exit_states {
             match code.parse::<i32>() {
@@ -139,9 +140,7 @@ impl Cx<'_> {
                 }
                 _ => self.error(
                     span.clone(),
-                    DiagnosticKind::Invalid(format!(
-                        "exit state `{code}` is not an exit code from 1 to 255"
-                    )),
+                    DiagnosticKind::BadExitCode { code: code.clone() },
                 ),
             }
         }

@@ -1,17 +1,21 @@
 //! A rule's `argv`: the token template a request must follow.
 
+use std::ops::Range;
+
 use super::cx::Cx;
 use super::raw::RawRule;
-use crate::DiagnosticKind;
 use crate::grammar::{Arity, Flag, Item, Param};
-use crate::value::is_component_char;
+use crate::value::{escape, is_component_char};
+use crate::{DiagnosticKind, TemplateProblem};
 
 impl Cx<'_> {
     /// ```text
     /// template = *( literal / "[" literal "]" / "$flags" / "--" / "$" param / "$" param "..." )
+    /// literal  = 1*( ALPHA / DIGIT / "." / "_" / "@" / ":" / "+" / "-" / "=" / "," )
     /// ```
     /// Every param is used exactly once; at most one is variadic, and after it come only
     /// literals and single params, so the number of values it takes is fixed by the argv length.
+    /// A literal right after `$flags` may not start with `-`, or it would read as a flag.
     pub(super) fn template(
         &mut self,
         raw: &RawRule,
@@ -25,47 +29,29 @@ impl Cx<'_> {
         for token in &raw.argv {
             let span = token.span();
             let text = token.get_ref().as_str();
+            let after_flags = matches!(template.last(), Some(Item::Flags));
             let item = if text == "$flags" {
                 if seen_flags || seen_variadic {
-                    self.error(
-                        span.clone(),
-                        DiagnosticKind::Invalid(
-                            "`$flags` must appear once, before any variadic param".into(),
-                        ),
-                    );
+                    self.template_error(span.clone(), TemplateProblem::FlagsPlacement);
                 }
                 seen_flags = true;
                 Item::Flags
             } else if text == "--" {
                 if seen_variadic {
-                    self.error(
-                        span.clone(),
-                        DiagnosticKind::Invalid("`--` cannot follow a variadic param".into()),
-                    );
+                    self.template_error(span.clone(), TemplateProblem::EndOfOptionsAfterVariadic);
                 }
                 Item::EndOfOptions
             } else if let Some(implied) = text
                 .strip_prefix('[')
                 .and_then(|rest| rest.strip_suffix(']'))
             {
-                let valid = !implied.is_empty()
-                    && implied
-                        .chars()
-                        .all(|ch| is_component_char(ch) || matches!(ch, '=' | ','));
-                if !valid || seen_variadic {
-                    self.error(
+                self.check_literal(span.clone(), "implied token", text, implied, after_flags);
+                if seen_variadic {
+                    self.template_error(
                         span.clone(),
-                        DiagnosticKind::Invalid(format!(
-                            "implied token `{text}` must be a plain word before any variadic param"
-                        )),
-                    );
-                }
-                if matches!(template.last(), Some(Item::Flags)) && implied.starts_with('-') {
-                    self.error(
-                        span.clone(),
-                        DiagnosticKind::Invalid(format!(
-                            "implied token `{text}` right after `$flags` would read as a flag"
-                        )),
+                        TemplateProblem::ImpliedAfterVariadic {
+                            token: escape(text),
+                        },
                     );
                 }
                 Item::Implied(implied.to_owned())
@@ -84,84 +70,92 @@ impl Cx<'_> {
                     );
                     continue;
                 };
+                let param = name.to_owned();
                 if std::mem::replace(&mut used[param_idx], true) {
-                    self.error(
+                    self.template_error(
                         span.clone(),
-                        DiagnosticKind::Invalid(format!("param `{name}` is used twice")),
+                        TemplateProblem::ParamUsedTwice {
+                            param: param.clone(),
+                        },
                     );
                 }
                 match (params[param_idx].arity, variadic) {
                     (Arity::One, false) => {}
                     (Arity::Many { .. }, true) => {
                         if seen_variadic {
-                            self.error(
-                                span.clone(),
-                                DiagnosticKind::Invalid(
-                                    "a rule may have only one variadic param".into(),
-                                ),
-                            );
+                            self.template_error(span.clone(), TemplateProblem::SecondVariadic);
                         }
                         seen_variadic = true;
                     }
-                    (Arity::One, true) => self.error(
-                        span.clone(),
-                        DiagnosticKind::Invalid(format!(
-                            "param `{name}` is used with `...` but declares no min/max"
-                        )),
-                    ),
-                    (Arity::Many { .. }, false) => self.error(
-                        span.clone(),
-                        DiagnosticKind::Invalid(format!(
-                            "param `{name}` declares min/max, so write `${name}...`"
-                        )),
-                    ),
+                    (Arity::One, true) => self
+                        .template_error(span.clone(), TemplateProblem::DotsWithoutCounts { param }),
+                    (Arity::Many { .. }, false) => self
+                        .template_error(span.clone(), TemplateProblem::CountsWithoutDots { param }),
                 }
                 Item::Param(param_idx)
             } else {
-                let valid = !text.is_empty()
-                    && text
-                        .chars()
-                        .all(|ch| is_component_char(ch) || matches!(ch, '=' | ','));
-                if !valid {
-                    self.error(
-                        span.clone(),
-                        DiagnosticKind::Invalid(format!(
-                            "literal `{}` is not a plain word",
-                            crate::value::escape(text)
-                        )),
-                    );
-                }
-                if matches!(template.last(), Some(Item::Flags)) && text.starts_with('-') {
-                    self.error(
-                        span.clone(),
-                        DiagnosticKind::Invalid(format!(
-                            "literal `{text}` right after `$flags` would read as a flag"
-                        )),
-                    );
-                }
+                self.check_literal(span.clone(), "literal", text, text, after_flags);
                 Item::Literal(text.to_owned())
             };
             template.push(item);
         }
         for (param, used) in params.iter().zip(&used) {
             if !used {
-                self.error(
+                self.template_error(
                     raw.id.span(),
-                    DiagnosticKind::Invalid(format!(
-                        "param `{}` is declared but not used in argv",
-                        param.name
-                    )),
+                    TemplateProblem::ParamUnused {
+                        param: param.name.clone(),
+                    },
                 );
             }
         }
         if seen_flags == flags.is_empty() {
-            let message = if seen_flags {
-                "`$flags` is used but no flag is declared"
+            let problem = if seen_flags {
+                TemplateProblem::NoFlagDeclared
             } else {
-                "flags are declared but argv has no `$flags`"
+                TemplateProblem::NoFlagsToken
             };
-            self.error(raw.id.span(), DiagnosticKind::Invalid(message.into()));
+            self.template_error(raw.id.span(), problem);
         }
         template
+    }
+
+    /// A literal or implied token: a plain word that, right after `$flags`, does not start with
+    /// `-`. `token` is the argv element as written, `word` the literal inside it.
+    fn check_literal(
+        &mut self,
+        span: Range<usize>,
+        what: &'static str,
+        token: &str,
+        word: &str,
+        after_flags: bool,
+    ) {
+        let valid = !word.is_empty()
+            && word
+                .chars()
+                .all(|ch| is_component_char(ch) || matches!(ch, '=' | ','));
+        if !valid {
+            self.error(
+                span.clone(),
+                DiagnosticKind::BadWord {
+                    what,
+                    word: escape(token),
+                    shape: "a plain word ([A-Za-z0-9._@:+=,-]+)",
+                },
+            );
+        }
+        if after_flags && word.starts_with('-') {
+            self.template_error(
+                span,
+                TemplateProblem::ReadsAsFlag {
+                    what,
+                    token: escape(token),
+                },
+            );
+        }
+    }
+
+    fn template_error(&mut self, span: Range<usize>, problem: TemplateProblem) {
+        self.error(span, DiagnosticKind::Template(problem));
     }
 }

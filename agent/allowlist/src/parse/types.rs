@@ -9,7 +9,7 @@
 use std::ops::Range;
 
 use super::Source;
-use super::cx::Cx;
+use super::cx::{Cx, wide};
 use super::raw::RawType;
 use crate::Diagnostic;
 use crate::DiagnosticKind;
@@ -17,7 +17,7 @@ use crate::grammar::{
     DeviceForm, DeviceSpec, KeyFileSpec, Kind, MountOptionsSpec, MountPathSpec, NameSpec,
     OptionPattern, Settings, TypeDef, TypeId,
 };
-use crate::value::is_component_char;
+use crate::value::{escape, is_component_char};
 
 /// Deepest a mount path type may reach below its root.
 pub const MAX_MOUNT_DEPTH: usize = 16;
@@ -149,9 +149,10 @@ impl Cx<'_> {
                             if found.is_none() {
                                 self.error(
                                     span.clone(),
-                                    DiagnosticKind::Invalid(format!(
-                                        "unknown device form `{form}`"
-                                    )),
+                                    DiagnosticKind::Unknown {
+                                        what: "device form",
+                                        name: form.clone(),
+                                    },
                                 );
                             }
                             found
@@ -173,19 +174,18 @@ impl Cx<'_> {
                     if !valid {
                         self.error(
                             span.clone(),
-                            DiagnosticKind::Invalid(format!(
-                                "kernel name prefix `{prefix}` is not [a-z][a-z0-9-]*"
-                            )),
+                            DiagnosticKind::BadWord {
+                                what: "kernel name prefix",
+                                word: escape(prefix),
+                                shape: "[a-z][a-z0-9-]*, at most 16 bytes",
+                            },
                         );
                     }
                 }
                 if forms.is_empty()
                     || (forms.contains(&DeviceForm::Kernel) && kernel_names.is_empty())
                 {
-                    self.error(
-                        span.clone(),
-                        DiagnosticKind::Invalid("a device type must accept some form".into()),
-                    );
+                    self.error(span.clone(), DiagnosticKind::NoDeviceForm);
                 }
                 Kind::Device(DeviceSpec {
                     forms,
@@ -201,20 +201,16 @@ impl Cx<'_> {
                     self.check_path(span.clone(), "mount root", root);
                 }
                 if roots.is_empty() {
-                    self.error(
-                        span.clone(),
-                        DiagnosticKind::Invalid("a mount_path type needs at least one root".into()),
-                    );
+                    self.error(span.clone(), DiagnosticKind::Empty { field: "roots" });
                 }
                 let max_depth = raw.max_depth.unwrap_or(4);
-                if !(1..=MAX_MOUNT_DEPTH).contains(&max_depth) {
-                    self.error(
-                        span.clone(),
-                        DiagnosticKind::Invalid(format!(
-                            "max_depth must be 1 to {MAX_MOUNT_DEPTH}"
-                        )),
-                    );
-                }
+                self.check_range(
+                    span.clone(),
+                    "max_depth",
+                    wide(max_depth),
+                    1,
+                    wide(MAX_MOUNT_DEPTH),
+                );
                 Kind::MountPath(MountPathSpec { roots, max_depth })
             }
             "key_file" => {
@@ -224,9 +220,11 @@ impl Cx<'_> {
                 if !suffix.chars().all(is_component_char) {
                     self.error(
                         span.clone(),
-                        DiagnosticKind::Invalid(format!(
-                            "suffix `{suffix}` has characters outside [A-Za-z0-9._@:+-]"
-                        )),
+                        DiagnosticKind::BadWord {
+                            what: "suffix",
+                            word: escape(&suffix),
+                            shape: "made of [A-Za-z0-9._@:+-]",
+                        },
                     );
                 }
                 Kind::KeyFile(KeyFileSpec { dir, suffix })
@@ -235,12 +233,7 @@ impl Cx<'_> {
                 let max_len = raw
                     .max_len
                     .unwrap_or(if kind_name == "label" { 255 } else { 127 });
-                if !(1..=255).contains(&max_len) {
-                    self.error(
-                        span.clone(),
-                        DiagnosticKind::Invalid("max_len must be 1 to 255".into()),
-                    );
-                }
+                self.check_range(span.clone(), "max_len", wide(max_len), 1, 255);
                 if kind_name == "label" {
                     Kind::Label(NameSpec { max_len })
                 } else {
@@ -250,10 +243,7 @@ impl Cx<'_> {
             "enum" => {
                 let values = raw.values.clone().unwrap_or_default();
                 if values.is_empty() {
-                    self.error(
-                        span.clone(),
-                        DiagnosticKind::Invalid("an enum needs values".into()),
-                    );
+                    self.error(span.clone(), DiagnosticKind::Empty { field: "values" });
                 }
                 for (value_idx, value) in values.iter().enumerate() {
                     if value.is_empty()
@@ -262,15 +252,20 @@ impl Cx<'_> {
                     {
                         self.error(
                             span.clone(),
-                            DiagnosticKind::Invalid(format!(
-                                "enum value `{value}` is not a plain word"
-                            )),
+                            DiagnosticKind::BadWord {
+                                what: "enum value",
+                                word: escape(value),
+                                shape: "a plain word ([A-Za-z0-9._@:+-]+, not starting with `-`)",
+                            },
                         );
                     }
                     if values[..value_idx].contains(value) {
                         self.error(
                             span.clone(),
-                            DiagnosticKind::Invalid(format!("enum value `{value}` is repeated")),
+                            DiagnosticKind::Repeated {
+                                what: "enum value",
+                                name: value.clone(),
+                            },
                         );
                     }
                 }
@@ -279,10 +274,7 @@ impl Cx<'_> {
             "int" => {
                 let (min, max) = (raw.min.unwrap_or(0), raw.max.unwrap_or(u64::from(u32::MAX)));
                 if min > max {
-                    self.error(
-                        span.clone(),
-                        DiagnosticKind::Invalid(format!("min {min} is above max {max}")),
-                    );
+                    self.error(span.clone(), DiagnosticKind::MinAboveMax { min, max });
                 }
                 Kind::Int { min, max }
             }
@@ -306,20 +298,16 @@ impl Cx<'_> {
                         if repeated {
                             self.error(
                                 span.clone(),
-                                DiagnosticKind::Invalid(format!(
-                                    "mount option `{item}` is declared twice"
-                                )),
+                                DiagnosticKind::Repeated {
+                                    what: "mount option",
+                                    name: item.clone(),
+                                },
                             );
                         }
                         allow.push(pattern);
                     }
                 }
-                if !(1..=64).contains(&max_items) {
-                    self.error(
-                        span.clone(),
-                        DiagnosticKind::Invalid("max_items must be 1 to 64".into()),
-                    );
-                }
+                self.check_range(span.clone(), "max_items", wide(max_items), 1, 64);
                 Kind::MountOptions(MountOptionsSpec {
                     allow,
                     max_items,
@@ -365,18 +353,20 @@ impl Cx<'_> {
         if !valid {
             self.error(
                 span,
-                DiagnosticKind::Invalid(format!(
-                    "mount option `{item}` is not a plain option word"
-                )),
+                DiagnosticKind::BadWord {
+                    what: "mount option",
+                    word: escape(item),
+                    shape: "a plain option word ([a-z][a-z0-9_=:.-]*, then maybe `$` and a type)",
+                },
             );
             return None;
         }
         if CONTRADICTING_OPTIONS.contains(&text) {
             self.error(
                 span,
-                DiagnosticKind::Invalid(format!(
-                    "mount option `{text}` contradicts the forced nosuid,nodev"
-                )),
+                DiagnosticKind::ContradictingOption {
+                    option: text.to_owned(),
+                },
             );
             return None;
         }
@@ -405,7 +395,11 @@ impl Cx<'_> {
                     {
                         self.diagnostics.push(Diagnostic {
                             origin: ty.origin.clone(),
-                            kind: DiagnosticKind::Invalid(format!("mount option `{prefix}` takes a `{}`; only int, enum, label or uuid values are allowed", types[value_ty.0].name)),
+                            kind: DiagnosticKind::OptionValueType {
+                                option: prefix.clone(),
+                                ty: types[value_ty.0].name.clone(),
+                                kind: types[value_ty.0].kind.name(),
+                            },
                         });
                     }
                 }
