@@ -241,71 +241,63 @@ fn in_use_needs_a_known_value_a_reason_and_a_device_of_a_changing_rule() {
             "[[rule]]\nid = \"x\"\nbinary = \"btrfs\"\neffect = \"{effect}\"\nargv = [\"device\", \"remove\", \"$device\", \"$pool\"]\nparams.device = {param}\nparams.pool = {{ type = \"pool\" }}\n"
         )
     };
-    check_errors(
-        &rule("destructive", r#"{ type = "disk", in_use = "yes" }"#),
-        None,
-        expect!["main.toml:20:17: param `device`: in_use `yes` is not `refused` or `allowed`"],
-    );
-    check_errors(
-        &rule("destructive", r#"{ type = "disk", in_use = "allowed" }"#),
-        None,
-        expect![[r#"main.toml:20:17: param `device`: in_use = "allowed" needs an in_use_reason"#]],
-    );
-    check_errors(
-        &rule(
+    let cases = [
+        (
+            "destructive",
+            r#"{ type = "disk", in_use = "yes" }"#,
+            expect!["main.toml:20:17: param `device`: in_use `yes` is not `refused` or `allowed`"],
+        ),
+        (
+            "destructive",
+            r#"{ type = "disk", in_use = "allowed" }"#,
+            expect![[
+                r#"main.toml:20:17: param `device`: in_use = "allowed" needs an in_use_reason"#
+            ]],
+        ),
+        (
             "destructive",
             r#"{ type = "disk", in_use = "allowed", in_use_reason = "" }"#,
+            expect![
+                "main.toml:20:17: param `device`: in_use_reason must be printable ASCII, 1 to 200 bytes"
+            ],
         ),
-        None,
-        expect![
-            "main.toml:20:17: param `device`: in_use_reason must be printable ASCII, 1 to 200 bytes"
-        ],
-    );
-    check_errors(
-        &rule(
+        (
             "destructive",
             r#"{ type = "disk", in_use = "allowed", in_use_reason = "a\tb" }"#,
+            expect![
+                "main.toml:20:17: param `device`: in_use_reason must be printable ASCII, 1 to 200 bytes"
+            ],
         ),
-        None,
-        expect![
-            "main.toml:20:17: param `device`: in_use_reason must be printable ASCII, 1 to 200 bytes"
-        ],
-    );
-    check_errors(
-        &rule(
+        (
             "destructive",
             r#"{ type = "disk", in_use_reason = "member" }"#,
+            expect![[
+                r#"main.toml:20:17: param `device`: in_use_reason is only for in_use = "allowed""#
+            ]],
         ),
-        None,
-        expect![[
-            r#"main.toml:20:17: param `device`: in_use_reason is only for in_use = "allowed""#
-        ]],
-    );
-    check_errors(
-        &rule(
+        (
             "read",
             r#"{ type = "disk", in_use = "allowed", in_use_reason = "member" }"#,
+            expect![
+                "main.toml:20:17: param `device`: in_use applies only to state or destructive rules (a read rule is never checked)"
+            ],
         ),
-        None,
-        expect![
-            "main.toml:20:17: param `device`: in_use applies only to state or destructive rules (a read rule is never checked)"
-        ],
-    );
-    check_errors(
-        &rule(
+        (
             "destructive",
             r#"{ type = "pool", in_use = "allowed", in_use_reason = "member" }"#,
+            expect![
+                "main.toml:20:17: param `device`: in_use applies only to device params, this is a mount_path"
+            ],
         ),
-        None,
-        expect![
-            "main.toml:20:17: param `device`: in_use applies only to device params, this is a mount_path"
-        ],
-    );
-    check_errors(
-        &rule("destructive", r#"{ type = "disk", in_use = true }"#),
-        None,
-        expect!["main.toml:20:43: invalid type: boolean `true`, expected a string"],
-    );
+        (
+            "destructive",
+            r#"{ type = "disk", in_use = true }"#,
+            expect!["main.toml:20:43: invalid type: boolean `true`, expected a string"],
+        ),
+    ];
+    for (effect, param, expect) in cases {
+        check_errors(&rule(effect, param), None, expect);
+    }
 }
 
 #[test]

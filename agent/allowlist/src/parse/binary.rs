@@ -15,26 +15,18 @@ impl Cx<'_> {
         let name = raw.name.get_ref();
         let path = raw.path.get_ref();
         let origin = self.origin(raw.name.span());
-        if let Some(previous) = binaries.iter().find(|binary| binary.name == *name) {
-            self.error(
-                raw.name.span(),
-                DiagnosticKind::Duplicate {
-                    what: "binary",
-                    name: name.clone(),
-                    first: previous.origin.clone(),
-                },
-            );
+        let same_name = binaries
+            .iter()
+            .find(|binary| binary.name == *name)
+            .map(|binary| &binary.origin);
+        if !self.check_new(raw.name.span(), "binary", name, same_name) {
             return None;
         }
-        if let Some(previous) = binaries.iter().find(|binary| binary.path == *path) {
-            self.error(
-                raw.path.span(),
-                DiagnosticKind::Duplicate {
-                    what: "binary path",
-                    name: path.clone(),
-                    first: previous.origin.clone(),
-                },
-            );
+        let same_path = binaries
+            .iter()
+            .find(|binary| binary.path == *path)
+            .map(|binary| &binary.origin);
+        if !self.check_new(raw.path.span(), "binary path", path, same_path) {
             return None;
         }
         let name_ok = !name.is_empty()

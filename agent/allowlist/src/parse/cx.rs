@@ -66,6 +66,28 @@ impl<'src> Cx<'src> {
         self.diagnostics.push(Diagnostic { origin, kind });
     }
 
+    /// Whether `name` is not defined yet; a diagnostic pointing at its `first` definition otherwise.
+    pub(super) fn check_new(
+        &mut self,
+        span: Range<usize>,
+        what: &'static str,
+        name: &str,
+        first: Option<&Origin>,
+    ) -> bool {
+        let Some(first) = first else {
+            return true;
+        };
+        self.error(
+            span,
+            DiagnosticKind::Duplicate {
+                what,
+                name: name.to_owned(),
+                first: first.clone(),
+            },
+        );
+        false
+    }
+
     /// ```text
     /// identifier = ALPHA *63( ALPHA / DIGIT / "_" / "-" / "." )
     /// ```

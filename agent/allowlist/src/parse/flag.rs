@@ -10,6 +10,7 @@ use std::ops::Range;
 
 use super::cx::Cx;
 use super::raw::RawRule;
+use super::types::type_names;
 use crate::DiagnosticKind;
 use crate::grammar::{Flag, FlagValue, TypeDef};
 use crate::value::{escape, is_component_char};
@@ -67,11 +68,13 @@ impl Cx<'_> {
                     FlagValue::None
                 }
                 None => FlagValue::None,
-                Some(type_name) => match self.resolve_type(rule_span.clone(), types, type_name) {
-                    Some(ty) if token.ends_with('=') => FlagValue::Joined(ty),
-                    Some(ty) => FlagValue::Separate(ty),
-                    None => FlagValue::None,
-                },
+                Some(type_name) => {
+                    match self.resolve_type(rule_span.clone(), type_names(types), type_name) {
+                        Some(ty) if token.ends_with('=') => FlagValue::Joined(ty),
+                        Some(ty) => FlagValue::Separate(ty),
+                        None => FlagValue::None,
+                    }
+                }
             };
             let max = raw_flag.max.unwrap_or(1);
             if !(1..=MAX_FLAG_REPEAT).contains(&max) {

@@ -30,23 +30,14 @@ impl Cx<'_> {
         let first = rules
             .iter()
             .find(|rule| rule.id == id)
-            .map(|rule| rule.origin.clone())
+            .map(|rule| &rule.origin)
             .or_else(|| {
                 managed_rules
                     .iter()
                     .find(|rule| rule.id == id)
-                    .map(|rule| rule.origin.clone())
+                    .map(|rule| &rule.origin)
             });
-        if let Some(first) = first {
-            self.error(
-                span.clone(),
-                DiagnosticKind::Duplicate {
-                    what: "rule",
-                    name: id.clone(),
-                    first,
-                },
-            );
-        }
+        self.check_new(span.clone(), "rule", &id, first);
         let Some(kind) = ManagedKind::ALL
             .into_iter()
             .find(|kind| kind.as_str() == raw.kind.get_ref())

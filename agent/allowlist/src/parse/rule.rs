@@ -7,12 +7,11 @@
 //! param = "{" "type" "=" name [ "min" ] [ "max" ] [ "distinct" ] in-use "}"
 //! ```
 
-use std::ops::Range;
-
 use super::cx::Cx;
 use super::raw::RawRule;
+use super::types::type_names;
 use crate::DiagnosticKind;
-use crate::grammar::{Arity, Binary, BinaryId, Effect, Param, Rule, Settings, TypeDef, TypeId};
+use crate::grammar::{Arity, Binary, BinaryId, Effect, Param, Rule, Settings, TypeDef};
 
 /// Most values one variadic placeholder may take (e.g. devices in one command).
 pub const MAX_VARIADIC: usize = 32;
@@ -30,16 +29,11 @@ impl Cx<'_> {
         let span = raw.id.span();
         let origin = self.origin(span.clone());
         let mark = self.mark();
-        if let Some(previous) = rules.iter().find(|rule| rule.id == id) {
-            self.error(
-                span.clone(),
-                DiagnosticKind::Duplicate {
-                    what: "rule",
-                    name: id.clone(),
-                    first: previous.origin.clone(),
-                },
-            );
-        }
+        let first = rules
+            .iter()
+            .find(|rule| rule.id == id)
+            .map(|rule| &rule.origin);
+        self.check_new(span.clone(), "rule", &id, first);
         self.check_identifier(span.clone(), "rule id", &id);
         let binary = binaries
             .iter()
@@ -58,7 +52,7 @@ impl Cx<'_> {
         for (name, raw_param) in &raw.params {
             let param_span = raw_param.span();
             let raw_param = raw_param.get_ref();
-            let Some(ty) = self.resolve_type(span.clone(), types, &raw_param.ty) else {
+            let Some(ty) = self.resolve_type(span.clone(), type_names(types), &raw_param.ty) else {
                 continue;
             };
             let in_use = self.in_use_policy(
@@ -161,25 +155,5 @@ impl Cx<'_> {
             job: raw.job,
             origin,
         })
-    }
-
-    /// The type a param or flag value names; a diagnostic at `span` when there is none.
-    pub(super) fn resolve_type(
-        &mut self,
-        span: Range<usize>,
-        types: &[TypeDef],
-        name: &str,
-    ) -> Option<TypeId> {
-        let found = types.iter().position(|ty| ty.name == name).map(TypeId);
-        if found.is_none() {
-            self.error(
-                span,
-                DiagnosticKind::Unknown {
-                    what: "type",
-                    name: name.to_owned(),
-                },
-            );
-        }
-        found
     }
 }

@@ -24,6 +24,11 @@ pub const MAX_MOUNT_DEPTH: usize = 16;
 /// Mount options that contradict the forced ones; no type may allow them.
 const CONTRADICTING_OPTIONS: [&str; 2] = ["suid", "dev"];
 
+/// The names of `types`, in order: what [`Cx::resolve_type`] looks a name up in.
+pub(super) fn type_names(types: &[TypeDef]) -> impl Iterator<Item = &str> {
+    types.iter().map(|ty| ty.name.as_str())
+}
+
 /// The types declared so far, each with the raw definition its kind is read from.
 #[derive(Default)]
 pub(super) struct Declared<'src> {
@@ -40,19 +45,13 @@ impl<'src> Cx<'src> {
         declared: &mut Declared<'src>,
     ) {
         let origin = self.origin(raw_type.name.span());
-        if let Some(previous) = declared
+        let name = raw_type.name.get_ref();
+        let first = declared
             .types
             .iter()
-            .find(|ty| ty.name == *raw_type.name.get_ref())
-        {
-            self.error(
-                raw_type.name.span(),
-                DiagnosticKind::Duplicate {
-                    what: "type",
-                    name: previous.name.clone(),
-                    first: previous.origin.clone(),
-                },
-            );
+            .find(|ty| ty.name == *name)
+            .map(|ty| &ty.origin);
+        if !self.check_new(raw_type.name.span(), "type", name, first) {
             return;
         }
         self.check_identifier(raw_type.name.span(), "type", raw_type.name.get_ref());
@@ -62,6 +61,29 @@ impl<'src> Cx<'src> {
             origin,
         });
         declared.raw.push((source, raw_type));
+    }
+
+    /// The type `name` names, by its index in `names`; a diagnostic at `span` when there is none.
+    pub(super) fn resolve_type<'n>(
+        &mut self,
+        span: Range<usize>,
+        names: impl IntoIterator<Item = &'n str>,
+        name: &str,
+    ) -> Option<TypeId> {
+        let found = names
+            .into_iter()
+            .position(|known| known == name)
+            .map(TypeId);
+        if found.is_none() {
+            self.error(
+                span,
+                DiagnosticKind::Unknown {
+                    what: "type",
+                    name: name.to_owned(),
+                },
+            );
+        }
+        found
     }
 
     /// Reads the kind of every declared type, then checks what needs all of them.
@@ -328,19 +350,11 @@ impl Cx<'_> {
         names: &[String],
     ) -> Option<OptionPattern> {
         let (text, ty) = match item.split_once('$') {
-            Some((prefix, type_name)) => match names.iter().position(|name| name == type_name) {
-                Some(type_idx) => (prefix, Some(TypeId(type_idx))),
-                None => {
-                    self.error(
-                        span,
-                        DiagnosticKind::Unknown {
-                            what: "type",
-                            name: type_name.to_owned(),
-                        },
-                    );
-                    return None;
-                }
-            },
+            Some((prefix, type_name)) => {
+                let names = names.iter().map(String::as_str);
+                let ty = self.resolve_type(span.clone(), names, type_name)?;
+                (prefix, Some(ty))
+            }
             None => (item, None),
         };
         let valid = !text.is_empty()
