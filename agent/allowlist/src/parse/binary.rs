@@ -1,8 +1,11 @@
 //! `[[binary]]`: a program rules may run, by bare name and absolute path, maybe pinned.
 //!
 //! ```text
-//! binary = "name" "=" word "path" "=" path [ "sha256" "=" 64HEXDIG-lowercase ] [ "end_of_options" "=" bool ]
+//! binary = "name" "=" name "path" "=" path [ "sha256" "=" 64( DIGIT / %x61-66 ) ]
+//!          [ "end_of_options" "=" bool ]
+//! name   = 1*( ALPHA / DIGIT / "." / "_" / "@" / ":" / "+" / "-" )   ; not starting with "-" or "."
 //! ```
+//! Names and paths are unique across all files.
 
 use super::cx::Cx;
 use super::raw::RawBinary;

@@ -8,7 +8,9 @@
 //! ```
 
 use super::cx::Cx;
-use super::raw::RawRule;
+use std::ops::Range;
+
+use super::raw::{RawParam, RawRule};
 use super::types::type_names;
 use crate::DiagnosticKind;
 use crate::grammar::{Arity, Binary, BinaryId, Effect, Param, Rule, Settings, TypeDef};
@@ -62,28 +64,7 @@ impl Cx<'_> {
                 &types[ty.0].kind,
                 effect,
             );
-            let arity = match (raw_param.min, raw_param.max, raw_param.distinct) {
-                (None, None, None) => Arity::One,
-                (min, max, distinct) => {
-                    let (min, max) = (min.unwrap_or(1), max.unwrap_or(min.unwrap_or(1)));
-                    if min > max || max == 0 || max > MAX_VARIADIC {
-                        self.error(
-                            param_span,
-                            DiagnosticKind::ParamCounts {
-                                param: name.clone(),
-                                min,
-                                max,
-                                most: MAX_VARIADIC,
-                            },
-                        );
-                    }
-                    Arity::Many {
-                        min,
-                        max,
-                        distinct: distinct.unwrap_or(false),
-                    }
-                }
-            };
+            let arity = self.arity(param_span, name, raw_param);
             params.push(Param {
                 name: name.clone(),
                 ty,
@@ -155,5 +136,36 @@ impl Cx<'_> {
             job: raw.job,
             origin,
         })
+    }
+
+    /// How many values a param takes.
+    ///
+    /// ```text
+    /// arity = [ "min" "=" int ] [ "max" "=" int ] [ "distinct" "=" bool ]
+    /// ```
+    /// None of them: exactly one value. Any of them: variadic, `min` (default 1) to `max`
+    /// (default `min`) values, `1 <= max <= MAX_VARIADIC`, all different when `distinct`.
+    fn arity(&mut self, span: Range<usize>, name: &str, raw: &RawParam) -> Arity {
+        if (raw.min, raw.max, raw.distinct) == (None, None, None) {
+            return Arity::One;
+        }
+        let min = raw.min.unwrap_or(1);
+        let max = raw.max.unwrap_or(min);
+        if min > max || max == 0 || max > MAX_VARIADIC {
+            self.error(
+                span,
+                DiagnosticKind::ParamCounts {
+                    param: name.to_owned(),
+                    min,
+                    max,
+                    most: MAX_VARIADIC,
+                },
+            );
+        }
+        Arity::Many {
+            min,
+            max,
+            distinct: raw.distinct.unwrap_or(false),
+        }
     }
 }

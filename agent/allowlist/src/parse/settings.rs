@@ -3,9 +3,12 @@
 //! ```text
 //! settings = [ "mount_roots" "=" paths ] [ "key_dir" "=" path ]
 //!            [ "forced_mount_options" "=" words ] [ "limits" "=" limits ]
-//! limits   = [ "timeout_s" ] [ "kill_after_s" ] [ "max_stdout" ] [ "max_stderr" ]
-//!            [ "exit_states" "=" { code "=" state } ]      ; code 1..=255
+//!            ; mount_roots not empty; forced_mount_options holds nosuid and nodev
+//! limits   = [ "timeout_s" "=" 1..86400 ] [ "kill_after_s" "=" 0..86400 ]
+//!            [ "max_stdout" "=" 0..64MiB ] [ "max_stderr" "=" 0..64MiB ]
+//!            [ "exit_states" "=" "{" *( code "=" state ) "}" ]      ; code 1..255
 //! ```
+//! A rule's limits start from the settings' `limits`, which start from [`default_limits`].
 
 use std::collections::BTreeMap;
 use std::ops::Range;

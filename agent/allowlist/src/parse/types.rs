@@ -54,9 +54,9 @@ impl<'src> Cx<'src> {
         if !self.check_new(raw_type.name.span(), "type", name, first) {
             return;
         }
-        self.check_identifier(raw_type.name.span(), "type", raw_type.name.get_ref());
+        self.check_identifier(raw_type.name.span(), "type", name);
         declared.types.push(TypeDef {
-            name: raw_type.name.get_ref().clone(),
+            name: name.clone(),
             kind: Kind::Uuid,
             origin,
         });
@@ -103,9 +103,20 @@ impl<'src> Cx<'src> {
         self.check_valued_option_types(&types);
         types
     }
-}
 
-impl Cx<'_> {
+    /// A type's kind and the fields that kind takes; `None` when any is wrong.
+    ///
+    /// ```text
+    /// kind = "device" [ "forms" "=" forms ] [ "kernel_names" "=" prefixes ]
+    ///      / "mount_path" [ "roots" "=" paths ] [ "max_depth" "=" 1..16 ]     ; roots: the settings'
+    ///      / "key_file" [ "dir" "=" path ] [ "suffix" "=" word ]             ; dir: the settings'
+    ///      / ( "label" / "mapper_name" ) [ "max_len" "=" 1..255 ]
+    ///      / "enum" "values" "=" words
+    ///      / "int" [ "min" "=" u64 ] [ "max" "=" u64 ]
+    ///      / "devid" [ "max" "=" u64 ]
+    ///      / "uuid"
+    ///      / "mount_options" [ "allow" "=" patterns ] [ "max_items" "=" 1..64 ]
+    /// ```
     pub(super) fn kind(
         &mut self,
         raw: &RawType,
