@@ -53,11 +53,147 @@ impl fmt::Display for Severity {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Finding {
     pub severity: Severity,
-    /// Stable identifier of the kind of finding (`binary.writable`).
-    pub code: &'static str,
+    /// What kind of finding it is; its string form (`binary.writable`) is stable.
+    pub code: FindingCode,
     /// The rule, type or binary it is about.
     pub subject: String,
     pub message: String,
+}
+
+/// The kind of a finding. Its string form ([`FindingCode::as_str`], `binary.writable`) is what
+/// `nosctl allowlist audit` prints and its JSON carries, so it never changes; each code has one
+/// severity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FindingCode {
+    /// `settings.mount_root`, critical: a settings mount root is or lies in a system directory.
+    SettingsMountRoot,
+    /// `binary.unpinned`, low: a binary has no sha256 pin.
+    BinaryUnpinned,
+    /// `binary.missing`, high: a binary's path does not exist.
+    BinaryMissing,
+    /// `binary.not_file`, high: a binary's path is not a regular file.
+    BinaryNotFile,
+    /// `binary.owner`, critical: a binary is not owned by root.
+    BinaryOwner,
+    /// `binary.writable`, critical: a binary is writable by group or others.
+    BinaryWritable,
+    /// `binary.setid`, info: a binary is setuid or setgid.
+    BinarySetid,
+    /// `binary.symlink`, medium: a binary is reached through a symlink.
+    BinarySymlink,
+    /// `binary.parent`, critical: a parent directory of a binary is not root-owned or is group/other-writable.
+    BinaryParent,
+    /// `binary.digest`, critical: a binary's sha256 is not its pin.
+    BinaryDigest,
+    /// `type.device_by_content`, low: a device type accepts names chosen by whoever formatted the disk (by-label, by-uuid, by-partuuid).
+    TypeDeviceByContent,
+    /// `type.mount_root`, critical: a mount path type's root is or lies in a system directory.
+    TypeMountRoot,
+    /// `type.broad_int`, low: an int type accepts a very wide range.
+    TypeBroadInt,
+    /// `type.dangerous_mount_option`, high: a mount options type allows an option that changes what a mount is.
+    TypeDangerousMountOption,
+    /// `type.degraded`, low: a mount options type allows `degraded`.
+    TypeDegraded,
+    /// `rule.destructive`, info: a rule may destroy data.
+    RuleDestructive,
+    /// `rule.force_flag`, low: a rule allows a force flag.
+    RuleForceFlag,
+    /// `rule.in_use_allowed`, low: a rule's device param may name a device in use.
+    RuleInUseAllowed,
+    /// `rule.broad_variadic`, info: a variadic param takes many values.
+    RuleBroadVariadic,
+    /// `rule.repeated_devices`, medium: a variadic device param may repeat a device.
+    RuleRepeatedDevices,
+    /// `managed.key_removal`, high: key files may be removed.
+    ManagedKeyRemoval,
+}
+
+impl FindingCode {
+    pub const ALL: [FindingCode; 21] = [
+        FindingCode::SettingsMountRoot,
+        FindingCode::BinaryUnpinned,
+        FindingCode::BinaryMissing,
+        FindingCode::BinaryNotFile,
+        FindingCode::BinaryOwner,
+        FindingCode::BinaryWritable,
+        FindingCode::BinarySetid,
+        FindingCode::BinarySymlink,
+        FindingCode::BinaryParent,
+        FindingCode::BinaryDigest,
+        FindingCode::TypeDeviceByContent,
+        FindingCode::TypeMountRoot,
+        FindingCode::TypeBroadInt,
+        FindingCode::TypeDangerousMountOption,
+        FindingCode::TypeDegraded,
+        FindingCode::RuleDestructive,
+        FindingCode::RuleForceFlag,
+        FindingCode::RuleInUseAllowed,
+        FindingCode::RuleBroadVariadic,
+        FindingCode::RuleRepeatedDevices,
+        FindingCode::ManagedKeyRemoval,
+    ];
+
+    /// The stable string form, `area.what`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingCode::SettingsMountRoot => "settings.mount_root",
+            FindingCode::BinaryUnpinned => "binary.unpinned",
+            FindingCode::BinaryMissing => "binary.missing",
+            FindingCode::BinaryNotFile => "binary.not_file",
+            FindingCode::BinaryOwner => "binary.owner",
+            FindingCode::BinaryWritable => "binary.writable",
+            FindingCode::BinarySetid => "binary.setid",
+            FindingCode::BinarySymlink => "binary.symlink",
+            FindingCode::BinaryParent => "binary.parent",
+            FindingCode::BinaryDigest => "binary.digest",
+            FindingCode::TypeDeviceByContent => "type.device_by_content",
+            FindingCode::TypeMountRoot => "type.mount_root",
+            FindingCode::TypeBroadInt => "type.broad_int",
+            FindingCode::TypeDangerousMountOption => "type.dangerous_mount_option",
+            FindingCode::TypeDegraded => "type.degraded",
+            FindingCode::RuleDestructive => "rule.destructive",
+            FindingCode::RuleForceFlag => "rule.force_flag",
+            FindingCode::RuleInUseAllowed => "rule.in_use_allowed",
+            FindingCode::RuleBroadVariadic => "rule.broad_variadic",
+            FindingCode::RuleRepeatedDevices => "rule.repeated_devices",
+            FindingCode::ManagedKeyRemoval => "managed.key_removal",
+        }
+    }
+
+    /// How much a finding of this kind matters.
+    pub fn severity(self) -> Severity {
+        match self {
+            FindingCode::SettingsMountRoot => Severity::Critical,
+            FindingCode::BinaryUnpinned => Severity::Low,
+            FindingCode::BinaryMissing => Severity::High,
+            FindingCode::BinaryNotFile => Severity::High,
+            FindingCode::BinaryOwner => Severity::Critical,
+            FindingCode::BinaryWritable => Severity::Critical,
+            FindingCode::BinarySetid => Severity::Info,
+            FindingCode::BinarySymlink => Severity::Medium,
+            FindingCode::BinaryParent => Severity::Critical,
+            FindingCode::BinaryDigest => Severity::Critical,
+            FindingCode::TypeDeviceByContent => Severity::Low,
+            FindingCode::TypeMountRoot => Severity::Critical,
+            FindingCode::TypeBroadInt => Severity::Low,
+            FindingCode::TypeDangerousMountOption => Severity::High,
+            FindingCode::TypeDegraded => Severity::Low,
+            FindingCode::RuleDestructive => Severity::Info,
+            FindingCode::RuleForceFlag => Severity::Low,
+            FindingCode::RuleInUseAllowed => Severity::Low,
+            FindingCode::RuleBroadVariadic => Severity::Info,
+            FindingCode::RuleRepeatedDevices => Severity::Medium,
+            FindingCode::ManagedKeyRemoval => Severity::High,
+        }
+    }
+}
+
+/// Pads like a string, so `{:<28}` lines findings up in a table.
+impl fmt::Display for FindingCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
 }
 
 /// What the caller found on disk for one binary path.
@@ -100,9 +236,9 @@ const BROAD_VARIADIC: usize = 8;
 /// All findings, most severe first.
 pub fn audit(allowlist: &Allowlist, facts: &[BinaryFacts]) -> Vec<Finding> {
     let mut findings = Vec::new();
-    let mut add = |severity, code, subject: &str, message: String| {
+    let mut add = |code: FindingCode, subject: &str, message: String| {
         findings.push(Finding {
-            severity,
+            severity: code.severity(),
             code,
             subject: subject.to_owned(),
             message,
@@ -112,8 +248,7 @@ pub fn audit(allowlist: &Allowlist, facts: &[BinaryFacts]) -> Vec<Finding> {
     for root in &allowlist.settings().mount_roots {
         if in_system_dir(root) {
             add(
-                Severity::Critical,
-                "settings.mount_root",
+                FindingCode::SettingsMountRoot,
                 root,
                 format!("mount root `{root}` is or lies in a system directory"),
             );
@@ -122,8 +257,7 @@ pub fn audit(allowlist: &Allowlist, facts: &[BinaryFacts]) -> Vec<Finding> {
     for binary in allowlist.binaries() {
         if binary.sha256.is_none() {
             add(
-                Severity::Low,
-                "binary.unpinned",
+                FindingCode::BinaryUnpinned,
                 &binary.name,
                 format!(
                     "{} is not pinned by sha256; a replaced binary would still run",
@@ -138,14 +272,12 @@ pub fn audit(allowlist: &Allowlist, facts: &[BinaryFacts]) -> Vec<Finding> {
         {
             None => {}
             Some(BinaryState::Missing) => add(
-                Severity::High,
-                "binary.missing",
+                FindingCode::BinaryMissing,
                 &binary.name,
                 format!("{} does not exist", binary.path),
             ),
             Some(BinaryState::NotRegularFile) => add(
-                Severity::High,
-                "binary.not_file",
+                FindingCode::BinaryNotFile,
                 &binary.name,
                 format!("{} is not a regular file", binary.path),
             ),
@@ -158,16 +290,14 @@ pub fn audit(allowlist: &Allowlist, facts: &[BinaryFacts]) -> Vec<Finding> {
             }) => {
                 if *owner_uid != 0 {
                     add(
-                        Severity::Critical,
-                        "binary.owner",
+                        FindingCode::BinaryOwner,
                         &binary.name,
                         format!("{} is owned by uid {owner_uid}, not root", binary.path),
                     );
                 }
                 if mode & 0o022 != 0 {
                     add(
-                        Severity::Critical,
-                        "binary.writable",
+                        FindingCode::BinaryWritable,
                         &binary.name,
                         format!(
                             "{} is writable by group or others (mode {:04o})",
@@ -178,8 +308,7 @@ pub fn audit(allowlist: &Allowlist, facts: &[BinaryFacts]) -> Vec<Finding> {
                 }
                 if mode & 0o6000 != 0 {
                     add(
-                        Severity::Info,
-                        "binary.setid",
+                        FindingCode::BinarySetid,
                         &binary.name,
                         format!(
                             "{} is setuid/setgid (mode {:04o}); the agent runs it as root anyway",
@@ -190,16 +319,14 @@ pub fn audit(allowlist: &Allowlist, facts: &[BinaryFacts]) -> Vec<Finding> {
                 }
                 if let Some(component) = symlinked_component {
                     add(
-                        Severity::Medium,
-                        "binary.symlink",
+                        FindingCode::BinarySymlink,
                         &binary.name,
                         format!("{} is reached through the symlink {component}", binary.path),
                     );
                 }
                 if let Some(parent) = unsafe_parent {
                     add(
-                        Severity::Critical,
-                        "binary.parent",
+                        FindingCode::BinaryParent,
                         &binary.name,
                         format!(
                             "{parent}, a parent of {}, is not root-owned or is group/other-writable",
@@ -211,8 +338,7 @@ pub fn audit(allowlist: &Allowlist, facts: &[BinaryFacts]) -> Vec<Finding> {
                     && pin != *sha256
                 {
                     add(
-                        Severity::Critical,
-                        "binary.digest",
+                        FindingCode::BinaryDigest,
                         &binary.name,
                         format!(
                             "{} has sha256 {}, not the pinned {}",
@@ -236,8 +362,7 @@ pub fn audit(allowlist: &Allowlist, facts: &[BinaryFacts]) -> Vec<Finding> {
                 }) =>
             {
                 add(
-                    Severity::Low,
-                    "type.device_by_content",
+                    FindingCode::TypeDeviceByContent,
                     &ty.name,
                     "accepts /dev/disk/by-label|by-uuid|by-partuuid names, which whoever formatted a disk chooses; the agent resolves them to kernel names".to_owned(),
                 );
@@ -246,8 +371,7 @@ pub fn audit(allowlist: &Allowlist, facts: &[BinaryFacts]) -> Vec<Finding> {
                 for root in &spec.roots {
                     if in_system_dir(root) {
                         add(
-                            Severity::Critical,
-                            "type.mount_root",
+                            FindingCode::TypeMountRoot,
                             &ty.name,
                             format!("mount root `{root}` is or lies in a system directory"),
                         );
@@ -256,8 +380,7 @@ pub fn audit(allowlist: &Allowlist, facts: &[BinaryFacts]) -> Vec<Finding> {
             }
             Kind::Int { min, max } if max - min > BROAD_INT_RANGE => {
                 add(
-                    Severity::Low,
-                    "type.broad_int",
+                    FindingCode::TypeBroadInt,
                     &ty.name,
                     format!("accepts a range of {} integers", max - min),
                 );
@@ -267,8 +390,7 @@ pub fn audit(allowlist: &Allowlist, facts: &[BinaryFacts]) -> Vec<Finding> {
                     if DANGEROUS_OPTIONS.contains(&pattern.key()) || pattern.key().starts_with("x-")
                     {
                         add(
-                            Severity::High,
-                            "type.dangerous_mount_option",
+                            FindingCode::TypeDangerousMountOption,
                             &ty.name,
                             format!("allows the mount option `{}`", pattern.key()),
                         );
@@ -277,8 +399,7 @@ pub fn audit(allowlist: &Allowlist, facts: &[BinaryFacts]) -> Vec<Finding> {
                         && word == "degraded"
                     {
                         add(
-                            Severity::Low,
-                            "type.degraded",
+                            FindingCode::TypeDegraded,
                             &ty.name,
                             "allows mounting degraded, which hides a missing device".to_owned(),
                         );
@@ -291,8 +412,7 @@ pub fn audit(allowlist: &Allowlist, facts: &[BinaryFacts]) -> Vec<Finding> {
     for rule in allowlist.rules() {
         if rule.effect == Effect::Destructive {
             add(
-                Severity::Info,
-                "rule.destructive",
+                FindingCode::RuleDestructive,
                 &rule.id,
                 format!(
                     "destructive: {}",
@@ -307,8 +427,7 @@ pub fn audit(allowlist: &Allowlist, facts: &[BinaryFacts]) -> Vec<Finding> {
         for flag in &rule.flags {
             if matches!(flag.token.as_str(), "-f" | "--force") {
                 add(
-                    Severity::Low,
-                    "rule.force_flag",
+                    FindingCode::RuleForceFlag,
                     &rule.id,
                     format!(
                         "allows the force flag `{}`, which overrides the tool's own safety checks",
@@ -320,8 +439,7 @@ pub fn audit(allowlist: &Allowlist, facts: &[BinaryFacts]) -> Vec<Finding> {
         for param in &rule.params {
             if let InUsePolicy::Allowed { reason } = &param.in_use {
                 add(
-                    Severity::Low,
-                    "rule.in_use_allowed",
+                    FindingCode::RuleInUseAllowed,
                     &rule.id,
                     format!(
                         "{} may name a device in use (mounted, swap, held, the root device): {reason}",
@@ -333,8 +451,7 @@ pub fn audit(allowlist: &Allowlist, facts: &[BinaryFacts]) -> Vec<Finding> {
                 && max > BROAD_VARIADIC
             {
                 add(
-                    Severity::Info,
-                    "rule.broad_variadic",
+                    FindingCode::RuleBroadVariadic,
                     &rule.id,
                     format!("{} takes up to {max} values", param.name),
                 );
@@ -345,8 +462,7 @@ pub fn audit(allowlist: &Allowlist, facts: &[BinaryFacts]) -> Vec<Finding> {
                 && matches!(allowlist.type_of(param.ty).kind, Kind::Device(_))
             {
                 add(
-                    Severity::Medium,
-                    "rule.repeated_devices",
+                    FindingCode::RuleRepeatedDevices,
                     &rule.id,
                     format!("{} may repeat the same device", param.name),
                 );
@@ -358,8 +474,7 @@ pub fn audit(allowlist: &Allowlist, facts: &[BinaryFacts]) -> Vec<Finding> {
             && rule.actions.contains(&super::ManagedAction::Remove)
         {
             add(
-                Severity::High,
-                "managed.key_removal",
+                FindingCode::ManagedKeyRemoval,
                 &rule.id,
                 "key files may be removed, which makes their LUKS devices unreadable".to_owned(),
             );

@@ -107,6 +107,21 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The name of every kind, as `kind = "…"` spells it, in declaration order.
+    pub const NAMES: [&'static str; 10] = [
+        "device",
+        "mount_path",
+        "key_file",
+        "label",
+        "mapper_name",
+        "enum",
+        "int",
+        "devid",
+        "uuid",
+        "mount_options",
+    ];
+
+    /// The name of this kind, one of [`Kind::NAMES`].
     pub fn name(&self) -> &'static str {
         match self {
             Kind::Device(_) => "device",

@@ -20,6 +20,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+mod diagnostic;
 pub mod diff;
 pub mod explain;
 pub mod files;
@@ -32,8 +33,9 @@ mod render;
 pub mod testcases;
 pub mod value;
 
-use std::fmt;
-
+pub use diagnostic::{
+    Diagnostic, DiagnosticKind, InUseProblem, LoadErrors, ManagedProblem, TemplateProblem,
+};
 pub use grammar::{Binary, Effect, Kind, Limits, Origin, Rule, Settings, TypeDef};
 pub use managed::{
     ManagedAction, ManagedKind, ManagedMatch, ManagedRequest, ManagedRule, ManagedVerdict,
@@ -51,70 +53,6 @@ pub struct Allowlist {
     types: Vec<TypeDef>,
     rules: Vec<Rule>,
     managed: Vec<ManagedRule>,
-}
-
-/// One problem found while loading, with where it is.
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
-#[error("{origin}: {kind}")]
-pub struct Diagnostic {
-    pub origin: Origin,
-    pub kind: DiagnosticKind,
-}
-
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
-pub enum DiagnosticKind {
-    #[error("{0}")]
-    Syntax(String),
-    #[error("format version {found} is not supported (this engine reads version {supported})")]
-    Version { found: u32, supported: u32 },
-    #[error("[settings] may only appear in the main allowlist file, not in an overlay")]
-    SettingsInOverlay,
-    #[error("{what} `{name}` is already defined at {first}")]
-    Duplicate {
-        what: &'static str,
-        name: String,
-        first: Origin,
-    },
-    #[error("unknown {what} `{name}`")]
-    Unknown { what: &'static str, name: String },
-    #[error("`{name}` is not a valid {what} name")]
-    BadName { what: &'static str, name: String },
-    #[error("{what} path `{path}` {error}")]
-    BadPath {
-        what: &'static str,
-        path: String,
-        error: String,
-    },
-    #[error(
-        "unknown type kind `{0}` (known: device, mount_path, key_file, label, mapper_name, enum, int, devid, uuid, mount_options)"
-    )]
-    UnknownKind(String),
-    #[error("field `{field}` does not apply to a `{kind}` type")]
-    FieldNotForKind { field: &'static str, kind: String },
-    #[error("rules `{first}` and `{second}` overlap: both accept `{witness}`")]
-    Overlap {
-        first: String,
-        second: String,
-        witness: String,
-    },
-    #[error("{0}")]
-    Invalid(String),
-}
-
-/// Every diagnostic of a failed load.
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
-pub struct LoadErrors(pub Vec<Diagnostic>);
-
-impl fmt::Display for LoadErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (idx, diagnostic) in self.0.iter().enumerate() {
-            if idx > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{diagnostic}")?;
-        }
-        Ok(())
-    }
 }
 
 impl Allowlist {

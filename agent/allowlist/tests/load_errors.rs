@@ -143,7 +143,7 @@ token = "-f"
         None,
         expect![[r#"
             main.toml:19:18: a rule may have only one variadic param
-            main.toml:27:12: param `a` counts must satisfy min <= max, 1 <= max <= 32
+            main.toml:27:12: param `a` counts must satisfy min <= max, 1 <= max <= 32 (it has min 1, max 33)
             main.toml:29:6: param `a` is declared but not used in argv
             main.toml:38:24: literal `-t` right after `$flags` would read as a flag"#]],
     );
@@ -241,69 +241,219 @@ fn in_use_needs_a_known_value_a_reason_and_a_device_of_a_changing_rule() {
             "[[rule]]\nid = \"x\"\nbinary = \"btrfs\"\neffect = \"{effect}\"\nargv = [\"device\", \"remove\", \"$device\", \"$pool\"]\nparams.device = {param}\nparams.pool = {{ type = \"pool\" }}\n"
         )
     };
-    check_errors(
-        &rule("destructive", r#"{ type = "disk", in_use = "yes" }"#),
-        None,
-        expect!["main.toml:20:17: param `device`: in_use `yes` is not `refused` or `allowed`"],
-    );
-    check_errors(
-        &rule("destructive", r#"{ type = "disk", in_use = "allowed" }"#),
-        None,
-        expect![[r#"main.toml:20:17: param `device`: in_use = "allowed" needs an in_use_reason"#]],
-    );
-    check_errors(
-        &rule(
+    let cases = [
+        (
+            "destructive",
+            r#"{ type = "disk", in_use = "yes" }"#,
+            expect!["main.toml:20:17: param `device`: in_use `yes` is not `refused` or `allowed`"],
+        ),
+        (
+            "destructive",
+            r#"{ type = "disk", in_use = "allowed" }"#,
+            expect![[
+                r#"main.toml:20:17: param `device`: in_use = "allowed" needs an in_use_reason"#
+            ]],
+        ),
+        (
             "destructive",
             r#"{ type = "disk", in_use = "allowed", in_use_reason = "" }"#,
+            expect![
+                "main.toml:20:17: param `device`: in_use_reason must be printable ASCII, 1 to 200 bytes"
+            ],
         ),
-        None,
-        expect![
-            "main.toml:20:17: param `device`: in_use_reason must be printable ASCII, 1 to 200 bytes"
-        ],
-    );
-    check_errors(
-        &rule(
+        (
             "destructive",
             r#"{ type = "disk", in_use = "allowed", in_use_reason = "a\tb" }"#,
+            expect![
+                "main.toml:20:17: param `device`: in_use_reason must be printable ASCII, 1 to 200 bytes"
+            ],
         ),
-        None,
-        expect![
-            "main.toml:20:17: param `device`: in_use_reason must be printable ASCII, 1 to 200 bytes"
-        ],
-    );
-    check_errors(
-        &rule(
+        (
             "destructive",
             r#"{ type = "disk", in_use_reason = "member" }"#,
+            expect![[
+                r#"main.toml:20:17: param `device`: in_use_reason is only for in_use = "allowed""#
+            ]],
         ),
-        None,
-        expect![[
-            r#"main.toml:20:17: param `device`: in_use_reason is only for in_use = "allowed""#
-        ]],
-    );
-    check_errors(
-        &rule(
+        (
             "read",
             r#"{ type = "disk", in_use = "allowed", in_use_reason = "member" }"#,
+            expect![
+                "main.toml:20:17: param `device`: in_use applies only to state or destructive rules (a read rule is never checked)"
+            ],
         ),
-        None,
-        expect![
-            "main.toml:20:17: param `device`: in_use applies only to state or destructive rules (a read rule is never checked)"
-        ],
-    );
-    check_errors(
-        &rule(
+        (
             "destructive",
             r#"{ type = "pool", in_use = "allowed", in_use_reason = "member" }"#,
+            expect![
+                "main.toml:20:17: param `device`: in_use applies only to device params, this is a mount_path"
+            ],
         ),
-        None,
-        expect![
-            "main.toml:20:17: param `device`: in_use applies only to device params, this is a mount_path"
-        ],
-    );
+        (
+            "destructive",
+            r#"{ type = "disk", in_use = true }"#,
+            expect!["main.toml:20:43: invalid type: boolean `true`, expected a string"],
+        ),
+    ];
+    for (effect, param, expect) in cases {
+        check_errors(&rule(effect, param), None, expect);
+    }
+}
+
+#[test]
+fn bounds_name_the_field_the_value_and_the_bounds() {
     check_errors(
-        &rule("destructive", r#"{ type = "disk", in_use = true }"#),
+        r#"[[type]]
+name = "deep"
+kind = "mount_path"
+max_depth = 20
+[[type]]
+name = "long"
+kind = "label"
+max_len = 0
+[[type]]
+name = "opts"
+kind = "mount_options"
+allow = ["noatime", "noatime", "Bad", "compress=$deep"]
+max_items = 65
+[[type]]
+name = "colour"
+kind = "enum"
+values = ["red", "-blue", "red"]
+[[type]]
+name = "dev"
+kind = "device"
+forms = ["kernel", "by-name"]
+kernel_names = ["SD"]
+[[rule]]
+id = "limited"
+binary = "btrfs"
+effect = "read"
+argv = ["version"]
+limits = { timeout_s = 0, max_stdout = 999999999, exit_states = { "300" = "odd" } }
+"#,
         None,
-        expect!["main.toml:20:43: invalid type: boolean `true`, expected a string"],
+        expect![[r#"
+            main.toml:16:8: `max_depth` is 20; it must be 1 to 16
+            main.toml:20:8: `max_len` is 0; it must be 1 to 255
+            main.toml:24:8: mount option `noatime` appears twice
+            main.toml:24:8: mount option `Bad` is not a plain option word ([a-z][a-z0-9_=:.-]*, then maybe `$` and a type)
+            main.toml:24:8: `max_items` is 65; it must be 1 to 64
+            main.toml:29:8: enum value `-blue` is not a plain word ([A-Za-z0-9._@:+-]+, not starting with `-`)
+            main.toml:29:8: enum value `red` appears twice
+            main.toml:33:8: unknown device form `by-name`
+            main.toml:33:8: kernel name prefix `SD` is not [a-z][a-z0-9-]*, at most 16 bytes
+            main.toml:24:8: mount option `compress=` takes a `deep`, a mount_path; only int, enum, label or uuid values are allowed
+            main.toml:38:6: `timeout_s` is 0; it must be 1 to 86400
+            main.toml:38:6: `max_stdout` is 999999999; it must be 0 to 67108864
+            main.toml:38:6: exit state `300` is not an exit code from 1 to 255"#]],
+    );
+}
+
+#[test]
+fn flags_and_distinct_are_checked() {
+    check_errors(
+        r#"[[rule]]
+id = "flagged"
+binary = "btrfs"
+effect = "state"
+argv = ["balance", "$flags", "$a", "$b", "$pool"]
+params.a = { type = "devid" }
+params.b = { type = "devid", min = 1, max = 2 }
+params.pool = { type = "pool" }
+distinct = ["a", "a", "b"]
+min_flags = 20
+[[rule.flag]]
+name = "data"
+token = "-d="
+[[rule.flag]]
+name = "dconvert"
+token = "-dconvert="
+value = "devid"
+max = 9
+[[rule.flag]]
+name = "data"
+token = "force"
+"#,
+        None,
+        expect![[r#"
+            main.toml:25:1: flag `-d=` ends with `=` but declares no value type
+            main.toml:28:1: flag `dconvert` max is 9; it must be 1 to 8
+            main.toml:33:1: flag token `force` is not `-` followed by a plain word ([A-Za-z0-9._@:+=-]+), and not `--`
+            main.toml:33:1: flag `data` (`force`) is declared twice
+            main.toml:19:36: param `b` declares min/max, so write `$b...`
+            main.toml:16:6: distinct param `a` appears twice
+            main.toml:16:6: distinct names `b`, a variadic param (use its own `distinct`)
+            main.toml:16:6: distinct needs at least two params
+            main.toml:16:6: min_flags 20 cannot be met by the declared flags (they allow at most 11)"#]],
+    );
+}
+
+#[test]
+fn managed_rules_are_checked() {
+    check_errors(
+        r#"[[managed]]
+id = "dirs"
+kind = "mount_dir"
+effect = "state"
+params.path = { type = "pool" }
+[[managed]]
+id = "dirs.again"
+kind = "mount_dir"
+effect = "state"
+[[managed]]
+id = "what"
+kind = "symlink"
+effect = "state"
+[[managed]]
+id = "keys"
+kind = "key_file"
+effect = "state"
+actions = []
+params.path = { type = "disk", min = 1 }
+params.mode = { type = "pool" }
+"#,
+        None,
+        expect![[r#"
+            main.toml:22:8: managed kind `mount_dir` already has rule `dirs` at main.toml:16:6
+            main.toml:21:6: managed mount_dir needs params.path (a mount_path type)
+            main.toml:26:8: unknown managed kind `symlink` (known: mount_dir, key_file, fstab_entry, crypttab_entry)
+            main.toml:33:15: params.path of a managed rule takes only a type
+            main.toml:33:15: params.path needs a key_file type; `disk` is a device
+            main.toml:29:6: managed key_file has no field `mode`
+            main.toml:29:6: `actions` needs at least one entry"#]],
+    );
+}
+
+/// Callers match on what went wrong, not on its words.
+#[test]
+fn diagnostics_are_typed() {
+    use nos_allowlist::{DiagnosticKind, InUseProblem, TemplateProblem};
+    let errors = Allowlist::load(&[Source {
+        name: "main.toml".into(),
+        text: format!(
+            "{HEADER}[[rule]]\nid = \"x\"\nbinary = \"btrfs\"\neffect = \"read\"\nargv = [\"$flags\", \"$d\"]\nparams.d = {{ type = \"disk\", in_use = \"allowed\", in_use_reason = \"r\" }}\nlimits = {{ kill_after_s = 90000 }}\n"
+        ),
+    }])
+    .expect_err("invalid");
+    let kinds: Vec<&DiagnosticKind> = errors.0.iter().map(|diagnostic| &diagnostic.kind).collect();
+    assert!(
+        matches!(
+            kinds[..],
+            [
+                DiagnosticKind::InUse {
+                    problem: InUseProblem::ReadRule,
+                    ..
+                },
+                DiagnosticKind::Template(TemplateProblem::NoFlagDeclared),
+                DiagnosticKind::OutOfRange {
+                    field: "kill_after_s",
+                    value: 90000,
+                    min: 0,
+                    max: 86400,
+                },
+            ]
+        ),
+        "{kinds:?}"
     );
 }

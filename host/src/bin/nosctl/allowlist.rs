@@ -209,7 +209,7 @@ fn run_audit(allowlist: &Allowlist, threshold: Severity, json: bool) -> Result<E
         .filter(|finding| finding.severity >= threshold)
         .count();
     if json {
-        let rows: Vec<_> = findings.iter().map(|f| json!({"severity": f.severity.as_str(), "code": f.code, "subject": f.subject, "message": f.message})).collect();
+        let rows: Vec<_> = findings.iter().map(|f| json!({"severity": f.severity.as_str(), "code": f.code.as_str(), "subject": f.subject, "message": f.message})).collect();
         println!(
             "{}",
             json!({"findings": rows, "fail_on": threshold.as_str(), "failing": failing})

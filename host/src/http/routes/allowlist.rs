@@ -91,7 +91,7 @@ async fn show(
         .map(|finding| {
             json!({
                 "severity": finding.severity.as_str(),
-                "code": finding.code,
+                "code": finding.code.as_str(),
                 "subject": finding.subject,
                 "message": finding.message,
             })
