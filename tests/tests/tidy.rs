@@ -156,7 +156,56 @@ fn violations(rule: &Rule, relative: &str, text: &str) -> Vec<String> {
             ));
         }
     }
+    // `use std::{fs, io::Read}` spells no `std::fs`: expand such groups, across lines.
+    let code: Vec<&str> = non_test_lines(text).map(|(_, line)| line).collect();
+    for path in grouped_paths(&code.join("\n"), "std::") {
+        if let Some(spelling) = rule.forbidden.iter().find(|s| path.contains(**s)) {
+            found.push(format!(
+                "{relative}: `{spelling}` in a grouped `use {path}`"
+            ));
+        }
+    }
     found
+}
+
+/// Every path a `PREFIX{…}` group names, nested groups expanded:
+/// `std::{fs as f, io::{self, Read}}` gives `std::fs`, `std::io::self`, `std::io::Read`.
+fn grouped_paths(code: &str, prefix: &str) -> Vec<String> {
+    let mut paths = Vec::new();
+    for (start, _) in code.match_indices(&format!("{prefix}{{")) {
+        expand(&code[start + prefix.len() + 1..], prefix, &mut paths);
+    }
+    paths
+}
+
+/// Expands the group whose `{` was just passed; returns how many bytes it took, its `}` included.
+fn expand(group: &str, prefix: &str, paths: &mut Vec<String>) -> usize {
+    let mut item = String::new();
+    let mut chars = group.char_indices();
+    while let Some((idx, ch)) = chars.next() {
+        match ch {
+            '{' => {
+                let nested = format!("{prefix}{}", item.trim());
+                let taken = expand(&group[idx + 1..], &nested, paths);
+                item.clear();
+                for _ in 0..taken {
+                    chars.next();
+                }
+            }
+            ',' | '}' => {
+                let name = item.split_whitespace().next().unwrap_or_default();
+                if !name.is_empty() {
+                    paths.push(format!("{prefix}{name}"));
+                }
+                item.clear();
+                if ch == '}' {
+                    return idx + 1;
+                }
+            }
+            _ => item.push(ch),
+        }
+    }
+    group.len()
 }
 
 #[test]
@@ -236,6 +285,25 @@ fn each_rule_catches_a_violation() {
             assert!(violations(rule, allowed, line).is_empty(), "{}", rule.name);
         }
     }
+    // A grouped import is seen through, across lines.
+    let grouped =
+        "use std::{\n    collections::HashMap,\n    fs as files,\n    io::{self, Read},\n};";
+    let io_rule = &RULES[3];
+    assert_eq!(
+        violations(io_rule, "agent/allowlist/src/matcher.rs", grouped).len(),
+        2,
+        "{:?}",
+        grouped_paths(grouped, "std::")
+    );
+    assert_eq!(
+        grouped_paths(grouped, "std::"),
+        [
+            "std::collections::HashMap",
+            "std::fs",
+            "std::io::self",
+            "std::io::Read"
+        ]
+    );
     assert!(is_test_file(Path::new("host/src/plan/check/tests.rs")));
     assert!(!is_test_file(Path::new("host/src/plan/check.rs")));
 }
