@@ -1,15 +1,21 @@
+// @ts-check
 // The allowlist as an auditor reads it: a check box for any argv, the audit findings, and
 // every rule with the full language it accepts (the engine's own `explain` text).
 
-import { ApiError, get, post } from '../api.js';
+import { ApiError, get, messageOf, post } from '../api.js';
+import { dataTable } from '../components.js';
 import { field, h, replace, section, statusArea } from '../dom.js';
+
+/** @typedef {import('../types.js').AllowlistReply} AllowlistReply */
+/** @typedef {import('../types.js').CheckReply} CheckReply */
 
 const SEVERITY_ORDER = ['critical', 'high', 'medium', 'low', 'info'];
 
+/** @param {HTMLElement} root */
 export async function render(root) {
   let listing;
   try {
-    listing = await get('/api/v1/allowlist');
+    listing = /** @type {AllowlistReply} */ (await get('/api/v1/allowlist'));
   } catch (error) {
     if (error instanceof ApiError && error.code === 'allowlist.unavailable') {
       replace(root, h('p', { class: 'form-status error', role: 'alert' }, `The allowlist cannot be loaded: ${error.message}`));
@@ -18,6 +24,7 @@ export async function render(root) {
     throw error;
   }
   const ruleIds = new Set(listing.rules.map((rule) => rule.id));
+  /** @param {string} id */
   const ruleLink = (id) => (ruleIds.has(id) ? h('a', { href: `#rule-${id}` }, id) : h('code', {}, id));
 
   // Check.
@@ -37,7 +44,7 @@ export async function render(root) {
     const tokens = argv.input.value.trim().split(/\s+/).filter(Boolean);
     if (tokens.length === 0) { argv.setError('Type a command to check.'); argv.input.focus(); return; }
     try {
-      const reply = await post('/api/v1/allowlist/check', { argv: tokens });
+      const reply = /** @type {CheckReply} */ (await post('/api/v1/allowlist/check', { argv: tokens }));
       replace(verdict, reply.allowed
         ? h('div', { class: 'allowed' },
           h('p', {}, h('strong', {}, 'Allowed'), ' by rule ', ruleLink(reply.rule), ` (effect: ${reply.effect}).`),
@@ -50,24 +57,26 @@ export async function render(root) {
           h('p', { class: 'tokens', 'aria-label': 'The command, token by token' }, tokens.map((token, idx) =>
             h(idx === reply.token ? 'mark' : 'span', { class: 'token', title: `token ${idx}` }, token, idx === reply.token ? h('span', { class: 'visually-hidden' }, ' (this token)') : null)))));
     } catch (error) {
-      checkStatus.error(`The check failed: ${error.message}.`);
+      checkStatus.error(`The check failed: ${messageOf(error)}.`);
     }
   });
 
   // Findings.
   const findings = [...listing.findings].sort((a, b) => SEVERITY_ORDER.indexOf(a.severity) - SEVERITY_ORDER.indexOf(b.severity));
-  const counts = SEVERITY_ORDER.map((severity) => [severity, findings.filter((f) => f.severity === severity).length]).filter(([, n]) => n > 0);
+  const counts = SEVERITY_ORDER.map((severity) => /** @type {[string, number]} */ ([severity, findings.filter((f) => f.severity === severity).length]))
+    .filter(([, n]) => n > 0);
   const findingsView = findings.length === 0
     ? h('p', {}, 'No findings.')
     : [h('p', {}, `${findings.length} finding${findings.length === 1 ? '' : 's'}: `, counts.map(([severity, n]) => `${n} ${severity}`).join(', '), '.'),
-      h('div', { class: 'table-wrap' }, h('table', {},
-        h('caption', { class: 'visually-hidden' }, 'Audit findings'),
-        h('thead', {}, h('tr', {}, ['Severity', 'Finding', 'About', 'Details'].map((name) => h('th', { scope: 'col' }, name)))),
-        h('tbody', {}, findings.map((finding) => h('tr', {},
+      h('div', { class: 'table-wrap' }, dataTable({
+        caption: 'Audit findings',
+        columns: ['Severity', 'Finding', 'About', 'Details'],
+        body: h('tbody', {}, findings.map((finding) => h('tr', {},
           h('td', {}, h('span', { class: `severity ${finding.severity}` }, finding.severity)),
           h('td', {}, h('code', {}, finding.code)),
           h('td', {}, ruleLink(finding.subject)),
-          h('td', {}, finding.message))))))];
+          h('td', {}, finding.message)))),
+      }))];
 
   // Rules.
   const rulesView = h('div', { class: 'rules' }, listing.rules.map((rule) => h('details', { id: `rule-${rule.id}` },

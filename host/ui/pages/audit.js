@@ -1,20 +1,24 @@
+// @ts-check
 // Audit log: the newest entries from GET /api/v1/audit (newest first) with the hash chain's
 // verification status, filterable by kind and by text.
 
 import { get, isMissingApi } from '../api.js';
+import { dataTable, missingApiNote, scrollingTable } from '../components.js';
 import { field, h, replace, uid } from '../dom.js';
-import { missingApiNote } from './dashboard.js';
 
+/** @typedef {import('../types.js').AuditReply} AuditReply */
+
+/** @param {HTMLElement} root */
 export async function render(root) {
   let reply;
   try {
-    reply = await get('/api/v1/audit?limit=1000');
+    reply = /** @type {AuditReply} */ (await get('/api/v1/audit?limit=1000'));
   } catch (error) {
     if (isMissingApi(error)) { replace(root, missingApiNote('The audit log')); return; }
     throw error;
   }
   const entries = (reply.records ?? []).slice().reverse();
-  const chain = reply.chain ?? {};
+  const chain = reply.chain;
   const kinds = [...new Set(entries.map((entry) => entry.kind))].sort();
   const kindId = uid('kind');
   const kind = h('select', { id: kindId, name: 'kind' }, h('option', { value: '' }, 'All kinds'), kinds.map((one) => h('option', { value: one }, one)));
@@ -43,6 +47,5 @@ export async function render(root) {
   replace(root, status,
     h('div', { class: 'filters' }, h('div', { class: 'field' }, h('label', { for: kindId }, 'Kind'), kind), filter.wrap),
     count,
-    h('div', { class: 'table-wrap', role: 'region', tabindex: 0, 'aria-label': 'Audit entries' }, h('table', {}, h('caption', { class: 'visually-hidden' }, 'Audit entries, newest first'),
-      h('thead', {}, h('tr', {}, ['#', 'Time', 'Kind', 'Verdict', 'User', 'Detail'].map((name) => h('th', { scope: 'col' }, name)))), body)));
+    scrollingTable('Audit entries', dataTable({ caption: 'Audit entries, newest first', columns: ['#', 'Time', 'Kind', 'Verdict', 'User', 'Detail'], body })));
 }

@@ -1,73 +1,60 @@
+// @ts-check
 // Dashboard: pools (label, mount point, profiles, devices, usage), whole disks by the state the
 // host gave each (free, holding data, in use), and recent jobs, from GET /api/v1/facts and
 // GET /api/v1/jobs. Says so plainly when this nosd has no storage pipeline.
 
 import { get, isMissingApi } from '../api.js';
-import { bytes, h, replace, section, timeAgo, uid } from '../dom.js';
+import { freeDisks, identity, isWholeDisk, missingApiNote, poolCard } from '../components.js';
+import { h, replace, section, timeAgo, uid } from '../dom.js';
 
-export function missingApiNote(what) {
-  return h('p', { class: 'form-status info', role: 'status' }, `${what} needs the storage API (/api/v1/facts, /api/v1/plans …), which this nosd does not serve (no storage pipeline is configured).`);
-}
-
-/** A whole disk or loop device; partitions are listed as devices of their own, with `parent`. */
-export function isWholeDisk(device) {
-  return ['disk', 'loop'].includes(device.device_type) && !device.parent;
-}
+/** @typedef {import('../types.js').BlockDevice} BlockDevice */
+/** @typedef {import('../types.js').Facts} Facts */
+/** @typedef {import('../types.js').FactsReply} FactsReply */
+/** @typedef {import('../types.js').JobsReply} JobsReply */
+/** @typedef {import('../types.js').Me} Me */
+/** @typedef {import('../dom.js').Child} Child */
 
 /**
- * Whole disks (or loop devices) the host classified as blank. Nothing else is ever free: a
- * device whose state is missing or unknown is not, whatever its other fields say.
+ * A disk's path and identity as list-item content; `id` names the identity for a link.
+ * @param {BlockDevice} disk
+ * @param {string} id
  */
-export function freeDisks(facts) {
-  return (facts.block_devices ?? []).filter((disk) => isWholeDisk(disk) && disk.state === 'blank' && disk.size_bytes > 0);
-}
-
-/** The device the facts know by this path, kernel name or by-id link. */
-export function findDevice(facts, name) {
-  return (facts.block_devices ?? []).find((device) => device.path === name || device.kname === name || (device.by_id ?? []).includes(name));
-}
-
-/** "WDC WD40EFRX, serial WD-AAA1, 3.6 TiB": what tells one disk from another besides its path. */
-export function identity(disk) {
-  const model = disk.model?.trim() || (disk.device_type === 'loop' ? 'loop device' : 'unknown model');
-  const serial = disk.serial?.trim() ? `serial ${disk.serial.trim()}` : 'no serial';
-  return `${model}, ${serial}, ${bytes(disk.size_bytes)}`;
-}
-
-/** What a device is, without its path: a disk's identity, or a partition and its disk. */
-export function aboutDevice(facts, device) {
-  if (device.device_type !== 'part') return identity(device);
-  const disk = device.parent ? findDevice(facts, device.parent) : undefined;
-  return `partition, ${bytes(device.size_bytes)}${disk ? `, on ${describeDevice(facts, disk)}` : ''}`;
-}
-
-/** A device named in full: "/dev/sdb (WDC WD40EFRX, serial WD-1, 3.6 TiB)". */
-export function describeDevice(facts, device) {
-  return `${device.path} (${aboutDevice(facts, device)})`;
-}
-
-/** A disk's path and identity as list-item content; `id` names the identity for a link. */
 function diskLine(disk, id) {
   return [h('code', {}, disk.path), ' ', h('span', { id }, identity(disk))];
 }
 
+/**
+ * @param {BlockDevice} disk
+ * @param {string} fallback What to say when the host gave no reasons.
+ */
 function reasonList(disk, fallback) {
   const reasons = disk.reasons?.length ? disk.reasons : [fallback];
   return h('ul', { class: 'reasons' }, reasons.map((reason) => h('li', {}, reason)));
 }
 
-/** Where the wizard opens with `disk-wipe` chosen and this disk filled in. */
-export function wipeHref(disk) {
+/**
+ * Where the wizard opens with `disk-wipe` chosen and this disk filled in.
+ * @param {BlockDevice} disk
+ */
+function wipeHref(disk) {
   return `/storage?${new URLSearchParams({ plugin: 'disk-wipe', device: disk.path }).toString().replaceAll('%2F', '/')}`;
 }
 
-/** Free disks, disks that hold data (with a way to wipe them) and disks in use, by `state`. */
+/**
+ * Free disks, disks that hold data (with a way to wipe them) and disks in use, by `state`.
+ * @param {Facts} facts
+ */
 function diskSections(facts) {
   const disks = (facts.block_devices ?? []).filter(isWholeDisk);
   const free = freeDisks(facts);
   const holding = disks.filter((disk) => disk.state === 'holds-data');
   // The host's own default: a device that was never classified is in use, never free.
   const inUse = disks.filter((disk) => !free.includes(disk) && !holding.includes(disk));
+  /**
+   * One disk; a function in `more` gets the id of the disk's identity (for aria-describedby).
+   * @param {BlockDevice} disk
+   * @param {...(Child | ((id: string) => Child))} more
+   */
   const item = (disk, ...more) => {
     const id = uid('disk');
     return h('li', { 'data-disk': disk.path, 'data-state': disk.state ?? 'unknown' }, diskLine(disk, id), more.map((one) => (typeof one === 'function' ? one(id) : one)));
@@ -83,20 +70,10 @@ function diskSections(facts) {
   ];
 }
 
-/** One pool (a btrfs filesystem from the facts) as a card. */
-export function poolCard(pool) {
-  const name = pool.label ?? pool.uuid;
-  const used = pool.used_bytes ?? 0;
-  const size = pool.size_bytes ?? 0;
-  return h('li', { class: 'card', 'data-pool': name },
-    h('h3', {}, name),
-    h('p', {}, 'Mounted at ', h('code', {}, pool.mountpoint || '–')),
-    h('p', {}, `Data ${pool.data_profile}, metadata ${pool.metadata_profile}`),
-    h('p', {}, 'Devices: ', (pool.devices ?? []).map((device) => h('code', {}, device.path)).flatMap((el, idx) => (idx ? [', ', el] : [el]))),
-    h('div', {}, h('progress', { max: size || 1, value: used, 'aria-label': `${name} usage` }), ` ${bytes(used)} of ${bytes(size)} used`));
-}
-
-/** What the account API already tells: second factor, recovery codes, session expiry. */
+/**
+ * What the account API already tells: second factor, recovery codes, session expiry.
+ * @param {Me} me
+ */
 function accountSection(me) {
   const low = me.recovery_codes_left <= 3;
   return section('Your account', h('ul', {},
@@ -105,13 +82,22 @@ function accountSection(me) {
     h('li', {}, `This session ends at the latest at ${new Date(me.expires_at * 1000).toLocaleString()}. `, h('a', { href: '/sessions' }, 'Your sessions'), '.')));
 }
 
+/**
+ * @param {HTMLElement} root
+ * @param {import('../main.js').PageContext} ctx
+ */
 export async function render(root, ctx) {
-  const intro = h('p', {}, `Signed in as ${ctx.me.username}. `, h('a', { href: '/storage' }, 'Create or change a pool'), ' with the storage wizard.');
-  const account = accountSection(ctx.me);
+  // In the navigation, so main.js has loaded the account.
+  const me = ctx.me;
+  if (!me) throw new Error('no account is signed in');
+  const intro = h('p', {}, `Signed in as ${me.username}. `, h('a', { href: '/storage' }, 'Create or change a pool'), ' with the storage wizard.');
+  const account = accountSection(me);
   let facts;
   let jobs;
   try {
-    [{ facts }, { jobs }] = await Promise.all([get('/api/v1/facts'), get('/api/v1/jobs')]);
+    const replies = await Promise.all([get('/api/v1/facts'), get('/api/v1/jobs')]);
+    ({ facts } = /** @type {FactsReply} */ (replies[0]));
+    ({ jobs } = /** @type {JobsReply} */ (replies[1]));
   } catch (error) {
     if (isMissingApi(error)) { replace(root, intro, missingApiNote('The pools, disks and jobs view'), account); return; }
     throw error;

@@ -1,9 +1,11 @@
+// @ts-check
 // "/": sends the browser where it belongs: setup while no admin exists, else the dashboard or
 // the login page.
 
 import { ApiError, get } from '../api.js';
 import { h, replace } from '../dom.js';
 
+/** @param {HTMLElement} root */
 export async function render(root) {
   replace(root, h('p', { role: 'status' }, 'Loading…'));
   try {

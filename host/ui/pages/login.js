@@ -1,8 +1,11 @@
+// @ts-check
 // Sign in: username and password, then the TOTP or a recovery code, sent together in one
 // request. The server answers the same way whichever part was wrong, and so does this page.
 
-import { ApiError, post } from '../api.js';
-import { field, focus, h, replace, statusArea } from '../dom.js';
+import { ApiError, messageOf, post } from '../api.js';
+import { byId, field, focus, h, replace, statusArea } from '../dom.js';
+
+/** @typedef {import('../types.js').LoginReply} LoginReply */
 
 /** Where to go after signing in: only a page of this server (no `//host` or `/\host` tricks). */
 function nextPath() {
@@ -13,6 +16,7 @@ function nextPath() {
   return target.pathname + target.search + target.hash;
 }
 
+/** @param {HTMLElement} root */
 export function render(root) {
   const status = statusArea();
   const username = field({ label: 'Username', name: 'username', autocomplete: 'username', attrs: { autocapitalize: 'none', spellcheck: 'false', autofocus: true } });
@@ -38,6 +42,7 @@ export function render(root) {
     code.wrap, h('div', { class: 'actions' }, backButton, signInButton));
   stepTwoHeading.id = 'login-step-2';
 
+  /** @param {1 | 2} which */
   const showStep = (which) => {
     stepOne.hidden = which !== 1;
     stepTwo.hidden = which !== 2;
@@ -45,6 +50,10 @@ export function render(root) {
   };
 
   let lockedUntil = 0;
+  /**
+   * @param {number} seconds
+   * @param {string} template The message, `{s}` the seconds left.
+   */
   const setLocked = (seconds, template) => {
     lockedUntil = Date.now() + seconds * 1000;
     continueButton.disabled = true;
@@ -59,11 +68,12 @@ export function render(root) {
     event.preventDefault();
     username.setError(null);
     password.setError(null);
+    /** @type {HTMLInputElement | null} */
     let firstInvalid = null;
     if (!username.input.value.trim()) { username.setError('Enter your username.'); firstInvalid ??= username.input; }
     if (!password.input.value) { password.setError('Enter your password.'); firstInvalid ??= password.input; }
     if (firstInvalid) { firstInvalid.focus(); return; }
-    document.getElementById('login-as').textContent = username.input.value.trim();
+    byId('login-as').textContent = username.input.value.trim();
     if (Date.now() >= lockedUntil) status.clear();
     showStep(2);
   });
@@ -77,9 +87,10 @@ export function render(root) {
     signInButton.disabled = true;
     status.info('Signing in…');
     try {
+      /** @type {{ username: string, password: string, code?: string }} */
       const body = { username: username.input.value.trim(), password: password.input.value };
       if (typed) body.code = typed;
-      const reply = await post('/api/v1/auth/login', body);
+      const reply = /** @type {LoginReply} */ (await post('/api/v1/auth/login', body));
       if (typed && !/^\d{6}$/.test(typed)) {
         sessionStorage.setItem('nos.flash', `You signed in with a recovery code; it cannot be used again. ${reply.recovery_codes_left} recovery codes are left (Security page).`);
       }
@@ -98,7 +109,7 @@ export function render(root) {
         showStep(1);
         status.error('Sign-in failed: the username, password or code is wrong.');
       } else {
-        status.error(`Sign-in failed: ${error.message}.`);
+        status.error(`Sign-in failed: ${messageOf(error)}.`);
       }
     }
   });

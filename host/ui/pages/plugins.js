@@ -1,15 +1,34 @@
+// @ts-check
 // Plugins: installed plugins with version, component sha256, API version and declared scope
 // (the allowlist rule ids it may emit), from GET /api/v1/plugins; grant or revoke a plugin's
 // scope and enable or disable it. A grant names the sha256 shown here, so it can only ever
 // apply to the component the admin reviewed. Each change is explained first and needs a recent
 // sign-in.
 
-import { ApiError, get, isMissingApi, post } from '../api.js';
-import { confirmDialog, h, replace, statusArea } from '../dom.js';
-import { withReauth } from '../reauth.js';
-import { missingApiNote } from './dashboard.js';
+import { ApiError, get, isMissingApi, messageOf, post } from '../api.js';
+import { confirmDialog, dataTable, missingApiNote, scrollingTable, withReauth } from '../components.js';
+import { h, replace, statusArea } from '../dom.js';
 
-/** The change a button makes: endpoint, body, and the explanation shown before it. */
+/** @typedef {import('../types.js').PluginChangeReply} PluginChangeReply */
+/** @typedef {import('../types.js').PluginInfo} PluginInfo */
+/** @typedef {import('../types.js').PluginsReply} PluginsReply */
+
+/**
+ * What one button changes.
+ * @typedef {object} Change
+ * @property {string} label
+ * @property {string} path The endpoint under /api/v1/plugins/{name}/.
+ * @property {object} body
+ * @property {boolean} danger
+ * @property {string} title
+ * @property {string[]} explain
+ */
+
+/**
+ * The change a button makes: endpoint, body, and the explanation shown before it.
+ * @param {PluginInfo} plugin
+ * @returns {Record<'grant' | 'revoke' | 'enable' | 'disable', Change>}
+ */
 function changes(plugin) {
   const scope = (plugin.scope ?? []).join(', ') || 'no rules';
   return {
@@ -35,11 +54,12 @@ function changes(plugin) {
   };
 }
 
+/** @param {HTMLElement} root */
 export async function render(root) {
   const status = statusArea();
   const body = h('tbody');
   const draw = async () => {
-    const reply = await get('/api/v1/plugins');
+    const reply = /** @type {PluginsReply} */ (await get('/api/v1/plugins'));
     replace(body, (reply.plugins ?? []).map((plugin) => {
       const all = changes(plugin);
       const buttons = [plugin.granted ? all.revoke : all.grant, plugin.enabled ? all.disable : all.enable].map((change) => {
@@ -48,12 +68,12 @@ export async function render(root) {
           status.clear();
           if (!(await confirmDialog({ title: change.title, explain: change.explain, confirmLabel: change.label, danger: change.danger }))) return;
           try {
-            const done = await withReauth(() => post(`/api/v1/plugins/${encodeURIComponent(plugin.name)}/${change.path}`, change.body));
+            const done = /** @type {PluginChangeReply | undefined} */ (await withReauth(() => post(`/api/v1/plugins/${encodeURIComponent(plugin.name)}/${change.path}`, change.body)));
             if (done === undefined) return;
             await draw();
             status.info(`${plugin.name}: ${done.granted ? 'granted' : 'not granted'}, ${done.enabled ? 'enabled' : 'disabled'}.`);
           } catch (error) {
-            if (error instanceof ApiError && error.code === 'plugin.hash_mismatch') { await draw(); status.error(`${error.message}.`); } else status.error(`That did not work: ${error.message}.`);
+            if (error instanceof ApiError && error.code === 'plugin.hash_mismatch') { await draw(); status.error(`${error.message}.`); } else status.error(`That did not work: ${messageOf(error)}.`);
           }
         });
         return button;
@@ -77,8 +97,9 @@ export async function render(root) {
   }
   replace(root, h('p', {}, 'Plugins compute plans; they cannot run anything. A plugin may only emit the allowlist rules in its scope, and only once you grant it. A grant is for the exact component (its sha256): a changed plugin is a new plugin.'),
     status.el,
-    h('div', { class: 'table-wrap', role: 'region', tabindex: 0, 'aria-label': 'Installed plugins' }, h('table', {},
-      h('caption', { class: 'visually-hidden' }, 'Installed plugins'),
-      h('thead', {}, h('tr', {}, ['Name', 'Kind', 'Version', 'API', 'sha256', 'Scope (allowlist rules)', 'Grant', 'Change'].map((name) => h('th', { scope: 'col' }, name)))),
-      body)));
+    scrollingTable('Installed plugins', dataTable({
+      caption: 'Installed plugins',
+      columns: ['Name', 'Kind', 'Version', 'API', 'sha256', 'Scope (allowlist rules)', 'Grant', 'Change'],
+      body,
+    })));
 }

@@ -1,19 +1,21 @@
+// @ts-check
 // Security: change the password, enrol / re-enrol / turn off TOTP, regenerate recovery codes.
 // Every one of these needs a recent sign-in; when the server says so, a dialog asks for the
 // password and a code first and then retries.
 
-import { ApiError, get, post } from '../api.js';
-import { checkbox, confirmDialog, field, focus, h, replace, section, statusArea } from '../dom.js';
-import { withReauth } from '../reauth.js';
-import { enrolmentView } from '../totp-view.js';
+import { ApiError, get, messageOf, post } from '../api.js';
+import { codesList, confirmDialog, enrolmentView, savedCodesForm, withReauth } from '../components.js';
+import { field, focus, h, replace, section, statusArea } from '../dom.js';
 
-function codesList(codes) {
-  return h('ol', { class: 'codes', 'aria-label': 'New recovery codes' }, codes.map((one) => h('li', {}, h('code', {}, one))));
-}
+/** @typedef {import('../types.js').Enrolment} Enrolment */
+/** @typedef {import('../types.js').Me} Me */
+/** @typedef {import('../types.js').RecoveryCodesReply} RecoveryCodesReply */
 
+/** @param {HTMLElement} root */
 export async function render(root) {
-  const me = await get('/api/v1/me');
+  const me = /** @type {Me} */ (await get('/api/v1/me'));
   const status = h('p', { role: 'status', class: 'form-status info', hidden: true });
+  /** @param {string} message */
   const say = (message) => { status.textContent = message; status.hidden = false; };
 
   // Password.
@@ -38,7 +40,7 @@ export async function render(root) {
       say('Password changed; other sessions were ended.');
     } catch (error) {
       if (error instanceof ApiError && error.code === 'password.rejected') { newPassword.setError(`Refused: ${error.message}.`); newPassword.input.focus(); }
-      else passwordStatus.error(`That did not work: ${error.message}.`);
+      else passwordStatus.error(`That did not work: ${messageOf(error)}.`);
     }
   });
 
@@ -57,10 +59,10 @@ export async function render(root) {
         if (!ok) return;
       }
       try {
-        const enrolment = await withReauth(() => post('/api/v1/auth/totp/enrol'));
+        const enrolment = /** @type {Enrolment | undefined} */ (await withReauth(() => post('/api/v1/auth/totp/enrol')));
         if (enrolment) showEnrolment(enrolment);
       } catch (error) {
-        totpStatus.error(`That did not work: ${error.message}.`);
+        totpStatus.error(`That did not work: ${messageOf(error)}.`);
       }
     });
     const disableButton = me.totp_enrolled ? h('button', { type: 'button', class: 'danger' }, 'Turn off two-factor authentication') : null;
@@ -79,13 +81,14 @@ export async function render(root) {
         renderTotp();
         say('Two-factor authentication is off.');
       } catch (error) {
-        totpStatus.error(`That did not work: ${error.message}.`);
+        totpStatus.error(`That did not work: ${messageOf(error)}.`);
       }
     });
     replace(totpBox, totpStatus.el,
       h('p', {}, 'Two-factor authentication is ', h('strong', {}, me.totp_enrolled ? 'on' : 'off'), '.'),
       h('div', { class: 'actions' }, enrolButton, disableButton));
   }
+  /** @param {Enrolment} enrolment */
   function showEnrolment(enrolment) {
     const code = field({ label: 'Code from the app', name: 'totp-code', autocomplete: 'one-time-code', inputmode: 'numeric', hint: 'The 6 digits the app shows for the new key.', attrs: { maxlength: 6 } });
     const cancel = h('button', { type: 'button', class: 'secondary', onclick: () => renderTotp() }, 'Cancel');
@@ -103,7 +106,7 @@ export async function render(root) {
         say('The new authenticator is active; other sessions were ended.');
       } catch (error) {
         if (error instanceof ApiError && error.code === 'totp.mismatch') { code.setError('This code does not match the new key.'); code.input.focus(); }
-        else totpStatus.error(`That did not work: ${error.message}.`);
+        else totpStatus.error(`That did not work: ${messageOf(error)}.`);
       }
     });
     const heading = h('h3', {}, 'Scan the new key');
@@ -126,21 +129,15 @@ export async function render(root) {
       });
       if (!ok) return;
       try {
-        const reply = await withReauth(() => post('/api/v1/auth/recovery-codes'));
+        const reply = /** @type {RecoveryCodesReply | undefined} */ (await withReauth(() => post('/api/v1/auth/recovery-codes')));
         if (!reply) return;
         me.recovery_codes_left = reply.recovery_codes.length;
-        const saved = checkbox({ label: 'I saved them', name: 'saved' });
-        const form = h('form', { novalidate: true }, saved.wrap, h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Hide the codes')));
-        form.addEventListener('submit', (event) => {
-          event.preventDefault();
-          if (!saved.input.checked) { saved.setError('Confirm that you saved the codes: they are not shown again.'); saved.input.focus(); return; }
-          renderCodes();
-        });
         const heading = h('h3', {}, 'Your new recovery codes');
-        replace(codesBox, heading, h('p', {}, 'Each code signs you in once instead of a 6-digit code. Store them somewhere safe; they are shown only now.'), codesList(reply.recovery_codes), form);
+        replace(codesBox, heading, h('p', {}, 'Each code signs you in once instead of a 6-digit code. Store them somewhere safe; they are shown only now.'),
+          codesList(reply.recovery_codes, 'New recovery codes'), savedCodesForm('Hide the codes', renderCodes));
         focus(heading);
       } catch (error) {
-        codesStatus.error(`That did not work: ${error.message}.`);
+        codesStatus.error(`That did not work: ${messageOf(error)}.`);
       }
     });
     replace(codesBox, codesStatus.el,

@@ -1,8 +1,14 @@
+// @ts-check
 // Your sessions: device, address, sign-in time, last activity; end one or all others.
 
-import { get, del } from '../api.js';
-import { confirmDialog, h, replace, section, statusArea, timeAgo } from '../dom.js';
+import { del, get, messageOf } from '../api.js';
+import { confirmDialog, dataTable } from '../components.js';
+import { h, replace, section, statusArea, timeAgo } from '../dom.js';
 
+/** @typedef {import('../types.js').SessionInfo} SessionInfo */
+/** @typedef {import('../types.js').SessionsReply} SessionsReply */
+
+/** @param {HTMLElement} root */
 export async function render(root) {
   const status = h('p', { role: 'status', class: 'form-status info', hidden: true });
   const errors = statusArea();
@@ -10,12 +16,14 @@ export async function render(root) {
   replace(root, h('p', {}, 'Every browser signed in to your account. Ending a session signs that browser out at its next request; it can sign in again with your password and a code.'),
     errors.el, status, section('Signed-in browsers', table));
 
+  /** @param {string} message */
   const say = (message) => { status.textContent = message; status.hidden = false; };
 
   async function load() {
-    const { sessions } = await get('/api/v1/auth/sessions');
-    sessions.sort((a, b) => (b.current - a.current) || (b.last_seen_at - a.last_seen_at));
+    const { sessions } = /** @type {SessionsReply} */ (await get('/api/v1/auth/sessions'));
+    sessions.sort((a, b) => (Number(b.current) - Number(a.current)) || (b.last_seen_at - a.last_seen_at));
     const others = sessions.filter((one) => !one.current);
+    /** @param {SessionInfo} one */
     const describe = (one) => `${one.device || 'Unknown browser'} at ${one.client_ip}`;
     const rows = sessions.map((one) => h('tr', { 'data-session': one.id },
       h('th', { scope: 'row' }, one.device || 'Unknown browser', one.current ? h('span', { class: 'badge' }, 'this browser') : null),
@@ -56,19 +64,22 @@ export async function render(root) {
       },
     }, 'End all other sessions');
     replace(table,
-      h('div', { class: 'table-wrap' }, h('table', { class: 'stack' },
-        h('caption', { class: 'visually-hidden' }, 'Your sessions'),
-        h('thead', {}, h('tr', {}, ['Device', 'IP address', 'Signed in', 'Last seen', 'Action'].map((name) => h('th', { scope: 'col' }, name)))),
-        h('tbody', {}, rows))),
+      h('div', { class: 'table-wrap' }, dataTable({
+        caption: 'Your sessions',
+        columns: ['Device', 'IP address', 'Signed in', 'Last seen', 'Action'],
+        body: h('tbody', {}, rows),
+        className: 'stack',
+      })),
       h('div', { class: 'actions' }, endOthers));
   }
 
+  /** @param {() => Promise<void>} action */
   async function run(action) {
     errors.clear();
     try {
       await action();
     } catch (error) {
-      errors.error(`That did not work: ${error.message}.`);
+      errors.error(`That did not work: ${messageOf(error)}.`);
     }
     await load();
   }

@@ -1,12 +1,18 @@
+// @ts-check
 // First-run setup: setup token → first admin → TOTP enrolment → recovery codes → done.
 // Every step is its own form; the heading of each new step takes the focus.
 
-import { ApiError, get, post } from '../api.js';
-import { checkbox, field, focus, h, replace, statusArea } from '../dom.js';
-import { enrolmentView } from '../totp-view.js';
+import { ApiError, get, messageOf, post } from '../api.js';
+import { codesList, enrolmentView, savedCodesForm, showThrottled } from '../components.js';
+import { field, focus, h, replace, statusArea } from '../dom.js';
+
+/** @typedef {import('../types.js').Enrolment} Enrolment */
+/** @typedef {import('../types.js').SetupAdminReply} SetupAdminReply */
+/** @typedef {import('../dom.js').Child} Child */
 
 const STEPS = ['Setup token', 'First admin', 'Two-factor authentication', 'Recovery codes', 'Done'];
 
+/** @param {HTMLElement} root */
 export async function render(root) {
   try {
     await get('/api/v1/setup');
@@ -18,11 +24,16 @@ export async function render(root) {
     throw error;
   }
 
-  const state = { token: '', username: '', password: '', enrolment: null, codes: [] };
+  /** @type {{ token: string, username: string, password: string, codes: string[] }} */
+  const state = { token: '', username: '', password: '', codes: [] };
   const progress = h('ol', { class: 'steps', 'aria-label': 'Setup steps' });
   const body = h('div');
   replace(root, progress, body);
 
+  /**
+   * @param {number} stepIdx
+   * @param {...Child} content
+   */
   const show = (stepIdx, ...content) => {
     replace(progress, STEPS.map((name, idx) => h('li', { 'aria-current': idx === stepIdx ? 'step' : false, class: idx < stepIdx ? 'done' : '' }, name)));
     const heading = h('h2', {}, `Step ${stepIdx + 1} of ${STEPS.length}: ${STEPS[stepIdx]}`);
@@ -30,14 +41,7 @@ export async function render(root) {
     focus(heading);
   };
 
-  const throttled = (status, error) => {
-    if (error instanceof ApiError && (error.status === 429 || error.status === 503)) {
-      status.countdown('Too many attempts. Try again in {s} s.', error.retryAfter ?? 60);
-      return true;
-    }
-    return false;
-  };
-
+  /** @param {string} [tokenError] Why the token was refused. */
   function tokenStep(tokenError) {
     const status = statusArea();
     const token = field({
@@ -66,6 +70,7 @@ export async function render(root) {
     }
   }
 
+  /** @param {{ password?: string }} [errors] Why the server refused the password. */
   function adminStep(errors = {}) {
     const status = statusArea();
     const username = field({ label: 'Username', name: 'username', autocomplete: 'username', value: state.username, hint: '3–32 characters: lowercase letters, digits, - and _, starting with a letter.', attrs: { autocapitalize: 'none', spellcheck: 'false' } });
@@ -79,6 +84,7 @@ export async function render(root) {
       [username, password, again].forEach((f) => f.setError(null));
       status.clear();
       const name = username.input.value.trim();
+      /** @type {HTMLInputElement | null} */
       let firstInvalid = null;
       if (!/^[a-z][a-z0-9_-]{2,31}$/.test(name)) { username.setError('Use 3–32 characters: lowercase letters, digits, - and _, starting with a letter.'); firstInvalid ??= username.input; }
       if (password.input.value.length < 12) { password.setError('Use at least 12 characters.'); firstInvalid ??= password.input; }
@@ -86,22 +92,23 @@ export async function render(root) {
       if (firstInvalid) { firstInvalid.focus(); return; }
       submit.disabled = true;
       try {
-        state.enrolment = await post('/api/v1/setup/totp', { token: state.token, username: name });
+        const enrolment = /** @type {Enrolment} */ (await post('/api/v1/setup/totp', { token: state.token, username: name }));
         state.username = name;
         state.password = password.input.value;
-        totpStep();
+        totpStep(enrolment);
       } catch (error) {
         submit.disabled = false;
         if (error instanceof ApiError && error.code === 'setup.refused') tokenStep('This setup token is wrong or has expired. Restart nosd for a new one if it expired.');
         else if (error instanceof ApiError && error.code === 'setup.complete') location.assign('/login');
-        else if (!throttled(status, error)) { username.setError(error.message); username.input.focus(); }
+        else if (!showThrottled(status, error)) { username.setError(messageOf(error)); username.input.focus(); }
       }
     });
     show(1, h('p', {}, 'Choose the first administrator’s name and password.'), form);
     if (errors.password) { password.setError(errors.password); password.input.focus(); }
   }
 
-  function totpStep() {
+  /** @param {Enrolment} enrolment */
+  function totpStep(enrolment) {
     const status = statusArea();
     const code = field({ label: 'Code from the app', name: 'code', autocomplete: 'one-time-code', inputmode: 'numeric', hint: 'The 6 digits the app shows now.', attrs: { pattern: '[0-9]{6}', maxlength: 6 } });
     const back = h('button', { type: 'button', class: 'secondary', onclick: () => adminStep() }, 'Back');
@@ -116,7 +123,7 @@ export async function render(root) {
       submit.disabled = true;
       status.info('Creating the administrator…');
       try {
-        const reply = await post('/api/v1/setup/admin', { token: state.token, username: state.username, password: state.password, code: typed });
+        const reply = /** @type {SetupAdminReply} */ (await post('/api/v1/setup/admin', { token: state.token, username: state.username, password: state.password, code: typed }));
         state.password = '';
         state.codes = reply.recovery_codes;
         codesStep();
@@ -125,28 +132,24 @@ export async function render(root) {
         status.clear();
         if (error instanceof ApiError && error.code === 'setup.refused') tokenStep('This setup token is wrong or has expired. Restart nosd for a new one if it expired.');
         else if (error instanceof ApiError && error.code === 'setup.complete') location.assign('/login');
-        else if (throttled(status, error)) { /* shown */ }
-        else if (/totp|code/i.test(error.message)) { code.setError('This code does not match. Check the app’s clock and use the code it shows now.'); code.input.focus(); }
-        else if (/username/i.test(error.message)) adminStep();
-        else adminStep({ password: `This password is refused: ${error.message}.` });
+        else if (showThrottled(status, error)) { /* shown */ }
+        else if (/totp|code/i.test(messageOf(error))) { code.setError('This code does not match. Check the app’s clock and use the code it shows now.'); code.input.focus(); }
+        else if (/username/i.test(messageOf(error))) adminStep();
+        else adminStep({ password: `This password is refused: ${messageOf(error)}.` });
       }
     });
     show(2, h('p', {}, 'Sign-in needs a second factor. Add nos to an authenticator app, then type the code it shows to prove it works.'),
-      enrolmentView(state.enrolment), form);
+      enrolmentView(enrolment), form);
   }
 
   function codesStep() {
-    const saved = checkbox({ label: 'I saved them', name: 'saved' });
-    const form = h('form', { novalidate: true }, saved.wrap, h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Continue')));
-    form.addEventListener('submit', (event) => {
-      event.preventDefault();
-      if (!saved.input.checked) { saved.setError('Confirm that you saved the codes: they are not shown again.'); saved.input.focus(); return; }
+    const form = savedCodesForm('Continue', () => {
       state.codes = [];
       doneStep();
     });
     show(3,
       h('p', {}, 'If you lose your authenticator, each of these codes signs you in once instead of the 6-digit code. Store them somewhere safe, away from this machine. They are shown only now.'),
-      h('ol', { class: 'codes', 'aria-label': 'Recovery codes' }, state.codes.map((one) => h('li', {}, h('code', {}, one)))),
+      codesList(state.codes, 'Recovery codes'),
       form);
   }
 

@@ -91,7 +91,7 @@ type Asset = (&'static str, &'static str, &'static [u8]);
 
 const JS: &str = "text/javascript; charset=utf-8";
 
-const ASSETS: [Asset; 17] = [
+const ASSETS: [Asset; 16] = [
     (
         "/ui/app.css",
         "text/css; charset=utf-8",
@@ -105,11 +105,10 @@ const ASSETS: [Asset; 17] = [
     ("/ui/main.js", JS, include_bytes!("../../../ui/main.js")),
     ("/ui/api.js", JS, include_bytes!("../../../ui/api.js")),
     ("/ui/dom.js", JS, include_bytes!("../../../ui/dom.js")),
-    ("/ui/reauth.js", JS, include_bytes!("../../../ui/reauth.js")),
     (
-        "/ui/totp-view.js",
+        "/ui/components.js",
         JS,
-        include_bytes!("../../../ui/totp-view.js"),
+        include_bytes!("../../../ui/components.js"),
     ),
     (
         "/ui/pages/home.js",
