@@ -146,7 +146,7 @@ export function field({ label, name, type = 'text', hint, autocomplete, required
   const hintEl = hint ? h('p', { class: 'hint', id: `${id}-hint` }, hint) : null;
   const error = errorSlot(id, input, hintEl);
   const wrap = h('div', { class: 'field' }, h('label', { for: id }, label), hintEl, input, error.el);
-  return { wrap, input, error: error.el, setError: error.setError };
+  return { wrap, input, setError: error.setError };
 }
 
 /**
