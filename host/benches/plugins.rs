@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use nos_host::facts::{DeviceState, Facts};
 use nos_host::plan::types as host;
-use nos_host::plugin::{HostConfig, LoadedPlugin, PluginHost};
+use nos_host::plugin::{AnyPlugin, HostConfig, PluginHost};
 use nos_plugin_sdk as sdk;
 
 include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
@@ -166,7 +166,7 @@ fn time_n(n: usize, mut f: impl FnMut()) -> Duration {
     median(samples)
 }
 
-fn start_host(cache_dir: &Path) -> (PluginHost, Vec<LoadedPlugin>) {
+fn start_host(cache_dir: &Path) -> (PluginHost, Vec<AnyPlugin>) {
     let host = PluginHost::new(&HostConfig::new(Some(cache_dir.to_path_buf()))).expect("host");
     let plugins = TEN
         .iter()
@@ -196,7 +196,7 @@ fn main() {
     let facts: Facts = serde_json::from_str(FACTS).unwrap();
     let native_facts = sdk_facts(&facts);
     let host = PluginHost::new(&HostConfig::new(None)).unwrap();
-    let pool = host.load(Path::new(BTRFS_POOL)).unwrap();
+    let pool = host.load_planner(Path::new(BTRFS_POOL)).unwrap();
     let from_wasm = pool.plan(&facts, INPUT).unwrap().answer.unwrap();
     assert_eq!(
         from_wasm,
@@ -250,15 +250,19 @@ fn main() {
 
     // 3. Resident memory with 10 plugins loaded (warm cache).
     let (rss_before, _, _) = rss_kib();
-    let (host, plugins) = start_host(&warm_cache);
+    let (host, mut plugins) = start_host(&warm_cache);
     let (rss_loaded, _, vm_size) = rss_kib();
     let small_facts = facts.clone();
     for plugin in &plugins[..3] {
         let _ = black_box(plugin.describe());
     }
-    let _ = black_box(plugins[0].plan(&small_facts, INPUT));
+    let pool = plugins
+        .remove(0)
+        .into_planner()
+        .expect("TEN starts with a planner");
+    let _ = black_box(pool.plan(&small_facts, INPUT));
     let (rss_called, hwm, _) = rss_kib();
-    drop((plugins, host));
+    drop((pool, plugins, host));
 
     let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
     println!("| measurement | value | target |");

@@ -11,7 +11,7 @@ use nos_allowlist::{Allowlist, Source};
 use nos_host::facts::Facts;
 use nos_host::plan::check::{self, CheckedPlan, StepVerdict};
 use nos_host::plan::types::{Plan, Refusal, Request};
-use nos_host::plugin::{HostConfig, LoadedPlugin, PluginError, PluginHost};
+use nos_host::plugin::{AuthPolicyPlugin, HostConfig, Planner, PluginError, PluginHost};
 
 include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
 
@@ -39,7 +39,7 @@ static ALLOWLIST: LazyLock<Allowlist> = LazyLock::new(|| {
 });
 
 /// Judge a plugin's plan against the real default allowlist and the plugin's own scope.
-fn checked(plugin: &LoadedPlugin, plan: Plan) -> CheckedPlan {
+fn checked(plugin: &Planner, plan: Plan) -> CheckedPlan {
     check::check(plan, &ALLOWLIST, &plugin.manifest().scope, &facts())
 }
 
@@ -63,7 +63,7 @@ fn verdict_lines(checked: &CheckedPlan) -> String {
 }
 
 /// Run a real planner on the fixture facts; every step must pass the default allowlist.
-fn plan_all_allowed(plugin: &LoadedPlugin, input: &str) -> Plan {
+fn plan_all_allowed(plugin: &Planner, input: &str) -> Plan {
     let plan = plugin.plan(&facts(), input).unwrap().answer.unwrap();
     let judged = checked(plugin, plan.clone());
     assert!(judged.all_allowed(), "{input}\n{}", verdict_lines(&judged));
@@ -74,8 +74,13 @@ fn facts() -> Facts {
     Facts::from_file_json(include_bytes!("data/facts/fixture.json")).expect("fixture facts")
 }
 
-fn load(dir: &str) -> LoadedPlugin {
-    HOST.load(Path::new(dir))
+fn load(dir: &str) -> Planner {
+    HOST.load_planner(Path::new(dir))
+        .unwrap_or_else(|e| panic!("load {dir}: {e}"))
+}
+
+fn load_policy(dir: &str) -> AuthPolicyPlugin {
+    HOST.load_auth_policy(Path::new(dir))
         .unwrap_or_else(|e| panic!("load {dir}: {e}"))
 }
 
@@ -218,7 +223,7 @@ fn hostile_infinite_loop() {
         format!("{m}\n[limits]\nfuel = 2_000_000_000_000\ndeadline-ms = 50\n")
             .replace("[limits]\n[limits]", "[limits]")
     });
-    let plugin = HOST.load(&dir).unwrap();
+    let plugin = HOST.load_planner(&dir).unwrap();
     let started = Instant::now();
     let err = plugin.plan(&facts(), "{}").unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(5));
@@ -239,8 +244,8 @@ fn pool_exhaustion_is_busy() {
     let (_tmp, dir) = with_manifest(HOSTILE_INFINITE_LOOP, |m| {
         format!("{m}\n[limits]\nfuel = 2_000_000_000_000\ndeadline-ms = 3000\n")
     });
-    let looping = host.load(&dir).unwrap();
-    let pool = host.load(Path::new(BTRFS_POOL)).unwrap();
+    let looping = host.load_planner(&dir).unwrap();
+    let pool = host.load_planner(Path::new(BTRFS_POOL)).unwrap();
     let input = r#"{"devices": ["/dev/sdb"], "label": "a", "mountpoint": "/srv/a"}"#;
     // The looping call holds the only slot until its fuel runs out (the cap, about 80 ms);
     // meanwhile btrfs-pool is asked again and again. If btrfs-pool won the race for the slot,
@@ -445,18 +450,30 @@ fn swapped_component_loses_its_manifest() {
     assert!(matches!(load_err(&dir), PluginError::HashMismatch { .. }));
 }
 
+/// A handle is typed by its world, so a planner call on an auth policy does not compile (the
+/// `compile_fail` example in `plugin/mod.rs`); what is left to refuse is loading a plugin as
+/// the wrong world.
 #[test]
 fn wrong_kind_is_refused() {
-    let pool = load(BTRFS_POOL);
-    let err = pool
-        .check_password(&nos_host::plugin::policy::PasswordFeatures {
-            length_chars: 20,
-            in_common_list: false,
-            contains_username: false,
-        })
-        .unwrap_err();
+    let err = HOST
+        .load_auth_policy(Path::new(BTRFS_POOL))
+        .err()
+        .expect("a planner is no auth policy");
     expect_test::expect!["plugin btrfs-pool is a planner plugin, not a auth-policy"]
         .assert_eq(&err.to_string());
+    let err = HOST
+        .load_planner(Path::new(AUTH_DEFAULT))
+        .err()
+        .expect("an auth policy is no planner");
+    expect_test::expect!["plugin auth-default is a auth-policy plugin, not a planner"]
+        .assert_eq(&err.to_string());
+    // Loaded as either world, a plugin says what it is and narrows to that world only.
+    let any = HOST.load(Path::new(AUTH_DEFAULT)).unwrap();
+    assert_eq!(any.describe().unwrap().name, "auth-default");
+    assert!(matches!(
+        any.into_planner(),
+        Err(PluginError::WrongKind { .. })
+    ));
 }
 
 #[test]
@@ -471,7 +488,7 @@ fn compile_cache_hits_after_a_miss() {
     );
     drop((plugin, cold));
     let warm = PluginHost::new(&config).unwrap();
-    let plugin = warm.load(Path::new(BTRFS_POOL)).unwrap();
+    let plugin = warm.load_planner(Path::new(BTRFS_POOL)).unwrap();
     assert_eq!(
         plugin.cache_outcome(),
         Some(nos_host::plugin::cache::CacheOutcome::Hit)
@@ -683,7 +700,7 @@ fn auth_default() {
     use nos_host::plugin::policy::{
         LoginAttempt, LoginDecision, PasswordFeatures, PasswordVerdict,
     };
-    let plugin = load(AUTH_DEFAULT);
+    let plugin = load_policy(AUTH_DEFAULT);
     assert_eq!(plugin.describe().unwrap().name, "auth-default");
     let attempt = LoginAttempt {
         username_known: true,
@@ -716,11 +733,6 @@ fn auth_default() {
         plugin.check_password(&weak).unwrap(),
         PasswordVerdict::Reject("use at least 12 characters".into())
     );
-    // A planner call on an auth policy is refused by kind, before any instantiation.
-    assert!(matches!(
-        plugin.plan(&facts(), "{}"),
-        Err(PluginError::WrongKind { .. })
-    ));
 }
 
 /// The auth-default component behind nosd's `AuthPolicy` trait: its verdicts come through, the
@@ -747,7 +759,7 @@ fn auth_default_as_nosds_auth_policy() {
         totp_enrolled: true,
         now: 1_800_000_000,
     };
-    let plugin = PluginPolicy::new(Arc::new(load(AUTH_DEFAULT)));
+    let plugin = PluginPolicy::new(Arc::new(load_policy(AUTH_DEFAULT)));
     assert_eq!(
         plugin.decide(&facts).unwrap(),
         Decision::LockOut { seconds: 45 }
@@ -778,8 +790,9 @@ fn auth_default_as_nosds_auth_policy() {
         policy::decide(Some(&plugin), &locked),
         Decision::LockOut { seconds: 60 }
     );
-    // A plugin that cannot answer (here: a planner, refused by kind) fails closed to the built-in verdict.
-    let broken = PluginPolicy::new(Arc::new(load(BTRFS_POOL)));
+    // A plugin that cannot answer (here: one that runs out of fuel) fails closed to the
+    // built-in verdict.
+    let broken = PluginPolicy::new(Arc::new(load_policy(HOSTILE_AUTH_POLICY)));
     assert!(broken.decide(&facts).is_err());
     assert_eq!(
         policy::decide(Some(&broken), &locked),
@@ -838,7 +851,7 @@ fn hostile_auth_policy() {
     let err = hostile.check_password(&features).unwrap_err();
     assert!(err.to_string().contains("trapped"), "{err}");
     // The same host still runs a good policy afterwards.
-    let good = PluginPolicy::new(Arc::new(load(AUTH_DEFAULT)));
+    let good = PluginPolicy::new(Arc::new(load_policy(AUTH_DEFAULT)));
     assert_eq!(good.check_password(&features).unwrap(), None);
 }
 

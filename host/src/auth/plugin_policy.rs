@@ -11,9 +11,8 @@ use std::sync::Arc;
 
 use super::policy::{AttemptFacts, AuthPolicy, Decision, PasswordFeatures, PolicyError};
 use crate::config::AuthConfig;
-use crate::plugin::manifest::PluginKind;
 use crate::plugin::policy::{LoginAttempt, LoginDecision, PasswordVerdict};
-use crate::plugin::{LoadedPlugin, PluginError, PluginHost};
+use crate::plugin::{AuthPolicyPlugin, PluginError, PluginHost};
 
 #[derive(Debug, thiserror::Error)]
 #[error("[auth] policy_plugin {path}: {source}")]
@@ -43,26 +42,18 @@ pub fn from_config(
 
 /// A loaded auth-policy component.
 pub struct PluginPolicy {
-    plugin: Arc<LoadedPlugin>,
+    plugin: Arc<AuthPolicyPlugin>,
 }
 
 impl PluginPolicy {
-    pub fn new(plugin: Arc<LoadedPlugin>) -> PluginPolicy {
+    pub fn new(plugin: Arc<AuthPolicyPlugin>) -> PluginPolicy {
         PluginPolicy { plugin }
     }
 
     /// Loads `[auth] policy_plugin` exactly as planners are loaded (manifest, sha256, API
     /// version, imports, capped limits) and refuses any plugin that is not an auth policy.
     pub fn load(host: &PluginHost, dir_or_manifest: &Path) -> Result<PluginPolicy, PluginError> {
-        let plugin = host.load(dir_or_manifest)?;
-        let actual = plugin.manifest().kind;
-        if actual != PluginKind::AuthPolicy {
-            return Err(PluginError::WrongKind {
-                name: plugin.manifest().name.clone(),
-                expected: PluginKind::AuthPolicy,
-                actual,
-            });
-        }
+        let plugin = host.load_auth_policy(dir_or_manifest)?;
         Ok(PluginPolicy::new(Arc::new(plugin)))
     }
 

@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use crate::facts::Facts;
 use crate::plan::check::{CheckedPlan, StepVerdict};
 use crate::plan::types::{Effect, Request};
-use crate::plugin::LoadedPlugin;
+use crate::plugin::Planner;
 
 /// How long a stored plan may be applied, in seconds (default 600).
 pub const DEFAULT_PLAN_TTL_SECONDS: u64 = 600;
@@ -36,7 +36,7 @@ pub const DEFAULT_CONFIRMATION: &str = "APPLY";
 
 /// A planner plugin as nosd serves it.
 pub struct PluginEntry {
-    pub plugin: Arc<LoadedPlugin>,
+    pub plugin: Arc<Planner>,
     pub enabled: bool,
     pub granted: bool,
 }

@@ -107,7 +107,7 @@ pub fn install(
     let grants: PluginsFile = state.store.load(StateFile::Plugins)?.unwrap_or_default();
     let mut plugins = BTreeMap::new();
     for dir in &config.plugins {
-        let plugin = host.load(dir).map_err(|err| SetupError::Plugin {
+        let plugin = host.load_planner(dir).map_err(|err| SetupError::Plugin {
             path: dir.display().to_string(),
             message: err.to_string(),
         })?;

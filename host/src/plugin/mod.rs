@@ -3,6 +3,24 @@
 //! memory limits ([`limits`]). Failures become a typed [`PluginError`]; a failed call leaves
 //! nothing behind, so the next call is unaffected.
 //!
+//! A loaded plugin's type says its world: [`Planner`] has `plan`, [`AuthPolicyPlugin`] has
+//! `decide_login` and `check_password`, and [`AnyPlugin`] (what [`PluginHost::load`] returns
+//! before the caller says which world it needs) only describes itself. A planner plans:
+//!
+//! ```
+//! # fn f(planner: &nos_host::plugin::Planner, facts: &nos_host::facts::Facts) {
+//! let _ = planner.plan(facts, "{}");
+//! # }
+//! ```
+//!
+//! and calling a planner function on an auth policy does not compile:
+//!
+//! ```compile_fail
+//! # fn f(policy: &nos_host::plugin::AuthPolicyPlugin, facts: &nos_host::facts::Facts) {
+//! let _ = policy.plan(facts, "{}");
+//! # }
+//! ```
+//!
 //! This module never judges a plan (that is `plan::check`) and never talks to the agent.
 //! Plugins get no filesystem, network, clock or randomness: facts and time are passed in.
 
@@ -74,6 +92,15 @@ pub enum PluginError {
     },
     #[error("plugin {name} targets {kind} API {plugin_version}; this host supports {supported}")]
     ApiVersion {
+        name: String,
+        kind: PluginKind,
+        plugin_version: String,
+        supported: String,
+    },
+    #[error(
+        "plugin {name} targets {kind} API {plugin_version}, which is not released yet; only a development build of nos loads it (this build supports {supported})"
+    )]
+    UnreleasedApi {
         name: String,
         kind: PluginKind,
         plugin_version: String,
@@ -163,18 +190,29 @@ impl Drop for Ticker {
     }
 }
 
-/// A loaded plugin: its manifest, granted limits and pre-linked instance. Cheap to call from
+/// A loaded plugin of the world `P` says ([`api::PlannerPre`], [`api::AuthPolicyPre`] or
+/// [`api::AnyPre`]): its manifest, granted limits and pre-linked component. Cheap to call from
 /// many threads; each call instantiates afresh.
-pub struct LoadedPlugin {
+pub struct Plugin<P> {
     manifest: Manifest,
     limits: Limits,
-    pre: api::Pre,
+    pre: P,
     max_concurrent_calls: u32,
     imports: Vec<String>,
     exports: Vec<String>,
     cache_outcome: Option<CacheOutcome>,
     _ticker: Arc<Ticker>,
 }
+
+/// A planner (world `planner`): `describe` and `plan`.
+pub type Planner = Plugin<api::PlannerPre>;
+
+/// An auth policy (world `auth-policy`): `describe`, `decide_login` and `check_password`.
+pub type AuthPolicyPlugin = Plugin<api::AuthPolicyPre>;
+
+/// A plugin of the world its manifest names, not yet narrowed to it: `describe` only, until
+/// [`AnyPlugin::into_planner`] or [`AnyPlugin::into_auth_policy`].
+pub type AnyPlugin = Plugin<api::AnyPre>;
 
 /// A planner's answer, with what it logged.
 #[derive(Debug)]
@@ -252,11 +290,26 @@ impl PluginHost {
         })
     }
 
-    /// Load a plugin from its directory (holding `plugin.toml`) or from the manifest path.
+    /// Load a planner; any other plugin is refused ([`PluginError::WrongKind`]).
+    pub fn load_planner(&self, dir_or_manifest: &Path) -> Result<Planner, PluginError> {
+        self.load(dir_or_manifest)?.into_planner()
+    }
+
+    /// Load an auth policy; any other plugin is refused ([`PluginError::WrongKind`]).
+    pub fn load_auth_policy(
+        &self,
+        dir_or_manifest: &Path,
+    ) -> Result<AuthPolicyPlugin, PluginError> {
+        self.load(dir_or_manifest)?.into_auth_policy()
+    }
+
+    /// Load a plugin of either world from its directory (holding `plugin.toml`) or from the
+    /// manifest path, pre-linked for the world its manifest names.
     ///
-    /// Order: manifest → component size → sha256 → API version (manifest) → compile or cache →
+    /// Order: manifest → component size → sha256 → API version (manifest; an unreleased one
+    /// only in a development build, see [`api::ALLOW_UNRELEASED`]) → compile or cache →
     /// imports → API version (exports) → pre-link. Nothing is compiled before the hash matches.
-    pub fn load(&self, dir_or_manifest: &Path) -> Result<LoadedPlugin, PluginError> {
+    pub fn load(&self, dir_or_manifest: &Path) -> Result<AnyPlugin, PluginError> {
         let manifest_path = if dir_or_manifest.is_dir() {
             dir_or_manifest.join("plugin.toml")
         } else {
@@ -293,8 +346,17 @@ impl PluginHost {
             plugin_version: plugin_version.to_string(),
             supported: api::supported_range(),
         };
-        let Some(api_version) = api::select(manifest.api_version) else {
-            return Err(version_error(manifest.api_version));
+        let api_version = match api::select(manifest.api_version) {
+            Ok(api_version) => api_version,
+            Err(api::Unadmitted::Unsupported) => return Err(version_error(manifest.api_version)),
+            Err(api::Unadmitted::Unreleased { .. }) => {
+                return Err(PluginError::UnreleasedApi {
+                    name,
+                    kind: manifest.kind,
+                    plugin_version: manifest.api_version.to_string(),
+                    supported: api::supported_range(),
+                });
+            }
         };
 
         let compile_error = |e: wasmtime::Error| PluginError::Compile {
@@ -343,10 +405,10 @@ impl PluginHost {
                 });
             }
         }
-        let pre = api::Pre::new(&self.linkers, manifest.kind, api_version, &component)
+        let pre = api::AnyPre::new(&self.linkers, manifest.kind, api_version, &component)
             .map_err(compile_error)?;
         let limits = Limits::grant(manifest.limits);
-        Ok(LoadedPlugin {
+        Ok(Plugin {
             manifest,
             limits,
             pre,
@@ -359,7 +421,54 @@ impl PluginHost {
     }
 }
 
-impl LoadedPlugin {
+impl AnyPlugin {
+    /// The planner this plugin is, or [`PluginError::WrongKind`].
+    pub fn into_planner(self) -> Result<Planner, PluginError> {
+        self.narrow(PluginKind::Planner, api::AnyPre::into_planner)
+    }
+
+    /// The auth policy this plugin is, or [`PluginError::WrongKind`].
+    pub fn into_auth_policy(self) -> Result<AuthPolicyPlugin, PluginError> {
+        self.narrow(PluginKind::AuthPolicy, api::AnyPre::into_auth_policy)
+    }
+
+    /// The same plugin with its pre-linked component narrowed to one world.
+    fn narrow<P>(
+        self,
+        expected: PluginKind,
+        into: impl FnOnce(api::AnyPre) -> Result<P, api::AnyPre>,
+    ) -> Result<Plugin<P>, PluginError> {
+        let Plugin {
+            manifest,
+            limits,
+            pre,
+            max_concurrent_calls,
+            imports,
+            exports,
+            cache_outcome,
+            _ticker,
+        } = self;
+        match into(pre) {
+            Ok(pre) => Ok(Plugin {
+                manifest,
+                limits,
+                pre,
+                max_concurrent_calls,
+                imports,
+                exports,
+                cache_outcome,
+                _ticker,
+            }),
+            Err(pre) => Err(PluginError::WrongKind {
+                name: manifest.name,
+                expected,
+                actual: pre.kind(),
+            }),
+        }
+    }
+}
+
+impl<P: api::WorldPre> Plugin<P> {
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
     }
@@ -407,75 +516,10 @@ impl LoadedPlugin {
         Ok(info)
     }
 
-    /// Run the planner. The plan is size-checked here (`plan::types::validate`); judging it
-    /// against the allowlist is `plan::check`'s job.
-    pub fn plan(&self, facts: &Facts, input: &str) -> Result<PlanCall, PluginError> {
-        self.expect_kind(PluginKind::Planner)?;
-        if input.len() > MAX_INPUT_BYTES {
-            return Err(PluginError::InputTooLarge {
-                name: self.manifest.name.clone(),
-                size: input.len(),
-                max: MAX_INPUT_BYTES,
-            });
-        }
-        let (answer, log) = self.call(|pre, store| {
-            pre.make_plan(store, facts, input)
-                .unwrap_or_else(|| Err(wasmtime::Error::msg("not a planner")))
-        })?;
-        if let Ok(plan) = &answer {
-            plan_types::validate(plan).map_err(|message| PluginError::MalformedResult {
-                name: self.manifest.name.clone(),
-                message,
-            })?;
-        }
-        Ok(PlanCall { answer, log })
-    }
-
-    pub fn decide_login(&self, attempt: &LoginAttempt) -> Result<LoginDecision, PluginError> {
-        self.expect_kind(PluginKind::AuthPolicy)?;
-        self.call(|pre, store| {
-            pre.decide_login(store, attempt)
-                .unwrap_or_else(|| Err(wasmtime::Error::msg("not an auth policy")))
-        })
-        .map(|(decision, _)| decision)
-    }
-
-    pub fn check_password(
-        &self,
-        features: &PasswordFeatures,
-    ) -> Result<PasswordVerdict, PluginError> {
-        self.expect_kind(PluginKind::AuthPolicy)?;
-        let (verdict, _) = self.call(|pre, store| {
-            pre.check_password(store, features)
-                .unwrap_or_else(|| Err(wasmtime::Error::msg("not an auth policy")))
-        })?;
-        if let PasswordVerdict::Reject(reason) = &verdict
-            && (reason.len() > plan_types::MAX_TEXT_BYTES || reason.chars().any(char::is_control))
-        {
-            return Err(PluginError::MalformedResult {
-                name: self.manifest.name.clone(),
-                message: "password rejection reason is too long or has control characters".into(),
-            });
-        }
-        Ok(verdict)
-    }
-
-    fn expect_kind(&self, expected: PluginKind) -> Result<(), PluginError> {
-        let actual = self.pre.kind();
-        if actual != expected {
-            return Err(PluginError::WrongKind {
-                name: self.manifest.name.clone(),
-                expected,
-                actual,
-            });
-        }
-        Ok(())
-    }
-
     /// One call in a fresh store with this plugin's limits; errors classified.
     fn call<R>(
         &self,
-        run: impl FnOnce(&api::Pre, &mut Store<CallState>) -> wasmtime::Result<R>,
+        run: impl FnOnce(&P, &mut Store<CallState>) -> wasmtime::Result<R>,
     ) -> Result<(R, CallLog), PluginError> {
         let mut store = Store::new(self.pre.engine(), CallState::new(&self.limits));
         store.limiter(|state| &mut state.limiter);
@@ -540,6 +584,51 @@ impl LoadedPlugin {
                 },
             },
         }
+    }
+}
+
+impl Planner {
+    /// Run the planner. The plan is size-checked here (`plan::types::validate`); judging it
+    /// against the allowlist is `plan::check`'s job.
+    pub fn plan(&self, facts: &Facts, input: &str) -> Result<PlanCall, PluginError> {
+        if input.len() > MAX_INPUT_BYTES {
+            return Err(PluginError::InputTooLarge {
+                name: self.manifest.name.clone(),
+                size: input.len(),
+                max: MAX_INPUT_BYTES,
+            });
+        }
+        let (answer, log) = self.call(|pre, store| pre.make_plan(store, facts, input))?;
+        if let Ok(plan) = &answer {
+            plan_types::validate(plan).map_err(|message| PluginError::MalformedResult {
+                name: self.manifest.name.clone(),
+                message,
+            })?;
+        }
+        Ok(PlanCall { answer, log })
+    }
+}
+
+impl AuthPolicyPlugin {
+    pub fn decide_login(&self, attempt: &LoginAttempt) -> Result<LoginDecision, PluginError> {
+        self.call(|pre, store| pre.decide_login(store, attempt))
+            .map(|(decision, _)| decision)
+    }
+
+    pub fn check_password(
+        &self,
+        features: &PasswordFeatures,
+    ) -> Result<PasswordVerdict, PluginError> {
+        let (verdict, _) = self.call(|pre, store| pre.check_password(store, features))?;
+        if let PasswordVerdict::Reject(reason) = &verdict
+            && (reason.len() > plan_types::MAX_TEXT_BYTES || reason.chars().any(char::is_control))
+        {
+            return Err(PluginError::MalformedResult {
+                name: self.manifest.name.clone(),
+                message: "password rejection reason is too long or has control characters".into(),
+            });
+        }
+        Ok(verdict)
     }
 }
 

@@ -68,7 +68,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .with_context(|| format!("input {} is not UTF-8", args.input.display()))?;
 
     let host = PluginHost::new(&HostConfig::new(args.cache_dir.clone()))?;
-    let plugin = match host.load(&args.plugin) {
+    let plugin = match host.load_planner(&args.plugin) {
         Ok(plugin) => plugin,
         Err(error) => return Ok(plugin_failed(&error.to_string(), args.json)),
     };

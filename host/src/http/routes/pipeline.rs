@@ -24,7 +24,7 @@ use crate::http::error::ApiError;
 use crate::http::extract::{AppJson, AuthSession};
 use crate::pipeline::jobs::{JobRecord, JobState, StepRecord};
 use crate::pipeline::{self, Pipeline, StoredPlan};
-use crate::plugin::LoadedPlugin;
+use crate::plugin::Planner;
 use crate::state::AppState;
 use crate::store::StateFile;
 
@@ -96,7 +96,7 @@ async fn list_plugins(
     _session: AuthSession,
 ) -> Result<Json<Value>, ApiError> {
     let pipeline = pipeline_of(&state)?;
-    let entries: Vec<(String, Arc<LoadedPlugin>, bool, bool)> = pipeline::lock(&pipeline.plugins)
+    let entries: Vec<(String, Arc<Planner>, bool, bool)> = pipeline::lock(&pipeline.plugins)
         .iter()
         .map(|(name, entry)| {
             (
@@ -122,7 +122,7 @@ async fn list_plugins(
 /// One plugin as `GET /plugins` lists it: the manifest, the grant, and what `describe()` says
 /// (summary and input schema, from which the UI builds the planner's form). A plugin whose
 /// `describe()` fails is still listed, with `describe_error`, so it can be revoked.
-fn plugin_json(name: &str, plugin: &LoadedPlugin, granted: bool, enabled: bool) -> Value {
+fn plugin_json(name: &str, plugin: &Planner, granted: bool, enabled: bool) -> Value {
     let manifest = plugin.manifest();
     let mut out = json!({
         "name": name,

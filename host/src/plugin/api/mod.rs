@@ -2,6 +2,15 @@
 //! `nos:plugin` version has a module generated from its frozen `wit/since_v*` directory;
 //! `latest` names the newest. Nothing outside this module names a versioned WIT type: callers
 //! get host types (`plan::types`, `facts`, `plugin::policy`) back.
+//!
+//! A pre-linked component is typed by its world: [`PlannerPre`] can plan, [`AuthPolicyPre`]
+//! can decide logins and passwords, and [`AnyPre`] (either, until the caller says which it
+//! needs) can only describe itself. Each is an enum over the versions that world exists in.
+//!
+//! Which versions load is code too ([`select`]): a version this host implements but has not
+//! released ([`RELEASED`]) loads only in a development build ([`ALLOW_UNRELEASED`]), so a new
+//! API can be implemented and tried before it is frozen, and a release never ships it by
+//! accident.
 
 pub mod since_v0_1_0;
 pub mod since_v0_2_0;
@@ -21,12 +30,55 @@ use crate::facts::Facts;
 use crate::plan::types::{Plan, Refusal};
 use crate::plugin::policy::{LoginAttempt, LoginDecision, PasswordFeatures, PasswordVerdict};
 
-/// Versions this host implements, newest first.
-pub const SUPPORTED: &[ApiVersion] = &[since_v0_2_0::VERSION, since_v0_1_0::VERSION];
+/// Versions this host implements (has a `since_v*` module for), newest first.
+pub const IMPLEMENTED: &[ApiVersion] = &[since_v0_2_0::VERSION, since_v0_1_0::VERSION];
 
-/// The supported range as people read it, e.g. `0.1.0` or `0.1.0 to 0.2.0`.
+/// Versions that are released: frozen with their WIT directory and loaded by every build. A
+/// version in [`IMPLEMENTED`] but not here is still being designed; releasing it means adding
+/// it here (and never editing its WIT again).
+pub const RELEASED: &[ApiVersion] = &[ApiVersion::new(0, 2, 0), ApiVersion::new(0, 1, 0)];
+
+/// Whether this build loads plugins built against an unreleased version: development builds
+/// (`debug_assertions`, i.e. cargo's `dev` and `test` profiles) do, release builds do not.
+///
+/// Why `debug_assertions` and not a cargo feature: the packages nos ships are release builds,
+/// and no feature can be switched on in them by another crate of the workspace (features are
+/// unified across a build; a profile setting is not), so a release cannot admit an unreleased
+/// API by accident. A plugin author building nosd from a checkout gets it without a flag.
+/// Note that a package built from the `dev` profile (`scripts/package-test`'s default) is a
+/// development build too.
+pub const ALLOW_UNRELEASED: bool = cfg!(debug_assertions);
+
+/// Why [`select`] does not load a plugin's API version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unadmitted {
+    /// No version this host implements serves it.
+    Unsupported,
+    /// The host version that would serve it is not released, and this is a release build.
+    Unreleased { host_version: ApiVersion },
+}
+
+/// The versions this build loads plugins for: the released ones, and in a development build
+/// the unreleased ones too.
+pub fn admitted() -> Vec<ApiVersion> {
+    admitted_in(IMPLEMENTED, RELEASED, ALLOW_UNRELEASED)
+}
+
+fn admitted_in(
+    implemented: &[ApiVersion],
+    released: &[ApiVersion],
+    allow_unreleased: bool,
+) -> Vec<ApiVersion> {
+    implemented
+        .iter()
+        .copied()
+        .filter(|version| allow_unreleased || released.contains(version))
+        .collect()
+}
+
+/// The versions this build loads as people read them, e.g. `0.1.0` or `0.1.0 to 0.2.0`.
 pub fn supported_range() -> String {
-    match SUPPORTED {
+    match admitted().as_slice() {
         [only] => only.to_string(),
         [newest, .., oldest] => format!("{oldest} to {newest}"),
         [] => "none".into(),
@@ -34,13 +86,32 @@ pub fn supported_range() -> String {
 }
 
 /// The host module that serves a plugin built against `version`: same major and minor, and a
-/// patch no newer than ours (a newer patch may use additions we lack).
-pub fn select(version: ApiVersion) -> Option<ApiVersion> {
-    SUPPORTED.iter().copied().find(|supported| {
-        supported.major == version.major
-            && supported.minor == version.minor
-            && supported.patch >= version.patch
-    })
+/// patch no newer than ours (a newer patch may use additions we lack); refused when that
+/// module's version is not released and this is a release build.
+pub fn select(version: ApiVersion) -> Result<ApiVersion, Unadmitted> {
+    select_in(IMPLEMENTED, RELEASED, ALLOW_UNRELEASED, version)
+}
+
+/// [`select`] over given tables, so both sides of the release gate are testable in any build.
+fn select_in(
+    implemented: &[ApiVersion],
+    released: &[ApiVersion],
+    allow_unreleased: bool,
+    version: ApiVersion,
+) -> Result<ApiVersion, Unadmitted> {
+    let host_version = implemented
+        .iter()
+        .copied()
+        .find(|host| {
+            host.major == version.major
+                && host.minor == version.minor
+                && host.patch >= version.patch
+        })
+        .ok_or(Unadmitted::Unsupported)?;
+    if !allow_unreleased && !released.contains(&host_version) {
+        return Err(Unadmitted::Unreleased { host_version });
+    }
+    Ok(host_version)
 }
 
 /// Linkers, built once per engine, one per (version, kind).
@@ -62,88 +133,174 @@ impl Linkers {
     }
 }
 
-/// A pre-linked plugin, by kind and version.
-pub enum Pre {
-    PlannerV0_2_0(since_v0_2_0::PlannerPre),
-    AuthV0_2_0(since_v0_2_0::AuthPre),
-    PlannerV0_1_0(since_v0_1_0::PlannerPre),
-    AuthV0_1_0(since_v0_1_0::AuthPre),
+/// What every world's pre-linked component offers: the engine it runs on and `describe()`,
+/// which both worlds export. Sealed: the worlds are the ones below.
+pub trait WorldPre: sealed::Sealed {
+    fn engine(&self) -> &Engine;
+    fn describe(&self, store: &mut Store<CallState>) -> wasmtime::Result<PluginInfo>;
 }
 
-impl Pre {
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::PlannerPre {}
+    impl Sealed for super::AuthPolicyPre {}
+    impl Sealed for super::AnyPre {}
+}
+
+/// A pre-linked planner (world `planner`), by version.
+pub enum PlannerPre {
+    V0_2_0(since_v0_2_0::PlannerPre),
+    V0_1_0(since_v0_1_0::PlannerPre),
+}
+
+/// A pre-linked auth policy (world `auth-policy`), by version.
+pub enum AuthPolicyPre {
+    V0_2_0(since_v0_2_0::AuthPre),
+    V0_1_0(since_v0_1_0::AuthPre),
+}
+
+/// A pre-linked component of either world, as its manifest's kind says; turned into the
+/// world's own handle by [`AnyPre::into_planner`] or [`AnyPre::into_auth_policy`].
+pub enum AnyPre {
+    Planner(PlannerPre),
+    AuthPolicy(AuthPolicyPre),
+}
+
+/// A version no `since_v*` module serves: [`select`] never returns one.
+fn no_module(version: ApiVersion) -> wasmtime::Error {
+    wasmtime::Error::msg(format!("no host module for API {version}"))
+}
+
+impl AnyPre {
     /// Pre-link `component` for `kind` at `version` (a value [`select`] returned).
     pub fn new(
         linkers: &Linkers,
         kind: PluginKind,
         version: ApiVersion,
         component: &Component,
-    ) -> wasmtime::Result<Pre> {
-        Ok(match (kind, version) {
-            (PluginKind::Planner, since_v0_2_0::VERSION) => Pre::PlannerV0_2_0(
-                since_v0_2_0::PlannerPre::new(&linkers.planner_v0_2_0, component)?,
-            ),
-            (PluginKind::AuthPolicy, since_v0_2_0::VERSION) => {
-                Pre::AuthV0_2_0(since_v0_2_0::AuthPre::new(&linkers.auth_v0_2_0, component)?)
-            }
-            (PluginKind::Planner, _) => Pre::PlannerV0_1_0(since_v0_1_0::PlannerPre::new(
-                &linkers.planner_v0_1_0,
-                component,
-            )?),
-            (PluginKind::AuthPolicy, _) => {
-                debug_assert_eq!(version, since_v0_1_0::VERSION);
-                Pre::AuthV0_1_0(since_v0_1_0::AuthPre::new(&linkers.auth_v0_1_0, component)?)
+    ) -> wasmtime::Result<AnyPre> {
+        Ok(match kind {
+            PluginKind::Planner => AnyPre::Planner(PlannerPre::new(linkers, version, component)?),
+            PluginKind::AuthPolicy => {
+                AnyPre::AuthPolicy(AuthPolicyPre::new(linkers, version, component)?)
             }
         })
     }
 
-    pub fn engine(&self) -> &Engine {
-        match self {
-            Pre::PlannerV0_2_0(pre) => pre.engine(),
-            Pre::AuthV0_2_0(pre) => pre.engine(),
-            Pre::PlannerV0_1_0(pre) => pre.engine(),
-            Pre::AuthV0_1_0(pre) => pre.engine(),
-        }
-    }
-
     pub fn kind(&self) -> PluginKind {
         match self {
-            Pre::PlannerV0_2_0(_) | Pre::PlannerV0_1_0(_) => PluginKind::Planner,
-            Pre::AuthV0_2_0(_) | Pre::AuthV0_1_0(_) => PluginKind::AuthPolicy,
+            AnyPre::Planner(_) => PluginKind::Planner,
+            AnyPre::AuthPolicy(_) => PluginKind::AuthPolicy,
         }
     }
 
-    pub fn describe(&self, store: &mut Store<CallState>) -> wasmtime::Result<PluginInfo> {
+    /// The planner, or `self` back when it is not one.
+    pub fn into_planner(self) -> Result<PlannerPre, AnyPre> {
         match self {
-            Pre::PlannerV0_2_0(pre) => pre.describe(store),
-            Pre::AuthV0_2_0(pre) => pre.describe(store),
-            Pre::PlannerV0_1_0(pre) => pre.describe(store),
-            Pre::AuthV0_1_0(pre) => pre.describe(store),
+            AnyPre::Planner(pre) => Ok(pre),
+            other => Err(other),
         }
     }
 
-    /// `None` when this is not a planner.
+    /// The auth policy, or `self` back when it is not one.
+    pub fn into_auth_policy(self) -> Result<AuthPolicyPre, AnyPre> {
+        match self {
+            AnyPre::AuthPolicy(pre) => Ok(pre),
+            other => Err(other),
+        }
+    }
+}
+
+impl WorldPre for AnyPre {
+    fn engine(&self) -> &Engine {
+        match self {
+            AnyPre::Planner(pre) => pre.engine(),
+            AnyPre::AuthPolicy(pre) => pre.engine(),
+        }
+    }
+
+    fn describe(&self, store: &mut Store<CallState>) -> wasmtime::Result<PluginInfo> {
+        match self {
+            AnyPre::Planner(pre) => pre.describe(store),
+            AnyPre::AuthPolicy(pre) => pre.describe(store),
+        }
+    }
+}
+
+impl PlannerPre {
+    fn new(
+        linkers: &Linkers,
+        version: ApiVersion,
+        component: &Component,
+    ) -> wasmtime::Result<PlannerPre> {
+        Ok(match version {
+            since_v0_2_0::VERSION => PlannerPre::V0_2_0(since_v0_2_0::PlannerPre::new(
+                &linkers.planner_v0_2_0,
+                component,
+            )?),
+            since_v0_1_0::VERSION => PlannerPre::V0_1_0(since_v0_1_0::PlannerPre::new(
+                &linkers.planner_v0_1_0,
+                component,
+            )?),
+            other => return Err(no_module(other)),
+        })
+    }
+
+    /// `Ok(Err(_))` is the planner's refusal; `Err` is a trap or a host-side failure.
     pub fn make_plan(
         &self,
         store: &mut Store<CallState>,
         facts: &Facts,
         input: &str,
-    ) -> Option<wasmtime::Result<Result<Plan, Refusal>>> {
+    ) -> wasmtime::Result<Result<Plan, Refusal>> {
         match self {
-            Pre::PlannerV0_2_0(pre) => Some(pre.make_plan(store, facts, input)),
-            Pre::PlannerV0_1_0(pre) => Some(pre.make_plan(store, facts, input)),
-            Pre::AuthV0_2_0(_) | Pre::AuthV0_1_0(_) => None,
+            PlannerPre::V0_2_0(pre) => pre.make_plan(store, facts, input),
+            PlannerPre::V0_1_0(pre) => pre.make_plan(store, facts, input),
         }
+    }
+}
+
+impl WorldPre for PlannerPre {
+    fn engine(&self) -> &Engine {
+        match self {
+            PlannerPre::V0_2_0(pre) => pre.engine(),
+            PlannerPre::V0_1_0(pre) => pre.engine(),
+        }
+    }
+
+    fn describe(&self, store: &mut Store<CallState>) -> wasmtime::Result<PluginInfo> {
+        match self {
+            PlannerPre::V0_2_0(pre) => pre.describe(store),
+            PlannerPre::V0_1_0(pre) => pre.describe(store),
+        }
+    }
+}
+
+impl AuthPolicyPre {
+    fn new(
+        linkers: &Linkers,
+        version: ApiVersion,
+        component: &Component,
+    ) -> wasmtime::Result<AuthPolicyPre> {
+        Ok(match version {
+            since_v0_2_0::VERSION => {
+                AuthPolicyPre::V0_2_0(since_v0_2_0::AuthPre::new(&linkers.auth_v0_2_0, component)?)
+            }
+            since_v0_1_0::VERSION => {
+                AuthPolicyPre::V0_1_0(since_v0_1_0::AuthPre::new(&linkers.auth_v0_1_0, component)?)
+            }
+            other => return Err(no_module(other)),
+        })
     }
 
     pub fn decide_login(
         &self,
         store: &mut Store<CallState>,
         attempt: &LoginAttempt,
-    ) -> Option<wasmtime::Result<LoginDecision>> {
+    ) -> wasmtime::Result<LoginDecision> {
         match self {
-            Pre::AuthV0_2_0(pre) => Some(pre.decide_login(store, attempt)),
-            Pre::AuthV0_1_0(pre) => Some(pre.decide_login(store, attempt)),
-            Pre::PlannerV0_2_0(_) | Pre::PlannerV0_1_0(_) => None,
+            AuthPolicyPre::V0_2_0(pre) => pre.decide_login(store, attempt),
+            AuthPolicyPre::V0_1_0(pre) => pre.decide_login(store, attempt),
         }
     }
 
@@ -151,11 +308,26 @@ impl Pre {
         &self,
         store: &mut Store<CallState>,
         features: &PasswordFeatures,
-    ) -> Option<wasmtime::Result<PasswordVerdict>> {
+    ) -> wasmtime::Result<PasswordVerdict> {
         match self {
-            Pre::AuthV0_2_0(pre) => Some(pre.check_password(store, features)),
-            Pre::AuthV0_1_0(pre) => Some(pre.check_password(store, features)),
-            Pre::PlannerV0_2_0(_) | Pre::PlannerV0_1_0(_) => None,
+            AuthPolicyPre::V0_2_0(pre) => pre.check_password(store, features),
+            AuthPolicyPre::V0_1_0(pre) => pre.check_password(store, features),
+        }
+    }
+}
+
+impl WorldPre for AuthPolicyPre {
+    fn engine(&self) -> &Engine {
+        match self {
+            AuthPolicyPre::V0_2_0(pre) => pre.engine(),
+            AuthPolicyPre::V0_1_0(pre) => pre.engine(),
+        }
+    }
+
+    fn describe(&self, store: &mut Store<CallState>) -> wasmtime::Result<PluginInfo> {
+        match self {
+            AuthPolicyPre::V0_2_0(pre) => pre.describe(store),
+            AuthPolicyPre::V0_1_0(pre) => pre.describe(store),
         }
     }
 }
@@ -450,20 +622,67 @@ impl wasmtime::component::HasData for HasIo {
 mod tests {
     use super::*;
 
+    const V0_1_0: ApiVersion = ApiVersion::new(0, 1, 0);
+    const V0_2_0: ApiVersion = ApiVersion::new(0, 2, 0);
+    const V0_3_0: ApiVersion = ApiVersion::new(0, 3, 0);
+
     #[test]
     fn version_selection() {
-        assert_eq!(
-            select(ApiVersion::new(0, 1, 0)),
-            Some(ApiVersion::new(0, 1, 0))
-        );
-        assert_eq!(
-            select(ApiVersion::new(0, 2, 0)),
-            Some(ApiVersion::new(0, 2, 0))
-        );
-        assert_eq!(select(ApiVersion::new(0, 1, 1)), None);
-        assert_eq!(select(ApiVersion::new(0, 2, 1)), None);
-        assert_eq!(select(ApiVersion::new(0, 3, 0)), None);
-        assert_eq!(select(ApiVersion::new(1, 1, 0)), None);
+        assert_eq!(select(V0_1_0), Ok(V0_1_0));
+        assert_eq!(select(V0_2_0), Ok(V0_2_0));
+        for unsupported in [
+            ApiVersion::new(0, 1, 1),
+            ApiVersion::new(0, 2, 1),
+            V0_3_0,
+            ApiVersion::new(1, 1, 0),
+        ] {
+            assert_eq!(
+                select(unsupported),
+                Err(Unadmitted::Unsupported),
+                "{unsupported}"
+            );
+        }
         assert_eq!(supported_range(), "0.1.0 to 0.2.0");
+    }
+
+    #[test]
+    fn every_released_version_is_implemented() {
+        for version in RELEASED {
+            assert!(IMPLEMENTED.contains(version), "{version}");
+        }
+        assert_eq!(RELEASED, [V0_2_0, V0_1_0], "0.1.0 and 0.2.0 are released");
+    }
+
+    /// A host that implements 0.3.0 before releasing it: a release build refuses a 0.3.x
+    /// plugin by name, a development build loads it; released versions load in both.
+    #[test]
+    fn an_unreleased_version_loads_only_in_development_builds() {
+        let implemented = [V0_3_0, V0_2_0, V0_1_0];
+        let released = [V0_2_0, V0_1_0];
+        let release = |version| select_in(&implemented, &released, false, version);
+        let development = |version| select_in(&implemented, &released, true, version);
+        assert_eq!(
+            release(V0_3_0),
+            Err(Unadmitted::Unreleased {
+                host_version: V0_3_0
+            })
+        );
+        assert_eq!(development(V0_3_0), Ok(V0_3_0));
+        for released_version in released {
+            assert_eq!(release(released_version), Ok(released_version));
+            assert_eq!(development(released_version), Ok(released_version));
+        }
+        assert_eq!(
+            release(ApiVersion::new(0, 4, 0)),
+            Err(Unadmitted::Unsupported),
+            "unimplemented stays unsupported"
+        );
+        assert_eq!(admitted_in(&implemented, &released, false), released);
+        assert_eq!(admitted_in(&implemented, &released, true), implemented);
+    }
+
+    #[test]
+    fn development_builds_are_the_debug_assertions_ones() {
+        assert_eq!(ALLOW_UNRELEASED, cfg!(debug_assertions));
     }
 }
