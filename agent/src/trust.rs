@@ -22,8 +22,6 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::managed::write_atomically;
-
 /// Bytes of randomness in a token secret and in the bootstrap token.
 pub const SECRET_BYTES: usize = 32;
 /// Bytes of randomness in a token id.
@@ -204,10 +202,10 @@ impl Trust {
             reason: err.to_string(),
         })?;
         let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-        write_atomically(&self.config.tokens_path, &bytes, 0o600).map_err(|err| {
+        nos_fs::write_atomic(&self.config.tokens_path, &bytes, 0o600).map_err(|err| {
             TrustError::File {
                 path: self.config.tokens_path.clone(),
-                reason: err.to_string(),
+                reason: err.into_io().to_string(),
             }
         })?;
         *tokens = file;
