@@ -10,8 +10,8 @@
 //! is not secret (it names the token in the audit log); the secret's hash is compared in constant
 //! time. This module never spawns and never parses request bytes.
 
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::fs::OpenOptions;
+use std::io::Read;
 use std::os::fd::AsFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::PathBuf;
@@ -221,26 +221,11 @@ fn read_or_create_bootstrap(path: &PathBuf) -> Result<String, TrustError> {
         path: path.clone(),
         reason,
     };
-    match OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-    {
-        Ok(mut file) => {
-            let token = hex::encode(random_bytes::<SECRET_BYTES>()?);
-            file.write_all(token.as_bytes())
-                .and_then(|()| file.sync_all())
-                .map_err(|err| file_error(err.to_string()))?;
-            if let Some(dir) = path.parent() {
-                File::open(dir)
-                    .and_then(|dir| dir.sync_all())
-                    .map_err(|err| file_error(err.to_string()))?;
-            }
-            return Ok(token);
-        }
-        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(err) => return Err(file_error(err.to_string())),
+    let token = hex::encode(random_bytes::<SECRET_BYTES>()?);
+    match nos_fs::create_new(path, token.as_bytes(), 0o600) {
+        Ok(()) => return Ok(token),
+        Err(nos_fs::WriteError::Exists { .. }) => {}
+        Err(err) => return Err(file_error(err.into_io().to_string())),
     }
     let mut file = OpenOptions::new()
         .read(true)

@@ -1,5 +1,7 @@
-//! nos-fs: the one way nos replaces a file whole, for the agent (fstab, crypttab, their
-//! backups, the token file) and the host (its state files, the plugin cache).
+//! nos-fs: the one way nos writes a file whole, for the agent (fstab, crypttab, their backups,
+//! the token file, the bootstrap token, key files) and the host (its state files, the plugin
+//! cache). Two entry points share every step but the commit: [`write_atomic`] replaces a file,
+//! [`create_new`] makes one that must not exist yet.
 //!
 //! [`write_atomic`] replaces `path` with new bytes so that a crash at any point leaves either
 //! the old or the new content under that name, never a mix and never nothing:
@@ -19,6 +21,12 @@
 //! every `Err` the temporary file is removed; a crash can leave one behind, which
 //! [`remove_leftover_temps`] deletes (a temporary is never the committed state, so removing it
 //! loses nothing acknowledged).
+//!
+//! [`create_new`] commits with `link(2)` instead of the rename in step 4, which fails when
+//! anything (a file, a symlink, a dangling symlink) is at `path` ([`WriteError::Exists`]) and
+//! never replaces it; the temporary name is then unlinked before the directory fsync. A crash
+//! leaves no file or the whole file at `path`, never a short one, and the same fsync policy
+//! holds.
 //!
 //! Because the file is replaced by rename, a reader that opened (or memory-mapped) the old file
 //! keeps seeing the old bytes; nothing is ever truncated in place.
@@ -52,6 +60,9 @@ pub enum WriteError {
     /// `path` names no file (`/`, an empty path, or one ending in `..`).
     #[error("{path}: names no file to write")]
     NoFileName { path: PathBuf },
+    /// [`create_new`] found something at `path`; nothing was written.
+    #[error("{path}: already exists")]
+    Exists { path: PathBuf },
     /// A step failed; `op` is a verb for the message ("create", "fsync directory", …).
     #[error("cannot {op} {path}: {source}")]
     Io {
@@ -70,6 +81,10 @@ impl WriteError {
                 io::ErrorKind::InvalidInput,
                 format!("{}: names no file to write", path.display()),
             ),
+            WriteError::Exists { path } => io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{}: already exists", path.display()),
+            ),
             WriteError::Io { source, .. } => source,
         }
     }
@@ -78,6 +93,25 @@ impl WriteError {
 /// Replaces `path` whole with `bytes`, the new file having exactly permission bits `mode`.
 /// See the crate docs for the steps and the fsync policy.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), WriteError> {
+    write_via_temp(path, bytes, mode, Commit::Replace)
+}
+
+/// Creates `path` with `bytes` and exactly permission bits `mode`, or fails with
+/// [`WriteError::Exists`] when anything is already there (see the crate docs).
+pub fn create_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), WriteError> {
+    write_via_temp(path, bytes, mode, Commit::CreateNew)
+}
+
+/// How the temporary becomes `path`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Commit {
+    /// `rename(2)`: replaces whatever is at `path`.
+    Replace,
+    /// `link(2)`: fails when anything is at `path`.
+    CreateNew,
+}
+
+fn write_via_temp(path: &Path, bytes: &[u8], mode: u32, commit: Commit) -> Result<(), WriteError> {
     let (dir_path, name) = split(path)?;
     let io_err = |op: &'static str, path: &Path| {
         let path = path.to_path_buf();
@@ -90,10 +124,23 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), WriteErr
             .map_err(io_err("set the mode of", &tmp_path))?;
         tmp.write_all(bytes).map_err(io_err("write", &tmp_path))?;
         tmp.sync_all().map_err(io_err("fsync", &tmp_path))?;
-        fs::rename(&tmp_path, path).map_err(io_err("rename onto", path))
+        match commit {
+            Commit::Replace => fs::rename(&tmp_path, path).map_err(io_err("rename onto", path)),
+            Commit::CreateNew => fs::hard_link(&tmp_path, path).map_err(|source| {
+                if source.kind() == io::ErrorKind::AlreadyExists {
+                    WriteError::Exists {
+                        path: path.to_path_buf(),
+                    }
+                } else {
+                    io_err("link onto", path)(source)
+                }
+            }),
+        }
     })();
     drop(tmp);
-    if result.is_err() {
+    // After an error the temporary is a partial file; after a link, a second name of the new
+    // file (after a rename it is gone). A leftover is harmless and `remove_leftover_temps` finds it.
+    if result.is_err() || commit == Commit::CreateNew {
         let _ = fs::remove_file(&tmp_path);
     }
     result?;
@@ -334,6 +381,36 @@ mod tests {
                 if source.kind() == io::ErrorKind::AlreadyExists),
             "{err}"
         );
+    }
+
+    #[test]
+    fn create_new_makes_a_file_once_and_never_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("tank.key");
+        create_new(&key, b"secret", 0o400).unwrap();
+        let metadata = fs::metadata(&key).unwrap();
+        assert_eq!(
+            (metadata.mode() & 0o7777, metadata.nlink()),
+            (0o400, 1),
+            "exact mode, and the temporary name is gone"
+        );
+        assert_eq!(fs::read(&key).unwrap(), b"secret");
+        let err = create_new(&key, b"other", 0o400).unwrap_err();
+        assert!(
+            matches!(&err, WriteError::Exists { path } if *path == key),
+            "{err}"
+        );
+        assert_eq!(err.into_io().kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read(&key).unwrap(), b"secret");
+        // A dangling symlink counts as something: it is neither followed nor replaced.
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(dir.path().join("nowhere"), &link).unwrap();
+        assert!(matches!(
+            create_new(&link, b"x", 0o600),
+            Err(WriteError::Exists { .. })
+        ));
+        assert!(!dir.path().join("nowhere").exists());
+        assert_eq!(names_in(dir.path()), ["link", "tank.key"]);
     }
 
     #[test]

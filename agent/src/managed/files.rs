@@ -3,9 +3,8 @@
 //! [`crate::dir_chain`] (root-owned, not group/other-writable, no symlink); because every
 //! ancestor passes, no unprivileged user can swap a component between the check and the write.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::fs::File;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use nos_allowlist::ManagedAction;
@@ -76,23 +75,10 @@ pub fn create_key_file(key_dir: &Path, path: &Path) -> Result<(), ManagedError> 
         path: path.into(),
         source: std::io::Error::other(err.to_string()),
     })?;
-    let mut file = match OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o400)
-        .custom_flags(nix::libc::O_NOFOLLOW)
-        .open(path)
-    {
-        Ok(file) => file,
-        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
-            return Err(ManagedError::Exists(path.into()));
-        }
-        Err(err) => return Err(io(path)(err)),
-    };
-    file.write_all(&key)
-        .and_then(|()| file.sync_all())
-        .map_err(io(path))?;
-    sync_dir(key_dir).map_err(io(path))
+    nos_fs::create_new(path, &key, 0o400).map_err(|err| match err {
+        nos_fs::WriteError::Exists { .. } => ManagedError::Exists(path.into()),
+        err => io(path)(err.into_io()),
+    })
 }
 
 /// Applies `action` on `entry` to the managed block of the table at `path`; a changed table is
