@@ -146,18 +146,12 @@ fn walk(path: &Path, last_is_dir: bool) -> Result<(OwnedFd, FileStat), ChainErro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::scratch;
-    use std::os::unix::fs::PermissionsExt;
+    use crate::test_support::chain_fixture;
 
     #[test]
     fn every_directory_on_the_way_is_checked() {
-        let dir = scratch("nos-chain-");
+        let dir = chain_fixture("nos-chain-");
         let good = dir.path().join("pool");
-        std::fs::create_dir(&good).unwrap();
-        let writable = dir.path().join("writable");
-        std::fs::create_dir(&writable).unwrap();
-        std::fs::set_permissions(&writable, std::fs::Permissions::from_mode(0o777)).unwrap();
-        std::os::unix::fs::symlink(&good, dir.path().join("link")).unwrap();
         std::fs::write(dir.path().join("file"), b"x").unwrap();
         assert!(open_dir(&good).is_ok());
         assert!(open_dir(Path::new("/")).is_ok());

@@ -12,3 +12,17 @@ pub fn scratch(prefix: &str) -> tempfile::TempDir {
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     dir
 }
+
+/// A [`scratch`] directory holding `pool` (0755) and two entries every root-owned-chain check
+/// refuses: `writable` (0777) and `link` (a symlink to `pool`).
+pub fn chain_fixture(prefix: &str) -> tempfile::TempDir {
+    let dir = scratch(prefix);
+    let good = dir.path().join("pool");
+    std::fs::create_dir(&good).unwrap();
+    std::fs::set_permissions(&good, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let writable = dir.path().join("writable");
+    std::fs::create_dir(&writable).unwrap();
+    std::fs::set_permissions(&writable, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::os::unix::fs::symlink(&good, dir.path().join("link")).unwrap();
+    dir
+}

@@ -333,19 +333,14 @@ fn chain_refused(path: &str, arg_idx: usize) -> impl Fn(ChainError) -> ExecError
 mod tests {
     use super::*;
     use crate::exec::test_support::command;
-    use crate::test_support::scratch;
+    use crate::test_support::{chain_fixture, scratch};
     use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn exec_time_checks() {
-        let dir = scratch("nos-exec-");
+        let dir = chain_fixture("nos-exec-");
         let good = dir.path().join("pool");
-        std::fs::create_dir(&good).unwrap();
-        std::fs::set_permissions(&good, std::fs::Permissions::from_mode(0o755)).unwrap();
         let writable = dir.path().join("writable");
-        std::fs::create_dir(&writable).unwrap();
-        std::fs::set_permissions(&writable, std::fs::Permissions::from_mode(0o777)).unwrap();
-        std::os::unix::fs::symlink(&good, dir.path().join("link")).unwrap();
         let check_mount = |path: &str| {
             let mut probe = command("/usr/bin/true", &[path]);
             probe.checks = vec![ExecCheck::MountPath { arg_idx: 0 }];
