@@ -146,7 +146,7 @@ fn walk(path: &Path, last_is_dir: bool) -> Result<(OwnedFd, FileStat), ChainErro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::chain_fixture;
+    use crate::tests::chain_fixture;
 
     #[test]
     fn every_directory_on_the_way_is_checked() {

@@ -24,8 +24,6 @@ mod managed;
 mod pipeline;
 mod policy;
 mod server;
-#[cfg(test)]
-mod test_support;
 mod trust;
 
 use std::os::linux::net::SocketAddrExt;
@@ -181,3 +179,7 @@ fn inherited_listener() -> anyhow::Result<Option<UnixListener>> {
     sockets.finish()?;
     Ok(listener)
 }
+
+/// Fixtures shared by the unit tests of several modules.
+#[cfg(test)]
+mod tests;

@@ -1,15 +1,16 @@
 //! nos-fs: the one way nos writes a file whole, for the agent (fstab, crypttab, their backups,
 //! the token file, the bootstrap token, key files) and the host (its state files, the plugin
-//! cache). Two entry points share every step but the commit: [`write_atomic`] replaces a file,
-//! [`create_new`] makes one that must not exist yet.
+//! cache, the token file nosctl writes for nosd). Two kinds of writes share every step but the
+//! commit: [`write_atomic`] (and [`write_atomic_owned`], for a file handed to another user)
+//! replaces a file, [`create_new`] makes one that must not exist yet.
 //!
 //! [`write_atomic`] replaces `path` with new bytes so that a crash at any point leaves either
 //! the old or the new content under that name, never a mix and never nothing:
 //!
 //! 1. open the directory of `path` (the one fsync'd in step 5);
 //! 2. create a temporary sibling `.<name>.tmp.<pid>.<n>` with `O_CREAT | O_EXCL`, which never
-//!    follows a symlink and never opens an existing file, then set exactly `mode` on it (the
-//!    umask does not apply);
+//!    follows a symlink and never opens an existing file, give it to its [`Owner`] when one is
+//!    asked for, then set exactly `mode` on it (the umask does not apply);
 //! 3. write every byte and fsync the file;
 //! 4. rename the temporary over `path`: this is the commit;
 //! 5. fsync the directory, so that the rename itself survives a crash.
@@ -31,8 +32,9 @@
 //! Because the file is replaced by rename, a reader that opened (or memory-mapped) the old file
 //! keeps seeing the old bytes; nothing is ever truncated in place.
 //!
-//! What this crate does **not** do: it does not choose the owner (the file belongs to the
-//! writing process: root for the agent, nosd's user for the host); it does not serialise
+//! What this crate does **not** do: it changes no owner unless asked ([`write_atomic_owned`];
+//! otherwise the file belongs to the writing process: root for the agent, nosd's user for the
+//! host); it does not serialise
 //! writers (two concurrent writes to one path each succeed and the last rename wins, so callers
 //! hold their own lock); it does not check who may write the directory (the agent walks a
 //! root-owned directory chain first, the host refuses a state or cache directory others can
@@ -93,13 +95,32 @@ impl WriteError {
 /// Replaces `path` whole with `bytes`, the new file having exactly permission bits `mode`.
 /// See the crate docs for the steps and the fsync policy.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), WriteError> {
-    write_via_temp(path, bytes, mode, Commit::Replace)
+    write_via_temp(path, bytes, mode, None, Commit::Replace)
+}
+
+/// The user and group a written file is given (`fchown` on the temporary, before any byte is
+/// written): for root writing a file another user must read, such as nosctl writing nosd's
+/// agent token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owner {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// [`write_atomic`], the new file owned by `owner`.
+pub fn write_atomic_owned(
+    path: &Path,
+    bytes: &[u8],
+    mode: u32,
+    owner: Owner,
+) -> Result<(), WriteError> {
+    write_via_temp(path, bytes, mode, Some(owner), Commit::Replace)
 }
 
 /// Creates `path` with `bytes` and exactly permission bits `mode`, or fails with
 /// [`WriteError::Exists`] when anything is already there (see the crate docs).
 pub fn create_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), WriteError> {
-    write_via_temp(path, bytes, mode, Commit::CreateNew)
+    write_via_temp(path, bytes, mode, None, Commit::CreateNew)
 }
 
 /// How the temporary becomes `path`.
@@ -111,7 +132,13 @@ enum Commit {
     CreateNew,
 }
 
-fn write_via_temp(path: &Path, bytes: &[u8], mode: u32, commit: Commit) -> Result<(), WriteError> {
+fn write_via_temp(
+    path: &Path,
+    bytes: &[u8],
+    mode: u32,
+    owner: Option<Owner>,
+    commit: Commit,
+) -> Result<(), WriteError> {
     let (dir_path, name) = split(path)?;
     let io_err = |op: &'static str, path: &Path| {
         let path = path.to_path_buf();
@@ -120,6 +147,11 @@ fn write_via_temp(path: &Path, bytes: &[u8], mode: u32, commit: Commit) -> Resul
     let dir = File::open(dir_path).map_err(io_err("open directory", dir_path))?;
     let (tmp_path, mut tmp) = create_temp(dir_path, name, mode, &NEXT_TEMP)?;
     let result = (|| {
+        if let Some(Owner { uid, gid }) = owner {
+            std::os::unix::fs::fchown(&tmp, Some(uid), Some(gid))
+                .map_err(io_err("change the owner of", &tmp_path))?;
+        }
+        // After the chown, which may clear set-id bits: the mode ends exactly as asked.
         tmp.set_permissions(fs::Permissions::from_mode(mode))
             .map_err(io_err("set the mode of", &tmp_path))?;
         tmp.write_all(bytes).map_err(io_err("write", &tmp_path))?;
@@ -381,6 +413,34 @@ mod tests {
                 if source.kind() == io::ErrorKind::AlreadyExists),
             "{err}"
         );
+    }
+
+    #[test]
+    fn an_owner_is_given_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let probe = dir.path().join("probe");
+        fs::write(&probe, b"").unwrap();
+        // Root hands the file to nobody; anyone else can only "give" it to themselves.
+        let owner = match fs::metadata(&probe).unwrap() {
+            metadata if metadata.uid() == 0 => Owner {
+                uid: 65534,
+                gid: 65534,
+            },
+            metadata => Owner {
+                uid: metadata.uid(),
+                gid: metadata.gid(),
+            },
+        };
+        let token = dir.path().join("agent-token");
+        write_atomic(&token, b"old", 0o644).unwrap();
+        write_atomic_owned(&token, b"token", 0o600, owner).unwrap();
+        let metadata = fs::metadata(&token).unwrap();
+        assert_eq!(
+            (metadata.uid(), metadata.gid(), metadata.mode() & 0o7777),
+            (owner.uid, owner.gid, 0o600)
+        );
+        assert_eq!(fs::read(&token).unwrap(), b"token");
+        assert_eq!(names_in(dir.path()), ["agent-token", "probe"]);
     }
 
     #[test]

@@ -437,7 +437,7 @@ mod tests {
     use crate::exec::prepare;
     use crate::exec::test_support::command;
     use crate::policy::Command;
-    use crate::test_support::scratch;
+    use crate::tests::scratch;
     use sha2::{Digest, Sha256};
 
     fn run_command(command: Command) -> StepResult {

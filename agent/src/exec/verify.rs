@@ -333,7 +333,7 @@ fn chain_refused(path: &str, arg_idx: usize) -> impl Fn(ChainError) -> ExecError
 mod tests {
     use super::*;
     use crate::exec::test_support::command;
-    use crate::test_support::{chain_fixture, scratch};
+    use crate::tests::{chain_fixture, scratch};
     use std::os::unix::fs::PermissionsExt;
 
     #[test]

@@ -267,7 +267,7 @@ mod tests {
 
     /// A root-owned scratch directory with an empty mount root `mnt`.
     fn scratch() -> tempfile::TempDir {
-        let dir = crate::test_support::scratch("nos-managed-");
+        let dir = crate::tests::scratch("nos-managed-");
         std::fs::create_dir(dir.path().join("mnt")).unwrap();
         dir
     }

@@ -1,4 +1,4 @@
-//! Helpers shared by the agent's unit tests.
+//! Fixtures shared by the agent's unit tests (a test file, so tidy does not read it as source).
 
 use std::os::unix::fs::PermissionsExt;
 
