@@ -34,11 +34,10 @@
 //!
 //! What this crate does **not** do: it changes no owner unless asked ([`write_atomic_owned`];
 //! otherwise the file belongs to the writing process: root for the agent, nosd's user for the
-//! host); it does not serialise
-//! writers (two concurrent writes to one path each succeed and the last rename wins, so callers
-//! hold their own lock); it does not check who may write the directory (the agent walks a
-//! root-owned directory chain first, the host refuses a state or cache directory others can
-//! write); and it creates no missing directory.
+//! host); it does not serialise writers (two concurrent writes to one path each succeed and the
+//! last rename wins, so callers hold their own lock); it does not check who may write the
+//! directory (the agent walks a root-owned directory chain first, the host refuses a state or
+//! cache directory others can write); and it creates no missing directory.
 #![forbid(unsafe_code)]
 
 use std::ffi::{OsStr, OsString};
@@ -56,7 +55,7 @@ pub const TEMP_INFIX: &str = ".tmp.";
 /// leftover of an earlier process with the same pid (or by someone who can write the directory).
 pub const MAX_TEMP_ATTEMPTS: u64 = 16;
 
-/// A failed [`write_atomic`] or [`remove_leftover_temps`]: which step, on which path.
+/// A failed write or [`remove_leftover_temps`]: which step, on which path.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
     /// `path` names no file (`/`, an empty path, or one ending in `..`).
