@@ -1,18 +1,22 @@
 //! nos-agent: the root agent. Arguments, configuration, logging and the socket; the request
-//! pipeline lives in `pipeline.rs`, the only spawn in `exec.rs`.
+//! pipeline lives in `pipeline.rs`, the only spawn in `exec/run.rs`.
 //!
 //! Binary-only modules (never part of the pure library): `config` (flags and the optional TOML
 //! file), `policy` (the door to the allowlist), `trust` (peer credentials and tokens), `exec`
-//! (exec-time checks and the one spawn), `jobs`, `managed` (typed managed files), `facts`,
-//! `audit`, `pipeline` (the order of decisions) and `server` (socket glue).
+//! (`exec::verify`: the exec-time checks; `exec::run`: the one spawn), `dir_chain` (the one
+//! root-owned directory-chain check, for exec and managed), `in_use` (is a device in use right
+//! now), `jobs`, `managed` (typed managed files: `managed::table` edits the text, pure;
+//! `managed::files` does the file effects), `audit`, `pipeline` (the order of decisions) and
+//! `server` (socket glue). Files are replaced whole only through `nos_fs::write_atomic`.
 //!
 //! `unsafe` is denied here and allowed at exactly one marked place: the `pre_exec` closure in
-//! `exec` (setsid, clearing FD_CLOEXEC on pinned mount targets). Taking systemd's LISTEN_FDS
-//! socket is `nos_activation`'s job.
+//! `exec::run` (setsid, clearing FD_CLOEXEC on pinned mount targets). Taking systemd's
+//! LISTEN_FDS socket is `nos_activation`'s job.
 #![deny(unsafe_code)]
 
 mod audit;
 mod config;
+mod dir_chain;
 mod exec;
 mod in_use;
 mod jobs;
@@ -175,3 +179,7 @@ fn inherited_listener() -> anyhow::Result<Option<UnixListener>> {
     sockets.finish()?;
     Ok(listener)
 }
+
+/// Fixtures shared by the unit tests of several modules.
+#[cfg(test)]
+mod tests;

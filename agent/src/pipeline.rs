@@ -19,7 +19,7 @@ use crate::audit::{AuditLog, Record, redact};
 use crate::exec::{self, ExecError, Prepared};
 use crate::jobs::Jobs;
 use crate::managed::{self, ManagedConfig};
-use crate::policy::{Effect, Policy};
+use crate::policy::{Effect, Policy, Rejected};
 use crate::trust::{Peer, Trust, TrustError};
 
 /// Everything a request may need, shared by all connections.
@@ -79,14 +79,14 @@ pub fn handle(agent: &Agent, peer: &Peer, request: Request) -> ResponseBody {
             "protocol version {} is not {PROTOCOL_VERSION}",
             request.version
         );
-        audit(
+        return audited_error(
             agent,
-            Record {
-                detail: Some(message.clone()),
-                ..caller.record("error")
-            },
+            &caller,
+            "error",
+            message.clone(),
+            ErrorCode::UnsupportedVersion,
+            message,
         );
-        return error(ErrorCode::UnsupportedVersion, message);
     }
     if let RequestBody::Register { bootstrap_token } = &request.body {
         return match agent.trust.register(bootstrap_token) {
@@ -103,29 +103,27 @@ pub fn handle(agent: &Agent, peer: &Peer, request: Request) -> ResponseBody {
                     token: new_token.token,
                 }
             }
-            Err(err) => {
-                audit(
-                    agent,
-                    Record {
-                        detail: Some(err.to_string()),
-                        ..caller.record("refused")
-                    },
-                );
-                error(ErrorCode::RegistrationRefused, err.to_string())
-            }
+            Err(err) => audited_error(
+                agent,
+                &caller,
+                "refused",
+                err.to_string(),
+                ErrorCode::RegistrationRefused,
+                err.to_string(),
+            ),
         };
     }
     let token_id = match agent.trust.authenticate(request.token.as_deref()) {
         Ok(token_id) => token_id,
         Err(err) => {
-            audit(
+            return audited_error(
                 agent,
-                Record {
-                    detail: Some(err.to_string()),
-                    ..caller.record("refused")
-                },
+                &caller,
+                "refused",
+                err.to_string(),
+                ErrorCode::Unauthenticated,
+                public_message(&err),
             );
-            return error(ErrorCode::Unauthenticated, public_message(&err));
         }
     };
     caller.token_id = Some(&token_id);
@@ -195,16 +193,7 @@ pub fn handle(agent: &Agent, peer: &Peer, request: Request) -> ResponseBody {
 fn dry_run_one(agent: &Agent, caller: &Caller<'_>, argv: &[String]) -> ResponseBody {
     let command = match agent.policy.check(argv) {
         Ok(command) => command,
-        Err(rejected) => {
-            let rejection = Rejection {
-                step_idx: None,
-                token_idx: rejected.token_idx,
-                stage: RejectStage::Allowlist,
-                reason: rejected.reason,
-            };
-            record_rejection(agent, caller, &rejection);
-            return ResponseBody::Rejected { rejection };
-        }
+        Err(rejected) => return refuse(agent, caller, allowlist_rejection(rejected, None)),
     };
     if command.effect == Effect::Read && !command.job {
         return run_one(agent, caller, argv);
@@ -251,16 +240,7 @@ fn managed_change(
 ) -> ResponseBody {
     let matched = match agent.policy.check_managed(action, request) {
         Ok(matched) => matched,
-        Err(rejected) => {
-            let rejection = Rejection {
-                step_idx: None,
-                token_idx: None,
-                stage: RejectStage::Allowlist,
-                reason: rejected.reason,
-            };
-            record_rejection(agent, caller, &rejection);
-            return ResponseBody::Rejected { rejection };
-        }
+        Err(rejected) => return refuse(agent, caller, allowlist_rejection(rejected, None)),
     };
     if agent.dry_run {
         audit(
@@ -315,15 +295,7 @@ fn managed_change(
                 stage: RejectStage::ExecTime,
                 reason: err.to_string(),
             };
-            audit(
-                agent,
-                Record {
-                    rule_id: Some(&matched.rule_id),
-                    detail: Some(err.to_string()),
-                    ..caller.record("rejected")
-                },
-            );
-            ResponseBody::Rejected { rejection }
+            refuse_matched(agent, caller, &matched.rule_id, rejection)
         }
     }
 }
@@ -338,28 +310,37 @@ fn public_message(err: &TrustError) -> String {
 
 fn internal(agent: &Agent, caller: &Caller<'_>, message: String) -> ResponseBody {
     tracing::error!(%message, "internal error");
-    audit(
+    audited_error(
         agent,
-        Record {
-            detail: Some(message),
-            ..caller.record("error")
-        },
-    );
-    error(ErrorCode::Internal, "internal error, see the agent log")
+        caller,
+        "error",
+        message,
+        ErrorCode::Internal,
+        "internal error, see the agent log".into(),
+    )
 }
 
 /// Judges and prepares one argv: allowlist first, then the exec-time checks.
 fn judge(agent: &Agent, argv: &[String], step_idx: Option<usize>) -> Result<Prepared, Rejection> {
-    let command = agent.policy.check(argv).map_err(|rejected| Rejection {
-        step_idx,
-        token_idx: rejected.token_idx,
-        stage: RejectStage::Allowlist,
-        reason: rejected.reason,
-    })?;
+    let command = agent
+        .policy
+        .check(argv)
+        .map_err(|rejected| allowlist_rejection(rejected, step_idx))?;
     let arg_sources = command.arg_sources.clone();
     exec::prepare(command).map_err(|err| exec_rejection(&err, &arg_sources, step_idx))
 }
 
+/// The refusal of a request (or of step `step_idx`) by the allowlist.
+fn allowlist_rejection(rejected: Rejected, step_idx: Option<usize>) -> Rejection {
+    Rejection {
+        step_idx,
+        token_idx: rejected.token_idx,
+        stage: RejectStage::Allowlist,
+        reason: rejected.reason,
+    }
+}
+
+/// The refusal of a request (or of step `step_idx`) by an exec-time check.
 fn exec_rejection(
     err: &ExecError,
     arg_sources: &[Option<usize>],
@@ -417,23 +398,64 @@ fn record_result(agent: &Agent, caller: &Caller<'_>, result: &StepResult, effect
     }
 }
 
-fn record_rejection(agent: &Agent, caller: &Caller<'_>, rejection: &Rejection) {
+/// Records a refusal and answers with it: the one way a request is refused.
+fn refuse(agent: &Agent, caller: &Caller<'_>, rejection: Rejection) -> ResponseBody {
+    record_rejection(agent, caller, None, &rejection);
+    ResponseBody::Rejected { rejection }
+}
+
+/// [`refuse`] for a request that matched rule `rule_id` and was refused after that.
+fn refuse_matched(
+    agent: &Agent,
+    caller: &Caller<'_>,
+    rule_id: &str,
+    rejection: Rejection,
+) -> ResponseBody {
+    record_rejection(agent, caller, Some(rule_id), &rejection);
+    ResponseBody::Rejected { rejection }
+}
+
+fn record_rejection(
+    agent: &Agent,
+    caller: &Caller<'_>,
+    rule_id: Option<&str>,
+    rejection: &Rejection,
+) {
     audit(
         agent,
         Record {
+            rule_id,
             detail: Some(rejection.reason.clone()),
             ..caller.record("rejected")
         },
     );
 }
 
+/// Records `verdict` with `detail`, then answers with the error `code` and `message`: for a
+/// request refused before any rule is judged (version, authentication, step count) and for
+/// the agent's own failures.
+fn audited_error(
+    agent: &Agent,
+    caller: &Caller<'_>,
+    verdict: &'static str,
+    detail: String,
+    code: ErrorCode,
+    message: String,
+) -> ResponseBody {
+    audit(
+        agent,
+        Record {
+            detail: Some(detail),
+            ..caller.record(verdict)
+        },
+    );
+    error(code, message)
+}
+
 fn run_one(agent: &Agent, caller: &Caller<'_>, argv: &[String]) -> ResponseBody {
     let prepared = match judge(agent, argv, None) {
         Ok(prepared) => prepared,
-        Err(rejection) => {
-            record_rejection(agent, caller, &rejection);
-            return ResponseBody::Rejected { rejection };
-        }
+        Err(rejection) => return refuse(agent, caller, rejection),
     };
     let effect = prepared.command().effect;
     if let Err(err) = record_decision(agent, caller, &prepared) {
@@ -501,14 +523,14 @@ fn run_one(agent: &Agent, caller: &Caller<'_>, argv: &[String]) -> ResponseBody 
 fn run_steps(agent: &Agent, caller: &Caller<'_>, steps: &[Vec<String>]) -> ResponseBody {
     if steps.len() > MAX_STEPS || steps.is_empty() {
         let message = format!("{} steps: between 1 and {MAX_STEPS} allowed", steps.len());
-        audit(
+        return audited_error(
             agent,
-            Record {
-                detail: Some(message.clone()),
-                ..caller.record("rejected")
-            },
+            caller,
+            "rejected",
+            message.clone(),
+            ErrorCode::TooManySteps,
+            message,
         );
-        return error(ErrorCode::TooManySteps, message);
     }
     // Every step is judged by the allowlist before anything runs.
     let mut commands = Vec::with_capacity(steps.len());
@@ -516,14 +538,7 @@ fn run_steps(agent: &Agent, caller: &Caller<'_>, steps: &[Vec<String>]) -> Respo
         match agent.policy.check(argv) {
             Ok(command) => commands.push(command),
             Err(rejected) => {
-                let rejection = Rejection {
-                    step_idx: Some(step_idx),
-                    token_idx: rejected.token_idx,
-                    stage: RejectStage::Allowlist,
-                    reason: rejected.reason,
-                };
-                record_rejection(agent, caller, &rejection);
-                return ResponseBody::Rejected { rejection };
+                return refuse(agent, caller, allowlist_rejection(rejected, Some(step_idx)));
             }
         }
     }
@@ -536,7 +551,7 @@ fn run_steps(agent: &Agent, caller: &Caller<'_>, steps: &[Vec<String>]) -> Respo
             Ok(prepared) => prepared,
             Err(err) => {
                 let rejection = exec_rejection(&err, &arg_sources, Some(step_idx));
-                record_rejection(agent, caller, &rejection);
+                record_rejection(agent, caller, None, &rejection);
                 return ResponseBody::Steps {
                     results,
                     completed: false,

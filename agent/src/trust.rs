@@ -10,8 +10,8 @@
 //! is not secret (it names the token in the audit log); the secret's hash is compared in constant
 //! time. This module never spawns and never parses request bytes.
 
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::fs::OpenOptions;
+use std::io::Read;
 use std::os::fd::AsFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::PathBuf;
@@ -21,8 +21,6 @@ use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-
-use crate::managed::write_atomically;
 
 /// Bytes of randomness in a token secret and in the bootstrap token.
 pub const SECRET_BYTES: usize = 32;
@@ -204,10 +202,10 @@ impl Trust {
             reason: err.to_string(),
         })?;
         let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-        write_atomically(&self.config.tokens_path, &bytes, 0o600).map_err(|err| {
+        nos_fs::write_atomic(&self.config.tokens_path, &bytes, 0o600).map_err(|err| {
             TrustError::File {
                 path: self.config.tokens_path.clone(),
-                reason: err.to_string(),
+                reason: err.into_io().to_string(),
             }
         })?;
         *tokens = file;
@@ -223,26 +221,11 @@ fn read_or_create_bootstrap(path: &PathBuf) -> Result<String, TrustError> {
         path: path.clone(),
         reason,
     };
-    match OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-    {
-        Ok(mut file) => {
-            let token = hex::encode(random_bytes::<SECRET_BYTES>()?);
-            file.write_all(token.as_bytes())
-                .and_then(|()| file.sync_all())
-                .map_err(|err| file_error(err.to_string()))?;
-            if let Some(dir) = path.parent() {
-                File::open(dir)
-                    .and_then(|dir| dir.sync_all())
-                    .map_err(|err| file_error(err.to_string()))?;
-            }
-            return Ok(token);
-        }
-        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(err) => return Err(file_error(err.to_string())),
+    let token = hex::encode(random_bytes::<SECRET_BYTES>()?);
+    match nos_fs::create_new(path, token.as_bytes(), 0o600) {
+        Ok(()) => return Ok(token),
+        Err(nos_fs::WriteError::Exists { .. }) => {}
+        Err(err) => return Err(file_error(err.into_io().to_string())),
     }
     let mut file = OpenOptions::new()
         .read(true)

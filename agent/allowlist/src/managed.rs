@@ -177,6 +177,10 @@ pub struct ManagedMatch {
     pub action: ManagedAction,
     pub request: ManagedRequest,
     pub values: Vec<Value>,
+    /// The `max_depth` of the `mount_path` type the rule declares for its mount-path field
+    /// (`path` of `mount_dir`, `target` of `fstab_entry`), `None` for kinds without one: the
+    /// agent creates no mount directory deeper than this below its root.
+    pub mount_depth: Option<usize>,
 }
 
 pub(super) fn check(
@@ -209,12 +213,16 @@ pub(super) fn check(
         );
     }
     let mut values = Vec::new();
+    let mut mount_depth = None;
     for ((field, _), (token, ty)) in kind
         .fields()
         .iter()
         .zip(request.field_values().into_iter().zip(&rule.field_types))
     {
         let type_def = allowlist.type_of(*ty);
+        if let Kind::MountPath(spec) = &type_def.kind {
+            mount_depth = Some(spec.max_depth);
+        }
         let printable = token.chars().all(|ch| ch.is_ascii_graphic());
         match value::check(&allowlist.types, type_def, token) {
             Ok(value) if printable => values.push(value),
@@ -259,6 +267,7 @@ pub(super) fn check(
         action,
         request,
         values,
+        mount_depth,
     })
 }
 

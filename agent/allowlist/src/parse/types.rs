@@ -19,8 +19,8 @@ use crate::grammar::{
 };
 use crate::value::{escape, is_component_char};
 
-/// Deepest a mount path type may reach below its root.
-pub const MAX_MOUNT_DEPTH: usize = 16;
+/// Largest `max_depth` a mount path type may set (the depth itself is the type's setting).
+pub const MAX_MAX_DEPTH: usize = 16;
 /// Mount options that contradict the forced ones; no type may allow them.
 const CONTRADICTING_OPTIONS: [&str; 2] = ["suid", "dev"];
 
@@ -242,7 +242,7 @@ impl<'src> Cx<'src> {
                     "max_depth",
                     wide(max_depth),
                     1,
-                    wide(MAX_MOUNT_DEPTH),
+                    wide(MAX_MAX_DEPTH),
                 );
                 Kind::MountPath(MountPathSpec { roots, max_depth })
             }
