@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-use super::lock;
 use crate::store::{StateDir, StateFile, StoreError};
+use crate::unpoisoned::lock;
 
 /// At most this many jobs are kept in `jobs.json`; the oldest finished ones go first.
 pub const MAX_JOBS: usize = 200;
