@@ -2,7 +2,8 @@
 //! storage pipeline's decisions (plans, verdicts, confirmations, every agent step, plugin
 //! grants).
 //!
-//! Callers push [`AuditEvent`]s into an [`AuditSink`]. [`HashChainAudit`] is the production
+//! Callers push [`AuditEvent`]s into an [`AuditSink`] through an [`Auditor`], which stamps them
+//! with the clock. [`HashChainAudit`] is the production
 //! sink: append-only JSON lines in the state directory, hash-chained ([`chain`]), fsync'd before
 //! `record` returns, rotated by size without breaking the chain. The sink never fails the
 //! caller: a failed write is logged, not returned, because an auth outcome must not depend on
