@@ -215,8 +215,8 @@ fn judge_apply(
 }
 
 /// Records a job for an admitted plan and runs it on the blocking pool; returns the job's id
-/// at once. The pool stays locked for as long as the job runs (released on return, failure or
-/// unwinding), and every step goes to the audit log as the plan's creator's.
+/// at once. The pool stays locked until the job's end is recorded (or its thread unwinds), and
+/// every step goes to the audit log as the plan's creator's.
 pub fn start_job(pipeline: &Arc<Pipeline>, admitted: Admitted) -> Result<String, StoreError> {
     let Admitted {
         plan,
@@ -245,7 +245,7 @@ pub fn start_job(pipeline: &Arc<Pipeline>, admitted: Admitted) -> Result<String,
     let job_pipeline = pipeline.clone();
     let run_id = job_id.clone();
     tokio::task::spawn_blocking(move || {
-        let _guard = guard;
+        let _holding = job_pipeline.jobs.hold(&run_id, guard);
         let now = || job_pipeline.now();
         let audit = |kind: AuditKind, verdict: &str, detail: String| {
             job_pipeline
