@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::audit::chain::Record;
 use crate::auth::Notice;
 use crate::facts::Facts;
+use crate::pipeline::canonical::StepForm;
 use crate::pipeline::jobs::{JobRecord, JobState};
 
 /// Serializes a domain record with its keys sorted at every depth.
@@ -330,7 +331,7 @@ pub struct PlanView {
     /// The sha256 of the plan's canonical form (plugin, input, steps with their verdicts).
     pub sha256: String,
     /// Each step in its canonical form, the one the sha256 covers.
-    pub steps: Vec<Value>,
+    pub steps: Vec<StepForm>,
     pub warnings: Vec<String>,
 }
 

@@ -75,10 +75,9 @@ pub fn create_plan(
     })?;
     let checked =
         crate::plan::check::check(plan, &pipeline.allowlist, &plugin.manifest().scope, &facts);
-    let canonical = super::canonical_json(plugin_name, &input, &checked);
     let stored = StoredPlan {
         id: super::random_id(),
-        sha256: super::plan_sha256(&canonical),
+        sha256: super::canonical::sha256(plugin_name, &input, &checked),
         plugin: plugin_name.into(),
         pool: super::pool_key(&input),
         input,

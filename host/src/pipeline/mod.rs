@@ -12,6 +12,7 @@
 
 mod admission;
 pub mod apply;
+pub mod canonical;
 pub mod grants;
 pub mod jobs;
 pub mod port;
@@ -31,7 +32,7 @@ pub use refusal::Refusal;
 use crate::audit::Auditor;
 use crate::clock::{Clock, UnixSeconds};
 use crate::facts::Facts;
-use crate::plan::check::{CheckedPlan, StepVerdict};
+use crate::plan::check::CheckedPlan;
 use crate::plan::types::{Effect, Request};
 use crate::plugin::Planner;
 use crate::store::StateDir;
@@ -279,56 +280,6 @@ pub fn confirmation_of(plan: &CheckedPlan) -> String {
     } else {
         words.join(" ")
     }
-}
-
-/// The canonical form of a plan (what its sha256 covers): plugin, input, and every step with
-/// its verdict.
-pub fn canonical_json(plugin: &str, input: &str, plan: &CheckedPlan) -> serde_json::Value {
-    serde_json::json!({
-        "plugin": plugin,
-        "input": input,
-        "steps": plan.steps().iter().map(step_json).collect::<Vec<_>>(),
-        "warnings": plan.warnings(),
-    })
-}
-
-pub fn plan_sha256(canonical: &serde_json::Value) -> String {
-    hex::encode(Sha256::digest(
-        serde_json::to_vec(canonical).unwrap_or_default(),
-    ))
-}
-
-fn request_json(request: &Request) -> serde_json::Value {
-    match request {
-        Request::Argv(argv) => serde_json::json!({"argv": argv}),
-        Request::Ensure(_) | Request::Remove(_) => {
-            serde_json::json!({"managed": request.to_string()})
-        }
-    }
-}
-
-pub fn verdict_json(verdict: &StepVerdict) -> serde_json::Value {
-    match verdict {
-        StepVerdict::Allowed { rule_id, canonical } => {
-            serde_json::json!({"allowed": true, "rule_id": rule_id, "canonical": canonical})
-        }
-        StepVerdict::Rejected { reason } => serde_json::json!({"allowed": false, "reason": reason}),
-    }
-}
-
-/// One step as the API shows it.
-pub fn step_json(checked: &crate::plan::check::CheckedStep) -> serde_json::Value {
-    let step = checked.step();
-    serde_json::json!({
-        "id": step.id,
-        "title": step.title,
-        "effect": step.effect.to_string(),
-        "request": request_json(&step.request),
-        "rollback": step.rollback.as_ref().map(request_json),
-        "confirmation": step.confirmation,
-        "verdict": verdict_json(checked.verdict()),
-        "rollback_verdict": checked.rollback().map(verdict_json),
-    })
 }
 
 /// Which pool a plan's job locks: the input's `mountpoint`, else `pool`, else `label`.

@@ -223,12 +223,7 @@ fn plan_view(plan: &StoredPlan) -> PlanView {
         plugin: plan.plugin.clone(),
         pool: plan.pool.clone(),
         sha256: plan.sha256.clone(),
-        steps: plan
-            .checked
-            .steps()
-            .iter()
-            .map(pipeline::step_json)
-            .collect(),
+        steps: pipeline::canonical::steps(&plan.checked),
         warnings: plan.checked.warnings().to_vec(),
     }
 }
