@@ -130,14 +130,13 @@ async fn main() {
         clock: clock.clone(),
         audit: Arc::new(MemoryAudit::default()),
         policy: None,
-        recovery_active: false,
     })
     .unwrap();
     let addr = serve(nos_host::app(state.clone())).await;
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
 
     // First-run setup through the API.
-    let token = nos_host::auth::setup::ensure_setup_token(&state)
+    let token = nos_host::auth::setup::ensure_setup_token(&state.auth)
         .await
         .unwrap()
         .unwrap();

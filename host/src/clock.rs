@@ -2,6 +2,7 @@
 //!
 //! Every decision about lockouts, sessions and TOTP takes `now` as an argument; only this
 //! module reads the system clock, and tests swap it for [`ManualClock`] so they never sleep.
+//! The flood-control limiter's monotonic instant ([`flood_now`]) is read here too.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -51,4 +52,11 @@ impl Clock for ManualClock {
     fn now(&self) -> UnixSeconds {
         self.now.load(Ordering::SeqCst)
     }
+}
+
+/// Now on the monotonic clock of the flood-control rate limiter (governor's own, which the
+/// limiter reads itself): only flood control uses it, to say how long a throttled client waits.
+/// Transient by design: flood control is not persisted and a restart forgets it.
+pub fn flood_now() -> <governor::clock::DefaultClock as governor::clock::Clock>::Instant {
+    governor::clock::Clock::now(&governor::clock::DefaultClock::default())
 }

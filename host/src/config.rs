@@ -4,10 +4,12 @@
 //! security floor (argon2 cost, session lifetimes) are refused while parsing, with the span of
 //! the offending value. This module never touches the filesystem except in [`Config::load`].
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+use crate::net::{Cidr, ForwardingHeader};
 
 /// Default listen address: loopback only.
 pub const DEFAULT_BIND: &str = "127.0.0.1:9000";
@@ -116,8 +118,11 @@ pub struct PipelineConfig {
     pub fixture_facts: Option<PathBuf>,
 }
 
+/// How long a stored plan may be applied, in seconds (default 600).
+pub const DEFAULT_PLAN_TTL_SECONDS: u64 = 600;
+
 fn default_plan_ttl() -> u64 {
-    crate::pipeline::DEFAULT_PLAN_TTL_SECONDS
+    DEFAULT_PLAN_TTL_SECONDS
 }
 
 fn default_sysfs_btrfs() -> PathBuf {
@@ -140,7 +145,7 @@ pub struct HttpConfig {
     /// The one forwarding header read from `trust_proxy` peers: `"x-forwarded-for"` (default)
     /// or `"forwarded"` (RFC 7239); the other is ignored, never merged.
     #[serde(default)]
-    pub client_ip_header: crate::http::client_ip::ForwardingHeader,
+    pub client_ip_header: ForwardingHeader,
     /// Largest accepted request body in bytes (default 8 KiB).
     #[serde(default = "default_body_limit")]
     pub body_limit_bytes: usize,
@@ -255,74 +260,6 @@ pub struct RecoveryConfig {
     /// The root-only recovery socket (default `/run/nos/recovery.sock`).
     #[serde(default = "default_recovery_socket")]
     pub socket: PathBuf,
-}
-
-/// An IP network in CIDR notation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
-pub struct Cidr {
-    network: IpAddr,
-    prefix_len: u8,
-}
-
-impl Cidr {
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.network, canonical_ip(ip)) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix_len))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix_len))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
-    }
-}
-
-/// IPv4-mapped IPv6 addresses become IPv4, so one client has one key.
-pub fn canonical_ip(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(v6),
-        },
-        v4 => v4,
-    }
-}
-
-impl TryFrom<String> for Cidr {
-    type Error = String;
-
-    /// `cidr = ip "/" prefix_len | ip`
-    fn try_from(text: String) -> Result<Cidr, String> {
-        let (ip_text, prefix_text) = match text.split_once('/') {
-            Some((ip_text, prefix_text)) => (ip_text, Some(prefix_text)),
-            None => (text.as_str(), None),
-        };
-        let network: IpAddr = ip_text
-            .parse()
-            .map_err(|_| format!("`{text}` is not an IP network"))?;
-        let network = canonical_ip(network);
-        let max_len = if network.is_ipv4() { 32 } else { 128 };
-        let prefix_len = match prefix_text {
-            None => max_len,
-            Some(prefix_text) => prefix_text
-                .parse::<u8>()
-                .ok()
-                .filter(|len| *len <= max_len)
-                .ok_or_else(|| format!("`{text}` has an invalid prefix length"))?,
-        };
-        Ok(Cidr {
-            network,
-            prefix_len,
-        })
-    }
 }
 
 impl TryFrom<RawArgon2> for Argon2Config {
@@ -457,7 +394,7 @@ impl HttpConfig {
             bind: default_bind(),
             allowed_hosts: default_allowed_hosts(),
             trust_proxy: Vec::new(),
-            client_ip_header: crate::http::client_ip::ForwardingHeader::default(),
+            client_ip_header: ForwardingHeader::default(),
             body_limit_bytes: default_body_limit(),
         }
     }
@@ -690,15 +627,5 @@ mod tests {
                 `10.0.0.0/33` has an invalid prefix length
             "#]],
         );
-    }
-
-    #[test]
-    fn cidr_contains() {
-        let cidr = Cidr::try_from("10.1.0.0/16".to_string()).unwrap();
-        assert!(cidr.contains("10.1.200.3".parse().unwrap()));
-        assert!(cidr.contains("::ffff:10.1.0.1".parse().unwrap()));
-        assert!(!cidr.contains("10.2.0.1".parse().unwrap()));
-        let all = Cidr::try_from("0.0.0.0/0".to_string()).unwrap();
-        assert!(all.contains("1.2.3.4".parse().unwrap()));
     }
 }

@@ -12,6 +12,7 @@ pub mod config;
 pub mod facts;
 pub mod gather;
 pub mod http;
+pub mod net;
 pub mod pipeline;
 pub mod plan;
 pub mod plugin;
@@ -20,5 +21,6 @@ pub mod session;
 pub mod state;
 pub mod store;
 pub mod sysfs_btrfs;
+pub mod unpoisoned;
 
 pub use http::app;

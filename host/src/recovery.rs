@@ -10,14 +10,16 @@
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 
 use crate::audit::AuditKind;
+use crate::auth::service::AuthService;
 use crate::auth::{OneTimeLogin, recovery_codes, username_key};
-use crate::state::AppState;
+use crate::session::service::SessionService;
 
 /// Longest request or response line in bytes.
 pub const MAX_LINE: usize = 64 * 1024;
@@ -116,13 +118,13 @@ pub fn bind(path: &Path) -> Result<UnixListener, RecoveryError> {
 }
 
 /// Accepts connections forever.
-pub async fn serve(state: AppState, listener: UnixListener) {
+pub async fn serve(auth: Arc<AuthService>, sessions: Arc<SessionService>, listener: UnixListener) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
-                let state = state.clone();
+                let (auth, sessions) = (auth.clone(), sessions.clone());
                 tokio::spawn(async move {
-                    if let Err(err) = handle_connection(&state, stream).await {
+                    if let Err(err) = handle_connection(&auth, &sessions, stream).await {
                         tracing::warn!(%err, "recovery connection failed");
                     }
                 });
@@ -135,7 +137,11 @@ pub async fn serve(state: AppState, listener: UnixListener) {
     }
 }
 
-async fn handle_connection(state: &AppState, stream: UnixStream) -> Result<(), RecoveryError> {
+async fn handle_connection(
+    auth: &AuthService,
+    sessions: &SessionService,
+    stream: UnixStream,
+) -> Result<(), RecoveryError> {
     let protocol = |err: std::io::Error| RecoveryError::Protocol(err.to_string());
     let uid = stream.peer_cred().map_err(protocol)?.uid();
     let (reader, mut writer) = stream.into_split();
@@ -151,7 +157,7 @@ async fn handle_connection(state: &AppState, stream: UnixStream) -> Result<(), R
         let mut limited = tokio::io::BufReader::new(reader.take(MAX_LINE as u64));
         limited.read_line(&mut line).await.map_err(protocol)?;
         match serde_json::from_str::<RecoveryRequest>(line.trim_end()) {
-            Ok(request) => execute(state, request).await,
+            Ok(request) => execute(auth, sessions, request).await,
             Err(err) => RecoveryResponse {
                 ok: false,
                 message: format!("invalid request: {err}"),
@@ -175,20 +181,25 @@ fn refusal(message: impl Into<String>) -> RecoveryResponse {
 }
 
 /// Runs one recovery operation.
-pub async fn execute(state: &AppState, request: RecoveryRequest) -> RecoveryResponse {
-    match execute_inner(state, request).await {
+pub async fn execute(
+    auth: &AuthService,
+    sessions: &SessionService,
+    request: RecoveryRequest,
+) -> RecoveryResponse {
+    match execute_inner(auth, sessions, request).await {
         Ok(response) => response,
         Err(err) => refusal(format!("failed: {err}")),
     }
 }
 
 async fn execute_inner(
-    state: &AppState,
+    auth: &AuthService,
+    sessions: &SessionService,
     request: RecoveryRequest,
 ) -> Result<RecoveryResponse, crate::auth::AuthError> {
     let username = match &request {
         RecoveryRequest::Status => {
-            let users = state.users.lock().await;
+            let users = auth.users.lock().await;
             let names: Vec<&str> = users.users.keys().map(String::as_str).collect();
             return Ok(RecoveryResponse {
                 ok: true,
@@ -201,32 +212,32 @@ async fn execute_inner(
         | RecoveryRequest::OneTimeLogin { username }
         | RecoveryRequest::ClearLockout { username } => username_key(username),
     };
-    if !state.users.lock().await.users.contains_key(&username) {
+    if !auth.users.lock().await.users.contains_key(&username) {
         return Ok(refusal(format!("no account `{username}`")));
     }
-    let now = state.now();
+    let now = auth.now();
     let (secret, message) = match request {
         RecoveryRequest::ResetPassword { .. } => {
             let new_password = random_secret()?;
-            let hash = state.hasher.hash(&new_password).await?;
-            let mut users = state.users.lock().await;
+            let hash = auth.hasher.hash(&new_password).await?;
+            let mut users = auth.users.lock().await;
             if let Some(user) = users.users.get_mut(&username) {
                 user.password_hash = hash;
                 user.password_changed_at = now;
             }
-            state.persist_users(&users).await?;
+            auth.persist_users(&users).await?;
             (
                 Some(new_password),
                 "password reset; WARNING: change it after logging in",
             )
         }
         RecoveryRequest::DisableTotp { .. } => {
-            let mut users = state.users.lock().await;
+            let mut users = auth.users.lock().await;
             if let Some(user) = users.users.get_mut(&username) {
                 user.totp = None;
                 user.recovery_codes.clear();
             }
-            state.persist_users(&users).await?;
+            auth.persist_users(&users).await?;
             (
                 None,
                 "TOTP and recovery codes removed; WARNING: the account has no second factor until re-enrolled",
@@ -234,15 +245,15 @@ async fn execute_inner(
         }
         RecoveryRequest::OneTimeLogin { .. } => {
             let code = random_secret()?;
-            let hash = state.hasher.hash(&code).await?;
-            let mut users = state.users.lock().await;
+            let hash = auth.hasher.hash(&code).await?;
+            let mut users = auth.users.lock().await;
             if let Some(user) = users.users.get_mut(&username) {
                 user.one_time_login = Some(OneTimeLogin {
                     hash,
                     expires_at: now + ONE_TIME_LOGIN_SECONDS,
                 });
             }
-            state.persist_users(&users).await?;
+            auth.persist_users(&users).await?;
             (
                 Some(code),
                 "one-time login code valid 15 minutes: use it as the password, no second factor",
@@ -253,20 +264,19 @@ async fn execute_inner(
     };
     // Every action clears the username's lockout and ends its sessions.
     {
-        let mut limits = state.limits.lock().await;
+        let mut limits = auth.limits.lock().await;
         limits.users.remove(&username);
-        state.persist_limits(&limits).await?;
+        auth.persist_limits(&limits).await?;
     }
-    let n_revoked = state.with_sessions(|table| table.revoke_user(&username, None));
-    state.persist_sessions().await?;
-    state.audit(
+    let n_revoked = sessions.with_table(|table| table.revoke_user(&username, None));
+    sessions.persist().await?;
+    auth.auditor.record(
         AuditKind::RecoveryAction,
         Some(&username),
         None,
         format!("{message}; {n_revoked} sessions ended"),
     );
-    state
-        .notify(&username, AuditKind::RecoveryAction, message)
+    auth.notify(&username, AuditKind::RecoveryAction, message)
         .await;
     Ok(RecoveryResponse {
         ok: true,

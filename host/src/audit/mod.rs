@@ -2,7 +2,8 @@
 //! storage pipeline's decisions (plans, verdicts, confirmations, every agent step, plugin
 //! grants).
 //!
-//! Callers push [`AuditEvent`]s into an [`AuditSink`]. [`HashChainAudit`] is the production
+//! Callers push [`AuditEvent`]s into an [`AuditSink`] through an [`Auditor`], which stamps them
+//! with the clock. [`HashChainAudit`] is the production
 //! sink: append-only JSON lines in the state directory, hash-chained ([`chain`]), fsync'd before
 //! `record` returns, rotated by size without breaking the chain. The sink never fails the
 //! caller: a failed write is logged, not returned, because an auth outcome must not depend on
@@ -11,12 +12,13 @@
 
 pub mod chain;
 
+use std::net::IpAddr;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-use crate::clock::UnixSeconds;
+use crate::clock::{Clock, UnixSeconds};
 
 /// One auth event. Never carries a password, code or token.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -77,6 +79,61 @@ pub trait AuditSink: Send + Sync {
     fn record(&self, event: AuditEvent);
 }
 
+/// A sink with the clock that stamps its events: the one way nosd builds an [`AuditEvent`].
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct Auditor {
+    sink: Arc<dyn AuditSink>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Auditor {
+    pub fn new(sink: Arc<dyn AuditSink>, clock: Arc<dyn Clock>) -> Auditor {
+        Auditor { sink, clock }
+    }
+
+    /// An identity event (login, lockout, revocation…): no verdict.
+    pub fn record(
+        &self,
+        kind: AuditKind,
+        username: Option<&str>,
+        client: Option<IpAddr>,
+        detail: impl Into<String>,
+    ) {
+        self.push(kind, username, client, None, detail.into());
+    }
+
+    /// A decision (`allowed`, `refused`, `ok`…) taken for `username`, as the pipeline records
+    /// plans, grants and steps.
+    pub fn decision(
+        &self,
+        kind: AuditKind,
+        username: Option<&str>,
+        verdict: &str,
+        detail: impl Into<String>,
+    ) {
+        self.push(kind, username, None, Some(verdict), detail.into());
+    }
+
+    fn push(
+        &self,
+        kind: AuditKind,
+        username: Option<&str>,
+        client: Option<IpAddr>,
+        verdict: Option<&str>,
+        detail: String,
+    ) {
+        self.sink.record(AuditEvent {
+            at: self.clock.now(),
+            kind,
+            username: username.map(str::to_string),
+            client: client.map(|ip| ip.to_string()),
+            verdict: verdict.map(str::to_string),
+            detail,
+        });
+    }
+}
+
 /// Keeps events in memory (tests, and `--check-config`).
 #[derive(Default)]
 pub struct MemoryAudit {
@@ -85,19 +142,13 @@ pub struct MemoryAudit {
 
 impl MemoryAudit {
     pub fn events(&self) -> Vec<AuditEvent> {
-        match self.events.lock() {
-            Ok(events) => events.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        crate::unpoisoned::lock(&self.events).clone()
     }
 }
 
 impl AuditSink for MemoryAudit {
     fn record(&self, event: AuditEvent) {
-        match self.events.lock() {
-            Ok(mut events) => events.push(event),
-            Err(poisoned) => poisoned.into_inner().push(event),
-        }
+        crate::unpoisoned::lock(&self.events).push(event);
     }
 }
 
@@ -186,10 +237,7 @@ impl HashChainAudit {
     }
 
     fn append(&self, event: &AuditEvent) -> Result<(), crate::store::StoreError> {
-        let mut inner = match self.inner.lock() {
-            Ok(inner) => inner,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut inner = crate::unpoisoned::lock(&self.inner);
         if inner.file.len() >= self.rotate_bytes {
             let archive = format!("audit.{:020}.jsonl", inner.head.next_seq);
             inner.file.rotate(&archive)?;

@@ -3,7 +3,8 @@
 //! Order matters: everything that can refuse without a hash (flood control, lockouts) runs
 //! first, so a spray is throttled before it costs argon2 time; every path that reaches the
 //! password check hashes exactly once, against the user's hash or the dummy. One-time
-//! consumptions (TOTP step, recovery code) are persisted before the session is created.//!
+//! consumptions (TOTP step, recovery code) are persisted before the session is created.
+//!
 //! A locked key answers 429 with Retry-After *before* hashing, for known and unknown usernames
 //! alike (the same counters exist for both), so a lock reveals nothing and a spray costs no
 //! argon2 time; every attempt that is not refused that way hashes exactly once. Each attempt is
@@ -16,11 +17,13 @@ use std::net::IpAddr;
 
 use super::lockout::FailureCounter;
 use super::policy::{self, AttemptFacts, Decision, PolicyError};
+use super::service::{AuthService, RateKey};
 use super::{AuthError, lockout, password, recovery_codes, totp, username_key};
 use crate::audit::AuditKind;
+use crate::net::client_key;
+use crate::session::service::SessionService;
 use crate::session::store::IssuedTokens;
 use crate::session::token::{Token, TokenHash};
-use crate::state::{AppState, RateKey};
 
 /// Trusted devices kept per user; the oldest is forgotten beyond it.
 pub const MAX_DEVICES_PER_USER: usize = 20;
@@ -45,14 +48,6 @@ pub struct LoginSuccess {
     pub new_device: Option<Token>,
     pub recovery_codes_left: usize,
     pub used_recovery_code: bool,
-}
-
-/// The flood-control key of a client: the IPv4 address, or the IPv6 /64.
-pub fn client_key(ip: IpAddr) -> IpAddr {
-    match crate::config::canonical_ip(ip) {
-        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
-        v4 => v4,
-    }
 }
 
 enum SecondFactor {
@@ -83,9 +78,13 @@ pub struct Verified {
 }
 
 /// Logs in: verifies, then starts a fresh session (and a trusted device if there was none).
-pub async fn login(state: &AppState, attempt: LoginAttempt) -> Result<LoginSuccess, AuthError> {
-    let verified = verify_credentials(state, &attempt).await?;
-    let now = state.now();
+pub async fn login(
+    auth: &AuthService,
+    sessions: &SessionService,
+    attempt: LoginAttempt,
+) -> Result<LoginSuccess, AuthError> {
+    let verified = verify_credentials(auth, &attempt).await?;
+    let now = auth.now();
     let Verified {
         user_key,
         trusted,
@@ -97,7 +96,7 @@ pub async fn login(state: &AppState, attempt: LoginAttempt) -> Result<LoginSucce
         Some(Token::generate()?)
     };
     let recovery_codes_left = {
-        let mut users = state.users.lock().await;
+        let mut users = auth.users.lock().await;
         if let Some(token) = &new_device {
             users.devices.insert(
                 String::from(token.hash()),
@@ -118,7 +117,7 @@ pub async fn login(state: &AppState, attempt: LoginAttempt) -> Result<LoginSucce
             for (_, hash) in own.into_iter().take(n_excess) {
                 users.devices.remove(&hash);
             }
-            state.persist_users(&users).await?;
+            auth.persist_users(&users).await?;
         }
         users
             .users
@@ -127,8 +126,10 @@ pub async fn login(state: &AppState, attempt: LoginAttempt) -> Result<LoginSucce
             .unwrap_or(0)
     };
 
-    let tokens = start_session(state, &user_key, &attempt.user_agent, attempt.client_ip).await?;
-    state.audit(
+    let tokens = sessions
+        .start(&user_key, &attempt.user_agent, attempt.client_ip)
+        .await?;
+    auth.auditor.record(
         AuditKind::LoginSucceeded,
         Some(&user_key),
         Some(attempt.client_ip),
@@ -141,7 +142,7 @@ pub async fn login(state: &AppState, attempt: LoginAttempt) -> Result<LoginSucce
         },
     );
     if used_recovery_code {
-        state.audit(
+        auth.auditor.record(
             AuditKind::RecoveryCodeUsed,
             Some(&user_key),
             Some(attempt.client_ip),
@@ -159,10 +160,10 @@ pub async fn login(state: &AppState, attempt: LoginAttempt) -> Result<LoginSucce
 
 /// Runs every check of a login attempt without starting a session (also used to re-authenticate).
 pub async fn verify_credentials(
-    state: &AppState,
+    auth: &AuthService,
     attempt: &LoginAttempt,
 ) -> Result<Verified, AuthError> {
-    let now = state.now();
+    let now = auth.now();
     let user_key = username_key(&attempt.username);
     let ip_key = client_key(attempt.client_ip).to_string();
 
@@ -170,7 +171,7 @@ pub async fn verify_credentials(
     let device_hash: Option<TokenHash> = match &attempt.device_token {
         Some(token) => {
             let hash = token.hash();
-            let users = state.users.lock().await;
+            let users = auth.users.lock().await;
             let hex_hash = String::from(hash);
             users
                 .devices
@@ -186,12 +187,12 @@ pub async fn verify_credentials(
         Some(hash) => RateKey::Device(hash),
         None => RateKey::Client(client_key(attempt.client_ip)),
     };
-    if let Err(retry_after) = state.check_flood(flood_key) {
+    if let Err(retry_after) = auth.check_flood(flood_key) {
         return Err(AuthError::Throttled { retry_after });
     }
 
     let (username_known, totp_enrolled, password_hash, one_time_login) = {
-        let users = state.users.lock().await;
+        let users = auth.users.lock().await;
         match users.users.get(&user_key) {
             Some(user) => (
                 true,
@@ -205,11 +206,11 @@ pub async fn verify_credentials(
         }
     };
 
-    let breaker_rules = state.breaker_rules();
+    let breaker_rules = auth.breaker_rules();
     let breaker_wait = if trusted {
         0
     } else {
-        state.with_breaker(|breaker| {
+        auth.with_breaker(|breaker| {
             breaker.admit(&breaker_rules, client_key(attempt.client_ip), now)
         })
     };
@@ -237,9 +238,9 @@ pub async fn verify_credentials(
     // slow or hostile plugin (bounded by its deadline) then holds neither a runtime worker nor
     // the lock. Its verdict is combined below with the built-in one on fresh counters. An
     // attempt the built-in policy already locks out costs no plugin call.
-    let plugin_answer = match &state.policy {
+    let plugin_answer = match &auth.policy {
         Some(plugin) => {
-            let facts = with_counters(&*state.limits.lock().await, &keys, base_facts.clone());
+            let facts = with_counters(&*auth.limits.lock().await, &keys, base_facts.clone());
             if let Decision::LockOut { seconds } = policy::builtin(&facts) {
                 return Err(AuthError::Throttled {
                     retry_after: seconds.max(1),
@@ -250,7 +251,7 @@ pub async fn verify_credentials(
                 .await
                 .unwrap_or_else(|err| Err(PolicyError::Failed(err.to_string())));
             if let Err(err) = &answer {
-                policy_failed(state, Some(&user_key), Some(attempt.client_ip), err);
+                policy_failed(auth, Some(&user_key), Some(attempt.client_ip), err);
             }
             Some(answer)
         }
@@ -259,7 +260,7 @@ pub async fn verify_credentials(
     // Decide and count under one lock: the attempt is counted as a failure *before* hashing
     // (and uncounted on success), so concurrent attempts cannot all slip past the lock check.
     let (decision, precount) = {
-        let mut limits = state.limits.lock().await;
+        let mut limits = auth.limits.lock().await;
         let facts = with_counters(&limits, &keys, base_facts);
         let decision = policy::combine(plugin_answer.as_ref(), &facts);
         if let Decision::LockOut { seconds } = decision {
@@ -267,11 +268,11 @@ pub async fn verify_credentials(
                 retry_after: seconds.max(1),
             });
         }
-        let precount = count_failure(state, &mut limits, &user_key, &ip_key, device_hash, now);
+        let precount = count_failure(auth, &mut limits, &user_key, &ip_key, device_hash, now);
         (decision, precount)
     };
     let checked = check_secrets(
-        state,
+        auth,
         attempt,
         &user_key,
         trusted,
@@ -285,36 +286,35 @@ pub async fn verify_credentials(
         Ok(checked) => checked,
         Err(err) => {
             // Busy or broken, not wrong: the attempt does not count.
-            precount.undo(&mut *state.limits.lock().await);
+            precount.undo(&mut *auth.limits.lock().await);
             return Err(err);
         }
     };
 
     if !(password_ok && second_factor_ok) {
         if password_ok {
-            state.audit(
+            auth.auditor.record(
                 AuditKind::SecondFactorFailed,
                 Some(&user_key),
                 Some(attempt.client_ip),
                 "password correct, second factor wrong",
             );
-            state
-                .notify(
-                    &user_key,
-                    AuditKind::SecondFactorFailed,
-                    &format!(
-                        "correct password with a wrong code from {}",
-                        attempt.client_ip
-                    ),
-                )
-                .await;
+            auth.notify(
+                &user_key,
+                AuditKind::SecondFactorFailed,
+                &format!(
+                    "correct password with a wrong code from {}",
+                    attempt.client_ip
+                ),
+            )
+            .await;
         }
-        settle_failure(state, &user_key, attempt.client_ip, &precount).await?;
+        settle_failure(auth, &user_key, attempt.client_ip, &precount).await?;
         return Err(AuthError::Failed);
     }
     // Success: clear this source's counters.
     {
-        let mut limits = state.limits.lock().await;
+        let mut limits = auth.limits.lock().await;
         limits.users.remove(&user_key);
         match device_hash {
             Some(hash) => {
@@ -324,7 +324,7 @@ pub async fn verify_credentials(
                 limits.ips.remove(&ip_key);
             }
         }
-        state.persist_limits(&limits).await?;
+        auth.persist_limits(&limits).await?;
     }
 
     Ok(Verified {
@@ -337,7 +337,7 @@ pub async fn verify_credentials(
 /// Checks password (or one-time login code) and second factor; consumes what is one-time.
 #[allow(clippy::too_many_arguments)]
 async fn check_secrets(
-    state: &AppState,
+    auth: &AuthService,
     attempt: &LoginAttempt,
     user_key: &str,
     trusted: bool,
@@ -352,18 +352,18 @@ async fn check_secrets(
         && decision != Decision::DenyGeneric;
     let target = if usable { password_hash } else { None };
     let mut password_ok = if trusted {
-        state.hasher.verify_trusted(target, &typed_password).await?
+        auth.hasher.verify_trusted(target, &typed_password).await?
     } else {
-        state.hasher.verify(target, &typed_password).await?
+        auth.hasher.verify(target, &typed_password).await?
     };
-    if password_ok && target.is_some_and(|phc| state.hasher.needs_rehash(phc)) {
+    if password_ok && target.is_some_and(|phc| auth.hasher.needs_rehash(phc)) {
         // The configured cost rose since this hash was made: upgrade it now that we know the
         // password. A failure here does not fail the login.
-        if let Ok(upgraded) = state.hasher.hash(&typed_password).await {
-            let mut users = state.users.lock().await;
+        if let Ok(upgraded) = auth.hasher.hash(&typed_password).await {
+            let mut users = auth.users.lock().await;
             if let Some(user) = users.users.get_mut(user_key) {
                 user.password_hash = upgraded;
-                state.persist_users(&users).await?;
+                auth.persist_users(&users).await?;
             }
         }
     }
@@ -371,12 +371,12 @@ async fn check_secrets(
     // A one-time login code from recovery mode stands in for password and second factor.
     let mut used_one_time_login = false;
     if let (false, true, Some(one_time)) = (password_ok, usable, one_time_login)
-        && state
+        && auth
             .hasher
             .verify(Some(&one_time.hash), &typed_password)
             .await?
     {
-        let mut users = state.users.lock().await;
+        let mut users = auth.users.lock().await;
         if let Some(user) = users.users.get_mut(user_key)
             && user
                 .one_time_login
@@ -384,7 +384,7 @@ async fn check_secrets(
                 .is_some_and(|current| current.hash == one_time.hash)
         {
             user.one_time_login = None;
-            state.persist_users(&users).await?;
+            auth.persist_users(&users).await?;
             used_one_time_login = true;
             password_ok = true;
         }
@@ -397,9 +397,9 @@ async fn check_secrets(
         true
     } else if decision == Decision::RequireSecondFactor {
         match classify(attempt.code.as_deref()) {
-            SecondFactor::Totp(code) => consume_totp(state, user_key, &code, now).await?,
+            SecondFactor::Totp(code) => consume_totp(auth, user_key, &code, now).await?,
             SecondFactor::RecoveryCode(code) => {
-                used_recovery_code = consume_recovery_code(state, user_key, &code).await?;
+                used_recovery_code = consume_recovery_code(auth, user_key, &code).await?;
                 used_recovery_code
             }
             SecondFactor::Missing | SecondFactor::Malformed => false,
@@ -411,48 +411,13 @@ async fn check_secrets(
     Ok((password_ok, second_factor_ok, used_recovery_code))
 }
 
-/// Draws fresh session tokens.
-pub fn fresh_tokens(family_id: &str) -> Result<IssuedTokens, AuthError> {
-    Ok(IssuedTokens {
-        family_id: family_id.to_string(),
-        access: Token::generate()?,
-        refresh: Token::generate()?,
-        csrf: Token::generate()?,
-    })
-}
-
-/// Creates and persists a new session family (never reuses a presented token: no fixation).
-pub async fn start_session(
-    state: &AppState,
-    username: &str,
-    user_agent: &str,
-    client_ip: IpAddr,
-) -> Result<IssuedTokens, AuthError> {
-    let family_id = hex::encode(&Token::generate()?.encode().as_bytes()[..16]);
-    let tokens = fresh_tokens(&family_id)?;
-    let now = state.now();
-    let max_per_user = state.config.session.max_per_user;
-    state.with_sessions(|table| {
-        table.create(
-            username,
-            user_agent,
-            client_ip,
-            now,
-            tokens.clone(),
-            max_per_user,
-        )
-    });
-    state.persist_sessions().await?;
-    Ok(tokens)
-}
-
 async fn consume_totp(
-    state: &AppState,
+    auth: &AuthService,
     user_key: &str,
     code: &str,
     now: u64,
 ) -> Result<bool, AuthError> {
-    let mut users = state.users.lock().await;
+    let mut users = auth.users.lock().await;
     let Some(user) = users.users.get_mut(user_key) else {
         return Ok(false);
     };
@@ -466,7 +431,7 @@ async fn consume_totp(
         Ok(step) => {
             totp_state.last_used_step = Some(step);
             // Persisted before any session exists: a replay after a crash is still refused.
-            state.persist_users(&users).await?;
+            auth.persist_users(&users).await?;
             Ok(true)
         }
         Err(_) => Ok(false),
@@ -474,22 +439,22 @@ async fn consume_totp(
 }
 
 async fn consume_recovery_code(
-    state: &AppState,
+    auth: &AuthService,
     user_key: &str,
     canonical: &str,
 ) -> Result<bool, AuthError> {
     let hashes = {
-        let users = state.users.lock().await;
+        let users = auth.users.lock().await;
         users
             .users
             .get(user_key)
             .map(|user| user.recovery_codes.clone())
             .unwrap_or_default()
     };
-    let Some(idx) = state.hasher.verify_any(&hashes, canonical).await? else {
+    let Some(idx) = auth.hasher.verify_any(&hashes, canonical).await? else {
         return Ok(false);
     };
-    let mut users = state.users.lock().await;
+    let mut users = auth.users.lock().await;
     let Some(user) = users.users.get_mut(user_key) else {
         return Ok(false);
     };
@@ -502,7 +467,7 @@ async fn consume_recovery_code(
         return Ok(false);
     };
     user.recovery_codes.remove(position);
-    state.persist_users(&users).await?;
+    auth.persist_users(&users).await?;
     Ok(true)
 }
 
@@ -566,13 +531,13 @@ fn with_counters(
 
 /// A failed auth-policy plugin call: the built-in verdict stands; logged and audited.
 fn policy_failed(
-    state: &AppState,
+    auth: &AuthService,
     username: Option<&str>,
     client: Option<IpAddr>,
     err: &PolicyError,
 ) {
     tracing::warn!(%err, "auth policy plugin failed; using the built-in policy");
-    state.audit(
+    auth.auditor.record(
         AuditKind::AuthPolicyFailed,
         username,
         client,
@@ -584,12 +549,12 @@ fn policy_failed(
 /// which sees only derived features (length, in the common list, contains the username) and
 /// can only refuse more. A failing plugin leaves the built-in verdict (logged and audited).
 pub async fn check_new_password(
-    state: &AppState,
+    auth: &AuthService,
     username: &str,
     password: &str,
 ) -> Result<(), password::PasswordRejection> {
     password::check_policy(username, password)?;
-    let Some(plugin) = state.policy.clone() else {
+    let Some(plugin) = auth.policy.clone() else {
         return Ok(());
     };
     let features = password::features(username, password);
@@ -600,7 +565,7 @@ pub async fn check_new_password(
         Ok(None) => Ok(()),
         Ok(Some(reason)) => Err(password::PasswordRejection::Policy(reason)),
         Err(err) => {
-            policy_failed(state, Some(username), None, &err);
+            policy_failed(auth, Some(username), None, &err);
             Ok(())
         }
     }
@@ -608,7 +573,7 @@ pub async fn check_new_password(
 
 /// Counts one failure for the attempt's keys, in memory; returns what it changed.
 fn count_failure(
-    state: &AppState,
+    auth: &AuthService,
     limits: &mut super::LimitsFile,
     user_key: &str,
     ip_key: &str,
@@ -638,16 +603,16 @@ fn count_failure(
             let saved = bump(
                 &mut limits.devices,
                 &String::from(hash),
-                &state.device_rules(),
+                &auth.device_rules(),
                 "device",
             );
             precount.device = Some(saved);
         }
         None => {
-            let breaker_rules = state.breaker_rules();
-            state.with_breaker(|breaker| breaker.record_failure(&breaker_rules, now));
-            let saved_user = bump(&mut limits.users, user_key, &state.user_rules(), "username");
-            let saved_ip = bump(&mut limits.ips, ip_key, &state.ip_rules(), "client");
+            let breaker_rules = auth.breaker_rules();
+            auth.with_breaker(|breaker| breaker.record_failure(&breaker_rules, now));
+            let saved_user = bump(&mut limits.users, user_key, &auth.user_rules(), "username");
+            let saved_ip = bump(&mut limits.ips, ip_key, &auth.ip_rules(), "client");
             precount.user = Some(saved_user);
             precount.ip = Some(saved_ip);
         }
@@ -660,18 +625,19 @@ fn count_failure(
 
 /// Makes a counted failure durable and audits it.
 async fn settle_failure(
-    state: &AppState,
+    auth: &AuthService,
     user_key: &str,
     client_ip: IpAddr,
     precount: &Precount,
 ) -> Result<(), AuthError> {
     {
-        let limits = state.limits.lock().await;
-        state.persist_limits(&limits).await?;
+        let limits = auth.limits.lock().await;
+        auth.persist_limits(&limits).await?;
     }
-    state.audit(AuditKind::LoginFailed, Some(user_key), Some(client_ip), "");
+    auth.auditor
+        .record(AuditKind::LoginFailed, Some(user_key), Some(client_ip), "");
     if !precount.newly_locked.is_empty() {
-        state.audit(
+        auth.auditor.record(
             AuditKind::LockedOut,
             Some(user_key),
             Some(client_ip),
@@ -680,3 +646,6 @@ async fn settle_failure(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,7 +1,8 @@
 //! Identity: accounts, passwords, TOTP, recovery codes, lockout and the login flow.
 //!
 //! `password`, `totp`, `recovery_codes`, `lockout` and `policy` are pure or nearly so; `login`
-//! and `setup` are the flows that combine them with the state store. Nothing here knows HTTP.
+//! and `setup` are the flows that combine them with the tables of an [`service::AuthService`].
+//! Nothing here knows HTTP.
 
 pub mod breaker;
 pub mod lockout;
@@ -10,6 +11,7 @@ pub mod password;
 pub mod plugin_policy;
 pub mod policy;
 pub mod recovery_codes;
+pub mod service;
 pub mod setup;
 pub mod totp;
 
@@ -50,6 +52,16 @@ impl From<password::HashError> for AuthError {
         match err {
             password::HashError::Busy => AuthError::Busy,
             password::HashError::Internal(message) => AuthError::Internal(message),
+        }
+    }
+}
+
+impl From<crate::session::service::SessionError> for AuthError {
+    fn from(err: crate::session::service::SessionError) -> AuthError {
+        use crate::session::service::SessionError;
+        match err {
+            SessionError::Random(err) => AuthError::from(err),
+            SessionError::Store(err) => AuthError::Store(err),
         }
     }
 }

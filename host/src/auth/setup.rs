@@ -7,10 +7,10 @@
 
 use subtle::ConstantTimeEq;
 
+use super::service::AuthService;
 use super::{AuthError, TotpState, User, password, recovery_codes, totp, valid_username};
 use crate::audit::AuditKind;
 use crate::session::token::Token;
-use crate::state::AppState;
 
 /// Lifetime of a setup token.
 pub const SETUP_TOKEN_SECONDS: u64 = 15 * 60;
@@ -18,20 +18,19 @@ pub const SETUP_TOKEN_SECONDS: u64 = 15 * 60;
 pub const SETUP_TOKEN_FILE: &str = "setup-token";
 
 /// Draws a setup token if no account exists; returns it for the log.
-pub async fn ensure_setup_token(state: &AppState) -> Result<Option<String>, AuthError> {
-    if !state.users.lock().await.users.is_empty() {
-        state.store.remove(SETUP_TOKEN_FILE)?;
+pub async fn ensure_setup_token(auth: &AuthService) -> Result<Option<String>, AuthError> {
+    if !auth.users.lock().await.users.is_empty() {
+        auth.store().remove(SETUP_TOKEN_FILE)?;
         return Ok(None);
     }
     let mut random = [0u8; 16];
     getrandom::fill(&mut random)?;
     let token_text = hex::encode(random);
     let token_hash = token_hash(&token_text);
-    let now = state.now();
-    state
-        .store
+    let now = auth.now();
+    auth.store()
         .write_secret(SETUP_TOKEN_FILE, format!("{token_text}\n").as_bytes())?;
-    state.with_setup(|setup| {
+    auth.with_setup(|setup| {
         setup.token_hash = Some(token_hash);
         setup.expires_at = now + SETUP_TOKEN_SECONDS;
         setup.pending_totp = None;
@@ -47,13 +46,13 @@ fn token_hash(token_text: &str) -> crate::session::token::TokenHash {
     Token::from_bytes(padded).hash()
 }
 
-async fn check_token(state: &AppState, token_text: &str) -> Result<(), AuthError> {
-    if !state.users.lock().await.users.is_empty() {
+async fn check_token(auth: &AuthService, token_text: &str) -> Result<(), AuthError> {
+    if !auth.users.lock().await.users.is_empty() {
         return Err(AuthError::SetupDone);
     }
-    let now = state.now();
+    let now = auth.now();
     let presented = token_hash(token_text);
-    let valid = state.with_setup(|setup| {
+    let valid = auth.with_setup(|setup| {
         let matches = setup
             .token_hash
             .map(|expected| {
@@ -91,50 +90,50 @@ pub fn enrolment(secret: &[u8], username: &str) -> TotpEnrolment {
 
 /// Step 1: a fresh TOTP secret for the coming admin.
 pub async fn begin(
-    state: &AppState,
+    auth: &AuthService,
     token_text: &str,
     username: &str,
 ) -> Result<TotpEnrolment, AuthError> {
-    check_token(state, token_text).await?;
+    check_token(auth, token_text).await?;
     if !valid_username(username) {
         return Err(AuthError::Invalid(
             "username must match [a-z][a-z0-9_-]{2,31}".into(),
         ));
     }
     let secret = totp::generate_secret()?;
-    state.with_setup(|setup| setup.pending_totp = Some(secret.clone()));
+    auth.with_setup(|setup| setup.pending_totp = Some(secret.clone()));
     Ok(enrolment(&secret, username))
 }
 
 /// Step 2: creates the admin; returns the recovery codes, shown once.
 pub async fn complete(
-    state: &AppState,
+    auth: &AuthService,
     token_text: &str,
     username: &str,
     new_password: &str,
     code: &str,
 ) -> Result<Vec<String>, AuthError> {
-    check_token(state, token_text).await?;
+    check_token(auth, token_text).await?;
     if !valid_username(username) {
         return Err(AuthError::Invalid(
             "username must match [a-z][a-z0-9_-]{2,31}".into(),
         ));
     }
     let new_password = password::normalize(new_password);
-    super::login::check_new_password(state, username, &new_password)
+    super::login::check_new_password(auth, username, &new_password)
         .await
         .map_err(|rejection| AuthError::Invalid(rejection.to_string()))?;
-    let secret = state
+    let secret = auth
         .with_setup(|setup| setup.pending_totp.clone())
         .ok_or_else(|| AuthError::Invalid("call /api/v1/setup/totp first".into()))?;
-    let now = state.now();
+    let now = auth.now();
     let step = totp::accept(&secret, code, now, None)
         .map_err(|_| AuthError::Invalid("totp code does not match".into()))?;
-    let password_hash = state.hasher.hash(&new_password).await?;
+    let password_hash = auth.hasher.hash(&new_password).await?;
     let codes = recovery_codes::generate()?;
-    let code_hashes = hash_codes(state, &codes).await?;
+    let code_hashes = hash_codes(auth, &codes).await?;
 
-    let mut users = state.users.lock().await;
+    let mut users = auth.users.lock().await;
     if !users.users.is_empty() {
         return Err(AuthError::SetupDone);
     }
@@ -153,14 +152,14 @@ pub async fn complete(
             notices: Vec::new(),
         },
     );
-    state.persist_users(&users).await?;
+    auth.persist_users(&users).await?;
     drop(users);
-    state.with_setup(|setup| {
+    auth.with_setup(|setup| {
         setup.token_hash = None;
         setup.pending_totp = None;
     });
-    state.store.remove(SETUP_TOKEN_FILE)?;
-    state.audit(
+    auth.store().remove(SETUP_TOKEN_FILE)?;
+    auth.auditor.record(
         AuditKind::SetupCompleted,
         Some(username),
         None,
@@ -170,12 +169,12 @@ pub async fn complete(
 }
 
 /// Hashes recovery codes in their canonical form.
-pub async fn hash_codes(state: &AppState, codes: &[String]) -> Result<Vec<String>, AuthError> {
+pub async fn hash_codes(auth: &AuthService, codes: &[String]) -> Result<Vec<String>, AuthError> {
     let mut hashes = Vec::with_capacity(codes.len());
     for code in codes {
         let canonical = recovery_codes::canonical(code)
             .ok_or_else(|| AuthError::Internal("generated code does not parse".into()))?;
-        hashes.push(state.hasher.hash(&canonical).await?);
+        hashes.push(auth.hasher.hash(&canonical).await?);
     }
     Ok(hashes)
 }

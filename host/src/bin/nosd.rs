@@ -88,7 +88,6 @@ async fn main() -> anyhow::Result<()> {
         clock: Arc::new(SystemClock),
         audit: Arc::new(audit),
         policy: policy.map(|policy| Arc::new(policy) as Arc<dyn auth::policy::AuthPolicy>),
-        recovery_active,
     })?;
     if let (Some(pipeline_config), Some(host)) = (state.config.pipeline.clone(), plugin_host) {
         let port = nos_host::pipeline::setup::agent_port(&pipeline_config);
@@ -96,15 +95,15 @@ async fn main() -> anyhow::Result<()> {
             let state = state.clone();
             move || {
                 nos_host::pipeline::setup::ensure_registered(&pipeline_config)?;
-                nos_host::pipeline::setup::install(&state, &pipeline_config, port, &host)
+                state.start_pipeline(&pipeline_config, port, &host)
             }
         })
         .await?
         .context("starting the storage pipeline")?;
-        let n_plugins = nos_host::pipeline::lock(&installed.plugins).len();
+        let n_plugins = installed.plugins.len();
         tracing::info!(n_plugins, "storage pipeline ready");
     }
-    if let Some(token) = auth::setup::ensure_setup_token(&state).await? {
+    if let Some(token) = auth::setup::ensure_setup_token(&state.auth).await? {
         tracing::warn!(
             setup_token = %token,
             "no admin yet: finish first-run setup within 15 minutes with this token (also in <state dir>/setup-token)"
@@ -124,7 +123,11 @@ async fn main() -> anyhow::Result<()> {
             .and_then(|addr| addr.as_pathname().map(|path| path.display().to_string()))
             .unwrap_or_default();
         tracing::warn!(%socket, inherited, "RECOVERY MODE ACTIVE: remove nos.recovery=1 from the kernel command line when done");
-        tokio::spawn(recovery::serve(state.clone(), listener));
+        tokio::spawn(recovery::serve(
+            state.auth.clone(),
+            state.sessions.clone(),
+            listener,
+        ));
         tokio::spawn(async move {
             let mut interval = tokio::time::interval(RECOVERY_REMINDER);
             interval.tick().await;

@@ -26,34 +26,13 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use axum::http::HeaderMap;
-use serde::Deserialize;
 
-use crate::config::{Cidr, canonical_ip};
+use crate::net::{Cidr, ForwardingHeader, canonical_ip};
 
 /// Most hops read from a forwarding header; more make it malformed.
 pub const MAX_HOPS: usize = 20;
 /// Most bytes of a forwarding header (all its lines together); more make it malformed.
 pub const MAX_HEADER_BYTES: usize = 4096;
-
-/// The forwarding header read from trusted proxies (`http.client_ip_header`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ForwardingHeader {
-    /// `X-Forwarded-For: client, proxy1, proxy2`.
-    #[default]
-    XForwardedFor,
-    /// RFC 7239 `Forwarded: for=client, for=proxy1;proto=https`.
-    Forwarded,
-}
-
-impl ForwardingHeader {
-    fn name(self) -> &'static str {
-        match self {
-            ForwardingHeader::XForwardedFor => "x-forwarded-for",
-            ForwardingHeader::Forwarded => "forwarded",
-        }
-    }
-}
 
 /// Why a request's forwarding headers refuse it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

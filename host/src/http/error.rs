@@ -7,9 +7,11 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
+use super::api::{ErrorBody, ErrorDetail};
 use crate::auth::AuthError;
+use crate::pipeline::Refusal;
+use crate::session::service::SessionError;
 use crate::store::StoreError;
 
 #[derive(Debug)]
@@ -122,7 +124,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let (code, message) = self.code_and_message();
-        let body = json!({"error": {"code": code, "message": message}});
+        let body = ErrorBody {
+            error: ErrorDetail { code, message },
+        };
         let mut response = (status, axum::Json(body)).into_response();
         match &self {
             ApiError::RateLimited { retry_after } | ApiError::Busy { retry_after } => {
@@ -163,6 +167,42 @@ impl From<AuthError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> ApiError {
         ApiError::Internal(err.to_string())
+    }
+}
+
+impl From<SessionError> for ApiError {
+    fn from(err: SessionError) -> ApiError {
+        ApiError::from(AuthError::from(err))
+    }
+}
+
+/// The pipeline's refusals: the code and message are the refusal's own; only the status is
+/// decided here.
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> ApiError {
+        let status = match &refusal {
+            Refusal::InputTooLarge { .. } => return ApiError::PayloadTooLarge,
+            Refusal::ReauthRequired => return ApiError::ReauthRequired,
+            Refusal::Store(err) => return ApiError::Internal(err.to_string()),
+            Refusal::Unconfigured | Refusal::AgentUnreachable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Refusal::UnknownPlugin { .. } | Refusal::UnknownPlan { .. } => StatusCode::NOT_FOUND,
+            Refusal::HashMismatch { .. } | Refusal::PoolBusy { .. } | Refusal::Stale => {
+                StatusCode::CONFLICT
+            }
+            Refusal::NotGranted { .. }
+            | Refusal::GrantWithdrawn { .. }
+            | Refusal::NotYours { .. } => StatusCode::FORBIDDEN,
+            Refusal::PluginFailed(_)
+            | Refusal::PlanRefused { .. }
+            | Refusal::RejectedSteps { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Refusal::Expired { .. } => StatusCode::GONE,
+            Refusal::ConfirmationMismatch { .. } => StatusCode::BAD_REQUEST,
+        };
+        ApiError::Refused {
+            status,
+            code: refusal.code(),
+            message: refusal.to_string(),
+        }
     }
 }
 

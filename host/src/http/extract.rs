@@ -1,8 +1,12 @@
-//! Extractors: `AppJson` (bounded, typed JSON with the API's error shape) and `AuthSession`
-//! (a live, bound session; for unsafe methods also the CSRF token).
+//! Extractors: `AppJson` (bounded, typed JSON with the API's error shape), `UserAgent` (the
+//! one reader of the `User-Agent` header) and `AuthSession` (a live, bound session; for unsafe
+//! methods also the CSRF token).
+
+use std::convert::Infallible;
+use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{Method, header};
 use serde::de::DeserializeOwned;
@@ -11,10 +15,10 @@ use subtle::ConstantTimeEq;
 use super::client_ip::ClientIp;
 use super::cookies;
 use super::error::ApiError;
-use crate::audit::AuditKind;
+use crate::audit::{AuditKind, Auditor};
+use crate::session::service::SessionService;
 use crate::session::store::{AccessDenied, SessionView};
 use crate::session::token::Token;
-use crate::state::AppState;
 
 /// The CSRF header every unsafe request carries.
 pub const CSRF_HEADER: &str = "x-nos-csrf";
@@ -60,15 +64,26 @@ pub fn client_ip(parts: &Parts) -> Result<std::net::IpAddr, ApiError> {
         .ok_or_else(|| ApiError::Internal("client ip middleware missing".into()))
 }
 
-pub fn user_agent(parts: &Parts) -> String {
-    parts
-        .headers
-        .get(header::USER_AGENT)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or("")
-        .chars()
-        .take(512)
-        .collect()
+/// Most characters of a `User-Agent` kept: the session binding hashes it and the sessions
+/// list labels the browser from it; the rest is dropped.
+pub const MAX_USER_AGENT_CHARS: usize = 512;
+
+/// The request's `User-Agent`, at most [`MAX_USER_AGENT_CHARS`] characters; empty when the
+/// header is missing or not visible ASCII.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserAgent(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for UserAgent {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
+        let text = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("");
+        Ok(UserAgent(text.chars().take(MAX_USER_AGENT_CHARS).collect()))
+    }
 }
 
 /// A request authenticated by the session cookie.
@@ -80,31 +95,33 @@ impl AuthSession {
     /// Sensitive actions (password, 2FA and recovery-code changes, applying destructive plans)
     /// need a login or re-authentication (`POST /api/v1/auth/reauth`) within
     /// `session.reauth_seconds` (default 300); otherwise 401 `auth.reauth_required`.
-    pub fn require_recent_auth(&self, state: &AppState) -> Result<(), ApiError> {
-        let fresh_until = self
-            .family
-            .authenticated_at
-            .saturating_add(state.config.session.reauth_seconds);
-        if state.now() > fresh_until {
+    pub fn require_recent_auth(&self, sessions: &SessionService) -> Result<(), ApiError> {
+        if sessions.now() > sessions.reauth_valid_until(&self.family) {
             return Err(ApiError::ReauthRequired);
         }
         Ok(())
     }
 }
 
-impl FromRequestParts<AppState> for AuthSession {
+impl<S> FromRequestParts<S> for AuthSession
+where
+    S: Send + Sync,
+    Arc<SessionService>: FromRef<S>,
+    Auditor: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let client = client_ip(parts)?;
         let token = cookies::read(&parts.headers, cookies::SESSION)
             .and_then(Token::parse)
             .ok_or(ApiError::Unauthenticated)?;
-        let user_agent = user_agent(parts);
-        let rules = state.session_rules();
-        let now = state.now();
-        let verdict = state
-            .with_sessions(|table| table.authenticate(&token, &rules, &user_agent, client, now));
+        let Ok(UserAgent(user_agent)) = UserAgent::from_request_parts(parts, state).await;
+        let sessions = Arc::<SessionService>::from_ref(state);
+        let rules = sessions.rules();
+        let now = sessions.now();
+        let verdict = sessions
+            .with_table(|table| table.authenticate(&token, &rules, &user_agent, client, now));
         let family = match verdict {
             Ok(family) => family,
             Err(AccessDenied::Unknown) => return Err(ApiError::Unauthenticated),
@@ -112,13 +129,13 @@ impl FromRequestParts<AppState> for AuthSession {
                 rejection,
                 username,
             }) => {
-                state.audit(
+                Auditor::from_ref(state).record(
                     AuditKind::SessionBindingMismatch,
                     Some(&username),
                     Some(client),
                     format!("{rejection:?}; session ended"),
                 );
-                state.persist_sessions().await?;
+                sessions.persist().await?;
                 return Err(ApiError::Unauthenticated);
             }
         };

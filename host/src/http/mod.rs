@@ -1,10 +1,15 @@
 //! The `/api/v1` HTTP surface: router, layers, routes. Only this module knows HTTP and JSON
-//! request shapes.
+//! request shapes (`api`, the one set of request and response types).
+//!
+//! Handlers take the services they use (`State<Arc<AuthService>>`, `State<Arc<SessionService>>`,
+//! `State<Arc<PipelineSlot>>`…), each derived from the [`AppState`] by `FromRef` below, never
+//! the whole state.
 //!
 //! Layer order, outermost first: security headers (and logging of internal errors) → Host
 //! check (DNS rebinding, 421) → client-IP resolution (trusted proxies, 400) → Origin /
 //! Sec-Fetch-Site / CSRF-header check on unsafe methods (403) → body limit → routes.
 
+pub mod api;
 pub mod client_ip;
 pub mod cookies;
 pub mod error;
@@ -12,15 +17,22 @@ pub mod extract;
 pub mod routes;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::connect_info::MockConnectInfo;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRef, Request, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 
+use crate::audit::Auditor;
+use crate::auth::service::AuthService;
+use crate::config::{Config, HttpConfig};
+use crate::pipeline::PipelineSlot;
+use crate::session::service::SessionService;
 use crate::state::AppState;
+use crate::store::StateDir;
 use client_ip::ClientIp;
 use error::{ApiError, InternalDetail};
 
@@ -41,17 +53,39 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::pipeline::router())
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(middleware::from_fn_with_state(state.clone(), guard))
+        .layer(middleware::from_fn_with_state(
+            Arc::new(state.config.http.clone()),
+            guard,
+        ))
         .with_state(state)
+}
+
+/// `FromRef` for each service a handler may take from the [`AppState`].
+macro_rules! services {
+    ($($field:ident: $service:ty),* $(,)?) => {$(
+        impl FromRef<AppState> for $service {
+            fn from_ref(state: &AppState) -> $service {
+                state.$field.clone()
+            }
+        }
+    )*};
+}
+
+services! {
+    config: Arc<Config>,
+    store: Arc<StateDir>,
+    auditor: Auditor,
+    auth: Arc<AuthService>,
+    sessions: Arc<SessionService>,
+    pipeline: Arc<PipelineSlot>,
 }
 
 /// The one outer layer, so a request pays for one boxed future instead of four. Checks run in
 /// the order of the module doc; every response, refusals included, gets the security headers.
-async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let checked = check_host(&state, &req)
+async fn guard(State(http): State<Arc<HttpConfig>>, mut req: Request, next: Next) -> Response {
+    let checked = check_host(&http, &req)
         .and_then(|()| peer_of(&req))
         .and_then(|peer| {
-            let http = &state.config.http;
             client_ip::resolve(
                 peer.ip(),
                 req.headers(),
@@ -105,7 +139,7 @@ pub fn host_name(authority: &str) -> Option<String> {
 }
 
 /// DNS rebinding: `Host` (and an absolute-form authority) must name this server.
-fn check_host(state: &AppState, req: &Request) -> Result<(), ApiError> {
+fn check_host(http: &HttpConfig, req: &Request) -> Result<(), ApiError> {
     let header_host = req
         .headers()
         .get(header::HOST)
@@ -113,10 +147,7 @@ fn check_host(state: &AppState, req: &Request) -> Result<(), ApiError> {
     let uri_host = req.uri().authority().map(|authority| authority.as_str());
     let allowed = |authority: &str| {
         host_name(authority).is_some_and(|name| {
-            state
-                .config
-                .http
-                .allowed_hosts
+            http.allowed_hosts
                 .iter()
                 .any(|allowed| allowed.eq_ignore_ascii_case(&name))
         })
@@ -200,8 +231,8 @@ mod tests {
                 headers.insert("forwarded", value.clone());
                 headers.insert("cookie", value);
             }
-            let trust = [crate::config::Cidr::try_from("127.0.0.0/8".to_string()).unwrap()];
-            for header in [super::client_ip::ForwardingHeader::XForwardedFor, super::client_ip::ForwardingHeader::Forwarded] {
+            let trust = [crate::net::Cidr::try_from("127.0.0.0/8".to_string()).unwrap()];
+            for header in [crate::net::ForwardingHeader::XForwardedFor, crate::net::ForwardingHeader::Forwarded] {
                 let _ = super::client_ip::resolve("127.0.0.1".parse().unwrap(), &headers, &trust, header);
             }
             let _ = super::cookies::read(&headers, super::cookies::SESSION);

@@ -3,16 +3,18 @@
 //! A job's record (state, every step with what was done and undone, and an event list the
 //! SSE stream replays) is written to `jobs.json` through `store/` on every change, so it
 //! survives nosd. A job that was running when nosd died is marked `interrupted` when the table
-//! is opened. Pool locks live only in memory and are held by a guard, so they are released on
-//! success, on failure, on a panic (unwinding drops the guard) and, trivially, on restart.
+//! is opened. Pool locks live only in memory and are held by a guard. A running job's guard is
+//! [`JobTable::hold`]-ed by the table and dropped in the same critical section that records the
+//! job's end, so whoever sees a job finished finds its pool free; a panic releases it too (the
+//! [`Holding`] is dropped by unwinding), and a restart trivially.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-use super::lock;
 use crate::store::{StateDir, StateFile, StoreError};
+use crate::unpoisoned::lock;
 
 /// At most this many jobs are kept in `jobs.json`; the oldest finished ones go first.
 pub const MAX_JOBS: usize = 200;
@@ -131,6 +133,22 @@ pub struct JobTable {
     store: Arc<StateDir>,
     jobs: Mutex<JobsFile>,
     busy_pools: Arc<Mutex<HashSet<String>>>,
+    /// The pool lock of each running job, by job id (taken under the `jobs` lock).
+    held: Mutex<HashMap<String, PoolGuard>>,
+}
+
+/// A running job's hold on its pool lock: dropping it (at the end of the job's thread, or by
+/// unwinding) releases the lock if the job's end has not already.
+#[must_use]
+pub struct Holding<'a> {
+    jobs: &'a JobTable,
+    job_id: &'a str,
+}
+
+impl Drop for Holding<'_> {
+    fn drop(&mut self) {
+        lock(&self.jobs.held).remove(self.job_id);
+    }
 }
 
 /// Holds a pool's lock; dropping it releases the pool.
@@ -178,6 +196,7 @@ impl JobTable {
                 store,
                 jobs: Mutex::new(file),
                 busy_pools: Arc::new(Mutex::new(HashSet::new())),
+                held: Mutex::new(HashMap::new()),
             },
             interrupted,
         ))
@@ -215,11 +234,21 @@ impl JobTable {
         lock(&self.jobs).jobs.get(id).cloned()
     }
 
-    /// Inserts or changes a job and persists the table (whole-file atomic write).
+    /// Hands job `job_id`'s pool lock to the table until the update that ends the job.
+    pub fn hold<'a>(&'a self, job_id: &'a str, guard: PoolGuard) -> Holding<'a> {
+        lock(&self.held).insert(job_id.to_string(), guard);
+        Holding { jobs: self, job_id }
+    }
+
+    /// Changes a job and persists the table (whole-file atomic write). A change that ends the
+    /// job releases its held pool lock before anyone can read the job's new state.
     pub fn update(&self, id: &str, change: impl FnOnce(&mut JobRecord)) -> Result<(), StoreError> {
         let mut file = lock(&self.jobs);
         if let Some(job) = file.jobs.get_mut(id) {
             change(job);
+            if job.state != JobState::Running {
+                lock(&self.held).remove(id);
+            }
         }
         self.store.save(StateFile::Jobs, &*file)
     }
@@ -240,5 +269,47 @@ impl JobTable {
         }
         file.jobs.insert(job.id.clone(), job);
         self.store.save(StateFile::Jobs, &*file)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn running(id: &str) -> JobRecord {
+        JobRecord {
+            id: id.into(),
+            plan_id: "plan".into(),
+            plan_sha256: "sha".into(),
+            plugin: "btrfs-pool".into(),
+            pool: "/srv/tank".into(),
+            username: "admin".into(),
+            created_at: 1,
+            finished_at: None,
+            state: JobState::Running,
+            steps: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_pool_is_free_as_soon_as_its_job_is_seen_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let (jobs, _) = JobTable::open(Arc::new(StateDir::open(dir.path()).unwrap()), 1).unwrap();
+        jobs.insert(running("a")).unwrap();
+        let holding = jobs.hold("a", jobs.try_lock_pool("/srv/tank").unwrap());
+        jobs.update("a", |job| job.events.clear()).unwrap();
+        assert!(jobs.is_pool_locked("/srv/tank"), "still running");
+        jobs.update("a", |job| job.state = JobState::Succeeded)
+            .unwrap();
+        assert!(!jobs.is_pool_locked("/srv/tank"), "released with the end");
+        drop(holding);
+
+        // A job whose thread ends without recording its end (a panic) releases on drop.
+        jobs.insert(running("b")).unwrap();
+        let holding = jobs.hold("b", jobs.try_lock_pool("/srv/tank").unwrap());
+        assert!(jobs.is_pool_locked("/srv/tank"));
+        drop(holding);
+        assert!(!jobs.is_pool_locked("/srv/tank"));
     }
 }

@@ -2,44 +2,52 @@
 //!
 //! `plans` holds plans server-side (id, sha256 of the canonical form, creator session, expiry,
 //! the facts fingerprint they were made from); only a [`CheckedPlan`] from `plan::check` is
-//! ever stored, and apply takes a plan *id*, so a client never sends steps. `jobs` persists
-//! every job's record in the state directory and holds the per-pool locks; `apply` runs the
-//! steps through an [`port::AgentPort`] (the agent socket in nosd, a fake in tests), rolling
-//! back in reverse on failure. This module never knows HTTP; `http/routes/pipeline.rs` does.
+//! ever stored, and apply takes a plan *id*, so a client never sends steps. [`create_plan`],
+//! [`admit_apply`] and [`start_job`] are the application layer: every check of that path, in
+//! order, with one [`Refusal`] per reason. `grants` keeps who may plan with which planner,
+//! `jobs` persists every job's record in the state directory and holds the per-pool locks;
+//! `apply` runs the steps through an [`port::AgentPort`] (the agent socket in nosd, a fake in
+//! tests), rolling back in reverse on failure. This module never knows HTTP; `http/` maps its
+//! answers.
 
+mod admission;
 pub mod apply;
+pub mod canonical;
+pub mod grants;
 pub mod jobs;
 pub mod port;
+mod refusal;
 pub mod setup;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use nos_allowlist::Allowlist;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+pub use admission::{Admitted, Requester, admit_apply, create_plan, start_job};
+pub use refusal::Refusal;
+
+use crate::audit::Auditor;
+use crate::clock::{Clock, UnixSeconds};
 use crate::facts::Facts;
-use crate::plan::check::{CheckedPlan, StepVerdict};
+use crate::plan::check::CheckedPlan;
 use crate::plan::types::{Effect, Request};
 use crate::plugin::Planner;
+use crate::store::StateDir;
+use crate::unpoisoned::lock;
+use grants::PluginGrant;
 
-/// How long a stored plan may be applied, in seconds (default 600).
-pub const DEFAULT_PLAN_TTL_SECONDS: u64 = 600;
 /// How long gathered facts are served from the cache by `GET /facts`, in seconds (default 5).
 /// Plans and apply always gather fresh facts.
 pub const FACTS_CACHE_SECONDS: u64 = 5;
 /// At most this many stored plans; the oldest is dropped first. Bounds memory, not the disk.
 pub const MAX_PLANS: usize = 256;
+/// At most this many bytes of planner input; more is refused before the planner runs.
+pub const MAX_INPUT_BYTES: usize = 16 * 1024;
 /// The confirmation of a plan without destructive steps.
 pub const DEFAULT_CONFIRMATION: &str = "APPLY";
-
-/// A planner plugin as nosd serves it.
-pub struct PluginEntry {
-    pub plugin: Arc<Planner>,
-    pub enabled: bool,
-    pub granted: bool,
-}
 
 /// A plan stored server-side.
 pub struct StoredPlan {
@@ -61,51 +69,94 @@ pub struct StoredPlan {
 pub struct Pipeline {
     pub allowlist: Allowlist,
     pub port: Arc<dyn port::AgentPort>,
-    pub plugins: Mutex<BTreeMap<String, PluginEntry>>,
-    pub plans: Mutex<HashMap<String, Arc<StoredPlan>>>,
+    /// The planners loaded at start, by name; the set never changes while nosd runs.
+    pub plugins: BTreeMap<String, Arc<Planner>>,
+    /// The grant of each planner, by name (persisted by component hash, see [`grants`]).
+    grants: Mutex<BTreeMap<String, PluginGrant>>,
+    plans: Mutex<HashMap<String, Arc<StoredPlan>>>,
     pub jobs: jobs::JobTable,
     pub plan_ttl_seconds: u64,
     facts_cache: Mutex<Option<(u64, Facts)>>,
+    auditor: Auditor,
+    clock: Arc<dyn Clock>,
+    store: Arc<StateDir>,
+}
+
+/// What [`Pipeline::new`] is built from.
+pub struct PipelineParts {
+    pub allowlist: Allowlist,
+    pub port: Arc<dyn port::AgentPort>,
+    pub plugins: BTreeMap<String, (Arc<Planner>, PluginGrant)>,
+    pub jobs: jobs::JobTable,
+    pub plan_ttl_seconds: u64,
+    pub auditor: Auditor,
+    pub clock: Arc<dyn Clock>,
+    pub store: Arc<StateDir>,
 }
 
 impl Pipeline {
-    pub fn new(
-        allowlist: Allowlist,
-        port: Arc<dyn port::AgentPort>,
-        plugins: BTreeMap<String, PluginEntry>,
-        jobs: jobs::JobTable,
-        plan_ttl_seconds: u64,
-    ) -> Pipeline {
+    pub fn new(parts: PipelineParts) -> Pipeline {
+        let grants = parts
+            .plugins
+            .iter()
+            .map(|(name, (_, grant))| (name.clone(), *grant))
+            .collect();
         Pipeline {
-            allowlist,
-            port,
-            plugins: Mutex::new(plugins),
+            allowlist: parts.allowlist,
+            port: parts.port,
+            plugins: parts
+                .plugins
+                .into_iter()
+                .map(|(name, (plugin, _))| (name, plugin))
+                .collect(),
+            grants: Mutex::new(grants),
             plans: Mutex::new(HashMap::new()),
-            jobs,
-            plan_ttl_seconds,
+            jobs: parts.jobs,
+            plan_ttl_seconds: parts.plan_ttl_seconds,
             facts_cache: Mutex::new(None),
+            auditor: parts.auditor,
+            clock: parts.clock,
+            store: parts.store,
         }
     }
 
+    pub fn now(&self) -> UnixSeconds {
+        self.clock.now()
+    }
+
+    /// The grant of plugin `name` now (neither granted nor enabled for an unknown name).
+    pub fn grant(&self, name: &str) -> PluginGrant {
+        lock(&self.grants).get(name).copied().unwrap_or_default()
+    }
+
+    /// Every loaded planner with its grant, by name.
+    pub fn plugins_with_grants(&self) -> Vec<(String, Arc<Planner>, PluginGrant)> {
+        self.plugins
+            .iter()
+            .map(|(name, plugin)| (name.clone(), plugin.clone(), self.grant(name)))
+            .collect()
+    }
+
     /// Facts from the cache when younger than [`FACTS_CACHE_SECONDS`], unless `refresh`.
-    pub fn cached_facts(&self, now: u64, refresh: bool) -> Result<Facts, port::PortError> {
+    pub fn cached_facts(&self, refresh: bool) -> Result<Facts, Refusal> {
+        let now = self.now();
         if !refresh
             && let Some((at, facts)) = lock(&self.facts_cache).as_ref()
             && now.saturating_sub(*at) < FACTS_CACHE_SECONDS
         {
             return Ok(facts.clone());
         }
-        self.fresh_facts(now)
+        self.fresh_facts(now).map_err(Refusal::unreachable)
     }
 
     /// Facts gathered now through the agent (and cached).
-    pub fn fresh_facts(&self, now: u64) -> Result<Facts, port::PortError> {
+    fn fresh_facts(&self, now: UnixSeconds) -> Result<Facts, port::PortError> {
         let facts = self.port.facts()?;
         *lock(&self.facts_cache) = Some((now, facts.clone()));
         Ok(facts)
     }
 
-    pub fn store_plan(&self, plan: StoredPlan) -> Arc<StoredPlan> {
+    fn store_plan(&self, plan: StoredPlan) -> Arc<StoredPlan> {
         let plan = Arc::new(plan);
         let mut plans = lock(&self.plans);
         if plans.len() >= MAX_PLANS
@@ -120,15 +171,29 @@ impl Pipeline {
         plan
     }
 
-    pub fn plan(&self, id: &str) -> Option<Arc<StoredPlan>> {
+    fn plan(&self, id: &str) -> Option<Arc<StoredPlan>> {
         lock(&self.plans).get(id).cloned()
+    }
+
+    /// Plan `id` if session `session_id` made it; another session's plan is not shown at all.
+    pub fn plan_of(&self, id: &str, session_id: &str) -> Option<Arc<StoredPlan>> {
+        self.plan(id).filter(|plan| plan.session_id == session_id)
     }
 }
 
-pub fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match mutex.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
+/// Where nosd keeps its pipeline: empty without `[pipeline]`, set once at start.
+#[derive(Default)]
+pub struct PipelineSlot(OnceLock<Arc<Pipeline>>);
+
+impl PipelineSlot {
+    /// The pipeline, or [`Refusal::Unconfigured`].
+    pub fn get(&self) -> Result<Arc<Pipeline>, Refusal> {
+        self.0.get().cloned().ok_or(Refusal::Unconfigured)
+    }
+
+    /// Installs the pipeline; a second one is ignored (there is one per nosd).
+    pub fn set(&self, pipeline: Arc<Pipeline>) {
+        let _ = self.0.set(pipeline);
     }
 }
 
@@ -215,56 +280,6 @@ pub fn confirmation_of(plan: &CheckedPlan) -> String {
     } else {
         words.join(" ")
     }
-}
-
-/// The canonical form of a plan (what its sha256 covers): plugin, input, and every step with
-/// its verdict.
-pub fn canonical_json(plugin: &str, input: &str, plan: &CheckedPlan) -> serde_json::Value {
-    serde_json::json!({
-        "plugin": plugin,
-        "input": input,
-        "steps": plan.steps().iter().map(step_json).collect::<Vec<_>>(),
-        "warnings": plan.warnings(),
-    })
-}
-
-pub fn plan_sha256(canonical: &serde_json::Value) -> String {
-    hex::encode(Sha256::digest(
-        serde_json::to_vec(canonical).unwrap_or_default(),
-    ))
-}
-
-fn request_json(request: &Request) -> serde_json::Value {
-    match request {
-        Request::Argv(argv) => serde_json::json!({"argv": argv}),
-        Request::Ensure(_) | Request::Remove(_) => {
-            serde_json::json!({"managed": request.to_string()})
-        }
-    }
-}
-
-pub fn verdict_json(verdict: &StepVerdict) -> serde_json::Value {
-    match verdict {
-        StepVerdict::Allowed { rule_id, canonical } => {
-            serde_json::json!({"allowed": true, "rule_id": rule_id, "canonical": canonical})
-        }
-        StepVerdict::Rejected { reason } => serde_json::json!({"allowed": false, "reason": reason}),
-    }
-}
-
-/// One step as the API shows it.
-pub fn step_json(checked: &crate::plan::check::CheckedStep) -> serde_json::Value {
-    let step = checked.step();
-    serde_json::json!({
-        "id": step.id,
-        "title": step.title,
-        "effect": step.effect.to_string(),
-        "request": request_json(&step.request),
-        "rollback": step.rollback.as_ref().map(request_json),
-        "confirmation": step.confirmation,
-        "verdict": verdict_json(checked.verdict()),
-        "rollback_verdict": checked.rollback().map(verdict_json),
-    })
 }
 
 /// Which pool a plan's job locks: the input's `mountpoint`, else `pool`, else `label`.

@@ -9,15 +9,15 @@ use std::sync::Arc;
 
 use nos_protocol::{RequestBody, ResponseBody};
 
+use super::grants::{self, PluginGrant};
 use super::jobs::JobTable;
 use super::port::{AgentPort, AgentSocket};
-use super::{Pipeline, PluginEntry};
-use crate::audit::{AuditEvent, AuditKind};
+use super::{Pipeline, PipelineParts};
+use crate::audit::{AuditKind, Auditor};
+use crate::clock::Clock;
 use crate::config::{Config, PipelineConfig};
-use crate::http::routes::pipeline::PluginsFile;
 use crate::plugin::{HostConfig, PluginHost};
-use crate::state::AppState;
-use crate::store::StateFile;
+use crate::store::StateDir;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
@@ -89,63 +89,67 @@ pub fn ensure_registered(config: &PipelineConfig) -> Result<(), SetupError> {
     }
 }
 
+/// What the pipeline takes from the rest of nosd.
+pub struct PipelineDeps<'a> {
+    /// `[allowlist] path`: one allowlist file for all of nosd (overlays in `allowlist.d/`).
+    pub allowlist_path: &'a Path,
+    pub store: Arc<StateDir>,
+    pub auditor: Auditor,
+    pub clock: Arc<dyn Clock>,
+}
+
 /// Builds the pipeline with `port` (the agent socket in nosd) and the planners loaded by
-/// `host`, and installs it in `state`.
-pub fn install(
-    state: &AppState,
+/// `host`, with their stored grants (or all granted under `dangerous_grant_all_plugins`);
+/// opens the job table, auditing every job it marks interrupted.
+pub fn build(
+    deps: PipelineDeps<'_>,
     config: &PipelineConfig,
     port: Arc<dyn AgentPort>,
     host: &PluginHost,
 ) -> Result<Arc<Pipeline>, SetupError> {
-    // One allowlist file for all of nosd: `[allowlist] path` (overlays in `allowlist.d/` beside it).
-    let allowlist_path = &state.config.allowlist.path;
     let allowlist =
-        nos_allowlist::files::load(allowlist_path).map_err(|err| SetupError::Allowlist {
-            path: allowlist_path.display().to_string(),
+        nos_allowlist::files::load(deps.allowlist_path).map_err(|err| SetupError::Allowlist {
+            path: deps.allowlist_path.display().to_string(),
             message: err.to_string(),
         })?;
-    let grants: PluginsFile = state.store.load(StateFile::Plugins)?.unwrap_or_default();
+    let stored_grants = grants::load(&deps.store)?;
     let mut plugins = BTreeMap::new();
     for dir in &config.plugins {
         let plugin = host.load_planner(dir).map_err(|err| SetupError::Plugin {
             path: dir.display().to_string(),
             message: err.to_string(),
         })?;
-        let grant = grants
+        let stored = stored_grants
             .by_sha256
             .get(&plugin.manifest().sha256)
             .copied()
             .unwrap_or_default();
         let all = config.dangerous_grant_all_plugins;
-        plugins.insert(
-            plugin.manifest().name.clone(),
-            PluginEntry {
-                plugin: Arc::new(plugin),
-                enabled: grant.enabled || all,
-                granted: grant.granted || all,
-            },
+        let grant = PluginGrant {
+            enabled: stored.enabled || all,
+            granted: stored.granted || all,
+        };
+        plugins.insert(plugin.manifest().name.clone(), (Arc::new(plugin), grant));
+    }
+    let (jobs, interrupted) = JobTable::open(deps.store.clone(), deps.clock.now())?;
+    for job_id in interrupted {
+        deps.auditor.decision(
+            AuditKind::JobInterrupted,
+            None,
+            "interrupted",
+            format!("job {job_id} was running when nosd stopped; marked interrupted"),
         );
     }
-    let (jobs, interrupted) = JobTable::open(state.store.clone(), state.now())?;
-    for job_id in interrupted {
-        state.audit.record(AuditEvent {
-            at: state.now(),
-            kind: AuditKind::JobInterrupted,
-            username: None,
-            client: None,
-            verdict: Some("interrupted".into()),
-            detail: format!("job {job_id} was running when nosd stopped; marked interrupted"),
-        });
-    }
-    let pipeline = Arc::new(Pipeline::new(
+    Ok(Arc::new(Pipeline::new(PipelineParts {
         allowlist,
         port,
         plugins,
         jobs,
-        config.plan_ttl_seconds,
-    ));
-    let _ = state.pipeline.set(pipeline.clone());
-    Ok(pipeline)
+        plan_ttl_seconds: config.plan_ttl_seconds,
+        auditor: deps.auditor,
+        clock: deps.clock,
+        store: deps.store,
+    })))
 }
 
 /// The production port for a config.

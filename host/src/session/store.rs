@@ -1,6 +1,7 @@
 //! The in-memory session table with its indexes, and its file form.
 //!
-//! Owns `sessions.json` (through `store/`). Lookups are by token hash only. The successor pair
+//! Defines `sessions.json`'s form; [`super::service`] writes it (through `store/`). Lookups are
+//! by token hash only. The successor pair
 //! of the last rotation is kept in memory only (plaintext tokens are never written), so a grace
 //! replay after a restart gets a "log in again" instead of a revocation. This module never
 //! reads the clock; callers pass `now` and fresh tokens.

@@ -221,15 +221,7 @@ pub fn same_client(binding: IpBinding, bound: IpAddr, seen: IpAddr) -> bool {
     match binding {
         IpBinding::Off => true,
         IpBinding::Exact => bound == seen,
-        IpBinding::Prefix => network_prefix(bound) == network_prefix(seen),
-    }
-}
-
-/// The /24 (IPv4) or /64 (IPv6) network of an address.
-pub fn network_prefix(ip: IpAddr) -> IpAddr {
-    match crate::config::canonical_ip(ip) {
-        IpAddr::V4(v4) => IpAddr::V4((u32::from(v4) & 0xffff_ff00).into()),
-        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        IpBinding::Prefix => crate::net::network_prefix(bound) == crate::net::network_prefix(seen),
     }
 }
 

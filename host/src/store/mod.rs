@@ -13,6 +13,7 @@ use std::fs;
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -181,6 +182,24 @@ impl StateDir {
     pub fn save<T: Serialize>(&self, file: StateFile, value: &T) -> Result<(), StoreError> {
         let bytes = self.encode(file, value)?;
         self.write(file, &bytes)
+    }
+
+    /// Encodes `value` now (cheap: under the caller's in-memory lock, so writes land in the
+    /// order of that lock) and writes it on tokio's blocking pool, off the async workers.
+    pub async fn save_off_thread<T: Serialize>(
+        self: &Arc<Self>,
+        file: StateFile,
+        value: &T,
+    ) -> Result<(), StoreError> {
+        let bytes = self.encode(file, value)?;
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.write(file, &bytes))
+            .await
+            .map_err(|err| StoreError::Io {
+                op: "join writer of",
+                path: file.name().into(),
+                source: io::Error::other(err.to_string()),
+            })?
     }
 
     /// Writes a small secret file (0600) such as the setup token.

@@ -64,7 +64,6 @@ impl TestServer {
                 clock: clock.clone(),
                 audit: audit.clone(),
                 policy: policy.clone(),
-                recovery_active: false,
             });
             match opened {
                 Ok(state) => break state,
@@ -114,7 +113,7 @@ impl TestServer {
 
     /// Runs first-run setup over HTTP; returns the TOTP secret and the recovery codes.
     pub async fn setup_admin(&self, client: &Client) -> (Vec<u8>, Vec<String>) {
-        let token = nos_host::auth::setup::ensure_setup_token(&self.state)
+        let token = nos_host::auth::setup::ensure_setup_token(&self.state.auth)
             .await
             .unwrap()
             .unwrap();

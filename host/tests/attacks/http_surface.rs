@@ -185,7 +185,7 @@ async fn setup_needs_the_token_admits_exactly_one_admin_then_answers_410() {
     .await;
     let client = Client::new();
     assert_eq!(client.get(&server, "/api/v1/setup").await.status, 200);
-    let token = nos_host::auth::setup::ensure_setup_token(&server.state)
+    let token = nos_host::auth::setup::ensure_setup_token(&server.state.auth)
         .await
         .unwrap()
         .unwrap();
@@ -284,7 +284,6 @@ async fn hostile_bodies_get_typed_errors() {
         clock: Arc::new(ManualClock::new(T0)),
         audit: Arc::new(nos_host::audit::MemoryAudit::default()),
         policy: None,
-        recovery_active: false,
     })
     .unwrap();
     let app = nos_host::app(state).layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 1))));

@@ -102,16 +102,16 @@ async fn spray_of_10000_is_throttled_before_hashing_survives_restart_and_owner_g
     owner.absorb(&reply);
     assert!(owner.cookies.contains_key("__Host-nos_dev"));
 
-    let hashes_before = server.state.hasher.n_computed();
+    let hashes_before = server.state.auth.hasher.n_computed();
     let first_half = spray(&server, 0, 5000).await;
-    let hashes_first = server.state.hasher.n_computed() - hashes_before;
+    let hashes_first = server.state.auth.hasher.n_computed() - hashes_before;
 
     // Restart in the middle: counters come back from limits.json.
     server.stop().await;
     let server = TestServer::start(dir.path(), PROXY, clock.clone()).await;
-    let hashes_before = server.state.hasher.n_computed();
+    let hashes_before = server.state.auth.hasher.n_computed();
     let second_half = spray(&server, 5000, 5000).await;
-    let hashes_second = server.state.hasher.n_computed() - hashes_before;
+    let hashes_second = server.state.auth.hasher.n_computed() - hashes_before;
 
     eprintln!(
         "spray: first half {first_half:?} ({hashes_first} hashes), after restart {second_half:?} ({hashes_second} hashes)"
@@ -136,7 +136,7 @@ async fn spray_of_10000_is_throttled_before_hashing_survives_restart_and_owner_g
         "the audit sink of the restarted server saw no counted attempt"
     );
     // Forged headers were ignored: only the proxy-appended address has a counter.
-    let limits = server.state.limits.lock().await.clone();
+    let limits = server.state.auth.limits.lock().await.clone();
     let keys: Vec<&String> = limits.ips.keys().collect();
     assert_eq!(keys, vec![&ATTACKER.to_string()]);
 
@@ -176,7 +176,7 @@ async fn spray_of_10000_is_throttled_before_hashing_survives_restart_and_owner_g
 async fn forwarding_headers_from_an_untrusted_peer_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path(), "", Arc::new(ManualClock::new(T0))).await;
-    let hashes_before = server.state.hasher.n_computed();
+    let hashes_before = server.state.auth.hasher.n_computed();
     for forged_idx in 0..50 {
         for header in ["x-forwarded-for", "x-real-ip", "forwarded"] {
             let client = Client::new().with_header(header, &format!("10.0.0.{forged_idx}"));
@@ -187,7 +187,7 @@ async fn forwarding_headers_from_an_untrusted_peer_are_refused() {
             assert_eq!(reply.body["error"]["code"], "proxy.untrusted");
         }
     }
-    assert_eq!(server.state.hasher.n_computed(), hashes_before);
+    assert_eq!(server.state.auth.hasher.n_computed(), hashes_before);
     server.stop().await;
 }
 
@@ -207,7 +207,7 @@ async fn lockout_escalates_and_responses_are_identical_for_known_and_unknown_use
     // both usernames together here; compare the two after the same history.
     let mut shapes = Vec::new();
     for username in ["admin", "nobody"] {
-        server.state.limits.lock().await.ips.clear();
+        server.state.auth.limits.lock().await.ips.clear();
         let mut replies = Vec::new();
         for _ in 0..7 {
             replies.push(
@@ -296,9 +296,9 @@ async fn hashing_flood_runs_at_most_two_hashes_and_sheds_the_rest_with_503() {
             .all(|reply| reply.retry_after() == Some(1))
     );
     assert!(
-        server.state.hasher.peak_in_flight() <= 2,
+        server.state.auth.hasher.peak_in_flight() <= 2,
         "{}",
-        server.state.hasher.peak_in_flight()
+        server.state.auth.hasher.peak_in_flight()
     );
     assert_eq!(
         owner_reply.status, 200,
@@ -307,7 +307,7 @@ async fn hashing_flood_runs_at_most_two_hashes_and_sheds_the_rest_with_503() {
     );
     eprintln!(
         "hash flood: 200 requests, {n_busy} shed with 503, peak {} hashes at once",
-        server.state.hasher.peak_in_flight()
+        server.state.auth.hasher.peak_in_flight()
     );
     server.stop().await;
 }
@@ -326,7 +326,7 @@ async fn spray_from_50_real_addresses_trips_the_global_breaker_but_not_the_owner
     assert_eq!(reply.status, 200);
     owner.absorb(&reply);
 
-    let hashes_before = server.state.hasher.n_computed();
+    let hashes_before = server.state.auth.hasher.n_computed();
     let mut n_ok = 0;
     for round in 0..40 {
         let futures: Vec<_> = (0..50)
@@ -348,7 +348,7 @@ async fn spray_from_50_real_addresses_trips_the_global_breaker_but_not_the_owner
             .filter(|status| **status == 200)
             .count();
     }
-    let n_hashes = server.state.hasher.n_computed() - hashes_before;
+    let n_hashes = server.state.auth.hasher.n_computed() - hashes_before;
     eprintln!("distributed spray: 2000 attempts from 50 addresses, {n_hashes} argon2 runs");
     assert_eq!(n_ok, 0);
     // Without the breaker: 50 addresses x 5 free failures = 250 hashes. With it: the threshold,
@@ -471,7 +471,7 @@ async fn forwarded_header_keys_the_lockout_on_the_proxied_client() {
             .status,
         400
     );
-    let limits = server.state.limits.lock().await.clone();
+    let limits = server.state.auth.limits.lock().await.clone();
     let mut keys: Vec<&String> = limits.ips.keys().collect();
     keys.sort();
     assert_eq!(keys, ["127.0.0.1", "2001:db8:beef::", "2001:db8:cafe::"]);

@@ -94,12 +94,10 @@ pub(crate) async fn start(dir: &Path, secret: Option<Vec<u8>>, now: u64) -> Setu
         .plugin_host
         .clone()
         .expect("[pipeline] makes a plugin host");
-    tokio::task::spawn_blocking(move || {
-        nos_host::pipeline::setup::install(&state, &config, port, &host)
-    })
-    .await
-    .unwrap()
-    .unwrap();
+    tokio::task::spawn_blocking(move || state.start_pipeline(&config, port, &host))
+        .await
+        .unwrap()
+        .unwrap();
     let secret = match secret {
         Some(secret) => secret,
         None => server.setup_admin(&Client::new()).await.0,

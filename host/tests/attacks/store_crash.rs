@@ -222,7 +222,6 @@ fn truncated_or_corrupt_state_refuses_to_start_without_leaking_contents() {
         clock: Arc::new(ManualClock::new(crate::harness::T0)),
         audit: Arc::new(MemoryAudit::default()),
         policy: None,
-        recovery_active: false,
     });
     let Err(err) = opened else {
         panic!("a truncated users.json was accepted");

@@ -7,6 +7,7 @@
 //! token, like every other POST.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::routing::{get, post};
@@ -14,10 +15,10 @@ use axum::{Json, Router};
 use nos_allowlist::audit;
 use nos_allowlist::files;
 use nos_allowlist::{Allowlist, Verdict, explain};
-use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::binary_facts;
+use crate::config::Config;
+use crate::http::api::{AllowlistView, CheckReply, CheckRequest, Finding, RuleEntry};
 use crate::http::error::ApiError;
 use crate::http::extract::{AppJson, AuthSession};
 use crate::state::AppState;
@@ -26,14 +27,6 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/allowlist", get(show))
         .route("/api/v1/allowlist/check", post(check))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CheckBody {
-    /// The program and its arguments. Its size is bounded by the body limit; the matcher
-    /// bounds token count and length again.
-    argv: Vec<String>,
 }
 
 /// Most characters of a load error passed to the client.
@@ -56,10 +49,10 @@ async fn blocking<T: Send + 'static>(
 }
 
 async fn show(
-    State(state): State<AppState>,
+    State(config): State<Arc<Config>>,
     _session: AuthSession,
-) -> Result<Json<Value>, ApiError> {
-    let path = state.config.allowlist.path.clone();
+) -> Result<Json<AllowlistView>, ApiError> {
+    let path = config.allowlist.path.clone();
     let shown_path = path.display().to_string();
     let (allowlist, facts) = blocking(move || {
         let allowlist = load(&path)?;
@@ -67,66 +60,60 @@ async fn show(
         Ok((allowlist, facts))
     })
     .await?;
-    let commands = allowlist.rules().iter().map(|rule| {
-        json!({
-            "id": rule.id,
-            "kind": "command",
-            "effect": rule.effect.as_str(),
-            "description": rule.description,
-            "explain": explain::explain(&allowlist, rule),
-        })
+    let commands = allowlist.rules().iter().map(|rule| RuleEntry {
+        description: rule.description.clone(),
+        effect: rule.effect.as_str(),
+        explain: explain::explain(&allowlist, rule),
+        id: rule.id.clone(),
+        kind: "command",
     });
-    let managed = allowlist.managed_rules().iter().map(|rule| {
-        json!({
-            "id": rule.id,
-            "kind": "managed",
-            "effect": rule.effect.as_str(),
-            "description": rule.description,
-            "explain": explain::explain_managed(&allowlist, rule),
-        })
+    let managed = allowlist.managed_rules().iter().map(|rule| RuleEntry {
+        description: rule.description.clone(),
+        effect: rule.effect.as_str(),
+        explain: explain::explain_managed(&allowlist, rule),
+        id: rule.id.clone(),
+        kind: "managed",
     });
-    let rules: Vec<Value> = commands.chain(managed).collect();
-    let findings: Vec<Value> = audit::audit(&allowlist, &facts)
-        .iter()
-        .map(|finding| {
-            json!({
-                "severity": finding.severity.as_str(),
-                "code": finding.code.as_str(),
-                "subject": finding.subject,
-                "message": finding.message,
-            })
+    let rules = commands.chain(managed).collect();
+    let findings = audit::audit(&allowlist, &facts)
+        .into_iter()
+        .map(|finding| Finding {
+            code: finding.code.as_str(),
+            message: finding.message,
+            severity: finding.severity.as_str(),
+            subject: finding.subject,
         })
         .collect();
-    Ok(Json(json!({
-        "path": shown_path,
-        "rules": rules,
-        "findings": findings,
-    })))
+    Ok(Json(AllowlistView {
+        findings,
+        path: shown_path,
+        rules,
+    }))
 }
 
 async fn check(
-    State(state): State<AppState>,
+    State(config): State<Arc<Config>>,
     _session: AuthSession,
-    AppJson(body): AppJson<CheckBody>,
-) -> Result<Json<Value>, ApiError> {
-    let path = state.config.allowlist.path.clone();
+    AppJson(body): AppJson<CheckRequest>,
+) -> Result<Json<CheckReply>, ApiError> {
+    let path = config.allowlist.path.clone();
     let allowlist = blocking(move || load(&path)).await?;
     let verdict = match allowlist.check(&body.argv) {
         Verdict::Allowed(matched) => {
             let command = allowlist.render(&matched);
-            json!({
-                "allowed": true,
-                "rule": matched.rule_id(),
-                "effect": command.effect.as_str(),
-                "argv": matched.canonical_argv(),
-            })
+            CheckReply::Allowed {
+                allowed: true,
+                argv: matched.canonical_argv(),
+                effect: command.effect.as_str(),
+                rule: matched.rule_id().to_string(),
+            }
         }
-        Verdict::Rejected(rejection) => json!({
-            "allowed": false,
-            "token": rejection.token_idx,
-            "rule": rejection.rule_id,
-            "reason": rejection.to_string(),
-        }),
+        Verdict::Rejected(rejection) => CheckReply::Rejected {
+            allowed: false,
+            reason: rejection.to_string(),
+            rule: rejection.rule_id.clone(),
+            token: rejection.token_idx,
+        },
     };
     Ok(Json(verdict))
 }

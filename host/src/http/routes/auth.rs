@@ -1,21 +1,27 @@
 //! `/api/v1/auth/*` and `/api/v1/me`: login, refresh, logout, sessions, re-authentication,
 //! password, TOTP and recovery codes.
 
+use std::sync::Arc;
+
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Extension, Json, Router};
-use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::audit::AuditKind;
 use crate::auth::login::{self, LoginAttempt};
+use crate::auth::service::AuthService;
 use crate::auth::{AuthError, TotpState, password, setup, totp};
+use crate::http::api::{
+    CodeRequest, LoginReply, LoginRequest, Me, PasswordRequest, ReauthRequest, RecoveryCodes,
+    RefreshReply, SessionEntry, Sessions, TotpEnrolment,
+};
 use crate::http::client_ip::ClientIp;
 use crate::http::cookies;
 use crate::http::error::ApiError;
-use crate::http::extract::{AppJson, AuthSession};
+use crate::http::extract::{AppJson, AuthSession, UserAgent};
+use crate::session::service::{SessionService, fresh_tokens};
 use crate::session::store::{IssuedTokens, Presenter, RefreshOutcome};
 use crate::session::token::Token;
 use crate::state::AppState;
@@ -35,44 +41,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/auth/totp/disable", post(totp_disable))
         .route("/api/v1/auth/recovery-codes", post(regenerate_codes))
         .route("/api/v1/auth/notices/clear", post(clear_notices))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LoginBody {
-    username: String,
-    password: String,
-    #[serde(default)]
-    code: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReauthBody {
-    password: String,
-    code: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PasswordBody {
-    new_password: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CodeBody {
-    code: String,
-}
-
-fn user_agent(headers: &HeaderMap) -> String {
-    headers
-        .get(header::USER_AGENT)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or("")
-        .chars()
-        .take(512)
-        .collect()
 }
 
 fn session_cookies(response: &mut Response, tokens: &IssuedTokens, refresh_max_age: u64) {
@@ -106,20 +74,22 @@ fn clear_session_cookies(response: &mut Response) {
 }
 
 async fn login_handler(
-    State(state): State<AppState>,
+    State(auth): State<Arc<AuthService>>,
+    State(sessions): State<Arc<SessionService>>,
     Extension(client): Extension<ClientIp>,
+    UserAgent(user_agent): UserAgent,
     headers: HeaderMap,
-    AppJson(body): AppJson<LoginBody>,
+    AppJson(body): AppJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
     // A session presented at login is ended: the new one never reuses it (fixation).
     if let Some(planted) = cookies::read(&headers, cookies::SESSION).and_then(Token::parse) {
         let planted_hash = planted.hash();
-        let revoked = state.with_sessions(|table| {
+        let revoked = sessions.with_table(|table| {
             let family_id = table.family_of_access(&planted_hash);
             family_id.and_then(|family_id| table.revoke(&family_id))
         });
         if revoked.is_some() {
-            state.persist_sessions().await?;
+            sessions.persist().await?;
         }
     }
     let attempt = LoginAttempt {
@@ -127,20 +97,20 @@ async fn login_handler(
         password: body.password,
         code: body.code,
         client_ip: client.0,
-        user_agent: user_agent(&headers),
+        user_agent,
         device_token: cookies::read(&headers, cookies::DEVICE).and_then(Token::parse),
     };
-    let success = login::login(&state, attempt).await?;
-    let mut response = Json(json!({
-        "username": success.username,
-        "csrf_token": success.tokens.csrf.encode(),
-        "recovery_codes_left": success.recovery_codes_left,
-    }))
+    let success = login::login(&auth, &sessions, attempt).await?;
+    let mut response = Json(LoginReply {
+        csrf_token: success.tokens.csrf.encode(),
+        recovery_codes_left: success.recovery_codes_left,
+        username: success.username,
+    })
     .into_response();
     session_cookies(
         &mut response,
         &success.tokens,
-        state.config.session.idle_seconds,
+        sessions.rules().idle_seconds,
     );
     if let Some(device) = &success.new_device {
         let value = cookies::set(
@@ -157,19 +127,20 @@ async fn login_handler(
 }
 
 async fn refresh(
-    State(state): State<AppState>,
+    State(auth): State<Arc<AuthService>>,
+    State(sessions): State<Arc<SessionService>>,
     Extension(client): Extension<ClientIp>,
+    UserAgent(user_agent): UserAgent,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let presented = cookies::read(&headers, cookies::REFRESH)
         .and_then(Token::parse)
         .ok_or(ApiError::Unauthenticated)?;
-    let rules = state.session_rules();
-    let now = state.now();
-    let user_agent = user_agent(&headers);
+    let rules = sessions.rules();
+    let now = sessions.now();
     // Drawn before taking the table lock, used only if this call rotates.
-    let fresh = login::fresh_tokens("")?;
-    let outcome = state.with_sessions(|table| {
+    let fresh = fresh_tokens("").map_err(AuthError::from)?;
+    let outcome = sessions.with_table(|table| {
         let presenter = Presenter {
             user_agent: &user_agent,
             client_ip: client.0,
@@ -184,7 +155,7 @@ async fn refresh(
     let tokens = match outcome {
         RefreshOutcome::Rotated(tokens) => {
             // Durable before the client sees the successor.
-            state.persist_sessions().await?;
+            sessions.persist().await?;
             tokens
         }
         RefreshOutcome::Replayed(tokens) => tokens,
@@ -192,25 +163,24 @@ async fn refresh(
             family_id,
             username,
         } => {
-            state.persist_sessions().await?;
-            state.audit(
+            sessions.persist().await?;
+            auth.auditor.record(
                 AuditKind::RefreshReuseDetected,
                 Some(&username),
                 Some(client.0),
                 format!("family {family_id} revoked"),
             );
-            state
-                .notify(
-                    &username,
-                    AuditKind::RefreshReuseDetected,
-                    "a used session token was presented again; that session was ended",
-                )
-                .await;
+            auth.notify(
+                &username,
+                AuditKind::RefreshReuseDetected,
+                "a used session token was presented again; that session was ended",
+            )
+            .await;
             return Err(ApiError::Unauthenticated);
         }
         RefreshOutcome::BindingMismatch { username } => {
-            state.persist_sessions().await?;
-            state.audit(
+            sessions.persist().await?;
+            auth.auditor.record(
                 AuditKind::SessionBindingMismatch,
                 Some(&username),
                 Some(client.0),
@@ -220,15 +190,22 @@ async fn refresh(
         }
         RefreshOutcome::Refused => return Err(ApiError::Unauthenticated),
     };
-    let mut response = Json(json!({"csrf_token": tokens.csrf.encode()})).into_response();
-    session_cookies(&mut response, &tokens, state.config.session.idle_seconds);
+    let mut response = Json(RefreshReply {
+        csrf_token: tokens.csrf.encode(),
+    })
+    .into_response();
+    session_cookies(&mut response, &tokens, rules.idle_seconds);
     Ok(response)
 }
 
-async fn logout(State(state): State<AppState>, session: AuthSession) -> Result<Response, ApiError> {
-    state.with_sessions(|table| table.revoke(&session.family.id));
-    state.persist_sessions().await?;
-    state.audit(
+async fn logout(
+    State(auth): State<Arc<AuthService>>,
+    State(sessions): State<Arc<SessionService>>,
+    session: AuthSession,
+) -> Result<Response, ApiError> {
+    sessions.with_table(|table| table.revoke(&session.family.id));
+    sessions.persist().await?;
+    auth.auditor.record(
         AuditKind::SessionRevoked,
         Some(&session.family.username),
         None,
@@ -239,10 +216,14 @@ async fn logout(State(state): State<AppState>, session: AuthSession) -> Result<R
     Ok(response)
 }
 
-async fn me(State(state): State<AppState>, session: AuthSession) -> Result<Json<Value>, ApiError> {
+async fn me(
+    State(auth): State<Arc<AuthService>>,
+    State(sessions): State<Arc<SessionService>>,
+    session: AuthSession,
+) -> Result<Json<Me>, ApiError> {
     let family = &session.family;
     let (totp_enrolled, recovery_codes_left, notices) = {
-        let users = state.users.lock().await;
+        let users = auth.users.lock().await;
         users
             .users
             .get(&family.username)
@@ -255,42 +236,43 @@ async fn me(State(state): State<AppState>, session: AuthSession) -> Result<Json<
             })
             .unwrap_or((false, 0, Vec::new()))
     };
-    let session_config = &state.config.session;
-    Ok(Json(json!({
-        "username": family.username,
-        "session_id": family.id,
-        "totp_enrolled": totp_enrolled,
-        "recovery_codes_left": recovery_codes_left,
-        "expires_at": family.created_at + session_config.absolute_seconds,
-        "reauth_valid_until": family.authenticated_at + session_config.reauth_seconds,
-        "notices": notices,
-    })))
+    Ok(Json(Me {
+        expires_at: family.created_at + sessions.rules().absolute_seconds,
+        notices,
+        reauth_valid_until: sessions.reauth_valid_until(family),
+        recovery_codes_left,
+        session_id: family.id.clone(),
+        totp_enrolled,
+        username: family.username.clone(),
+    }))
 }
 
-async fn list_sessions(State(state): State<AppState>, session: AuthSession) -> Json<Value> {
-    let families = state.with_sessions(|table| table.list(&session.family.username));
-    let listed: Vec<Value> = families
-        .iter()
-        .map(|family| {
-            json!({
-                "id": family.id,
-                "created_at": family.created_at,
-                "last_seen_at": family.last_seen_at,
-                "client_ip": family.client_ip.to_string(),
-                "device": family.device,
-                "current": family.id == session.family.id,
-            })
+async fn list_sessions(
+    State(sessions): State<Arc<SessionService>>,
+    session: AuthSession,
+) -> Json<Sessions> {
+    let families = sessions.with_table(|table| table.list(&session.family.username));
+    let listed = families
+        .into_iter()
+        .map(|family| SessionEntry {
+            client_ip: family.client_ip.to_string(),
+            created_at: family.created_at,
+            current: family.id == session.family.id,
+            device: family.device,
+            id: family.id,
+            last_seen_at: family.last_seen_at,
         })
         .collect();
-    Json(json!({"sessions": listed}))
+    Json(Sessions { sessions: listed })
 }
 
 async fn revoke_session(
-    State(state): State<AppState>,
+    State(auth): State<Arc<AuthService>>,
+    State(sessions): State<Arc<SessionService>>,
     session: AuthSession,
     Path(family_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let owned = state.with_sessions(|table| {
+    let owned = sessions.with_table(|table| {
         let owned = table
             .get(&family_id)
             .is_some_and(|family| family.username == session.family.username);
@@ -302,8 +284,8 @@ async fn revoke_session(
     if !owned {
         return Err(ApiError::NotFound);
     }
-    state.persist_sessions().await?;
-    state.audit(
+    sessions.persist().await?;
+    auth.auditor.record(
         AuditKind::SessionRevoked,
         Some(&session.family.username),
         None,
@@ -313,34 +295,40 @@ async fn revoke_session(
 }
 
 async fn reauth(
-    State(state): State<AppState>,
+    State(auth): State<Arc<AuthService>>,
+    State(sessions): State<Arc<SessionService>>,
     Extension(client): Extension<ClientIp>,
+    UserAgent(user_agent): UserAgent,
     headers: HeaderMap,
     session: AuthSession,
-    AppJson(body): AppJson<ReauthBody>,
+    AppJson(body): AppJson<ReauthRequest>,
 ) -> Result<StatusCode, ApiError> {
     let attempt = LoginAttempt {
         username: session.family.username.clone(),
         password: body.password,
         code: Some(body.code),
         client_ip: client.0,
-        user_agent: user_agent(&headers),
+        user_agent,
         device_token: cookies::read(&headers, cookies::DEVICE).and_then(Token::parse),
     };
-    login::verify_credentials(&state, &attempt).await?;
-    let now = state.now();
-    state.with_sessions(|table| table.mark_authenticated(&session.family.id, now));
-    state.persist_sessions().await?;
+    login::verify_credentials(&auth, &attempt).await?;
+    let now = sessions.now();
+    sessions.with_table(|table| table.mark_authenticated(&session.family.id, now));
+    sessions.persist().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Ends every other session of the user after a credential change.
-async fn revoke_others(state: &AppState, session: &AuthSession, why: &str) -> Result<(), ApiError> {
-    let n_revoked = state.with_sessions(|table| {
-        table.revoke_user(&session.family.username, Some(&session.family.id))
-    });
-    state.persist_sessions().await?;
-    state.audit(
+async fn revoke_others(
+    auth: &AuthService,
+    sessions: &SessionService,
+    session: &AuthSession,
+    why: &str,
+) -> Result<(), ApiError> {
+    let n_revoked = sessions
+        .with_table(|table| table.revoke_user(&session.family.username, Some(&session.family.id)));
+    sessions.persist().await?;
+    auth.auditor.record(
         AuditKind::SessionRevoked,
         Some(&session.family.username),
         None,
@@ -350,64 +338,64 @@ async fn revoke_others(state: &AppState, session: &AuthSession, why: &str) -> Re
 }
 
 async fn change_password(
-    State(state): State<AppState>,
+    State(auth): State<Arc<AuthService>>,
+    State(sessions): State<Arc<SessionService>>,
     session: AuthSession,
-    AppJson(body): AppJson<PasswordBody>,
+    AppJson(body): AppJson<PasswordRequest>,
 ) -> Result<StatusCode, ApiError> {
-    session.require_recent_auth(&state)?;
+    session.require_recent_auth(&sessions)?;
     let username = session.family.username.clone();
     let new_password = password::normalize(&body.new_password);
-    login::check_new_password(&state, &username, &new_password)
+    login::check_new_password(&auth, &username, &new_password)
         .await
         .map_err(|rejection| ApiError::BadRequest {
             code: "password.rejected",
             message: rejection.to_string(),
         })?;
-    let hash = state
+    let hash = auth
         .hasher
         .hash(&new_password)
         .await
         .map_err(AuthError::from)?;
     {
-        let mut users = state.users.lock().await;
+        let mut users = auth.users.lock().await;
         let user = users
             .users
             .get_mut(&username)
             .ok_or(ApiError::Unauthenticated)?;
         user.password_hash = hash;
-        user.password_changed_at = state.now();
-        state.persist_users(&users).await?;
+        user.password_changed_at = auth.now();
+        auth.persist_users(&users).await?;
     }
-    state.audit(AuditKind::PasswordChanged, Some(&username), None, "");
-    revoke_others(&state, &session, "a password change").await?;
+    auth.auditor
+        .record(AuditKind::PasswordChanged, Some(&username), None, "");
+    revoke_others(&auth, &sessions, &session, "a password change").await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn totp_enrol(
-    State(state): State<AppState>,
+    State(auth): State<Arc<AuthService>>,
+    State(sessions): State<Arc<SessionService>>,
     session: AuthSession,
-) -> Result<Json<Value>, ApiError> {
-    session.require_recent_auth(&state)?;
+) -> Result<Json<TotpEnrolment>, ApiError> {
+    session.require_recent_auth(&sessions)?;
     let secret = totp::generate_secret().map_err(AuthError::from)?;
     let enrolment = setup::enrolment(&secret, &session.family.username);
-    if let Ok(mut pending) = state.pending_totp.lock() {
+    if let Ok(mut pending) = auth.pending_totp.lock() {
         pending.insert(session.family.username.clone(), secret);
     }
-    Ok(Json(json!({
-        "secret": enrolment.secret_base32,
-        "otpauth_uri": enrolment.otpauth_uri,
-        "qr_svg": enrolment.qr_svg,
-    })))
+    Ok(Json(enrolment.into()))
 }
 
 async fn totp_confirm(
-    State(state): State<AppState>,
+    State(auth): State<Arc<AuthService>>,
+    State(sessions): State<Arc<SessionService>>,
     session: AuthSession,
-    AppJson(body): AppJson<CodeBody>,
+    AppJson(body): AppJson<CodeRequest>,
 ) -> Result<StatusCode, ApiError> {
-    session.require_recent_auth(&state)?;
+    session.require_recent_auth(&sessions)?;
     let username = session.family.username.clone();
-    let secret = state
+    let secret = auth
         .pending_totp
         .lock()
         .ok()
@@ -417,12 +405,12 @@ async fn totp_confirm(
             message: "call /api/v1/auth/totp/enrol first".into(),
         })?;
     let step =
-        totp::accept(&secret, &body.code, state.now(), None).map_err(|_| ApiError::BadRequest {
+        totp::accept(&secret, &body.code, auth.now(), None).map_err(|_| ApiError::BadRequest {
             code: "totp.mismatch",
             message: "code does not match the new secret".into(),
         })?;
     {
-        let mut users = state.users.lock().await;
+        let mut users = auth.users.lock().await;
         let user = users
             .users
             .get_mut(&username)
@@ -431,70 +419,76 @@ async fn totp_confirm(
             secret: totp::encode_secret(&secret),
             last_used_step: Some(step),
         });
-        state.persist_users(&users).await?;
+        auth.persist_users(&users).await?;
     }
-    if let Ok(mut pending) = state.pending_totp.lock() {
+    if let Ok(mut pending) = auth.pending_totp.lock() {
         pending.remove(&username);
     }
-    state.audit(AuditKind::TotpChanged, Some(&username), None, "enrolled");
-    revoke_others(&state, &session, "a TOTP change").await?;
+    auth.auditor
+        .record(AuditKind::TotpChanged, Some(&username), None, "enrolled");
+    revoke_others(&auth, &sessions, &session, "a TOTP change").await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn totp_disable(
-    State(state): State<AppState>,
+    State(auth): State<Arc<AuthService>>,
+    State(sessions): State<Arc<SessionService>>,
     session: AuthSession,
 ) -> Result<StatusCode, ApiError> {
-    session.require_recent_auth(&state)?;
+    session.require_recent_auth(&sessions)?;
     let username = session.family.username.clone();
     {
-        let mut users = state.users.lock().await;
+        let mut users = auth.users.lock().await;
         let user = users
             .users
             .get_mut(&username)
             .ok_or(ApiError::Unauthenticated)?;
         user.totp = None;
-        state.persist_users(&users).await?;
+        auth.persist_users(&users).await?;
     }
-    state.audit(AuditKind::TotpChanged, Some(&username), None, "disabled");
-    revoke_others(&state, &session, "disabling TOTP").await?;
+    auth.auditor
+        .record(AuditKind::TotpChanged, Some(&username), None, "disabled");
+    revoke_others(&auth, &sessions, &session, "disabling TOTP").await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn regenerate_codes(
-    State(state): State<AppState>,
+    State(auth): State<Arc<AuthService>>,
+    State(sessions): State<Arc<SessionService>>,
     session: AuthSession,
-) -> Result<Json<Value>, ApiError> {
-    session.require_recent_auth(&state)?;
+) -> Result<Json<RecoveryCodes>, ApiError> {
+    session.require_recent_auth(&sessions)?;
     let username = session.family.username.clone();
     let codes = crate::auth::recovery_codes::generate().map_err(AuthError::from)?;
-    let hashes = setup::hash_codes(&state, &codes).await?;
+    let hashes = setup::hash_codes(&auth, &codes).await?;
     {
-        let mut users = state.users.lock().await;
+        let mut users = auth.users.lock().await;
         let user = users
             .users
             .get_mut(&username)
             .ok_or(ApiError::Unauthenticated)?;
         user.recovery_codes = hashes;
-        state.persist_users(&users).await?;
+        auth.persist_users(&users).await?;
     }
-    state.audit(
+    auth.auditor.record(
         AuditKind::RecoveryCodesRegenerated,
         Some(&username),
         None,
         "",
     );
-    Ok(Json(json!({"recovery_codes": codes})))
+    Ok(Json(RecoveryCodes {
+        recovery_codes: codes,
+    }))
 }
 
 async fn clear_notices(
-    State(state): State<AppState>,
+    State(auth): State<Arc<AuthService>>,
     session: AuthSession,
 ) -> Result<StatusCode, ApiError> {
-    let mut users = state.users.lock().await;
+    let mut users = auth.users.lock().await;
     if let Some(user) = users.users.get_mut(&session.family.username) {
         user.notices.clear();
-        state.persist_users(&users).await?;
+        auth.persist_users(&users).await?;
     }
     Ok(StatusCode::NO_CONTENT)
 }

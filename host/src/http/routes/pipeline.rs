@@ -3,9 +3,10 @@
 //! Every route needs a live session (`AuthSession`, which also checks the CSRF token on unsafe
 //! methods); granting plugins and applying plans also need a re-authentication within
 //! `session.reauth_seconds`. A plan is applied by id only: the body carries the confirmation
-//! words, never steps. Refusals are typed `{"error":{code,message}}` bodies and run nothing.
+//! words, never steps. The decisions are the pipeline's (`pipeline::{create_plan, admit_apply,
+//! grants}`); this module extracts the request, runs them off the async workers and maps their
+//! `Refusal`s, which run nothing.
 
-use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,22 +17,29 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::{get, post};
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::audit::{AuditEvent, AuditKind};
+use crate::http::api::{
+    ApplyRequest, AuditQuery, AuditView, ChainStatus, EnableRequest, FactsQuery, FactsView,
+    GrantRequest, GrantView, JobEnd, JobStarted, JobSummary, JobView, Jobs, PlanReply, PlanRequest,
+    PlanView, PluginView, Plugins,
+};
 use crate::http::error::ApiError;
 use crate::http::extract::{AppJson, AuthSession};
-use crate::pipeline::jobs::{JobRecord, JobState, StepRecord};
-use crate::pipeline::{self, Pipeline, StoredPlan};
+use crate::pipeline::grants::{self, GrantChange, PluginGrant};
+use crate::pipeline::jobs::JobState;
+use crate::pipeline::{self, Pipeline, PipelineSlot, Requester, StoredPlan};
 use crate::plugin::Planner;
+use crate::session::service::SessionService;
 use crate::state::AppState;
-use crate::store::StateFile;
+use crate::store::StateDir;
 
-/// At most this many bytes of planner input.
-pub const MAX_INPUT_BYTES: usize = 16 * 1024;
 /// At most this many records per `GET /audit` (default 200).
 pub const MAX_AUDIT_RECORDS: usize = 1000;
+/// At most this many jobs per `GET /jobs` (newest first; steps and events left out).
+pub const MAX_JOBS_LISTED: usize = 50;
+/// How often the SSE stream looks for new job events.
+const EVENTS_POLL: Duration = Duration::from_millis(200);
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -49,631 +57,264 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/audit", get(get_audit))
 }
 
-fn refused(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError::Refused {
-        status,
-        code,
-        message: message.into(),
+/// Runs pipeline work (agent round trips, Wasm calls, file reads) off the async workers.
+async fn blocking<T: Send + 'static, E: Into<ApiError> + Send + 'static>(
+    work: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|err| ApiError::Internal(err.to_string()))?
+        .map_err(Into::into)
+}
+
+fn requester(session: &AuthSession, sessions: &SessionService) -> Requester {
+    Requester {
+        session_id: session.family.id.clone(),
+        username: session.family.username.clone(),
+        reauth_valid_until: sessions.reauth_valid_until(&session.family),
     }
-}
-
-fn pipeline_of(state: &AppState) -> Result<Arc<Pipeline>, ApiError> {
-    state.pipeline.get().cloned().ok_or_else(|| {
-        refused(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "pipeline.unavailable",
-            "no agent is configured for this nosd",
-        )
-    })
-}
-
-fn record(state: &AppState, session: &AuthSession, kind: AuditKind, verdict: &str, detail: String) {
-    state.audit.record(AuditEvent {
-        at: state.now(),
-        kind,
-        username: Some(session.family.username.clone()),
-        client: None,
-        verdict: Some(verdict.to_string()),
-        detail,
-    });
-}
-
-/// What `plugins.json` holds: grants and enablement by component sha256, so a changed
-/// component is a new plugin that nobody granted.
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct PluginsFile {
-    pub by_sha256: BTreeMap<String, PluginGrant>,
-}
-
-#[derive(Debug, Default, Clone, Copy, Serialize, Deserialize)]
-pub struct PluginGrant {
-    pub enabled: bool,
-    pub granted: bool,
 }
 
 async fn list_plugins(
-    State(state): State<AppState>,
+    State(slot): State<Arc<PipelineSlot>>,
     _session: AuthSession,
-) -> Result<Json<Value>, ApiError> {
-    let pipeline = pipeline_of(&state)?;
-    let entries: Vec<(String, Arc<Planner>, bool, bool)> = pipeline::lock(&pipeline.plugins)
-        .iter()
-        .map(|(name, entry)| {
-            (
-                name.clone(),
-                entry.plugin.clone(),
-                entry.granted,
-                entry.enabled,
-            )
-        })
-        .collect();
-    // `describe()` is a Wasm call: off the async workers, outside the plugin table's lock.
-    let list = tokio::task::spawn_blocking(move || {
-        entries
-            .into_iter()
-            .map(|(name, plugin, granted, enabled)| plugin_json(&name, &plugin, granted, enabled))
-            .collect::<Vec<_>>()
+) -> Result<Json<Plugins>, ApiError> {
+    let pipeline = slot.get()?;
+    // `describe()` is a Wasm call: off the async workers.
+    let plugins = blocking(move || {
+        Ok::<_, ApiError>(
+            pipeline
+                .plugins_with_grants()
+                .into_iter()
+                .map(|(name, plugin, grant)| plugin_view(name, &plugin, grant))
+                .collect(),
+        )
     })
-    .await
-    .map_err(|err| ApiError::Internal(err.to_string()))?;
-    Ok(Json(json!({ "plugins": list })))
+    .await?;
+    Ok(Json(Plugins { plugins }))
 }
 
 /// One plugin as `GET /plugins` lists it: the manifest, the grant, and what `describe()` says
-/// (summary and input schema, from which the UI builds the planner's form). A plugin whose
-/// `describe()` fails is still listed, with `describe_error`, so it can be revoked.
-fn plugin_json(name: &str, plugin: &Planner, granted: bool, enabled: bool) -> Value {
+/// (summary and input schema, from which the UI builds the planner's form).
+fn plugin_view(name: String, plugin: &Planner, grant: PluginGrant) -> PluginView {
     let manifest = plugin.manifest();
-    let mut out = json!({
-        "name": name,
-        "version": manifest.version,
-        "kind": format!("{:?}", manifest.kind).to_lowercase(),
-        "api_version": manifest.api_version.to_string(),
-        "sha256": manifest.sha256,
-        "scope": manifest.scope.iter().collect::<Vec<_>>(),
-        "granted": granted,
-        "enabled": enabled,
-    });
-    match plugin.describe() {
-        Ok(info) => {
-            out["summary"] = json!(info.summary);
-            // Bounded by MAX_INPUT_SCHEMA_BYTES at describe(); not JSON is shown as no form.
-            out["input_schema"] = serde_json::from_str(&info.input_schema).unwrap_or(Value::Null);
-        }
-        Err(err) => out["describe_error"] = json!(err.to_string()),
-    }
-    out
-}
-
-/// Grant and revoke name the component hash the admin reviewed: a grant for a component
-/// that is not the loaded one is refused, never transferred.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct GrantBody {
-    sha256: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EnableBody {
-    enabled: bool,
-}
-
-/// Applies `change` to plugin `name` (after a recent re-authentication, and only when
-/// `expect_sha256` is the loaded component's hash), persists it by hash and audits it.
-async fn change_plugin(
-    state: &AppState,
-    session: &AuthSession,
-    name: &str,
-    expect_sha256: Option<&str>,
-    kind: AuditKind,
-    change: impl FnOnce(&mut PluginGrant),
-) -> Result<Json<Value>, ApiError> {
-    session.require_recent_auth(state)?;
-    let pipeline = pipeline_of(state)?;
-    let (sha256, grant) = {
-        let mut plugins = pipeline::lock(&pipeline.plugins);
-        let entry = plugins.get_mut(name).ok_or_else(|| {
-            refused(
-                StatusCode::NOT_FOUND,
-                "plugin.unknown",
-                format!("no plugin named {name:?}"),
-            )
-        })?;
-        let sha256 = entry.plugin.manifest().sha256.clone();
-        if let Some(expected) = expect_sha256
-            && expected != sha256
-        {
-            drop(plugins);
-            record(
-                state,
-                session,
-                kind,
-                "refused",
-                format!("plugin {name}: asked for sha256 {expected:.64}, loaded is {sha256}"),
-            );
-            return Err(refused(
-                StatusCode::CONFLICT,
-                "plugin.hash_mismatch",
-                format!(
-                    "plugin {name} is the component with sha256 {sha256}, not the one you reviewed; reload the list and review it again"
-                ),
-            ));
-        }
-        let mut grant = PluginGrant {
-            enabled: entry.enabled,
-            granted: entry.granted,
-        };
-        change(&mut grant);
-        entry.enabled = grant.enabled;
-        entry.granted = grant.granted;
-        (sha256, grant)
-    };
-    let mut file: PluginsFile = state.store.load(StateFile::Plugins)?.unwrap_or_default();
-    file.by_sha256.insert(sha256.clone(), grant);
-    state.store.save(StateFile::Plugins, &file)?;
-    record(
-        state,
-        session,
-        kind,
-        "ok",
-        format!(
-            "plugin {name} ({sha256}): granted={} enabled={}",
-            grant.granted, grant.enabled
+    let (summary, input_schema, describe_error) = match plugin.describe() {
+        // Bounded by MAX_INPUT_SCHEMA_BYTES at describe(); not JSON is shown as no form.
+        Ok(info) => (
+            Some(info.summary),
+            Some(serde_json::from_str(&info.input_schema).unwrap_or(Value::Null)),
+            None,
         ),
-    );
-    Ok(Json(
-        json!({"name": name, "sha256": sha256, "granted": grant.granted, "enabled": grant.enabled}),
-    ))
+        Err(err) => (None, None, Some(err.to_string())),
+    };
+    PluginView {
+        api_version: manifest.api_version.to_string(),
+        describe_error,
+        enabled: grant.enabled,
+        granted: grant.granted,
+        input_schema,
+        kind: format!("{:?}", manifest.kind).to_lowercase(),
+        name,
+        scope: manifest.scope.iter().map(str::to_string).collect(),
+        sha256: manifest.sha256.clone(),
+        summary,
+        version: manifest.version.clone(),
+    }
+}
+
+/// Grant, revoke, enable and disable: after a recent re-authentication, through
+/// [`grants::change`].
+async fn change_grant(
+    slot: &PipelineSlot,
+    sessions: &SessionService,
+    session: &AuthSession,
+    name: String,
+    reviewed_sha256: Option<String>,
+    change: GrantChange,
+) -> Result<Json<GrantView>, ApiError> {
+    session.require_recent_auth(sessions)?;
+    let pipeline = slot.get()?;
+    let username = session.family.username.clone();
+    let changed = blocking(move || {
+        grants::change(
+            &pipeline,
+            &username,
+            &name,
+            reviewed_sha256.as_deref(),
+            change,
+        )
+    })
+    .await?;
+    Ok(Json(GrantView {
+        enabled: changed.grant.enabled,
+        granted: changed.grant.granted,
+        name: changed.name,
+        sha256: changed.sha256,
+    }))
 }
 
 async fn grant_plugin(
-    State(state): State<AppState>,
+    State(slot): State<Arc<PipelineSlot>>,
+    State(sessions): State<Arc<SessionService>>,
     session: AuthSession,
     Path(name): Path<String>,
-    AppJson(body): AppJson<GrantBody>,
-) -> Result<Json<Value>, ApiError> {
-    change_plugin(
-        &state,
+    AppJson(body): AppJson<GrantRequest>,
+) -> Result<Json<GrantView>, ApiError> {
+    let reviewed = Some(body.sha256);
+    change_grant(
+        &slot,
+        &sessions,
         &session,
-        &name,
-        Some(&body.sha256),
-        AuditKind::PluginGranted,
-        |grant| grant.granted = true,
+        name,
+        reviewed,
+        GrantChange::Grant,
     )
     .await
 }
 
 async fn revoke_plugin(
-    State(state): State<AppState>,
+    State(slot): State<Arc<PipelineSlot>>,
+    State(sessions): State<Arc<SessionService>>,
     session: AuthSession,
     Path(name): Path<String>,
-    AppJson(body): AppJson<GrantBody>,
-) -> Result<Json<Value>, ApiError> {
-    change_plugin(
-        &state,
+    AppJson(body): AppJson<GrantRequest>,
+) -> Result<Json<GrantView>, ApiError> {
+    let reviewed = Some(body.sha256);
+    change_grant(
+        &slot,
+        &sessions,
         &session,
-        &name,
-        Some(&body.sha256),
-        AuditKind::PluginRevoked,
-        |grant| grant.granted = false,
+        name,
+        reviewed,
+        GrantChange::Revoke,
     )
     .await
 }
 
 async fn enable_plugin(
-    State(state): State<AppState>,
+    State(slot): State<Arc<PipelineSlot>>,
+    State(sessions): State<Arc<SessionService>>,
     session: AuthSession,
     Path(name): Path<String>,
-    AppJson(body): AppJson<EnableBody>,
-) -> Result<Json<Value>, ApiError> {
-    let kind = if body.enabled {
-        AuditKind::PluginEnabled
-    } else {
-        AuditKind::PluginDisabled
-    };
-    change_plugin(&state, &session, &name, None, kind, |grant| {
-        grant.enabled = body.enabled
-    })
-    .await
-}
-
-#[derive(Deserialize)]
-struct FactsQuery {
-    #[serde(default)]
-    refresh: bool,
-}
-
-fn agent_unreachable(err: pipeline::port::PortError) -> ApiError {
-    tracing::error!(%err, "cannot gather facts");
-    refused(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "agent.unavailable",
-        "cannot gather facts through the agent",
-    )
+    AppJson(body): AppJson<EnableRequest>,
+) -> Result<Json<GrantView>, ApiError> {
+    let change = GrantChange::Enable(body.enabled);
+    change_grant(&slot, &sessions, &session, name, None, change).await
 }
 
 async fn get_facts(
-    State(state): State<AppState>,
+    State(slot): State<Arc<PipelineSlot>>,
     _session: AuthSession,
     Query(query): Query<FactsQuery>,
-) -> Result<Json<Value>, ApiError> {
-    let pipeline = pipeline_of(&state)?;
-    let now = state.now();
-    let facts = tokio::task::spawn_blocking(move || pipeline.cached_facts(now, query.refresh))
-        .await
-        .map_err(|err| ApiError::Internal(err.to_string()))?
-        .map_err(agent_unreachable)?;
-    Ok(Json(json!({"facts": facts})))
+) -> Result<Json<FactsView>, ApiError> {
+    let pipeline = slot.get()?;
+    let facts = blocking(move || pipeline.cached_facts(query.refresh)).await?;
+    Ok(Json(FactsView { facts }))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PlanBody {
-    plugin: String,
-    /// The planner's input: a JSON object (or a string holding one).
-    input: Value,
-}
-
-fn plan_json(plan: &StoredPlan) -> Value {
-    json!({
-        "id": plan.id,
-        "sha256": plan.sha256,
-        "plugin": plan.plugin,
-        "pool": plan.pool,
-        "created_at": plan.created_at,
-        "expires_at": plan.expires_at,
-        "confirmation": plan.confirmation,
-        "applicable": plan.checked.all_allowed(),
-        "n_rejected": plan.checked.n_rejected(),
-        "warnings": plan.checked.warnings(),
-        "steps": plan.checked.steps().iter().map(pipeline::step_json).collect::<Vec<_>>(),
-    })
+fn plan_view(plan: &StoredPlan) -> PlanView {
+    PlanView {
+        applicable: plan.checked.all_allowed(),
+        confirmation: plan.confirmation.clone(),
+        created_at: plan.created_at,
+        expires_at: plan.expires_at,
+        id: plan.id.clone(),
+        n_rejected: plan.checked.n_rejected(),
+        plugin: plan.plugin.clone(),
+        pool: plan.pool.clone(),
+        sha256: plan.sha256.clone(),
+        steps: pipeline::canonical::steps(&plan.checked),
+        warnings: plan.checked.warnings().to_vec(),
+    }
 }
 
 async fn create_plan(
-    State(state): State<AppState>,
+    State(slot): State<Arc<PipelineSlot>>,
+    State(sessions): State<Arc<SessionService>>,
     session: AuthSession,
-    AppJson(body): AppJson<PlanBody>,
-) -> Result<Json<Value>, ApiError> {
-    let pipeline = pipeline_of(&state)?;
+    AppJson(body): AppJson<PlanRequest>,
+) -> Result<Json<PlanReply>, ApiError> {
+    let pipeline = slot.get()?;
     let input = match body.input {
         Value::String(text) => text,
         other => other.to_string(),
     };
-    if input.len() > MAX_INPUT_BYTES {
-        return Err(ApiError::PayloadTooLarge);
-    }
-    let plugin = {
-        let plugins = pipeline::lock(&pipeline.plugins);
-        let entry = plugins.get(&body.plugin).ok_or_else(|| {
-            refused(
-                StatusCode::NOT_FOUND,
-                "plugin.unknown",
-                format!("no plugin named {:?}", body.plugin),
-            )
-        })?;
-        if !entry.enabled || !entry.granted {
-            return Err(refused(
-                StatusCode::FORBIDDEN,
-                "plugin.not_granted",
-                format!("plugin {} is not enabled and granted", body.plugin),
-            ));
-        }
-        entry.plugin.clone()
-    };
-    let now = state.now();
-    let planner_pipeline = pipeline.clone();
-    let planner_input = input.clone();
-    let (facts, call) = tokio::task::spawn_blocking(move || {
-        let mut facts = planner_pipeline.fresh_facts(now)?;
-        facts.fresh_uuids = (0..8).map(|_| pipeline::random_uuid()).collect();
-        facts.now_unix_seconds = now;
-        let call = plugin.plan(&facts, &planner_input);
-        Ok::<_, pipeline::port::PortError>((facts, call.map(|call| (call, plugin))))
-    })
-    .await
-    .map_err(|err| ApiError::Internal(err.to_string()))?
-    .map_err(agent_unreachable)?;
-    let (call, plugin) = call.map_err(|err| {
-        refused(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "plugin.failed",
-            err.to_string(),
-        )
-    })?;
-    let plan = match call.answer {
-        Ok(plan) => plan,
-        Err(refusal) => {
-            record(
-                &state,
-                &session,
-                AuditKind::PlanCreated,
-                "refused",
-                format!("plugin {}: {refusal}", body.plugin),
-            );
-            return Err(refused(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "plan.refused",
-                refusal.to_string(),
-            ));
-        }
-    };
-    let checked =
-        crate::plan::check::check(plan, &pipeline.allowlist, &plugin.manifest().scope, &facts);
-    let canonical = pipeline::canonical_json(&body.plugin, &input, &checked);
-    let stored = StoredPlan {
-        id: pipeline::random_id(),
-        sha256: pipeline::plan_sha256(&canonical),
-        plugin: body.plugin.clone(),
-        pool: pipeline::pool_key(&input),
-        input,
-        session_id: session.family.id.clone(),
-        username: session.family.username.clone(),
-        created_at: now,
-        expires_at: now + pipeline.plan_ttl_seconds,
-        facts_fingerprint: pipeline::facts_fingerprint(&facts, &checked),
-        confirmation: pipeline::confirmation_of(&checked),
-        checked: Arc::new(checked),
-    };
-    for checked_step in stored.checked.steps() {
-        let (verdict, why) = match checked_step.verdict() {
-            crate::plan::check::StepVerdict::Allowed { rule_id, canonical } => {
-                ("allowed", format!("{rule_id}: {canonical}"))
-            }
-            crate::plan::check::StepVerdict::Rejected { reason } => ("rejected", reason.clone()),
-        };
-        record(
-            &state,
-            &session,
-            AuditKind::PlanCreated,
-            verdict,
-            format!("plan {} step {}: {why}", stored.id, checked_step.step().id),
-        );
-    }
-    record(
-        &state,
-        &session,
-        AuditKind::PlanCreated,
-        if stored.checked.all_allowed() {
-            "allowed"
-        } else {
-            "rejected"
-        },
-        format!(
-            "plan {} sha256 {} by plugin {} for {}",
-            stored.id, stored.sha256, stored.plugin, stored.pool
-        ),
-    );
-    let stored = pipeline.store_plan(stored);
-    Ok(Json(json!({"plan": plan_json(&stored)})))
+    let requester = requester(&session, &sessions);
+    let plan =
+        blocking(move || pipeline::create_plan(&pipeline, &requester, &body.plugin, input)).await?;
+    Ok(Json(PlanReply {
+        plan: plan_view(&plan),
+    }))
 }
 
 async fn get_plan(
-    State(state): State<AppState>,
+    State(slot): State<Arc<PipelineSlot>>,
     session: AuthSession,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let pipeline = pipeline_of(&state)?;
-    let plan = pipeline.plan(&id).ok_or(ApiError::NotFound)?;
-    if plan.session_id != session.family.id {
-        return Err(ApiError::NotFound);
-    }
-    Ok(Json(json!({"plan": plan_json(&plan)})))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ApplyBody {
-    confirm: String,
+) -> Result<Json<PlanReply>, ApiError> {
+    let pipeline = slot.get()?;
+    let plan = pipeline
+        .plan_of(&id, &session.family.id)
+        .ok_or(ApiError::NotFound)?;
+    Ok(Json(PlanReply {
+        plan: plan_view(&plan),
+    }))
 }
 
 async fn apply_plan(
-    State(state): State<AppState>,
+    State(slot): State<Arc<PipelineSlot>>,
+    State(sessions): State<Arc<SessionService>>,
     session: AuthSession,
     Path(id): Path<String>,
-    AppJson(body): AppJson<ApplyBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let pipeline = pipeline_of(&state)?;
-    let refuse = |code: &'static str, status: StatusCode, message: String| {
-        record(
-            &state,
-            &session,
-            AuditKind::PlanApplyRefused,
-            "refused",
-            format!("plan {id}: {code}: {message}"),
-        );
-        refused(status, code, message)
-    };
-    let plan = pipeline
-        .plan(&id)
-        .ok_or_else(|| refuse("plan.unknown", StatusCode::NOT_FOUND, "no such plan".into()))?;
-    if plan.session_id != session.family.id {
-        return Err(refuse(
-            "plan.not_yours",
-            StatusCode::FORBIDDEN,
-            "only the session that created a plan may apply it".into(),
-        ));
-    }
-    let still_granted = pipeline::lock(&pipeline.plugins)
-        .get(&plan.plugin)
-        .is_some_and(|entry| entry.granted && entry.enabled);
-    if !still_granted {
-        return Err(refuse(
-            "plugin.not_granted",
-            StatusCode::FORBIDDEN,
-            format!(
-                "plugin {} was revoked or disabled since this plan was made",
-                plan.plugin
-            ),
-        ));
-    }
-    if let Err(err) = session.require_recent_auth(&state) {
-        record(
-            &state,
-            &session,
-            AuditKind::PlanApplyRefused,
-            "refused",
-            format!("plan {id}: auth.reauth_required"),
-        );
-        return Err(err);
-    }
-    let now = state.now();
-    if now > plan.expires_at {
-        return Err(refuse(
-            "plan.expired",
-            StatusCode::GONE,
-            format!("plan expired {} s ago; plan again", now - plan.expires_at),
-        ));
-    }
-    if !plan.checked.all_allowed() {
-        return Err(refuse(
-            "plan.rejected_steps",
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!(
-                "{} step(s) were rejected; this plan cannot be applied",
-                plan.checked.n_rejected()
-            ),
-        ));
-    }
-    if body.confirm != plan.confirmation {
-        return Err(refuse(
-            "plan.confirmation_mismatch",
-            StatusCode::BAD_REQUEST,
-            format!("type exactly {:?} to apply", plan.confirmation),
-        ));
-    }
-    let Some(guard) = pipeline.jobs.try_lock_pool(&plan.pool) else {
-        return Err(refuse(
-            "pool.busy",
-            StatusCode::CONFLICT,
-            format!("a job is already running on {}", plan.pool),
-        ));
-    };
-    let facts_pipeline = pipeline.clone();
-    let facts = tokio::task::spawn_blocking(move || facts_pipeline.fresh_facts(now))
-        .await
-        .map_err(|err| ApiError::Internal(err.to_string()))?
-        .map_err(agent_unreachable)?;
-    if pipeline::facts_fingerprint(&facts, &plan.checked) != plan.facts_fingerprint {
-        return Err(refuse(
-            "plan.stale",
-            StatusCode::CONFLICT,
-            "the devices changed since this plan was made; plan again".into(),
-        ));
-    }
-    record(
-        &state,
-        &session,
-        AuditKind::PlanConfirmed,
-        "confirmed",
-        format!(
-            "plan {} sha256 {}: confirmed {:?}",
-            plan.id, plan.sha256, body.confirm
-        ),
-    );
-    // One use: a confirmed plan cannot be applied a second time.
-    pipeline::lock(&pipeline.plans).remove(&plan.id);
-    let job_id = pipeline::random_id();
-    let job = JobRecord {
-        id: job_id.clone(),
-        plan_id: plan.id.clone(),
-        plan_sha256: plan.sha256.clone(),
-        plugin: plan.plugin.clone(),
-        pool: plan.pool.clone(),
-        username: plan.username.clone(),
-        created_at: now,
-        finished_at: None,
-        state: JobState::Running,
-        steps: plan
-            .checked
-            .steps()
-            .iter()
-            .map(StepRecord::pending)
-            .collect(),
-        events: Vec::new(),
-    };
-    pipeline.jobs.insert(job)?;
-    let job_state = state.clone();
-    let job_pipeline = pipeline.clone();
-    let run_id = job_id.clone();
-    let username = session.family.username.clone();
-    tokio::task::spawn_blocking(move || {
-        // The guard lives as long as the job, and is dropped on return or unwinding.
-        let _guard = guard;
-        let clock_state = job_state.clone();
-        let now = move || clock_state.now();
-        let audit_state = job_state.clone();
-        let audit = move |kind: AuditKind, verdict: &str, detail: String| {
-            audit_state.audit.record(AuditEvent {
-                at: audit_state.now(),
-                kind,
-                username: Some(username.clone()),
-                client: None,
-                verdict: Some(verdict.to_string()),
-                detail,
-            });
-        };
-        pipeline::apply::execute(
-            &plan.checked,
-            &pipeline::apply::ApplyContext {
-                port: job_pipeline.port.as_ref(),
-                jobs: &job_pipeline.jobs,
-                job_id: &run_id,
-                now: &now,
-                audit: &audit,
-            },
-        );
-    });
-    Ok((StatusCode::ACCEPTED, Json(json!({"job": job_id}))))
+    AppJson(body): AppJson<ApplyRequest>,
+) -> Result<(StatusCode, Json<JobStarted>), ApiError> {
+    let pipeline = slot.get()?;
+    let requester = requester(&session, &sessions);
+    let admitting = pipeline.clone();
+    let admitted =
+        blocking(move || pipeline::admit_apply(&admitting, &requester, &id, &body.confirm)).await?;
+    let job = pipeline::start_job(&pipeline, admitted)?;
+    Ok((StatusCode::ACCEPTED, Json(JobStarted { job })))
 }
 
-/// At most this many jobs per `GET /jobs` (newest first; steps and events left out).
-pub const MAX_JOBS_LISTED: usize = 50;
-
 async fn list_jobs(
-    State(state): State<AppState>,
+    State(slot): State<Arc<PipelineSlot>>,
     _session: AuthSession,
-) -> Result<Json<Value>, ApiError> {
-    let pipeline = pipeline_of(&state)?;
-    let jobs: Vec<Value> = pipeline
+) -> Result<Json<Jobs>, ApiError> {
+    let pipeline = slot.get()?;
+    let jobs = pipeline
         .jobs
         .recent(MAX_JOBS_LISTED)
-        .iter()
-        .map(|job| {
-            json!({
-                "id": job.id,
-                "plugin": job.plugin,
-                "pool": job.pool,
-                "username": job.username,
-                "state": job.state,
-                "created_at": job.created_at,
-                "finished_at": job.finished_at,
-            })
+        .into_iter()
+        .map(|job| JobSummary {
+            created_at: job.created_at,
+            finished_at: job.finished_at,
+            id: job.id,
+            plugin: job.plugin,
+            pool: job.pool,
+            state: job.state,
+            username: job.username,
         })
         .collect();
-    Ok(Json(json!({ "jobs": jobs })))
+    Ok(Json(Jobs { jobs }))
 }
 
 async fn get_job(
-    State(state): State<AppState>,
+    State(slot): State<Arc<PipelineSlot>>,
     _session: AuthSession,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let pipeline = pipeline_of(&state)?;
+) -> Result<Json<JobView>, ApiError> {
+    let pipeline = slot.get()?;
     let job = pipeline.jobs.get(&id).ok_or(ApiError::NotFound)?;
-    Ok(Json(json!({"job": job})))
+    Ok(Json(JobView { job }))
 }
 
-/// How often the SSE stream looks for new job events.
-const EVENTS_POLL: Duration = Duration::from_millis(200);
-
 async fn job_events(
-    State(state): State<AppState>,
+    State(slot): State<Arc<PipelineSlot>>,
     _session: AuthSession,
     Path(id): Path<String>,
 ) -> Result<Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let pipeline = pipeline_of(&state)?;
+    let pipeline: Arc<Pipeline> = slot.get()?;
     pipeline.jobs.get(&id).ok_or(ApiError::NotFound)?;
     let stream = futures_util::stream::unfold(
         (pipeline, id, 0usize, false),
@@ -692,7 +333,8 @@ async fn job_events(
                     return Some((Ok(sse), (pipeline, id, next_idx + 1, false)));
                 }
                 if job.state != JobState::Running {
-                    let data = json!({"state": job.state}).to_string();
+                    let data =
+                        serde_json::to_string(&JobEnd { state: job.state }).unwrap_or_default();
                     return Some((
                         Ok(Event::default().event("end").data(data)),
                         (pipeline, id, next_idx, true),
@@ -705,23 +347,11 @@ async fn job_events(
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AuditQuery {
-    username: Option<String>,
-    kind: Option<String>,
-    verdict: Option<String>,
-    since: Option<u64>,
-    until: Option<u64>,
-    text: Option<String>,
-    limit: Option<usize>,
-}
-
 async fn get_audit(
-    State(state): State<AppState>,
+    State(store): State<Arc<StateDir>>,
     _session: AuthSession,
     Query(query): Query<AuditQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AuditView>, ApiError> {
     let filter = crate::audit::Filter {
         username: query.username,
         kind: query.kind,
@@ -731,20 +361,25 @@ async fn get_audit(
         text: query.text,
     };
     let limit = query.limit.unwrap_or(200).clamp(1, MAX_AUDIT_RECORDS);
-    let dir = state.store.root().to_path_buf();
-    let (records, verified) = tokio::task::spawn_blocking(move || {
+    let (records, verified) = blocking(move || {
+        let dir = store.root();
         Ok::<_, crate::store::StoreError>((
-            crate::audit::query(&dir, &filter, limit)?,
-            crate::audit::verify_dir(&dir)?,
+            crate::audit::query(dir, &filter, limit)?,
+            crate::audit::verify_dir(dir)?,
         ))
     })
-    .await
-    .map_err(|err| ApiError::Internal(err.to_string()))??;
+    .await?;
     let chain = match verified {
-        Ok(verified) => {
-            json!({"verified": true, "records": verified.n_records, "files": verified.n_files, "last_hash": verified.last_hash})
-        }
-        Err(broken) => json!({"verified": false, "error": broken.to_string()}),
+        Ok(verified) => ChainStatus::Verified {
+            files: verified.n_files,
+            last_hash: verified.last_hash,
+            records: verified.n_records,
+            verified: true,
+        },
+        Err(broken) => ChainStatus::Broken {
+            error: broken.to_string(),
+            verified: false,
+        },
     };
-    Ok(Json(json!({"records": records, "chain": chain})))
+    Ok(Json(AuditView { chain, records }))
 }

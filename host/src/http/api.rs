@@ -1,0 +1,431 @@
+//! The `/api/v1` request and response bodies: the one set of types at the API edge.
+//!
+//! Plain serde structs, so they can carry OpenAPI derives later; nothing below `http/` sees
+//! them. Requests are `deny_unknown_fields` (a typo is a 400, not a silently ignored field).
+//! Responses declare their fields in alphabetical order and serialize the domain records
+//! they embed (facts, jobs, audit records, notices) through [`sorted`]: the API has always
+//! answered with sorted keys at every depth, and clients and tests see the same bytes.
+
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::Value;
+
+use crate::audit::chain::Record;
+use crate::auth::Notice;
+use crate::facts::Facts;
+use crate::pipeline::canonical::StepForm;
+use crate::pipeline::jobs::{JobRecord, JobState};
+
+/// Serializes a domain record with its keys sorted at every depth.
+fn sorted<T: Serialize, S: Serializer>(value: &T, serializer: S) -> Result<S::Ok, S::Error> {
+    serde_json::to_value(value)
+        .map_err(serde::ser::Error::custom)?
+        .serialize(serializer)
+}
+
+// ---- errors ----
+
+/// Every refusal: `{"error":{"code","message"}}`.
+#[derive(Debug, Serialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ErrorDetail {
+    /// A stable, dotted code (`auth.failed`, `plan.stale`).
+    pub code: &'static str,
+    /// A public message; never internal detail.
+    pub message: String,
+}
+
+// ---- first-run setup: /api/v1/setup ----
+
+/// `GET /setup` while no admin exists.
+#[derive(Debug, Serialize)]
+pub struct SetupStatus {
+    pub setup_required: bool,
+}
+
+/// `POST /setup/totp`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetupBeginRequest {
+    pub token: String,
+    pub username: String,
+}
+
+/// `POST /setup/admin`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetupCompleteRequest {
+    pub token: String,
+    pub username: String,
+    pub password: String,
+    pub code: String,
+}
+
+/// `POST /setup/admin` answered: the admin exists; its recovery codes are shown once.
+#[derive(Debug, Serialize)]
+pub struct SetupCompleted {
+    pub recovery_codes: Vec<String>,
+    pub username: String,
+}
+
+/// A new TOTP secret for an authenticator app (`POST /setup/totp`, `POST /auth/totp/enrol`).
+#[derive(Debug, Serialize)]
+pub struct TotpEnrolment {
+    pub otpauth_uri: String,
+    /// The `otpauth_uri` as an SVG QR code.
+    pub qr_svg: String,
+    /// The secret in base32, to type in by hand.
+    pub secret: String,
+}
+
+// ---- identity: /api/v1/auth, /api/v1/me ----
+
+/// `POST /auth/login`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+    /// A TOTP or recovery code, once TOTP is enrolled.
+    #[serde(default)]
+    pub code: Option<String>,
+}
+
+/// `POST /auth/login` answered (the tokens themselves are cookies).
+#[derive(Debug, Serialize)]
+pub struct LoginReply {
+    /// The CSRF token to send as `x-nos-csrf` on unsafe requests.
+    pub csrf_token: String,
+    pub recovery_codes_left: usize,
+    pub username: String,
+}
+
+/// `POST /auth/refresh` answered: the rotated CSRF token.
+#[derive(Debug, Serialize)]
+pub struct RefreshReply {
+    pub csrf_token: String,
+}
+
+/// `POST /auth/reauth`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReauthRequest {
+    pub password: String,
+    pub code: String,
+}
+
+/// `POST /auth/password`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordRequest {
+    pub new_password: String,
+}
+
+/// `POST /auth/totp/confirm`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodeRequest {
+    pub code: String,
+}
+
+/// `POST /auth/recovery-codes` answered: the new codes, shown once.
+#[derive(Debug, Serialize)]
+pub struct RecoveryCodes {
+    pub recovery_codes: Vec<String>,
+}
+
+/// `GET /me`.
+#[derive(Debug, Serialize)]
+pub struct Me {
+    /// When the session ends whatever its activity.
+    pub expires_at: u64,
+    #[serde(serialize_with = "sorted")]
+    pub notices: Vec<Notice>,
+    /// Until when sensitive actions need no re-authentication.
+    pub reauth_valid_until: u64,
+    pub recovery_codes_left: usize,
+    pub session_id: String,
+    pub totp_enrolled: bool,
+    pub username: String,
+}
+
+/// `GET /auth/sessions`.
+#[derive(Debug, Serialize)]
+pub struct Sessions {
+    pub sessions: Vec<SessionEntry>,
+}
+
+/// One session of the user.
+#[derive(Debug, Serialize)]
+pub struct SessionEntry {
+    pub client_ip: String,
+    pub created_at: u64,
+    /// Whether this is the session that asked.
+    pub current: bool,
+    /// A short label of the browser ("Chrome on Linux").
+    pub device: String,
+    pub id: String,
+    pub last_seen_at: u64,
+}
+
+// ---- the allowlist: /api/v1/allowlist ----
+
+/// `GET /allowlist`: every rule explained, and the audit's findings.
+#[derive(Debug, Serialize)]
+pub struct AllowlistView {
+    pub findings: Vec<Finding>,
+    /// The allowlist file read.
+    pub path: String,
+    pub rules: Vec<RuleEntry>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RuleEntry {
+    pub description: String,
+    pub effect: &'static str,
+    pub explain: String,
+    pub id: String,
+    /// `command` or `managed`.
+    pub kind: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Finding {
+    pub code: &'static str,
+    pub message: String,
+    pub severity: &'static str,
+    pub subject: String,
+}
+
+/// `POST /allowlist/check`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckRequest {
+    /// The program and its arguments. Its size is bounded by the body limit; the matcher
+    /// bounds token count and length again.
+    pub argv: Vec<String>,
+}
+
+/// `POST /allowlist/check` answered.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum CheckReply {
+    Allowed {
+        /// Always `true`.
+        allowed: bool,
+        /// The canonical argv the agent would run.
+        argv: Vec<String>,
+        effect: &'static str,
+        rule: String,
+    },
+    Rejected {
+        /// Always `false`.
+        allowed: bool,
+        reason: String,
+        /// The rule that got furthest, when the program was known.
+        rule: Option<String>,
+        /// The argv index of the token that failed.
+        token: Option<usize>,
+    },
+}
+
+// ---- the storage pipeline: plugins, facts, plans, jobs, audit ----
+
+/// `GET /plugins`.
+#[derive(Debug, Serialize)]
+pub struct Plugins {
+    pub plugins: Vec<PluginView>,
+}
+
+/// One planner: its manifest, its grant and what its `describe()` says. A plugin whose
+/// `describe()` fails is still listed, with `describe_error`, so it can be revoked.
+#[derive(Debug, Serialize)]
+pub struct PluginView {
+    pub api_version: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub describe_error: Option<String>,
+    pub enabled: bool,
+    pub granted: bool,
+    /// The planner's input schema (what the UI builds its form from); `null` if not JSON.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_schema: Option<Value>,
+    pub kind: String,
+    pub name: String,
+    pub scope: Vec<String>,
+    pub sha256: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    pub version: String,
+}
+
+/// `POST /plugins/{name}/grant` and `/revoke`: the component hash the admin reviewed.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantRequest {
+    pub sha256: String,
+}
+
+/// `POST /plugins/{name}/enable`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnableRequest {
+    pub enabled: bool,
+}
+
+/// A plugin's grant after a change.
+#[derive(Debug, Serialize)]
+pub struct GrantView {
+    pub enabled: bool,
+    pub granted: bool,
+    pub name: String,
+    pub sha256: String,
+}
+
+/// `GET /facts?refresh=true`.
+#[derive(Debug, Deserialize)]
+pub struct FactsQuery {
+    /// Gather now instead of serving the few seconds old cache.
+    #[serde(default)]
+    pub refresh: bool,
+}
+
+/// `GET /facts` answered.
+#[derive(Debug, Serialize)]
+pub struct FactsView {
+    #[serde(serialize_with = "sorted")]
+    pub facts: Facts,
+}
+
+/// `POST /plans`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanRequest {
+    pub plugin: String,
+    /// The planner's input: a JSON object (or a string holding one).
+    pub input: Value,
+}
+
+/// `POST /plans` and `GET /plans/{id}` answered.
+#[derive(Debug, Serialize)]
+pub struct PlanReply {
+    pub plan: PlanView,
+}
+
+/// A stored plan as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct PlanView {
+    /// Whether every step was allowed (a plan with a rejected step cannot be applied).
+    pub applicable: bool,
+    /// The words to type to apply it.
+    pub confirmation: String,
+    pub created_at: u64,
+    pub expires_at: u64,
+    pub id: String,
+    pub n_rejected: usize,
+    pub plugin: String,
+    /// The pool its job locks.
+    pub pool: String,
+    /// The sha256 of the plan's canonical form (plugin, input, steps with their verdicts).
+    pub sha256: String,
+    /// Each step in its canonical form, the one the sha256 covers.
+    pub steps: Vec<StepForm>,
+    pub warnings: Vec<String>,
+}
+
+/// `POST /plans/{id}/apply`: the confirmation words, never steps.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyRequest {
+    pub confirm: String,
+}
+
+/// `POST /plans/{id}/apply` answered (202): the job that runs it.
+#[derive(Debug, Serialize)]
+pub struct JobStarted {
+    pub job: String,
+}
+
+/// `GET /jobs`: the newest jobs, without steps and events.
+#[derive(Debug, Serialize)]
+pub struct Jobs {
+    pub jobs: Vec<JobSummary>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct JobSummary {
+    pub created_at: u64,
+    pub finished_at: Option<u64>,
+    pub id: String,
+    pub plugin: String,
+    pub pool: String,
+    pub state: JobState,
+    pub username: String,
+}
+
+/// `GET /jobs/{id}`: the whole record.
+#[derive(Debug, Serialize)]
+pub struct JobView {
+    #[serde(serialize_with = "sorted")]
+    pub job: JobRecord,
+}
+
+/// The last event of `GET /jobs/{id}/events` (`event: end`).
+#[derive(Debug, Serialize)]
+pub struct JobEnd {
+    pub state: JobState,
+}
+
+/// `GET /audit?username=&kind=&verdict=&since=&until=&text=&limit=`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    pub username: Option<String>,
+    pub kind: Option<String>,
+    pub verdict: Option<String>,
+    pub since: Option<u64>,
+    pub until: Option<u64>,
+    /// A substring of the detail.
+    pub text: Option<String>,
+    pub limit: Option<usize>,
+}
+
+/// `GET /audit` answered: the matching records and whether the whole chain verifies.
+#[derive(Debug, Serialize)]
+pub struct AuditView {
+    pub chain: ChainStatus,
+    #[serde(serialize_with = "sorted")]
+    pub records: Vec<Record>,
+}
+
+/// The audit chain's verification.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum ChainStatus {
+    Verified {
+        files: usize,
+        /// The last record's hash: the anchor to copy elsewhere.
+        last_hash: String,
+        records: u64,
+        /// Always `true`.
+        verified: bool,
+    },
+    Broken {
+        /// The first bad entry.
+        error: String,
+        /// Always `false`.
+        verified: bool,
+    },
+}
+
+impl From<crate::auth::setup::TotpEnrolment> for TotpEnrolment {
+    fn from(enrolment: crate::auth::setup::TotpEnrolment) -> TotpEnrolment {
+        TotpEnrolment {
+            otpauth_uri: enrolment.otpauth_uri,
+            qr_svg: enrolment.qr_svg,
+            secret: enrolment.secret_base32,
+        }
+    }
+}
