@@ -115,7 +115,7 @@ fn json_report() {
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(report["all_allowed"], false);
     assert_eq!(
-        report["steps"][0]["verdict"]["rule"],
+        report["steps"][0]["verdict"]["rule_id"],
         "btrfs.filesystem.show"
     );
     assert_eq!(

@@ -163,7 +163,7 @@
  * @typedef {object} PluginInfo
  * @property {string} name
  * @property {string} version
- * @property {'planner' | 'authpolicy'} kind
+ * @property {'planner' | 'auth-policy'} kind
  * @property {string} api_version
  * @property {string} sha256
  * @property {string[]} scope Allowlist rule ids.

@@ -83,9 +83,7 @@ impl Cache {
             return Ok((component, CacheOutcome::Hit));
         }
         let artefact = engine.precompile_component(wasm)?;
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        fs::write(&tmp, &artefact)?;
-        fs::rename(&tmp, &path)?;
+        nos_fs::write_atomic(&path, &artefact, 0o600)?;
         Ok((deserialize(engine, &path)?, CacheOutcome::Miss))
     }
 }
@@ -93,8 +91,8 @@ impl Cache {
 #[allow(unsafe_code)]
 fn deserialize(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
     // SAFETY: `deserialize_file` trusts the file to be an artefact wasmtime produced. Only this
-    // module writes into the cache directory (as the host's own user, via rename so no torn
-    // file is visible), `Cache::open` refuses a directory others can write, and the file name
+    // module writes into the cache directory (as the host's own user, through
+    // `nos_fs::write_atomic`, so no torn file is visible), `Cache::open` refuses a directory others can write, and the file name
     // binds the component hash and the engine's compatibility hash, which wasmtime re-checks
     // in the artefact's header.
     unsafe { Component::deserialize_file(engine, path) }

@@ -3,8 +3,6 @@
 //! Exit status: 0 when the agent ran the request successfully, 1 when it rejected it, the command
 //! failed, or the agent answered with an error.
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -209,22 +207,13 @@ pub fn main(cmd: AgentCmd) -> anyhow::Result<std::process::ExitCode> {
 
 /// Replaces `path` with the token (mode 0600, owned by `owner` when given), atomically.
 fn write_token(path: &Path, token: &str, owner: Option<(u32, u32)>) -> anyhow::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("{}", tmp.display()))?;
-    if let Some((uid, gid)) = owner {
-        std::os::unix::fs::fchown(&file, Some(uid), Some(gid))
-            .with_context(|| format!("chown {}", tmp.display()))?;
-    }
-    file.write_all(token.as_bytes())?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("{}", path.display()))?;
-    Ok(())
+    let written = match owner {
+        Some((uid, gid)) => {
+            nos_fs::write_atomic_owned(path, token.as_bytes(), 0o600, nos_fs::Owner { uid, gid })
+        }
+        None => nos_fs::write_atomic(path, token.as_bytes(), 0o600),
+    };
+    written.with_context(|| format!("{}", path.display()))
 }
 
 fn report(response: &ResponseBody, json: bool) -> anyhow::Result<std::process::ExitCode> {

@@ -209,38 +209,14 @@ fn verdict_text(verdict: &StepVerdict) -> String {
     }
 }
 
-fn verdict_json(verdict: &StepVerdict) -> serde_json::Value {
-    match verdict {
-        StepVerdict::Allowed { rule_id, canonical } => {
-            json!({"allowed": true, "rule": rule_id, "runs": canonical})
-        }
-        StepVerdict::Rejected { reason } => json!({"allowed": false, "reason": reason}),
-    }
-}
-
+/// The `--json` report: each step in the canonical form the API shows and a plan's sha256 covers
+/// (`nos_host::pipeline::canonical`).
 pub fn to_json(plugin: &str, sha256: &str, checked: &CheckedPlan) -> serde_json::Value {
-    let steps: Vec<_> = checked
-        .steps()
-        .iter()
-        .map(|checked_step| {
-            let step = checked_step.step();
-            json!({
-                "id": step.id,
-                "title": step.title,
-                "effect": step.effect.to_string(),
-                "request": step.request.to_string(),
-                "verdict": verdict_json(checked_step.verdict()),
-                "rollback": step.rollback.as_ref().map(|r| r.to_string()),
-                "rollback_verdict": checked_step.rollback().map(verdict_json),
-                "confirmation": step.confirmation,
-            })
-        })
-        .collect();
     json!({
         "plugin": plugin,
         "sha256": sha256,
         "all_allowed": checked.all_allowed(),
-        "steps": steps,
+        "steps": nos_host::pipeline::canonical::steps(checked),
         "warnings": checked.warnings(),
     })
 }

@@ -113,7 +113,7 @@ fn plugin_view(name: String, plugin: &Planner, grant: PluginGrant) -> PluginView
         enabled: grant.enabled,
         granted: grant.granted,
         input_schema,
-        kind: format!("{:?}", manifest.kind).to_lowercase(),
+        kind: manifest.kind.to_string(),
         name,
         scope: manifest.scope.iter().map(str::to_string).collect(),
         sha256: manifest.sha256.clone(),
