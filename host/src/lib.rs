@@ -21,6 +21,7 @@ pub mod session;
 pub mod state;
 pub mod store;
 pub mod sysfs_btrfs;
+pub mod terminal;
 pub mod unpoisoned;
 
 pub use http::app;

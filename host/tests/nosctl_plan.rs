@@ -27,12 +27,12 @@ fn describe(args: &[&str], output: &Output) -> String {
     )
 }
 
-/// Run `nosctl plan` with `input` written to a temporary file; return the exit code and stdout.
-fn plan(plugin: &str, input: &str, extra: &[&str]) -> (i32, String) {
+/// Runs `nosctl plan` with `input` written to a temporary file.
+fn run_plan(plugin: &str, input: &str, extra: &[&str]) -> (Vec<String>, Output) {
     let dir = tempfile::tempdir().unwrap();
     let input_path = dir.path().join("input.json");
     std::fs::write(&input_path, input).unwrap();
-    let mut args = vec![
+    let args: Vec<String> = [
         "plan",
         "--plugin",
         plugin,
@@ -42,9 +42,19 @@ fn plan(plugin: &str, input: &str, extra: &[&str]) -> (i32, String) {
         input_path.to_str().unwrap(),
         "--allowlist",
         ALLOWLIST,
-    ];
-    args.extend_from_slice(extra);
-    let output = nosctl(&args);
+    ]
+    .iter()
+    .chain(extra)
+    .map(|arg| (*arg).to_owned())
+    .collect();
+    let output = nosctl(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    (args, output)
+}
+
+/// `nosctl plan`'s exit code and stdout.
+fn plan(plugin: &str, input: &str, extra: &[&str]) -> (i32, String) {
+    let (args, output) = run_plan(plugin, input, extra);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let code = output
         .status
         .code()
@@ -74,6 +84,18 @@ fn exit_codes() {
         "input the planner calls invalid"
     );
     assert_eq!(plan(HOSTILE_PANIC, "{}", &[]).0, 3);
+    // The guest's panic text reaches the terminal escaped: no ESC, BEL or CR, no line of its own.
+    let (_, panicked) = run_plan(HOSTILE_PANIC, "{}", &[]);
+    let stderr = String::from_utf8_lossy(&panicked.stderr);
+    assert!(
+        stderr.contains("\\u{1b}[2K\\u{d}\\u{a}0 rejected\\u{7}"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(['\u{1b}', '\u{7}', '\r']), "{stderr:?}");
+    assert!(
+        !stderr.lines().any(|line| line.starts_with("0 rejected")),
+        "{stderr}"
+    );
     assert_eq!(plan(HOSTILE_BAD_HASH, "{}", &[]).0, 3);
     assert_eq!(plan(HOSTILE_WASI_SOCKETS, "{}", &[]).0, 3);
     let missing = nosctl(&[

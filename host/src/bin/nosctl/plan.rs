@@ -14,6 +14,7 @@ use nos_host::facts::Facts;
 use nos_host::plan::check::{self, CheckedPlan, StepVerdict};
 use nos_host::plan::types::Refusal;
 use nos_host::plugin::{HostConfig, PluginHost};
+use nos_host::terminal::safe;
 use serde_json::json;
 
 /// Largest facts or input file read, in bytes.
@@ -78,11 +79,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     // What the plugin logged goes to stderr, for its author; stdout stays the report.
     for entry in &call.log.entries {
-        eprintln!(
-            "plugin log [{:?}] {}",
-            entry.level,
-            entry.message.escape_debug()
-        );
+        eprintln!("plugin log [{:?}] {}", entry.level, safe(&entry.message));
     }
     if call.log.n_dropped > 0 {
         eprintln!("plugin log: {} more entries dropped", call.log.n_dropped);
@@ -100,7 +97,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     json!({"plugin": plugin.manifest().name, "refused": refusal.to_string()})
                 );
             } else {
-                println!("planner {} {refusal}", plugin.manifest().name);
+                println!(
+                    "planner {} {}",
+                    plugin.manifest().name,
+                    safe(&refusal.to_string())
+                );
             }
             return Ok(ExitCode::from(code));
         }
@@ -128,7 +129,7 @@ fn plugin_failed(message: &str, json: bool) -> ExitCode {
     if json {
         println!("{}", json!({"plugin_failed": message}));
     } else {
-        eprintln!("nosctl: {message}");
+        eprintln!("nosctl: {}", safe(message));
     }
     ExitCode::from(EXIT_PLUGIN_FAILED)
 }
@@ -177,18 +178,22 @@ pub fn to_text(plugin: &str, sha256: &str, checked: &CheckedPlan) -> String {
         out.push_str(&format!(
             "{:>3}. {} [{}] {}\n",
             step_idx + 1,
-            step.id,
+            safe(&step.id),
             step.effect,
-            step.title
+            safe(&step.title)
         ));
-        out.push_str(&format!("     request:  {}\n", step.request));
+        out.push_str(&format!(
+            "     request:  {}\n",
+            safe(&step.request.to_string())
+        ));
         out.push_str(&format!(
             "     verdict:  {}\n",
             verdict_text(checked_step.verdict())
         ));
         if let (Some(rollback), Some(verdict)) = (&step.rollback, checked_step.rollback()) {
             out.push_str(&format!(
-                "     rollback: {rollback} ({})\n",
+                "     rollback: {} ({})\n",
+                safe(&rollback.to_string()),
                 verdict_text(verdict)
             ));
         }
@@ -197,15 +202,17 @@ pub fn to_text(plugin: &str, sha256: &str, checked: &CheckedPlan) -> String {
         }
     }
     for warning in checked.warnings() {
-        out.push_str(&format!("warning: {warning}\n"));
+        out.push_str(&format!("warning: {}\n", safe(warning)));
     }
     out
 }
 
 fn verdict_text(verdict: &StepVerdict) -> String {
     match verdict {
-        StepVerdict::Allowed { rule_id, canonical } => format!("allowed by {rule_id}: {canonical}"),
-        StepVerdict::Rejected { reason } => format!("REJECTED: {reason}"),
+        StepVerdict::Allowed { rule_id, canonical } => {
+            format!("allowed by {rule_id}: {}", safe(canonical))
+        }
+        StepVerdict::Rejected { reason } => format!("REJECTED: {}", safe(reason)),
     }
 }
 

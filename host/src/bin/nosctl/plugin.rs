@@ -2,6 +2,7 @@
 //! matches, the limits the host grants, its imports and exports, its API version and what it
 //! says about itself. Exit status: 0 the plugin loads, 3 the host refuses it, 2 malformed call.
 
+use nos_host::terminal::safe;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -38,7 +39,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             if json {
                 println!("{}", json!({"loaded": false, "error": error.to_string()}));
             } else {
-                println!("refused: {error}");
+                println!("refused: {}", safe(&error.to_string()));
             }
             return Ok(ExitCode::from(EXIT_PLUGIN_FAILED));
         }
@@ -82,17 +83,22 @@ pub fn run(args: Args) -> Result<ExitCode> {
             "scope:       {}",
             manifest.scope.iter().collect::<Vec<_>>().join(", ")
         );
-        println!("imports:     {}", loaded.imports().join(", "));
-        println!("exports:     {}", loaded.exports().join(", "));
+        println!("imports:     {}", safe(&loaded.imports().join(", ")));
+        println!("exports:     {}", safe(&loaded.exports().join(", ")));
         match &info {
             Ok(info) => {
                 println!(
                     "describe:    {} {}: {}",
-                    info.name, info.version, info.summary
+                    safe(&info.name),
+                    safe(&info.version),
+                    safe(&info.summary)
                 );
-                println!("input schema:\n{}", info.input_schema);
+                println!("input schema:");
+                for line in info.input_schema.lines() {
+                    println!("{}", safe(line));
+                }
             }
-            Err(error) => println!("describe:    failed: {error}"),
+            Err(error) => println!("describe:    failed: {}", safe(&error.to_string())),
         }
     }
     Ok(ExitCode::SUCCESS)

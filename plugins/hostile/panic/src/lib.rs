@@ -1,4 +1,4 @@
-//! Hostile test plugin: panics with a message
+//! Hostile test plugin: panics with a message that carries terminal escapes and a forged line
 #![deny(unsafe_code)]
 
 use nos_plugin_sdk::{Facts, Plan, PlanError, Planner, PluginInfo};
@@ -18,7 +18,8 @@ impl Planner for Hostile {
     fn plan(facts: &Facts, input: &str) -> Result<Plan, PlanError> {
         let _ = (facts, input);
         let devices = facts.block_devices.len();
-        panic!("planner bug: cannot handle {devices} devices")
+        // Terminal escapes and a forged line: whoever shows this text must not let it draw.
+        panic!("planner bug: cannot handle {devices} devices\u{1b}[2K\r\n0 rejected\u{7}")
     }
 }
 
