@@ -519,6 +519,68 @@ fn compile_cache_hits_after_a_miss() {
     );
 }
 
+/// The attack found from outside: another plugin's artefact moved under a verified component's
+/// name is never loaded (its tag does not verify), and neither is an artefact or a cache
+/// directory another user owns.
+#[test]
+fn compile_cache_trusts_only_its_own_artefacts() {
+    let cache_dir = tempfile::tempdir().unwrap();
+    let dir = cache_dir.path().join("cache");
+    let host = PluginHost::new(&HostConfig::new(Some(dir.clone()))).unwrap();
+    let artefacts = |dir: &Path| -> Vec<PathBuf> {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "cwasm"))
+            .collect();
+        paths.sort();
+        paths
+    };
+    host.load(Path::new(BTRFS_POOL)).unwrap();
+    let pool_artefact = artefacts(&dir).pop().unwrap();
+    host.load(Path::new(BTRFS_DEVICES)).unwrap();
+    let devices_artefact = artefacts(&dir)
+        .into_iter()
+        .find(|path| *path != pool_artefact)
+        .unwrap();
+    std::fs::copy(&devices_artefact, &pool_artefact).unwrap();
+    let planner = host.load_planner(Path::new(BTRFS_POOL)).unwrap();
+    assert_eq!(
+        planner.cache_outcome(),
+        Some(nos_host::plugin::cache::CacheOutcome::Miss),
+        "a swapped artefact was loaded"
+    );
+    assert_eq!(planner.describe().unwrap().name, "btrfs-pool");
+    // Recompiled and re-tagged: the next load hits.
+    let again = host.load_planner(Path::new(BTRFS_POOL)).unwrap();
+    assert_eq!(
+        again.cache_outcome(),
+        Some(nos_host::plugin::cache::CacheOutcome::Hit)
+    );
+
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIP compile_cache_trusts_only_its_own_artefacts (ownership half): needs root");
+        return;
+    }
+    let nobody = Some(nix::unistd::Uid::from_raw(65534));
+    nix::unistd::chown(&pool_artefact, nobody, None).unwrap();
+    let foreign = host.load_planner(Path::new(BTRFS_POOL)).unwrap();
+    assert_eq!(
+        foreign.cache_outcome(),
+        Some(nos_host::plugin::cache::CacheOutcome::Miss),
+        "an artefact another user owns was loaded"
+    );
+    nix::unistd::chown(&dir, nobody, None).unwrap();
+    let refused = PluginHost::new(&HostConfig::new(Some(dir.clone())));
+    assert!(
+        matches!(&refused, Err(PluginError::Cache(_))),
+        "a cache directory another user owns was opened"
+    );
+    if let Err(err) = refused {
+        assert!(err.to_string().contains("owned by uid 65534"), "{err}");
+    }
+}
+
 #[test]
 fn btrfs_devices() {
     let plugin = load(BTRFS_DEVICES);
