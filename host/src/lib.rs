@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod facts;
 pub mod gather;
+pub mod health;
 pub mod http;
 pub mod net;
 pub mod pipeline;

@@ -130,10 +130,10 @@ fn an_invalid_allowlist_is_exit_2_with_its_location() {
 fn overlays_in_allowlist_d_are_merged() {
     let overlay = r#"version = 1
 [[rule]]
-id = "vendor.scrub.status"
+id = "vendor.subvolume.list"
 binary = "btrfs"
 effect = "read"
-argv = ["scrub", "status", "--", "$pool"]
+argv = ["subvolume", "list", "--", "$pool"]
 params.pool = { type = "pool" }
 "#;
     let (_dir, main) = allowlist_dir(&[
@@ -148,14 +148,14 @@ params.pool = { type = "pool" }
         "check",
         "--",
         "btrfs",
-        "scrub",
-        "status",
+        "subvolume",
+        "list",
         "/srv/pool",
     ]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("vendor.scrub.status"));
+    assert!(run.stdout.contains("vendor.subvolume.list"));
     // Without the overlay the same argv is denied.
-    let plain = check("btrfs scrub status /srv/pool");
+    let plain = check("btrfs subvolume list /srv/pool");
     assert_eq!(plain.code, 1);
 }
 
@@ -326,13 +326,13 @@ fn diff_fails_when_privilege_grows() {
     // An overlay that adds a rule is growth; the gate reads overlays beside NEW.
     let (_overlay_dir, with_overlay) = allowlist_dir(&[(
         "10-more.toml",
-        "version = 1\n[[rule]]\nid = \"vendor.scrub.start\"\nbinary = \"btrfs\"\neffect = \"state\"\nargv = [\"scrub\", \"start\", \"--\", \"$pool\"]\nparams.pool = { type = \"pool\" }\n",
+        "version = 1\n[[rule]]\nid = \"vendor.quota.enable\"\nbinary = \"btrfs\"\neffect = \"state\"\nargv = [\"quota\", \"enable\", \"--\", \"$pool\"]\nparams.pool = { type = \"pool\" }\n",
     )]);
     let added = nosctl(&["allowlist", "--json", "diff", DEFAULT, path(&with_overlay)]);
     assert_eq!(added.code, 1);
     let value: serde_json::Value = serde_json::from_str(&added.stdout).expect("json");
     assert_eq!(value["grows"], true);
-    assert_eq!(value["changes"][0]["subject"], "vendor.scrub.start");
+    assert_eq!(value["changes"][0]["subject"], "vendor.quota.enable");
 
     // Removing a rule only shrinks.
     let shrink_only = std::fs::read_to_string(DEFAULT).expect("read");

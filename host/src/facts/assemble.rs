@@ -243,6 +243,7 @@ mod tests {
                 (3, fs.devices[1].path.clone()),
                 (2, fs.devices[0].path.clone()),
             ],
+            ..ShownFilesystem::default()
         }];
         let devices = lsblk::parse(&raw.lsblk, &[]).unwrap();
         let signatures = signatures(&raw);
