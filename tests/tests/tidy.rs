@@ -65,8 +65,14 @@ const RULES: &[Rule] = &[
         allowed: &["host/src/plugin/api/"],
     },
     Rule {
-        name: "the allowlist, the protocol and the plan do no IO (the allowlist reads its files in files.rs)",
-        roots: &["agent/allowlist/src", "agent/protocol/src", "host/src/plan"],
+        name: "the allowlist, the protocol, plans, facts and health do no IO (the allowlist reads its files in files.rs)",
+        roots: &[
+            "agent/allowlist/src",
+            "agent/protocol/src",
+            "host/src/plan",
+            "host/src/facts",
+            "host/src/health",
+        ],
         forbidden: &[
             "std::fs",
             "std::io::Read",
