@@ -293,7 +293,7 @@ fn e2e_btrfs_pool_lifecycle() {
     let fstab = std::fs::read_to_string(agent.dir.path().join("etc/fstab")).unwrap();
     assert!(
         fstab.contains(&format!(
-            "UUID={uuid} {tank} btrfs noatime,nosuid,nodev 0 0"
+            "UUID={uuid} {tank} btrfs noatime,nosuid,nodev,nofail,x-systemd.device-timeout=30s 0 0"
         )),
         "{fstab}"
     );

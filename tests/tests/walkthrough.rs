@@ -663,6 +663,18 @@ fn demo_walkthrough_over_http_on_loop_devices() {
         .filter_map(|step| step["verdict"]["rule_id"].as_str())
         .collect();
     assert!(rules.contains(&"mkfs.btrfs"), "{pool_plan:#}");
+    // The preview shows the fstab entry as it will be written: never blocking a boot (issue 14).
+    let fstab_step = pool_plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|step| step["verdict"]["rule_id"] == "managed.fstab")
+        .unwrap_or_else(|| panic!("no fstab step: {pool_plan:#}"));
+    let fstab_preview = fstab_step["verdict"]["canonical"].as_str().unwrap();
+    assert!(
+        fstab_preview.ends_with(",nosuid,nodev,nofail,x-systemd.device-timeout=30s"),
+        "{fstab_step:#}"
+    );
     let pool_plan_id = pool_plan["id"].as_str().unwrap().to_string();
 
     // A wrong confirmation word is refused and leaves no trace.
@@ -741,10 +753,11 @@ fn demo_walkthrough_over_http_on_loop_devices() {
     assert!(
         fstab.lines().any(|line| {
             let fields: Vec<&str> = line.split_whitespace().collect();
-            fields.len() >= 3
+            fields.len() >= 4
                 && fields[0] == format!("UUID={}", state.uuid)
                 && fields[1] == "/srv/tank"
                 && fields[2] == "btrfs"
+                && fields[3].ends_with(",nofail,x-systemd.device-timeout=30s")
         }),
         "no fstab entry for {}:\n{fstab}",
         state.uuid

@@ -89,6 +89,12 @@ pub enum DiagnosticKind {
     // Settings and binaries.
     #[error("forced_mount_options must contain `{option}`")]
     ForcedOptionMissing { option: &'static str },
+    #[error("forced_boot_options must contain `{option}`")]
+    BootOptionMissing { option: &'static str },
+    #[error(
+        "forced_boot_options may hold only `nofail` and one `x-systemd.device-timeout=<1 to {max_s}>s` (both valid in fstab and crypttab), not `{option}`"
+    )]
+    BadBootOption { option: String, max_s: u64 },
     #[error("exit state `{code}` is not an exit code from 1 to 255")]
     BadExitCode { code: String },
     #[error("sha256 `{digest}` is not 64 lowercase hex digits")]
@@ -239,6 +245,16 @@ pub enum ManagedProblem {
         expected: &'static str,
         ty: String,
         found: &'static str,
+    },
+    /// The fstab entry's options type allows an option that boot must never get: `degraded`,
+    /// or one of the forced boot options with another value.
+    #[error(
+        "params.options of managed fstab_entry has type `{ty}`, which allows `{option}`: {why}"
+    )]
+    UnsafeAtBoot {
+        ty: String,
+        option: String,
+        why: &'static str,
     },
 }
 

@@ -60,6 +60,15 @@ pub fn diff(old: &Allowlist, new: &Allowlist) -> Vec<Change> {
             );
         }
     }
+    for forced in &old_settings.forced_boot_options {
+        if !new_settings.forced_boot_options.contains(forced) {
+            add(
+                Direction::Grows,
+                "settings",
+                format!("boot option `{forced}` is no longer forced"),
+            );
+        }
+    }
 
     for new_binary in new.binaries() {
         let Some(old_binary) = old

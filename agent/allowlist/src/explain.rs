@@ -466,5 +466,23 @@ pub fn explain_managed(allowlist: &Allowlist, rule: &super::ManagedRule) -> Stri
             describe_type(allowlist, type_def)
         );
     }
+    let boot_options = allowlist.settings().forced_boot_options.join(",");
+    match rule.kind {
+        super::ManagedKind::FstabEntry => {
+            let _ = writeln!(
+                out,
+                "\nboot: {boot_options} always added to the options; never {}",
+                super::managed::NEVER_AT_BOOT.join(", ")
+            );
+        }
+        super::ManagedKind::CrypttabEntry => {
+            let _ = writeln!(
+                out,
+                "\nboot: written with the options {},{boot_options}",
+                super::managed::CRYPTTAB_TYPE
+            );
+        }
+        super::ManagedKind::MountDir | super::ManagedKind::KeyFile => {}
+    }
     out
 }

@@ -31,6 +31,11 @@ pub struct Settings {
     pub key_dir: String,
     /// Appended to every `mount_options` value when rendering; no rule can remove them.
     pub forced_mount_options: Vec<String>,
+    /// Added to every managed boot-table entry: to the options of an fstab entry (after the
+    /// forced mount options) and to the fourth field of a crypttab entry (after `luks`). Always
+    /// `nofail` and one `x-systemd.device-timeout=<n>s`, so a missing disk never stops a boot
+    /// (see `parse::settings::DEFAULT_BOOT_OPTIONS`).
+    pub forced_boot_options: Vec<String>,
     /// Limits for rules that do not set their own.
     pub default_limits: Limits,
 }

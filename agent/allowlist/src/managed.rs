@@ -8,12 +8,39 @@
 //! crypttab_entry  name, device_uuid, key       one line in nos's managed block of /etc/crypttab
 //! ```
 //!
+//! Boot safety is policy here, not in the writer: every fstab and crypttab entry carries the
+//! settings' `forced_boot_options` (`nofail` and an `x-systemd.device-timeout=`), whatever the
+//! request says, and the fstab entry's options type may not allow `degraded` (a load error, see
+//! [`NEVER_AT_BOOT`]). The explicit `mount` rule may still allow `degraded` for a confirmed repair.
+//!
 //! Pure: judges and canonicalises; the agent does the writing.
 
 use super::Allowlist;
 use super::grammar::{Effect, Kind, Origin, TypeId};
 use super::matcher::{Reason, Rejection};
 use super::value::{self, Value};
+
+/// Boot goes on without the entry when its device is missing: systemd makes the mount (or the
+/// crypt setup) only *wanted* by `local-fs.target` (`cryptsetup.target`), not required, so a
+/// missing pool disk no longer drops the machine into emergency mode (systemd #5836).
+pub const NOFAIL: &str = "nofail";
+/// The option that bounds how long systemd waits for the entry's device to appear (its default
+/// is `DefaultDeviceTimeoutSec=`, 90 s); valid in fstab (systemd.mount(5)) and crypttab(5).
+pub const DEVICE_TIMEOUT_OPTION: &str = "x-systemd.device-timeout=";
+/// Longest device timeout `forced_boot_options` may set, in seconds.
+pub const MAX_DEVICE_TIMEOUT_S: u64 = 600;
+/// The boot options when `[settings]` sets none. 30 s: a present disk shows up within a few
+/// seconds of udev starting and a 3.5" disk spins up in 5 to 15 s, so 30 s is twice the slowest
+/// healthy case; a missing disk then fails its entry after a third of systemd's default 90 s, and
+/// units ordered after the pool (shares, backups) wait no longer than that. A disk slower than
+/// this costs an unmounted pool (`nofail`), never a boot.
+pub const DEFAULT_BOOT_OPTIONS: [&str; 2] = [NOFAIL, "x-systemd.device-timeout=30s"];
+/// Mount options an fstab entry's options type may not allow: a pool is never mounted
+/// `degraded` at boot, only by an explicit, confirmed mount. `ro` stays allowed (read-only at
+/// boot is safe).
+pub const NEVER_AT_BOOT: [&str; 1] = ["degraded"];
+/// The first item of a crypttab entry's options: the device is LUKS; the boot options follow.
+pub const CRYPTTAB_TYPE: &str = "luks";
 
 /// What may be managed. Each kind has a fixed set of fields.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -91,8 +118,10 @@ pub struct ManagedRule {
 }
 
 /// A request to change a managed file, as the allowlist judges it (the socket carries its wire
-/// form, `nos_protocol::ManagedRequest`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// form, `nos_protocol::ManagedRequest`; the corpus of [`crate::testcases`] spells it as
+/// `managed = { kind = "fstab_entry", uuid = …, target = …, options = … }`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ManagedRequest {
     MountDir {
         path: String,
@@ -113,23 +142,36 @@ pub enum ManagedRequest {
 }
 
 impl std::fmt::Display for ManagedRequest {
-    /// The entry as people read it: `mount dir …`, `key file …`, `fstab UUID=… <target> btrfs
-    /// <options>`, `crypttab <name> UUID=… <key> luks`.
+    /// The entry as requested, as people read it: `mount dir …`, `key file …`, `fstab UUID=…
+    /// <target> btrfs <options>`, `crypttab <name> UUID=… <key> luks`. A [`ManagedMatch`] shows
+    /// the entry as it will be written.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ManagedRequest::MountDir { path } => write!(f, "mount dir {path}"),
-            ManagedRequest::KeyFile { path } => write!(f, "key file {path}"),
-            ManagedRequest::FstabEntry {
-                uuid,
-                target,
-                options,
-            } => write!(f, "fstab UUID={uuid} {target} btrfs {options}"),
-            ManagedRequest::CrypttabEntry {
-                name,
-                device_uuid,
-                key,
-            } => write!(f, "crypttab {name} UUID={device_uuid} {key} luks"),
-        }
+        describe(f, self, CRYPTTAB_TYPE)
+    }
+}
+
+/// `request` for people, with `crypttab_options` as a crypttab entry's fourth field.
+fn describe(
+    f: &mut std::fmt::Formatter<'_>,
+    request: &ManagedRequest,
+    crypttab_options: &str,
+) -> std::fmt::Result {
+    match request {
+        ManagedRequest::MountDir { path } => write!(f, "mount dir {path}"),
+        ManagedRequest::KeyFile { path } => write!(f, "key file {path}"),
+        ManagedRequest::FstabEntry {
+            uuid,
+            target,
+            options,
+        } => write!(f, "fstab UUID={uuid} {target} btrfs {options}"),
+        ManagedRequest::CrypttabEntry {
+            name,
+            device_uuid,
+            key,
+        } => write!(
+            f,
+            "crypttab {name} UUID={device_uuid} {key} {crypttab_options}"
+        ),
     }
 }
 
@@ -181,6 +223,27 @@ pub struct ManagedMatch {
     /// (`path` of `mount_dir`, `target` of `fstab_entry`), `None` for kinds without one: the
     /// agent creates no mount directory deeper than this below its root.
     pub mount_depth: Option<usize>,
+    /// The settings' `forced_boot_options` for an fstab or crypttab entry (an fstab entry's
+    /// canonical options already end with them), empty for the other kinds.
+    pub boot_options: Vec<String>,
+}
+
+impl ManagedMatch {
+    /// The fourth field of a crypttab line: `luks` and the boot options,
+    /// `luks,nofail,x-systemd.device-timeout=30s` by default.
+    pub fn crypttab_options(&self) -> String {
+        std::iter::once(CRYPTTAB_TYPE)
+            .chain(self.boot_options.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+impl std::fmt::Display for ManagedMatch {
+    /// The entry as it will be written, every forced option included: what a plan shows.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        describe(f, &self.request, &self.crypttab_options())
+    }
 }
 
 pub(super) fn check(
@@ -212,6 +275,13 @@ pub(super) fn check(
             },
         );
     }
+    // Only the two boot tables get the boot options; an fstab entry's go into its options.
+    let boot_options = match kind {
+        ManagedKind::FstabEntry | ManagedKind::CrypttabEntry => {
+            allowlist.settings.forced_boot_options.clone()
+        }
+        ManagedKind::MountDir | ManagedKind::KeyFile => Vec::new(),
+    };
     let mut values = Vec::new();
     let mut mount_depth = None;
     for ((field, _), (token, ty)) in kind
@@ -224,7 +294,7 @@ pub(super) fn check(
             mount_depth = Some(spec.max_depth);
         }
         let printable = token.chars().all(|ch| ch.is_ascii_graphic());
-        match value::check(&allowlist.types, type_def, token) {
+        match value::check_forcing(&allowlist.types, type_def, token, &boot_options) {
             Ok(value) if printable => values.push(value),
             Ok(_) => {
                 let (at, ch) = token
@@ -268,6 +338,7 @@ pub(super) fn check(
         request,
         values,
         mount_depth,
+        boot_options,
     })
 }
 

@@ -215,6 +215,19 @@ pub fn escape(token: &str) -> String {
 
 /// Checks `token` against the type `ty` of the allowlist whose types are `types`.
 pub fn check(types: &[TypeDef], ty: &TypeDef, token: &str) -> Result<Value, ValueError> {
+    check_forcing(types, ty, token, &[])
+}
+
+/// [`check`], where a `mount_options` value also gets `extra_forced` as forced options: accepted
+/// when the token gives them, never counted against `max_items`, appended when missing, so each
+/// is in the value exactly once. An fstab entry's options get the settings' boot options this
+/// way ([`crate::managed`]). `extra_forced` means nothing to the other kinds.
+pub fn check_forcing(
+    types: &[TypeDef],
+    ty: &TypeDef,
+    token: &str,
+    extra_forced: &[String],
+) -> Result<Value, ValueError> {
     if token.is_empty() {
         return Err(ValueError::Empty);
     }
@@ -248,7 +261,7 @@ pub fn check(types: &[TypeDef], ty: &TypeDef, token: &str) -> Result<Value, Valu
         Kind::Devid { max } => check_int(token, 1, *max).map(Value::Devid),
         Kind::Uuid => check_uuid(token).map(|()| Value::Uuid(token.to_owned())),
         Kind::MountOptions(spec) => {
-            check_mount_options(types, spec, token).map(Value::MountOptions)
+            check_mount_options(types, spec, extra_forced, token).map(Value::MountOptions)
         }
     }
 }
@@ -456,21 +469,24 @@ fn check_uuid(token: &str) -> Result<(), ValueError> {
 }
 
 /// ```text
-/// options = item *( "," item ) ; item = one of the declared patterns ; keys distinct
+/// options = item *( "," item ) ; item = a forced option or one of the declared patterns
+///                                ; keys distinct
 /// ```
 fn check_mount_options(
     types: &[TypeDef],
     spec: &MountOptionsSpec,
+    extra_forced: &[String],
     token: &str,
 ) -> Result<Vec<String>, ValueError> {
     let mut items: Vec<String> = Vec::new();
     let mut keys: Vec<&str> = Vec::new();
     let mut n_requested = 0;
+    let forced = || spec.forced.iter().chain(extra_forced);
     for item in token.split(',') {
         if item.is_empty() {
             return Err(ValueError::OptionEmptyItem);
         }
-        let key = match spec.forced.iter().find(|forced| forced.as_str() == item) {
+        let key = match forced().find(|forced| forced.as_str() == item) {
             Some(forced) => forced.as_str(),
             None => {
                 n_requested += 1;
@@ -491,7 +507,7 @@ fn check_mount_options(
         keys.push(key);
         items.push(item.to_owned());
     }
-    for forced in &spec.forced {
+    for forced in forced() {
         if !items.contains(forced) {
             items.push(forced.clone());
         }

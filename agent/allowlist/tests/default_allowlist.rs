@@ -35,6 +35,12 @@ fn corpus_passes() {
         .rules()
         .iter()
         .map(|rule| rule.id.as_str())
+        .chain(
+            allowlist
+                .managed_rules()
+                .iter()
+                .map(|rule| rule.id.as_str()),
+        )
         .filter(|id| !cases.iter().any(|case| case.rule.as_deref() == Some(*id)))
         .collect();
     assert!(
@@ -46,7 +52,7 @@ fn corpus_passes() {
         .filter_map(|outcome| {
             outcome
                 .failure
-                .map(|failure| format!("{:?}: {failure}", outcome.case.argv))
+                .map(|failure| format!("{}: {failure}", outcome.case.subject()))
         })
         .collect();
     assert!(

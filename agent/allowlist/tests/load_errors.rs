@@ -425,6 +425,71 @@ params.mode = { type = "pool" }
     );
 }
 
+/// Issue 14: the boot options are closed, each exactly once, and none may be left out.
+#[test]
+fn issue_14_forced_boot_options_are_nofail_and_one_device_timeout() {
+    check_errors(
+        "[settings]\nforced_boot_options = [\"nofail\"]\n",
+        None,
+        expect![[r#"
+            main.toml:16:23: forced_boot_options must contain `x-systemd.device-timeout=`"#]],
+    );
+    check_errors(
+        "[settings]\nforced_boot_options = [\"x-systemd.device-timeout=30s\", \"nofail\", \"nofail\"]\n",
+        None,
+        expect![[r#"
+            main.toml:16:23: boot option `nofail` appears twice"#]],
+    );
+    check_errors(
+        "[settings]\nforced_boot_options = [\"nofail\", \"x-systemd.device-timeout=0s\", \"noauto\", \"x-systemd.device-timeout=30\"]\n",
+        None,
+        expect![[r#"
+            main.toml:16:23: forced_boot_options may hold only `nofail` and one `x-systemd.device-timeout=<1 to 600>s` (both valid in fstab and crypttab), not `x-systemd.device-timeout=0s`
+            main.toml:16:23: forced_boot_options may hold only `nofail` and one `x-systemd.device-timeout=<1 to 600>s` (both valid in fstab and crypttab), not `noauto`
+            main.toml:16:23: forced_boot_options may hold only `nofail` and one `x-systemd.device-timeout=<1 to 600>s` (both valid in fstab and crypttab), not `x-systemd.device-timeout=30`
+            main.toml:16:23: forced_boot_options must contain `x-systemd.device-timeout=`"#]],
+    );
+    check_errors(
+        "[settings]\nforced_boot_options = []\n",
+        None,
+        expect![[r#"
+            main.toml:16:23: forced_boot_options must contain `nofail`
+            main.toml:16:23: forced_boot_options must contain `x-systemd.device-timeout=`"#]],
+    );
+}
+
+/// Issue 14: an fstab entry's options type may not allow `degraded` (a pool is never mounted
+/// degraded at boot) nor a forced boot option's key (the request cannot change the timeout); a
+/// mount rule's type may allow `degraded`.
+#[test]
+fn issue_14_fstab_options_never_boot_degraded() {
+    check_errors(
+        r#"[[type]]
+name = "uuid"
+kind = "uuid"
+[[type]]
+name = "secs"
+kind = "int"
+[[type]]
+name = "opts"
+kind = "mount_options"
+allow = ["noatime", "degraded", "x-systemd.device-timeout=$secs", "nofail", "ro"]
+[[managed]]
+id = "fstab"
+kind = "fstab_entry"
+effect = "state"
+params.uuid = { type = "uuid" }
+params.target = { type = "pool" }
+params.options = { type = "opts" }
+"#,
+        None,
+        expect![[r#"
+            main.toml:31:18: params.options of managed fstab_entry has type `opts`, which allows `degraded`: a pool is never mounted degraded at boot (the mount rule may allow it for a confirmed repair)
+            main.toml:31:18: params.options of managed fstab_entry has type `opts`, which allows `x-systemd.device-timeout=<value>`: [settings] forced_boot_options sets it for every fstab entry
+            main.toml:31:18: params.options of managed fstab_entry has type `opts`, which allows `nofail`: [settings] forced_boot_options sets it for every fstab entry"#]],
+    );
+}
+
 /// Callers match on what went wrong, not on its words.
 #[test]
 fn diagnostics_are_typed() {

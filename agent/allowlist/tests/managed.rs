@@ -123,7 +123,7 @@ fn rejects_entries_outside_the_grammar() {
             target: "/srv/pool".into(),
             options: "noatime suid".into(),
         },
-        "options `noatime suid` is not a valid btrfs_options: it has the mount option `noatime suid`, which is not allowed (closest rule: managed.fstab)",
+        "options `noatime suid` is not a valid fstab_options: it has the mount option `noatime suid`, which is not allowed (closest rule: managed.fstab)",
     );
     check(
         Ensure,
@@ -132,7 +132,7 @@ fn rejects_entries_outside_the_grammar() {
             target: "/srv/pool".into(),
             options: "noatime\n/dev/sda / ext4".into(),
         },
-        "options `noatime\\u{a}/dev/sda / ext4` is not a valid btrfs_options: it has the mount option `noatime\\u{a}/dev/sda / ext4`, which is not allowed (closest rule: managed.fstab)",
+        "options `noatime\\u{a}/dev/sda / ext4` is not a valid fstab_options: it has the mount option `noatime\\u{a}/dev/sda / ext4`, which is not allowed (closest rule: managed.fstab)",
     );
     check(
         Ensure,
@@ -172,7 +172,57 @@ fn canonical_fstab_options_carry_the_forced_ones() {
         ManagedRequest::FstabEntry {
             uuid: UUID.into(),
             target: "/srv/pool".into(),
-            options: "noatime,nosuid,nodev".into()
+            options: "noatime,nosuid,nodev,nofail,x-systemd.device-timeout=30s".into()
         }
     );
+    assert_eq!(
+        matched.boot_options,
+        ["nofail", "x-systemd.device-timeout=30s"]
+    );
+    assert_eq!(
+        matched.to_string(),
+        format!(
+            "fstab UUID={UUID} /srv/pool btrfs noatime,nosuid,nodev,nofail,x-systemd.device-timeout=30s"
+        )
+    );
+}
+
+/// Issue 14: a crypttab entry is written with `luks` and the boot options; the request as sent
+/// still reads `luks`, the match as it will be written.
+#[test]
+fn issue_14_crypttab_options_carry_the_boot_options() {
+    let request = ManagedRequest::CrypttabEntry {
+        name: "luks-pool-0".into(),
+        device_uuid: UUID.into(),
+        key: "/etc/nos/keys/pool.key".into(),
+    };
+    let ManagedVerdict::Allowed(matched) =
+        default_allowlist().check_managed(ManagedAction::Ensure, &request)
+    else {
+        panic!("rejected")
+    };
+    assert_eq!(
+        matched.crypttab_options(),
+        "luks,nofail,x-systemd.device-timeout=30s"
+    );
+    assert_eq!(
+        request.to_string(),
+        format!("crypttab luks-pool-0 UUID={UUID} /etc/nos/keys/pool.key luks")
+    );
+    assert_eq!(
+        matched.to_string(),
+        format!(
+            "crypttab luks-pool-0 UUID={UUID} /etc/nos/keys/pool.key luks,nofail,x-systemd.device-timeout=30s"
+        )
+    );
+    // Other kinds get no boot options.
+    let ManagedVerdict::Allowed(dir) = default_allowlist().check_managed(
+        ManagedAction::Ensure,
+        &ManagedRequest::MountDir {
+            path: "/srv/pool".into(),
+        },
+    ) else {
+        panic!("rejected")
+    };
+    assert!(dir.boot_options.is_empty());
 }

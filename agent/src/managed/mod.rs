@@ -131,6 +131,7 @@ pub fn apply(config: &ManagedConfig, matched: &ManagedMatch) -> Result<Applied, 
             token("name", name)?,
             token("device uuid", device_uuid)?,
             token("key", key)?,
+            token("crypttab options", &matched.crypttab_options())?,
         ),
     };
     let path = config.path_of(entry.table);
@@ -292,7 +293,7 @@ mod tests {
         assert_eq!(
             text,
             format!(
-                "# static\n/dev/vda / ext4 defaults 0 1\n{BLOCK_BEGIN}\nUUID={UUID} {tank} btrfs noatime,nosuid,nodev 0 0\n{BLOCK_END}\n"
+                "# static\n/dev/vda / ext4 defaults 0 1\n{BLOCK_BEGIN}\nUUID={UUID} {tank} btrfs noatime,nosuid,nodev,nofail,x-systemd.device-timeout=30s 0 0\n{BLOCK_END}\n"
             )
         );
         assert_eq!(
@@ -311,6 +312,49 @@ mod tests {
         );
     }
 
+    /// Issue 14: whatever boot options the request gives, the line carries each exactly once,
+    /// and an fstab entry never mounts degraded.
+    #[test]
+    fn issue_14_boot_options_are_written_once() {
+        let dir = scratch();
+        let tank = dir.path().join("mnt/tank").display().to_string();
+        let fstab_entry = |options: &str| ManagedRequest::FstabEntry {
+            uuid: UUID.into(),
+            target: tank.clone(),
+            options: options.into(),
+        };
+        for options in [
+            "noatime",
+            "noatime,nofail",
+            "x-systemd.device-timeout=30s,noatime",
+            "nofail,x-systemd.device-timeout=30s,nosuid,nodev,noatime",
+        ] {
+            check(dir.path(), ManagedAction::Ensure, fstab_entry(options)).unwrap();
+            let text = std::fs::read_to_string(dir.path().join("fstab")).unwrap();
+            let line = text.lines().find(|line| line.starts_with("UUID=")).unwrap();
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let written: Vec<&str> = fields[3].split(',').collect();
+            for forced in ["nofail", "x-systemd.device-timeout=30s", "nosuid", "nodev"] {
+                assert_eq!(
+                    written.iter().filter(|item| **item == forced).count(),
+                    1,
+                    "{options}: {line}"
+                );
+            }
+            assert!(written.contains(&"noatime"), "{line}");
+        }
+        for options in ["noatime,degraded", "x-systemd.device-timeout=1s", "noauto"] {
+            let err = check(dir.path(), ManagedAction::Ensure, fstab_entry(options)).unwrap_err();
+            assert!(err.starts_with("rejected: "), "{options}: {err}");
+        }
+        // The rejected requests left the last good line alone.
+        let text = std::fs::read_to_string(dir.path().join("fstab")).unwrap();
+        assert!(
+            !text.contains("degraded") && text.contains("nofail"),
+            "{text}"
+        );
+    }
+
     #[test]
     fn crypttab_entry() {
         let dir = scratch();
@@ -324,7 +368,9 @@ mod tests {
         let text = std::fs::read_to_string(dir.path().join("crypttab")).unwrap();
         assert_eq!(
             text,
-            format!("{BLOCK_BEGIN}\ntank UUID={UUID} {key} luks\n{BLOCK_END}\n")
+            format!(
+                "{BLOCK_BEGIN}\ntank UUID={UUID} {key} luks,nofail,x-systemd.device-timeout=30s\n{BLOCK_END}\n"
+            )
         );
         let metadata = std::fs::metadata(dir.path().join("crypttab")).unwrap();
         assert_eq!(metadata.mode() & 0o777, 0o600);

@@ -5,10 +5,15 @@
 //! … the system's own lines …
 //! # BEGIN nos managed block: edits inside are overwritten
 //! UUID=<uuid> <target> btrfs <options> 0 0          (fstab: keyed by <target>)
-//! <name> UUID=<uuid> <key> luks                      (crypttab: keyed by <name>)
+//! <name> UUID=<uuid> <key> <options>                 (crypttab: keyed by <name>)
 //! # END nos managed block
 //! … the system's own lines …
 //! ```
+//!
+//! The options of both come from the allowlist's match, which decides them: an fstab entry's
+//! end with `nosuid,nodev,nofail,x-systemd.device-timeout=…`, a crypttab entry's are
+//! `luks,nofail,x-systemd.device-timeout=…` by default (`[settings] forced_boot_options`). This
+//! module renders what it is given and never adds or drops an option.
 //!
 //! A table without a block gets one appended; a block left empty is dropped with its markers.
 
@@ -67,12 +72,13 @@ impl Entry {
         }
     }
 
-    /// `<name> UUID=<device_uuid> <key_path> luks`, keyed by the name.
-    pub fn crypttab(name: &str, device_uuid: &str, key_path: &str) -> Entry {
+    /// `<name> UUID=<device_uuid> <key_path> <options>`, keyed by the name; `options` is the
+    /// match's `crypttab_options` (`luks,nofail,…`). The fields must already be single tokens.
+    pub fn crypttab(name: &str, device_uuid: &str, key_path: &str, options: &str) -> Entry {
         Entry {
             table: Table::Crypttab,
             key: name.to_owned(),
-            line: format!("{name} UUID={device_uuid} {key_path} luks"),
+            line: format!("{name} UUID={device_uuid} {key_path} {options}"),
         }
     }
 }
@@ -152,8 +158,12 @@ mod tests {
 
     const UUID: &str = "0b6c0e4a-1111-4222-8333-944455556666";
 
+    /// The options the default allowlist gives each table.
+    const FSTAB_OPTIONS: &str = "noatime,nosuid,nodev,nofail,x-systemd.device-timeout=30s";
+    const CRYPTTAB_OPTIONS: &str = "luks,nofail,x-systemd.device-timeout=30s";
+
     fn tank() -> Entry {
-        Entry::fstab(UUID, "/srv/tank", "noatime,nosuid,nodev")
+        Entry::fstab(UUID, "/srv/tank", FSTAB_OPTIONS)
     }
 
     fn block(lines: &[&str]) -> String {
@@ -171,14 +181,16 @@ mod tests {
     fn lines_are_the_documented_ones() {
         assert_eq!(
             tank().line,
-            format!("UUID={UUID} /srv/tank btrfs noatime,nosuid,nodev 0 0")
+            format!(
+                "UUID={UUID} /srv/tank btrfs noatime,nosuid,nodev,nofail,x-systemd.device-timeout=30s 0 0"
+            )
         );
-        let crypt = Entry::crypttab("tank", UUID, "/etc/nos/keys/tank.key");
+        let crypt = Entry::crypttab("tank", UUID, "/etc/nos/keys/tank.key", CRYPTTAB_OPTIONS);
         assert_eq!(
             (crypt.key.as_str(), crypt.line.as_str()),
             (
                 "tank",
-                "tank UUID=0b6c0e4a-1111-4222-8333-944455556666 /etc/nos/keys/tank.key luks"
+                "tank UUID=0b6c0e4a-1111-4222-8333-944455556666 /etc/nos/keys/tank.key luks,nofail,x-systemd.device-timeout=30s"
             )
         );
         assert_eq!(
@@ -227,7 +239,7 @@ mod tests {
         let removed = edit(
             &crypt,
             ManagedAction::Remove,
-            &Entry::crypttab("tank", UUID, "/k"),
+            &Entry::crypttab("tank", UUID, "/k", CRYPTTAB_OPTIONS),
         )
         .unwrap();
         assert_eq!(removed, block(&["other UUID=o /o luks"]));

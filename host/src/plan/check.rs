@@ -194,7 +194,7 @@ fn check_request(request: &Request, step: Option<&Step>, judge: &Judge<'_>) -> S
                 ManagedVerdict::Allowed(matched) => (
                     matched.rule_id.clone(),
                     matched.effect,
-                    format!("{} {}", action.as_str(), matched.request),
+                    format!("{} {matched}", action.as_str()),
                 ),
                 ManagedVerdict::Rejected(rejection) => {
                     return StepVerdict::Rejected {

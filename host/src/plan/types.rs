@@ -59,7 +59,9 @@ pub enum ManagedRequest {
     CrypttabEntry(CrypttabEntry),
 }
 
-/// `UUID=<uuid> <target> btrfs <options>` in nos's managed block of /etc/fstab.
+/// `UUID=<uuid> <target> btrfs <options>` in nos's managed block of /etc/fstab. The allowlist
+/// appends the forced mount and boot options (`nosuid,nodev,nofail,x-systemd.device-timeout=…`)
+/// to `options` and refuses `degraded`; the checked step's canonical text shows the result.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FstabEntry {
     pub uuid: String,
@@ -67,7 +69,8 @@ pub struct FstabEntry {
     pub options: Vec<String>,
 }
 
-/// `<name> UUID=<device_uuid> <key_file> luks` in nos's managed block of /etc/crypttab.
+/// `<name> UUID=<device_uuid> <key_file> luks,…` in nos's managed block of /etc/crypttab: the
+/// allowlist decides the options after `luks` (`nofail,x-systemd.device-timeout=…`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CrypttabEntry {
     pub name: String,

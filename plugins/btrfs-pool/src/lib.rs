@@ -29,6 +29,10 @@ pub const KEY_DIR: &str = "/etc/nos/keys";
 pub const DEFAULT_MOUNT_OPTIONS: [&str; 2] = ["compress=zstd:3", "noatime"];
 /// Extra default options when every device is non-rotational.
 pub const SSD_MOUNT_OPTIONS: [&str; 2] = ["ssd", "discard=async"];
+/// Options a new pool's mount and fstab entry never get: the fstab entry would boot it degraded
+/// (the allowlist refuses that too). `nofail` and the device timeout are not the planner's to
+/// set: the allowlist adds them to every fstab and crypttab entry.
+pub const REFUSED_MOUNT_OPTIONS: [&str; 1] = ["degraded"];
 
 /// The input a caller passes, as JSON (schema in [`INPUT_SCHEMA`]).
 #[derive(Debug, Deserialize)]
@@ -195,7 +199,17 @@ pub fn plan(facts: &Facts, input: &Input) -> Result<Plan, PlanError> {
     check_profile(metadata_profile, n_devices, "metadata")?;
 
     let mount_options: Vec<String> = match &input.mount_options {
-        Some(options) => options.clone(),
+        Some(options) => {
+            if let Some(refused_option) = options
+                .iter()
+                .find(|option| REFUSED_MOUNT_OPTIONS.contains(&option.as_str()))
+            {
+                return Err(invalid(format!(
+                    "mount option {refused_option:?}: a new pool is never mounted degraded, and its fstab entry must not boot it so"
+                )));
+            }
+            options.clone()
+        }
         None => {
             let mut options: Vec<String> = DEFAULT_MOUNT_OPTIONS
                 .iter()

@@ -229,6 +229,11 @@ fn refusals() {
             r#"{"devices": ["/dev/sdb"], "label": "a", "mountpoint": "/srv/a", "shell": "rm -rf /"}"#,
             "unknown field",
         ),
+        // Issue 14: the fstab entry would boot the pool degraded.
+        (
+            r#"{"devices": ["/dev/sdb"], "label": "a", "mountpoint": "/srv/a", "mount_options": ["noatime", "degraded"]}"#,
+            "a new pool is never mounted degraded",
+        ),
     ];
     for (input, needle) in cases {
         let err = PoolPlanner::plan(&facts(), input).expect_err(input);

@@ -4,13 +4,15 @@
 //! managed = "id" "=" identifier "kind" "=" managed-kind "effect" "=" effect
 //!           [ "actions" "=" actions ] *( "params." field "=" "{" "type" "=" name "}" )
 //! ```
+//! The options type of an `fstab_entry` rule must be safe at boot: it allows no `degraded` and
+//! none of the forced boot options' keys.
 
 use std::ops::Range;
 
 use super::cx::Cx;
 use super::raw::RawManaged;
-use crate::grammar::{Effect, Rule, TypeDef, TypeId};
-use crate::managed::{self, ManagedAction, ManagedKind, ManagedRule};
+use crate::grammar::{Effect, Kind, OptionPattern, Rule, Settings, TypeDef, TypeId};
+use crate::managed::{self, ManagedAction, ManagedKind, ManagedRule, NEVER_AT_BOOT};
 use crate::value::escape;
 use crate::{DiagnosticKind, ManagedProblem};
 
@@ -22,6 +24,7 @@ impl Cx<'_> {
         types: &[TypeDef],
         rules: &[Rule],
         managed_rules: &[ManagedRule],
+        settings: &Settings,
     ) -> Option<ManagedRule> {
         let id = raw.id.get_ref().clone();
         let span = raw.id.span();
@@ -84,6 +87,9 @@ impl Cx<'_> {
             }
             match types.iter().position(|ty| ty.name == raw_param.ty) {
                 Some(type_idx) if managed::fits(&types[type_idx].kind, expected) => {
+                    if kind == ManagedKind::FstabEntry {
+                        self.check_boot_safe(param.span(), &types[type_idx], settings);
+                    }
                     field_types.push(TypeId(type_idx))
                 }
                 Some(type_idx) => {
@@ -135,6 +141,40 @@ impl Cx<'_> {
             field_types,
             origin,
         })
+    }
+
+    /// An fstab entry's options type allows neither an option in [`NEVER_AT_BOOT`] nor a forced
+    /// boot option's key, so no request can boot a pool degraded or change the boot options.
+    fn check_boot_safe(&mut self, span: Range<usize>, ty: &TypeDef, settings: &Settings) {
+        let Kind::MountOptions(spec) = &ty.kind else {
+            return;
+        };
+        let boot_keys: Vec<&str> = settings
+            .forced_boot_options
+            .iter()
+            .filter_map(|option| option.split('=').next())
+            .collect();
+        for pattern in &spec.allow {
+            let why = if NEVER_AT_BOOT.contains(&pattern.key()) {
+                "a pool is never mounted degraded at boot (the mount rule may allow it for a confirmed repair)"
+            } else if boot_keys.contains(&pattern.key()) {
+                "[settings] forced_boot_options sets it for every fstab entry"
+            } else {
+                continue;
+            };
+            let option = match pattern {
+                OptionPattern::Exact(word) => word.clone(),
+                OptionPattern::Valued { prefix, .. } => format!("{prefix}<value>"),
+            };
+            self.managed_error(
+                span.clone(),
+                ManagedProblem::UnsafeAtBoot {
+                    ty: ty.name.clone(),
+                    option,
+                    why,
+                },
+            );
+        }
     }
 
     fn managed_error(&mut self, span: Range<usize>, problem: ManagedProblem) {

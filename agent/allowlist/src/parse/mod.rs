@@ -124,7 +124,7 @@ pub fn parse(sources: &[Source]) -> Result<Parsed, Vec<Diagnostic>> {
     for (source, raw) in &files {
         cx.enter(source);
         for raw_managed in &raw.managed {
-            if let Some(rule) = cx.managed(raw_managed, &types, &rules, &managed) {
+            if let Some(rule) = cx.managed(raw_managed, &types, &rules, &managed, &settings) {
                 managed.push(rule);
             }
         }

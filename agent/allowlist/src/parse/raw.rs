@@ -45,6 +45,7 @@ pub(super) struct RawSettings {
     pub(super) mount_roots: Option<Vec<Spanned<String>>>,
     pub(super) key_dir: Option<Spanned<String>>,
     pub(super) forced_mount_options: Option<Spanned<Vec<String>>>,
+    pub(super) forced_boot_options: Option<Spanned<Vec<String>>>,
     pub(super) limits: Option<Spanned<RawLimits>>,
 }
 

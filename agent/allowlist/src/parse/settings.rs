@@ -2,8 +2,10 @@
 //!
 //! ```text
 //! settings = [ "mount_roots" "=" paths ] [ "key_dir" "=" path ]
-//!            [ "forced_mount_options" "=" words ] [ "limits" "=" limits ]
-//!            ; mount_roots not empty; forced_mount_options holds nosuid and nodev
+//!            [ "forced_mount_options" "=" words ] [ "forced_boot_options" "=" words ]
+//!            [ "limits" "=" limits ]
+//!            ; mount_roots not empty; forced_mount_options holds nosuid and nodev;
+//!            ; forced_boot_options is exactly "nofail" and "x-systemd.device-timeout=" 1*DIGIT "s"
 //! limits   = [ "timeout_s" "=" 1..86400 ] [ "kill_after_s" "=" 0..86400 ]
 //!            [ "max_stdout" "=" 0..64MiB ] [ "max_stderr" "=" 0..64MiB ]
 //!            [ "exit_states" "=" "{" *( code "=" state ) "}" ]      ; code 1..255
@@ -20,6 +22,8 @@ use super::cx::{Cx, wide};
 use super::raw::{RawLimits, RawSettings};
 use crate::DiagnosticKind;
 use crate::grammar::{Limits, Settings};
+use crate::managed::{DEFAULT_BOOT_OPTIONS, DEVICE_TIMEOUT_OPTION, MAX_DEVICE_TIMEOUT_S, NOFAIL};
+use crate::value::{check_int, escape};
 
 /// Longest timeout a rule may set: one day.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
@@ -48,6 +52,10 @@ pub(super) fn default_settings() -> Settings {
             .collect(),
         key_dir: DEFAULT_KEY_DIR.to_owned(),
         forced_mount_options: REQUIRED_FORCED_OPTIONS
+            .iter()
+            .map(|option| (*option).to_owned())
+            .collect(),
+        forced_boot_options: DEFAULT_BOOT_OPTIONS
             .iter()
             .map(|option| (*option).to_owned())
             .collect(),
@@ -98,6 +106,13 @@ impl Cx<'_> {
             }
             None => defaults.forced_mount_options,
         };
+        let forced_boot_options = match &raw.forced_boot_options {
+            Some(forced) => {
+                self.check_boot_options(forced);
+                forced.get_ref().clone()
+            }
+            None => defaults.forced_boot_options,
+        };
         let default_limits = match &raw.limits {
             Some(limits) => self.limits(limits.span(), limits.get_ref(), &defaults.default_limits),
             None => defaults.default_limits,
@@ -106,7 +121,58 @@ impl Cx<'_> {
             mount_roots,
             key_dir,
             forced_mount_options,
+            forced_boot_options,
             default_limits,
+        }
+    }
+
+    /// The boot options are closed: `nofail` and one device timeout, each exactly once, since
+    /// both tables must accept every one of them.
+    ///
+    /// ```text
+    /// boot-options = "[" boot-option *( "," boot-option ) "]"   ; each of the two exactly once
+    /// boot-option  = "nofail" / "x-systemd.device-timeout=" 1..600 "s"
+    /// ```
+    fn check_boot_options(&mut self, forced: &Spanned<Vec<String>>) {
+        let span = forced.span();
+        let mut seen: Vec<&'static str> = Vec::new();
+        for option in forced.get_ref() {
+            let key = if option == NOFAIL {
+                NOFAIL
+            } else if option
+                .strip_prefix(DEVICE_TIMEOUT_OPTION)
+                .and_then(|rest| rest.strip_suffix('s'))
+                .is_some_and(|seconds| check_int(seconds, 1, MAX_DEVICE_TIMEOUT_S).is_ok())
+            {
+                DEVICE_TIMEOUT_OPTION
+            } else {
+                self.error(
+                    span.clone(),
+                    DiagnosticKind::BadBootOption {
+                        option: escape(option),
+                        max_s: MAX_DEVICE_TIMEOUT_S,
+                    },
+                );
+                continue;
+            };
+            if seen.contains(&key) {
+                self.error(
+                    span.clone(),
+                    DiagnosticKind::Repeated {
+                        what: "boot option",
+                        name: key.trim_end_matches('=').to_owned(),
+                    },
+                );
+            }
+            seen.push(key);
+        }
+        for required in [NOFAIL, DEVICE_TIMEOUT_OPTION] {
+            if !seen.contains(&required) {
+                self.error(
+                    span.clone(),
+                    DiagnosticKind::BootOptionMissing { option: required },
+                );
+            }
         }
     }
 

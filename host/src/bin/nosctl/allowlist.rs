@@ -78,7 +78,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             if args.json {
                 let rows: Vec<_> = outcomes
                     .iter()
-                    .map(|outcome| json!({"argv": outcome.case.argv, "failure": outcome.failure}))
+                    .map(|outcome| json!({"argv": outcome.case.argv, "subject": outcome.case.subject(), "failure": outcome.failure}))
                     .collect();
                 println!(
                     "{}",
@@ -88,7 +88,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 for outcome in outcomes.iter().filter(|outcome| outcome.failure.is_some()) {
                     println!(
                         "FAIL {}\n     {}",
-                        outcome.case.argv.join(" "),
+                        outcome.case.subject(),
                         outcome.failure.as_deref().unwrap_or_default()
                     );
                 }

@@ -162,7 +162,20 @@ fn managed_steps() {
         step(Request::Ensure(fstab.clone()), Effect::State, None),
         &all,
         expect![
-            "allowed by managed.fstab: ensure fstab UUID=5f0c7a8e-1b2c-4d3e-8f40-123456789abc /srv/tank btrfs compress=zstd:3,noatime,nosuid,nodev"
+            "allowed by managed.fstab: ensure fstab UUID=5f0c7a8e-1b2c-4d3e-8f40-123456789abc /srv/tank btrfs compress=zstd:3,noatime,nosuid,nodev,nofail,x-systemd.device-timeout=30s"
+        ],
+    );
+    // Issue 14: a planner cannot have a pool mounted degraded at boot.
+    let degraded = ManagedRequest::FstabEntry(FstabEntry {
+        uuid: "5f0c7a8e-1b2c-4d3e-8f40-123456789abc".into(),
+        target: "/srv/tank".into(),
+        options: vec!["degraded".into(), "noatime".into()],
+    });
+    check_step(
+        step(Request::Ensure(degraded), Effect::State, None),
+        &all,
+        expect![
+            "rejected: options `degraded,noatime` is not a valid fstab_options: it has the mount option `degraded`, which is not allowed (closest rule: managed.fstab)"
         ],
     );
     check_step(
@@ -204,7 +217,7 @@ fn managed_steps() {
         ),
         &all,
         expect![
-            "allowed by managed.crypttab: ensure crypttab luks-tank-0 UUID=6a1d8b9f-2c3d-4e4f-9a51-23456789abcd /etc/nos/keys/tank.key luks"
+            "allowed by managed.crypttab: ensure crypttab luks-tank-0 UUID=6a1d8b9f-2c3d-4e4f-9a51-23456789abcd /etc/nos/keys/tank.key luks,nofail,x-systemd.device-timeout=30s"
         ],
     );
 }
