@@ -85,6 +85,8 @@ pub struct SessionTable {
     successors: HashMap<String, IssuedTokens>,
     /// `last_seen_at` moved since the table was last written (persisted by housekeeping).
     seen_dirty: bool,
+    /// The `seq` the next family gets: above every family's.
+    next_seq: u64,
 }
 
 impl SessionTable {
@@ -92,6 +94,7 @@ impl SessionTable {
         let mut table = SessionTable::default();
         for (family_id, family) in file.families {
             table.index(&family);
+            table.next_seq = table.next_seq.max(family.seq.saturating_add(1));
             table.families.insert(family_id, family);
         }
         table
@@ -127,7 +130,8 @@ impl SessionTable {
             .retain(|_, family_id| *family_id != family.id);
     }
 
-    /// Starts a family; evicts the user's oldest beyond `max_per_user`.
+    /// Starts a family; evicts the user's oldest beyond `max_per_user`, oldest by creation order
+    /// (`created_at`, then `seq`), so the family just created is never the one evicted.
     #[allow(clippy::too_many_arguments)]
     pub fn create(
         &mut self,
@@ -142,6 +146,7 @@ impl SessionTable {
             id: tokens.family_id.clone(),
             username: username.to_string(),
             created_at: now,
+            seq: self.next_seq,
             last_seen_at: now,
             authenticated_at: now,
             user_agent_hash: token::hash_user_agent(user_agent),
@@ -153,18 +158,19 @@ impl SessionTable {
             previous: None,
             retired: Vec::new(),
         };
+        self.next_seq = self.next_seq.saturating_add(1);
         self.index(&family);
         self.families.insert(family.id.clone(), family);
-        let mut own: Vec<(UnixSeconds, String)> = self
+        let mut own: Vec<(UnixSeconds, u64, String)> = self
             .families
             .values()
             .filter(|family| family.username == username)
-            .map(|family| (family.created_at, family.id.clone()))
+            .map(|family| (family.created_at, family.seq, family.id.clone()))
             .collect();
         own.sort();
         let mut evicted = Vec::new();
         while own.len() > max_per_user {
-            let (_, family_id) = own.remove(0);
+            let (_, _, family_id) = own.remove(0);
             self.revoke(&family_id);
             evicted.push(family_id);
         }
@@ -351,6 +357,35 @@ mod tests {
             refresh: Token::from_bytes([seed.wrapping_add(1); 32]),
             csrf: Token::from_bytes([seed.wrapping_add(2); 32]),
         }
+    }
+
+    /// Many logins in one second: the oldest by creation order go, never a login just made
+    /// (random family ids once decided within a second).
+    #[test]
+    fn eviction_within_one_second_keeps_the_newest() {
+        let mut table = SessionTable::default();
+        let now = 1_000_000;
+        let ids: Vec<String> = (0..15u8).map(|n| format!("{:02x}", 255 - n * 17)).collect();
+        for (n, id) in ids.iter().enumerate() {
+            let evicted = table.create(
+                "admin",
+                "ua",
+                "192.0.2.1".parse().unwrap(),
+                now,
+                tokens(n as u8 * 3, id),
+                5,
+            );
+            assert!(!evicted.contains(id), "login {n} evicted itself");
+            assert!(table.get(id).is_some());
+        }
+        for (n, id) in ids.iter().enumerate() {
+            assert_eq!(table.get(id).is_some(), n >= 10, "{n}");
+        }
+        // The order survives a restart.
+        let reloaded = SessionTable::from_file(SessionsFile {
+            families: table.families.clone(),
+        });
+        assert_eq!(reloaded.next_seq, 15);
     }
 
     proptest! {

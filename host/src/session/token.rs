@@ -92,6 +92,10 @@ pub struct Family {
     pub id: String,
     pub username: String,
     pub created_at: UnixSeconds,
+    /// Creation order within the table, strictly increasing (whole seconds cannot order two
+    /// logins of one second); 0 in files written before it existed.
+    #[serde(default)]
+    pub seq: u64,
     pub last_seen_at: UnixSeconds,
     /// The last login or re-authentication (the "sudo" window starts here).
     pub authenticated_at: UnixSeconds,
@@ -242,6 +246,7 @@ mod tests {
 
     fn family(now: UnixSeconds) -> Family {
         Family {
+            seq: 0,
             id: "f1".into(),
             username: "admin".into(),
             created_at: now,
