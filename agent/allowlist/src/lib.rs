@@ -121,6 +121,14 @@ impl Allowlist {
         &self.rules
     }
 
+    /// The id of every rule, command rules first, then `[[managed]]` rules.
+    pub fn rule_ids(&self) -> impl Iterator<Item = &str> {
+        self.rules
+            .iter()
+            .map(|rule| rule.id.as_str())
+            .chain(self.managed.iter().map(|rule| rule.id.as_str()))
+    }
+
     pub fn rule(&self, id: &str) -> Option<&Rule> {
         self.rules.iter().find(|rule| rule.id == id)
     }

@@ -32,15 +32,7 @@ fn corpus_passes() {
     assert!(cases.len() > 100, "the corpus lost cases: {}", cases.len());
     let allowlist = default_allowlist();
     let uncovered: Vec<&str> = allowlist
-        .rules()
-        .iter()
-        .map(|rule| rule.id.as_str())
-        .chain(
-            allowlist
-                .managed_rules()
-                .iter()
-                .map(|rule| rule.id.as_str()),
-        )
+        .rule_ids()
         .filter(|id| !cases.iter().any(|case| case.rule.as_deref() == Some(*id)))
         .collect();
     assert!(

@@ -176,17 +176,7 @@ fn run_explain(allowlist: &Allowlist, rule_id: &str, json: bool) -> Result<ExitC
             text,
         )
     } else {
-        let ids: Vec<&str> = allowlist
-            .rules()
-            .iter()
-            .map(|rule| rule.id.as_str())
-            .chain(
-                allowlist
-                    .managed_rules()
-                    .iter()
-                    .map(|rule| rule.id.as_str()),
-            )
-            .collect();
+        let ids: Vec<&str> = allowlist.rule_ids().collect();
         bail!("no rule `{rule_id}`; the rules are: {}", ids.join(", "));
     };
     if json {
