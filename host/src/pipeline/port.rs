@@ -14,7 +14,7 @@ use nos_protocol::{
 
 use crate::agent_client::{AgentClient, read_token_file};
 use crate::facts::Facts;
-use crate::gather::{GatherError, LocalFiles, RawSource, gather};
+use crate::gather::{LocalFiles, gather};
 use crate::plan::types::Request;
 
 /// At most this many bytes of a step's stdout and stderr are kept in a job record.
@@ -73,22 +73,18 @@ impl AgentSocket {
         Ok(client)
     }
 
-    fn request(&self, body: RequestBody) -> Result<ResponseBody, PortError> {
-        self.connect(Some(Duration::from_secs(30)))?
-            .request(body)
-            .map_err(|err| PortError::Unreachable(err.to_string()))
-    }
-}
-
-impl RawSource for AgentSocket {
     /// One round trip: the agent runs the fact commands and reads the kernel files.
-    type Error = PortError;
-
     fn raw_facts(&self) -> Result<RawFacts, PortError> {
         match self.request(RequestBody::Facts)? {
             ResponseBody::Facts { facts } => Ok(facts),
             other => Err(PortError::Refused(describe(&other))),
         }
+    }
+
+    fn request(&self, body: RequestBody) -> Result<ResponseBody, PortError> {
+        self.connect(Some(Duration::from_secs(30)))?
+            .request(body)
+            .map_err(|err| PortError::Unreachable(err.to_string()))
     }
 }
 
@@ -104,10 +100,7 @@ impl AgentPort for AgentSocket {
             sysfs_btrfs: &self.sysfs_btrfs,
             by_id: Path::new("/dev/disk/by-id"),
         };
-        gather(self, &files).map_err(|err| match err {
-            GatherError::Source(err) => err,
-            GatherError::Facts(reason) => PortError::Facts(reason),
-        })
+        gather(&self.raw_facts()?, &files).map_err(PortError::Facts)
     }
 
     fn run(&self, request: &Request, progress: &mut dyn FnMut(String)) -> StepRun {
