@@ -62,8 +62,8 @@ pub struct Args {
     /// Milliseconds to receive one request frame or write one response (default 10000).
     #[arg(long)]
     frame_timeout_ms: Option<u64>,
-    /// Dry-run mode: judge and render every request, execute only read-only rules, write no
-    /// managed file (the demo without root). Command line only, never from the file.
+    /// Dry-run mode: judge and render every request, execute none (only the facts are read),
+    /// write no managed file (the demo without root). Command line only, never from the file.
     #[arg(long)]
     dry_run: bool,
 }

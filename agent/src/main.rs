@@ -76,7 +76,7 @@ fn main() -> anyhow::Result<()> {
     });
     if config.dry_run {
         tracing::warn!(
-            "DRY-RUN MODE: requests are judged and rendered; only read-only rules execute"
+            "DRY-RUN MODE: requests are judged and rendered, none executes; only the facts are read"
         );
     }
     let listener = match inherited_listener()? {

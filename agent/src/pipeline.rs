@@ -31,8 +31,8 @@ pub struct Agent {
     pub audit: Arc<AuditLog>,
     pub managed: ManagedConfig,
     /// Dry-run mode (`--dry-run`, for the demo without root): every request is judged by the
-    /// allowlist and answered with what would run; only read-only, non-job rules execute.
-    /// Nothing state-changing is spawned and no managed file is written.
+    /// allowlist and answered with what would run; nothing runs but the fact commands of
+    /// [`RequestBody::Facts`], and no managed file is written.
     pub dry_run: bool,
 }
 
@@ -188,16 +188,16 @@ pub fn handle(agent: &Agent, peer: &Peer, request: Request) -> ResponseBody {
     }
 }
 
-/// Dry-run: judge by the allowlist only (exec-time checks need the real devices); run
-/// read-only, non-job rules for real; answer every other match with what would run.
+/// Dry-run: judge by the allowlist only (exec-time checks need the real devices) and answer
+/// every match, read-only ones included, with what would run. A read-only step of a plan checks
+/// what the steps before it would have made, on devices the dry run's (fixture) facts name, so
+/// running it for real could only fail or mislead; the machine's facts still come from
+/// [`RequestBody::Facts`].
 fn dry_run_one(agent: &Agent, caller: &Caller<'_>, argv: &[String]) -> ResponseBody {
     let command = match agent.policy.check(argv) {
         Ok(command) => command,
         Err(rejected) => return refuse(agent, caller, allowlist_rejection(rejected, None)),
     };
-    if command.effect == Effect::Read && !command.job {
-        return run_one(agent, caller, argv);
-    }
     let mut rendered = vec![command.program.display().to_string()];
     rendered.extend(command.args.iter().cloned());
     audit(

@@ -110,6 +110,37 @@ fn exit_codes() {
     assert_eq!(missing.status.code(), Some(2));
 }
 
+/// A missing allowlist file is named as missing, with where nosctl looks by default, never
+/// called "invalid" (as it was outside a checkout).
+#[test]
+fn missing_allowlist_is_not_invalid() {
+    let args = [
+        "plan",
+        "--plugin",
+        BTRFS_POOL,
+        "--facts",
+        FACTS,
+        "--input",
+        FACTS,
+        "--allowlist",
+        "/nonexistent/allowlist.toml",
+    ];
+    let output = nosctl(&args);
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "{}",
+        describe(&args, &output)
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no allowlist loaded: cannot read /nonexistent/allowlist.toml")
+            && stderr.contains("--allowlist")
+            && !stderr.contains("invalid allowlist"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn text_report() {
     let (code, stdout) = plan(

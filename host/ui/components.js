@@ -295,7 +295,32 @@ export function enrolmentView(enrolment) {
  * @param {string} label
  */
 export function codesList(codes, label) {
-  return h('ol', { class: 'codes', 'aria-label': label }, codes.map((one) => h('li', {}, h('code', {}, one))));
+  const list = h('ol', { class: 'codes', 'aria-label': label }, codes.map((one) => h('li', {}, h('code', {}, one))));
+  const text = `${codes.join('\n')}\n`;
+  const said = h('p', { class: 'hint', role: 'status' });
+  const copy = h('button', {
+    type: 'button',
+    class: 'secondary',
+    onclick: async () => {
+      try {
+        await navigator.clipboard.writeText(text);
+        said.textContent = 'Copied the codes.';
+      } catch {
+        // No clipboard outside a secure context: select them for Ctrl+C instead.
+        const range = document.createRange();
+        range.selectNodeContents(list);
+        getSelection()?.removeAllRanges();
+        getSelection()?.addRange(range);
+        said.textContent = 'The codes are selected: press Ctrl+C to copy them.';
+      }
+    },
+  }, 'Copy');
+  const download = h('a', {
+    class: 'button secondary',
+    href: `data:text/plain;charset=utf-8,${encodeURIComponent(text)}`,
+    download: 'nos-recovery-codes.txt',
+  }, 'Download as a file');
+  return h('div', { class: 'codes-box' }, list, h('div', { class: 'actions' }, copy, download), said);
 }
 
 /**

@@ -52,6 +52,10 @@ async function start() {
       location.assign('/login');
     });
     showNotices(me);
+    if (me.fixture_facts) {
+      root.before(h('p', { class: 'form-status info simulation', role: 'status' },
+        'Dry run: the disks shown come from a fixture file, not from this machine.'));
+    }
   }
   const flash = sessionStorage.getItem('nos.flash');
   if (flash) {

@@ -32,6 +32,7 @@
  * @property {number} expires_at Unix seconds: the session's absolute end.
  * @property {number} reauth_valid_until Unix seconds.
  * @property {Notice[]} notices
+ * @property {boolean} fixture_facts The disks shown are a fixture file, not this machine's (dry run).
  */
 
 /**
@@ -170,7 +171,7 @@
  * @property {boolean} granted
  * @property {boolean} enabled
  * @property {string} [summary]
- * @property {JsonSchema | null} [input_schema] `null` when the schema is not JSON.
+ * @property {JsonSchema} [input_schema] Absent when the schema is not JSON; its properties are in the planner's order.
  * @property {string} [describe_error]
  */
 

@@ -72,6 +72,8 @@ async function diskItems(page, heading) {
 test('dashboard: free only when blank, what the others hold or why they are in use, Wipe… into the wizard', async () => {
   const { page, context, problems } = await openPage(browser);
   await login(page, server, 'admin', await admin.authenticator.nextCode());
+  // Fixture facts: every page says the disks are not this machine's.
+  await page.getByRole('status').filter({ hasText: 'Dry run: the disks shown come from a fixture file' }).waitFor();
 
   const free = await diskItems(page, 'Free disks');
   assert.deepEqual(free.map((disk) => disk.path), ['/dev/sdb', '/dev/loop0']);

@@ -32,6 +32,9 @@ test('every page renders without console errors or CSP violations', async () => 
     await page.locator('#page[data-ready]').waitFor({ state: 'attached' });
     assert.equal(await page.locator(`nav a[aria-current="page"]`).textContent(), heading);
     await screenshot(page, `page${path.replace('/', '-')}`);
+    // No table runs off the page (the audit log's long details wrap in their column).
+    const overflowing = await page.locator('.table-wrap').evaluateAll((wraps) => wraps.filter((wrap) => wrap.scrollWidth > wrap.clientWidth + 1).length);
+    assert.equal(overflowing, 0, `${path}: a table is wider than the page`);
   }
   assert.deepEqual(problems, []);
   // The CSP really forbids parsing HTML from script (Trusted Types, no policy), and the
@@ -93,6 +96,13 @@ test('security page: regenerating recovery codes is explained, re-authenticated,
   await page.getByRole('heading', { name: 'Your new recovery codes' }).waitFor();
   admin.recoveryCodes = await page.locator('ol.codes code').allTextContents();
   assert.equal(admin.recoveryCodes.length, 10);
+  // The codes can be downloaded as a file and copied in one click.
+  const download = page.getByRole('link', { name: 'Download as a file' });
+  assert.equal(await download.getAttribute('download'), 'nos-recovery-codes.txt');
+  const href = await download.getAttribute('href');
+  assert.equal(decodeURIComponent(href.slice(href.indexOf(',') + 1)), `${admin.recoveryCodes.join('\n')}\n`);
+  await page.getByRole('button', { name: 'Copy', exact: true }).click();
+  await page.getByRole('status').filter({ hasText: /Copied the codes|The codes are selected/ }).waitFor();
   await screenshot(page, 'security-new-codes');
   await page.getByLabel('I saved them').check();
   await page.getByRole('button', { name: 'Hide the codes' }).click();

@@ -119,9 +119,12 @@ test('storage wizard: raid1 on two loop devices, a wrong word refused, then appl
   await page.getByRole('radio', { name: /Create a btrfs pool/ }).check();
   await page.getByRole('button', { name: 'Continue' }).click();
   await page.getByRole('heading', { name: '2. Create a btrfs pool' }).waitFor();
+  // The fields come in the planner's order (its schema's), each with its hint, not sorted.
+  const fields = await page.locator('main form > .field').evaluateAll((els) => els.map((el) => el.querySelector('legend, label')?.textContent ?? ''));
+  assert.deepEqual(fields, ['Label', 'Mount point', 'Disks', 'Data profile', 'Metadata profile', 'Encrypt (LUKS2)', 'Mount options']);
   for (const loop of [first, second]) await page.getByRole('checkbox', { name: new RegExp(`^${loop} `) }).check();
   await page.getByLabel('Label', { exact: true }).fill(LABEL);
-  await page.getByLabel('Mountpoint').fill(MOUNTPOINT);
+  await page.getByLabel('Mount point').fill(MOUNTPOINT);
   await page.getByLabel('Data profile', { exact: true }).selectOption('raid1');
   await page.getByLabel('Metadata profile').selectOption('raid1');
   await screenshot(page, 'storage-form');
@@ -222,7 +225,7 @@ test('axe finds no WCAG 2.1 AA violation on the storage pages with real data', {
   report['/storage form with errors'] = await axeViolations(page);
   await page.getByRole('checkbox', { name: new RegExp(`^${demo.loops[2]} `) }).check();
   await page.getByLabel('Label', { exact: true }).fill('axetank');
-  await page.getByLabel('Mountpoint').fill('/srv/axetank');
+  await page.getByLabel('Mount point').fill('/srv/axetank');
   await page.getByRole('button', { name: 'Preview the plan' }).click();
   await page.getByRole('heading', { name: '3. Review the plan' }).waitFor();
   report['/storage plan preview'] = await axeViolations(page);

@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::audit::chain::Record;
 use crate::auth::Notice;
@@ -142,6 +143,9 @@ pub struct RecoveryCodes {
 pub struct Me {
     /// When the session ends whatever its activity.
     pub expires_at: u64,
+    /// The disks nosd shows are a fixture file (`[pipeline] fixture_facts`: the demo's dry-run
+    /// mode, beside a `--dry-run` agent), not this machine's: every page says so.
+    pub fixture_facts: bool,
     #[serde(serialize_with = "sorted")]
     pub notices: Vec<Notice>,
     /// Until when sensitive actions need no re-authentication.
@@ -249,9 +253,10 @@ pub struct PluginView {
     pub describe_error: Option<String>,
     pub enabled: bool,
     pub granted: bool,
-    /// The planner's input schema (what the UI builds its form from); `null` if not JSON.
+    /// The planner's input schema (what the UI builds its form from), in the planner's own text
+    /// so its properties keep their order; absent if not JSON.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub input_schema: Option<Value>,
+    pub input_schema: Option<Box<RawValue>>,
     pub kind: String,
     pub name: String,
     pub scope: Vec<String>,

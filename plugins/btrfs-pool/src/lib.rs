@@ -58,13 +58,13 @@ pub const INPUT_SCHEMA: &str = r#"{
   "required": ["devices", "label", "mountpoint"],
   "additionalProperties": false,
   "properties": {
-    "devices": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 16},
-    "label": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"},
-    "mountpoint": {"type": "string", "pattern": "^/(srv|mnt)/[A-Za-z0-9._-]+$"},
-    "data_profile": {"enum": ["single", "dup", "raid0", "raid1", "raid1c3", "raid1c4", "raid10"]},
-    "metadata_profile": {"enum": ["single", "dup", "raid0", "raid1", "raid1c3", "raid1c4", "raid10"]},
-    "mount_options": {"type": "array", "items": {"type": "string"}},
-    "encrypt": {"type": "boolean", "default": false}
+    "label": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$", "title": "Label", "description": "The pool's name: letters, digits, - and _, up to 32 characters. Destroying the pool later asks for this word."},
+    "mountpoint": {"type": "string", "pattern": "^/(srv|mnt)/[A-Za-z0-9._-]+$", "title": "Mount point", "description": "Where the pool is mounted, under /srv or /mnt, e.g. /srv/tank."},
+    "devices": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 16, "title": "Disks", "description": "Blank whole disks; everything on them is erased. Disks that hold data are not offered until they are wiped."},
+    "data_profile": {"enum": ["single", "dup", "raid0", "raid1", "raid1c3", "raid1c4", "raid10"], "title": "Data profile", "description": "How file data is kept: raid1 keeps two copies on different disks (needs 2 disks), raid1c3 three; single and raid0 survive no disk failure."},
+    "metadata_profile": {"enum": ["single", "dup", "raid0", "raid1", "raid1c3", "raid1c4", "raid10"], "title": "Metadata profile", "description": "How the filesystem's own structures are kept; at least as redundant as the data is wise."},
+    "encrypt": {"type": "boolean", "default": false, "title": "Encrypt (LUKS2)", "description": "Each disk becomes a LUKS2 container with a key file nos keeps; a stolen disk reveals nothing."},
+    "mount_options": {"type": "array", "items": {"type": "string"}, "title": "Mount options", "description": "Extra options from the allowlist's list (e.g. compress=zstd:3, noatime); nofail and a device timeout are always added so a missing disk never blocks boot."}
   }
 }"#;
 

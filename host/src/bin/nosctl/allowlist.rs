@@ -104,7 +104,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
 }
 
-fn default_path(given: Option<&Path>) -> Result<PathBuf> {
+/// The allowlist a command works on: the given path, else `./allowlist.toml` if there is one,
+/// else `/etc/nos/allowlist.toml`.
+pub(crate) fn default_path(given: Option<&Path>) -> Result<PathBuf> {
     if let Some(path) = given {
         return Ok(path.to_owned());
     }
@@ -116,8 +118,18 @@ fn default_path(given: Option<&Path>) -> Result<PathBuf> {
     })
 }
 
-fn load(path: &Path) -> Result<Allowlist> {
-    files::load(path).map_err(|error| anyhow::anyhow!("invalid allowlist:\n{error}"))
+/// Loads the allowlist at `path` with its overlays. A file that cannot be read is not called
+/// invalid: the error says which, and where nosctl looked when no path was given.
+pub(crate) fn load(path: &Path) -> Result<Allowlist> {
+    files::load(path).map_err(|error| match error {
+        files::LoadFileError::Invalid(errors) => {
+            anyhow::anyhow!("invalid allowlist {}:\n{errors}", path.display())
+        }
+        other => anyhow::anyhow!(
+            "no allowlist loaded: {other} (give one with --allowlist; without it nosctl reads \
+             ./allowlist.toml, else /etc/nos/allowlist.toml)"
+        ),
+    })
 }
 
 fn run_check(allowlist: &Allowlist, argv: &[String], json: bool) -> ExitCode {

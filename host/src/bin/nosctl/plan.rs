@@ -52,16 +52,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let allowlist_path = args.allowlist.clone().unwrap_or_else(|| {
-        let local = PathBuf::from("allowlist.toml");
-        if local.exists() {
-            local
-        } else {
-            PathBuf::from("/etc/nos/allowlist.toml")
-        }
-    });
-    let allowlist = nos_allowlist::files::load(&allowlist_path)
-        .map_err(|error| anyhow::anyhow!("invalid allowlist:\n{error}"))?;
+    let allowlist =
+        crate::allowlist::load(&crate::allowlist::default_path(args.allowlist.as_deref())?)?;
     let mut facts = Facts::from_file_json(&read_bounded(&args.facts)?)
         .map_err(|message| anyhow::anyhow!("facts {}: {message}", args.facts.display()))?;
     fill_in(&mut facts)?;

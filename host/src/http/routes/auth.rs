@@ -13,6 +13,7 @@ use crate::audit::AuditKind;
 use crate::auth::login::{self, LoginAttempt};
 use crate::auth::service::AuthService;
 use crate::auth::{AuthError, TotpState, password, setup, totp};
+use crate::config::Config;
 use crate::http::api::{
     CodeRequest, LoginReply, LoginRequest, Me, PasswordRequest, ReauthRequest, RecoveryCodes,
     RefreshReply, SessionEntry, Sessions, TotpEnrolment,
@@ -217,6 +218,7 @@ async fn logout(
 }
 
 async fn me(
+    State(config): State<Arc<Config>>,
     State(auth): State<Arc<AuthService>>,
     State(sessions): State<Arc<SessionService>>,
     session: AuthSession,
@@ -238,6 +240,10 @@ async fn me(
     };
     Ok(Json(Me {
         expires_at: family.created_at + sessions.rules().absolute_seconds,
+        fixture_facts: config
+            .pipeline
+            .as_ref()
+            .is_some_and(|pipeline| pipeline.fixture_facts.is_some()),
         notices,
         reauth_valid_until: sessions.reauth_valid_until(family),
         recovery_codes_left,

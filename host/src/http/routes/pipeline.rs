@@ -18,6 +18,7 @@ use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::{get, post};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::http::api::{
     ApplyRequest, AuditQuery, AuditView, ChainStatus, EnableRequest, FactsQuery, FactsView,
@@ -99,10 +100,11 @@ async fn list_plugins(
 fn plugin_view(name: String, plugin: &Planner, grant: PluginGrant) -> PluginView {
     let manifest = plugin.manifest();
     let (summary, input_schema, describe_error) = match plugin.describe() {
-        // Bounded by MAX_INPUT_SCHEMA_BYTES at describe(); not JSON is shown as no form.
+        // Bounded by MAX_INPUT_SCHEMA_BYTES at describe(); not JSON is shown as no form. Passed
+        // on as the planner wrote it, so its fields keep the planner's order in the form.
         Ok(info) => (
             Some(info.summary),
-            Some(serde_json::from_str(&info.input_schema).unwrap_or(Value::Null)),
+            RawValue::from_string(info.input_schema).ok(),
             None,
         ),
         Err(err) => (None, None, Some(err.to_string())),
