@@ -687,6 +687,48 @@ mod tests {
     }
 
     #[test]
+    fn pools_default_to_35_days_80_90_percent_and_5_minutes() {
+        let config = Config::from_toml_str("", Path::new("nosd.toml")).unwrap();
+        assert_eq!(config.pools.thresholds, crate::health::DEFAULT_THRESHOLDS);
+        assert_eq!(config.pools.refresh_seconds, 300);
+        assert_eq!(config.pools.scrub_time_utc_offset_seconds, 0);
+        let config = Config::from_toml_str(
+            "[pools]\nscrub_overdue_days = 7\nrefresh_seconds = 60\n",
+            Path::new("nosd.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            config.pools.thresholds.scrub_overdue_after_seconds,
+            7 * 86_400
+        );
+        assert_eq!(config.pools.refresh_seconds, 60);
+    }
+
+    #[test]
+    fn pools_out_of_range_are_refused() {
+        check_err(
+            "[pools]\nnearly_full_percent = 95\nvery_full_percent = 90\n",
+            expect![[r#"
+                invalid config nosd.toml: TOML parse error at line 1, column 1
+                  |
+                1 | [pools]
+                  | ^^^^^^^
+                pools.nearly_full_percent = 95 and very_full_percent = 90 must be 1 <= nearly <= very <= 100
+            "#]],
+        );
+        check_err(
+            "[pools]\nrefresh_seconds = 1\n",
+            expect![[r#"
+            invalid config nosd.toml: TOML parse error at line 1, column 1
+              |
+            1 | [pools]
+              | ^^^^^^^
+            pools.refresh_seconds = 1 must be 10..=86400
+        "#]],
+        );
+    }
+
+    #[test]
     fn unknown_key_is_named_with_its_line() {
         check_err(
             "[http]\nbind = \"127.0.0.1:1\"\nbnid = 3\n",
