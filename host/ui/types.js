@@ -432,7 +432,8 @@ export {};
  * @property {string} uuid
  * @property {string | null} label
  * @property {string} mountpoint Where nos mounts it.
- * @property {string | null} mounted_at Where it is mounted instead (`mounted-elsewhere`).
+ * @property {string | null} mounted_at Where it is mounted instead (`mounted-elsewhere`; `null`
+ *   when outside nos's view).
  * @property {{ uuid: string, mountpoint: string } | null} mount_input A mount plan's input (`not-mounted`).
  * @property {PoolState} state
  * @property {PoolHealth} health

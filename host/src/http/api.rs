@@ -456,7 +456,8 @@ pub struct PoolView {
     pub metadata_profile: String,
     /// Where nos mounts it (its registered mount point).
     pub mountpoint: String,
-    /// Where it is mounted instead, when `state` is `mounted-elsewhere`.
+    /// Where it is mounted instead, when `state` is `mounted-elsewhere` (`null` there when it
+    /// is mounted outside the agent's view, in another mount namespace).
     pub mounted_at: Option<String>,
     /// The input of a mount plan, when `state` is `not-mounted`.
     pub mount_input: Option<MountInputView>,

@@ -76,9 +76,11 @@ pub enum PoolState {
     NotMounted {
         mount: MountInput,
     },
-    /// Mounted, at `mountpoint` instead of the registered one.
+    /// Mounted, at `mountpoint` instead of the registered one; `None` when it is mounted
+    /// where nos cannot see (another mount namespace: its members are in use, but no mount
+    /// of it is in the agent's table).
     MountedElsewhere {
-        mountpoint: String,
+        mountpoint: Option<String>,
     },
     /// Devices are missing: the pool is degraded. `missing_devids` are the ones known by devid;
     /// `n_missing` counts all.
@@ -345,9 +347,12 @@ fn judge(
             mounted: mounted.is_some(),
         },
         (0, Some(fs)) if fs.mountpoint != record.mountpoint => PoolState::MountedElsewhere {
-            mountpoint: fs.mountpoint.clone(),
+            mountpoint: Some(fs.mountpoint.clone()),
         },
         (0, Some(_)) => PoolState::Mounted,
+        (0, None) if mounted_out_of_view(facts, &present) => {
+            PoolState::MountedElsewhere { mountpoint: None }
+        }
         (0, None) => PoolState::NotMounted {
             mount: MountInput {
                 uuid: record.uuid.clone(),
@@ -464,6 +469,14 @@ fn shown_of(
     }
 }
 
+/// Whether a present member is in use although no mount of the pool is in view: it is mounted
+/// in another namespace (the kernel's member list says so, see `facts::assemble`).
+fn mounted_out_of_view(facts: &Facts, present: &[BtrfsDevice]) -> bool {
+    present.iter().any(|member| {
+        device_of(facts, &member.path).is_some_and(|device| device.state == DeviceState::InUse)
+    })
+}
+
 fn device_of<'f>(facts: &'f Facts, path: &str) -> Option<&'f BlockDevice> {
     facts
         .block_devices
@@ -510,6 +523,7 @@ mod tests {
     use expect_test::{Expect, expect};
     use nos_protocol::{FactText, PoolReadings};
 
+    const UUID: &str = "00b3a85f-67a1-4ead-97e8-a2c61cc26544";
     const SETTINGS: Settings = Settings {
         thresholds: DEFAULT_THRESHOLDS,
         scrub_time_utc_offset_seconds: 0,
@@ -670,10 +684,43 @@ mod tests {
         assert_eq!(
             reconciled.report.pools[0].state,
             PoolState::MountedElsewhere {
-                mountpoint: "/tmp/nos-capture.1PB2A1/mnt-fixpool".into()
+                mountpoint: Some("/tmp/nos-capture.1PB2A1/mnt-fixpool".into())
             }
         );
         assert_eq!(reconciled.registry.pools[0].mountpoint, "/srv/fixpool");
+    }
+
+    #[test]
+    fn mounted_in_another_namespace_is_elsewhere_not_unmounted() {
+        let mounted = observe("btrfs-mounted", Some(("raid1-scrubbed", "raid1-scrubbed")));
+        let registry = step(&Registry::default(), &mounted, NOW).registry;
+        // Not in the agent's mount table, but the kernel lists its members as mounted.
+        let summary = crate::facts::assemble::BtrfsSummary {
+            uuid: UUID.into(),
+            data_profile: "raid1".into(),
+            metadata_profile: "raid1".into(),
+            size_bytes: 1,
+            used_bytes: 0,
+            label: Some("fixpool".into()),
+            members: vec!["loop6".into(), "loop7".into()],
+        };
+        let (facts, shown) = crate::facts::build_with_shown(
+            &raw("btrfs-unmounted", "lsblk-tree.json"),
+            &[summary],
+            &[],
+        )
+        .unwrap();
+        let observation = Observation {
+            facts,
+            shown,
+            pools: Vec::new(),
+        };
+        let reconciled = step(&registry, &observation, NOW);
+        assert_eq!(
+            reconciled.report.pools[0].state,
+            PoolState::MountedElsewhere { mountpoint: None }
+        );
+        assert!(reconciled.report.importable.is_empty());
     }
 
     #[test]
@@ -702,6 +749,13 @@ mod tests {
             second.registry.pools[0].last_stats,
             registry.pools[0].last_stats
         );
+
+        // Accepted: the latest reading is the new baseline, and the same counters are healthy.
+        let mut accepted = second.registry.clone();
+        assert!(accepted.accept_counters(UUID));
+        assert!(!accepted.accept_counters("00000000-0000-4000-8000-000000000000"));
+        let third = step(&accepted, &corrupted, NOW + 180);
+        assert_eq!(third.report.pools[0].health.state.as_str(), "ok");
     }
 
     #[test]

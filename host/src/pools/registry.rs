@@ -101,6 +101,21 @@ impl Registry {
     pub fn get(&self, uuid: &str) -> Option<&PoolRecord> {
         self.pools.iter().find(|pool| pool.uuid == uuid)
     }
+
+    /// Takes pool `uuid`'s latest counters as the baseline growth is judged against (an admin
+    /// acknowledged the errors); `false` for an unknown pool or one never read.
+    pub fn accept_counters(&mut self, uuid: &str) -> bool {
+        let Some(pool) = self.pools.iter_mut().find(|pool| pool.uuid == uuid) else {
+            return false;
+        };
+        match &pool.last_stats {
+            Some(latest) => {
+                pool.stats_baseline = Some(latest.clone());
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 impl StatsRecord {

@@ -47,6 +47,20 @@ impl PoolService {
         lock(&self.inner).report.clone()
     }
 
+    /// Acknowledges pool `uuid`'s grown error counters: its latest reading becomes the
+    /// baseline (see [`Registry::accept_counters`]), saved before this returns. `Ok(false)` for
+    /// an unknown pool or one never read. The report shows it at the next observation.
+    pub fn accept_counters(&self, uuid: &str) -> Result<bool, StoreError> {
+        let mut inner = lock(&self.inner);
+        let mut registry = inner.registry.clone();
+        if !registry.accept_counters(uuid) {
+            return Ok(false);
+        }
+        self.store.save(StateFile::Pools, &registry)?;
+        inner.registry = registry;
+        Ok(true)
+    }
+
     /// The registry as it is now.
     pub fn registry(&self) -> Registry {
         lock(&self.inner).registry.clone()

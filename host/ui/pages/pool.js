@@ -16,7 +16,7 @@ function stateLine(pool) {
   switch (pool.state) {
     case 'mounted': return h('p', {}, 'Mounted at ', h('code', {}, pool.mountpoint), '.');
     case 'not-mounted': return h('p', { class: 'warn' }, 'Not mounted; nos mounts it at ', h('code', {}, pool.mountpoint), '.');
-    case 'mounted-elsewhere': return h('p', { class: 'warn' }, 'Mounted at ', h('code', {}, pool.mounted_at ?? '?'), ', not at ', h('code', {}, pool.mountpoint), '.');
+    case 'mounted-elsewhere': return h('p', { class: 'warn' }, pool.mounted_at ? ['Mounted at ', h('code', {}, pool.mounted_at)] : 'Mounted outside nos\'s view', ', not at ', h('code', {}, pool.mountpoint), '.');
     case 'members-missing': return h('p', { class: 'warn' }, 'Devices are missing: the pool is degraded.');
     default: return h('p', {}, `State: ${pool.state}`);
   }

@@ -109,7 +109,7 @@ fn is_uuid(text: &str) -> bool {
 
 fn pool_view(pool: &PoolStatus) -> PoolView {
     let (mounted_at, mount_input) = match &pool.state {
-        PoolState::MountedElsewhere { mountpoint } => (Some(mountpoint.clone()), None),
+        PoolState::MountedElsewhere { mountpoint } => (mountpoint.clone(), None),
         PoolState::NotMounted { mount } => (
             None,
             Some(MountInputView {
