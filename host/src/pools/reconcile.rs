@@ -367,7 +367,8 @@ fn judge(
             size_bytes: filesystem.size_bytes,
         });
     }
-    let latest = record.last_stats.as_deref().unwrap_or_default();
+    // Counters are shown only when read now: a recorded reading of an unmounted pool is old.
+    let read_now = current_stats.as_deref().unwrap_or_default();
     let members = record
         .members
         .iter()
@@ -376,9 +377,9 @@ fn judge(
             path: member.path.clone(),
             by_id: member.by_id.clone(),
             missing: missing_devids.contains(&member.devid),
-            counters: current_stats
-                .as_ref()
-                .and_then(|_| latest.iter().find(|stats| stats.devid == member.devid))
+            counters: read_now
+                .iter()
+                .find(|stats| stats.devid == member.devid)
                 .map(StatsRecord::counters),
         })
         .collect();
