@@ -11,8 +11,8 @@ use nos_allowlist::{ManagedAction, ManagedRequest};
 use nos_machine::fact_commands;
 use nos_machine::files as facts;
 use nos_protocol::{
-    ErrorCode, Facts, MAX_STEPS, PROTOCOL_VERSION, Probe, RejectStage, Rejection, Request,
-    RequestBody, ResponseBody, StepResult,
+    ErrorCode, FactText, Facts, MAX_POOL_READINGS, MAX_STEPS, PROTOCOL_VERSION, PoolReadings,
+    Probe, RejectStage, Rejection, Request, RequestBody, ResponseBody, StepResult,
 };
 
 use crate::audit::{AuditLog, Record, redact};
@@ -629,15 +629,52 @@ fn facts(agent: &Agent, caller: &Caller<'_>) -> ResponseBody {
             .flat_map(|worker| worker.join().unwrap_or_default())
             .collect()
     });
+    let mountinfo = facts::read_text(Path::new("/proc/self/mountinfo"));
+    let pools = pool_readings(agent, caller, &mountinfo);
     ResponseBody::Facts {
         facts: Facts {
             lsblk,
             probes,
             btrfs_show: read_fact(agent, caller, &owned(fact_commands::BTRFS_SHOW_ARGV)).into(),
-            mountinfo: facts::read_text(Path::new("/proc/self/mountinfo")),
+            mountinfo,
             swaps: facts::read_text(Path::new("/proc/swaps")),
+            pools,
         },
     }
+}
+
+/// The health readings of each mounted btrfs filesystem whose mount path the read-only pool
+/// rules accept (the others are left out, like unprobeable devices), at most
+/// [`MAX_POOL_READINGS`]. A reading that fails is that pool's error text, never the facts'.
+fn pool_readings(agent: &Agent, caller: &Caller<'_>, mountinfo: &FactText) -> Vec<PoolReadings> {
+    let Ok(text) = mountinfo.text() else {
+        return Vec::new();
+    };
+    let mounts = nos_machine::proc_text::parse_mountinfo(text);
+    nos_machine::proc_text::btrfs_mount_points(&mounts, |path| {
+        agent
+            .policy
+            .check(&fact_commands::device_stats_argv(path))
+            .is_ok()
+    })
+    .into_iter()
+    .take(MAX_POOL_READINGS)
+    .map(|mount_path| PoolReadings {
+        device_stats: read_fact(
+            agent,
+            caller,
+            &fact_commands::device_stats_argv(&mount_path),
+        )
+        .into(),
+        scrub_status: read_fact(
+            agent,
+            caller,
+            &fact_commands::scrub_status_argv(&mount_path),
+        )
+        .into(),
+        mount_path,
+    })
+    .collect()
 }
 
 fn owned(argv: &[&str]) -> Vec<String> {

@@ -62,6 +62,115 @@ pub struct Config {
     pub pipeline: Option<PipelineConfig>,
     #[serde(default)]
     pub auth: AuthConfig,
+    /// Pool health thresholds and the periodic refresh (see [`PoolsConfig`]).
+    #[serde(default = "PoolsConfig::defaults")]
+    pub pools: PoolsConfig,
+}
+
+/// Default of [`PoolsConfig::refresh_seconds`]: 5 minutes, so a disk that disappears is seen
+/// within minutes without the agent running btrfs every few seconds.
+pub const DEFAULT_POOL_REFRESH_SECONDS: u64 = 300;
+/// Smallest [`PoolsConfig::refresh_seconds`] accepted.
+pub const MIN_POOL_REFRESH_SECONDS: u64 = 10;
+
+/// `[pools]`: how pool health is judged and how often it is read.
+///
+/// `scrub_overdue_days`, `nearly_full_percent` and `very_full_percent` are
+/// [`crate::health::Thresholds`] (defaults 35 days, 80 %, 90 %: `health::DEFAULT_THRESHOLDS`).
+/// `refresh_seconds` is the period of the background facts refresh (default
+/// [`DEFAULT_POOL_REFRESH_SECONDS`], at least [`MIN_POOL_REFRESH_SECONDS`]); every other facts
+/// refresh (a plan, `GET /facts?refresh=true`) updates the pools too. `scrub_time_utc_offset_seconds`
+/// is the zone btrfs prints scrub times in (the machine's local time; default 0, UTC), east of
+/// UTC; it does not follow daylight saving changes.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(try_from = "RawPools")]
+pub struct PoolsConfig {
+    pub thresholds: crate::health::Thresholds,
+    pub refresh_seconds: u64,
+    pub scrub_time_utc_offset_seconds: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPools {
+    #[serde(default = "default_scrub_overdue_days")]
+    scrub_overdue_days: u64,
+    #[serde(default = "default_nearly_full_percent")]
+    nearly_full_percent: u8,
+    #[serde(default = "default_very_full_percent")]
+    very_full_percent: u8,
+    #[serde(default = "default_pool_refresh_seconds")]
+    refresh_seconds: u64,
+    #[serde(default)]
+    scrub_time_utc_offset_seconds: i64,
+}
+
+fn default_scrub_overdue_days() -> u64 {
+    crate::health::classify::DEFAULT_SCRUB_OVERDUE_DAYS
+}
+
+fn default_nearly_full_percent() -> u8 {
+    crate::health::classify::DEFAULT_NEARLY_FULL_PERCENT
+}
+
+fn default_very_full_percent() -> u8 {
+    crate::health::classify::DEFAULT_VERY_FULL_PERCENT
+}
+
+fn default_pool_refresh_seconds() -> u64 {
+    DEFAULT_POOL_REFRESH_SECONDS
+}
+
+impl TryFrom<RawPools> for PoolsConfig {
+    type Error = String;
+
+    fn try_from(raw: RawPools) -> Result<PoolsConfig, String> {
+        if !(1..=3650).contains(&raw.scrub_overdue_days) {
+            return Err(format!(
+                "pools.scrub_overdue_days = {} must be 1..=3650",
+                raw.scrub_overdue_days
+            ));
+        }
+        if !(1..=100).contains(&raw.nearly_full_percent)
+            || !(raw.nearly_full_percent..=100).contains(&raw.very_full_percent)
+        {
+            return Err(format!(
+                "pools.nearly_full_percent = {} and very_full_percent = {} must be 1 <= nearly <= very <= 100",
+                raw.nearly_full_percent, raw.very_full_percent
+            ));
+        }
+        if !(MIN_POOL_REFRESH_SECONDS..=86_400).contains(&raw.refresh_seconds) {
+            return Err(format!(
+                "pools.refresh_seconds = {} must be {MIN_POOL_REFRESH_SECONDS}..=86400",
+                raw.refresh_seconds
+            ));
+        }
+        if raw.scrub_time_utc_offset_seconds.abs() > 14 * 3600 {
+            return Err(format!(
+                "pools.scrub_time_utc_offset_seconds = {} must be within 14 hours of UTC",
+                raw.scrub_time_utc_offset_seconds
+            ));
+        }
+        Ok(PoolsConfig {
+            thresholds: crate::health::Thresholds {
+                scrub_overdue_after_seconds: raw.scrub_overdue_days * 86_400,
+                nearly_full_percent: raw.nearly_full_percent,
+                very_full_percent: raw.very_full_percent,
+            },
+            refresh_seconds: raw.refresh_seconds,
+            scrub_time_utc_offset_seconds: raw.scrub_time_utc_offset_seconds,
+        })
+    }
+}
+
+impl PoolsConfig {
+    fn defaults() -> PoolsConfig {
+        PoolsConfig {
+            thresholds: crate::health::DEFAULT_THRESHOLDS,
+            refresh_seconds: DEFAULT_POOL_REFRESH_SECONDS,
+            scrub_time_utc_offset_seconds: 0,
+        }
+    }
 }
 
 /// Identity settings that are not limits or sessions.
@@ -574,6 +683,48 @@ mod tests {
         assert_eq!(
             config.allowlist.path,
             PathBuf::from("/etc/nos/allowlist.toml")
+        );
+    }
+
+    #[test]
+    fn pools_default_to_35_days_80_90_percent_and_5_minutes() {
+        let config = Config::from_toml_str("", Path::new("nosd.toml")).unwrap();
+        assert_eq!(config.pools.thresholds, crate::health::DEFAULT_THRESHOLDS);
+        assert_eq!(config.pools.refresh_seconds, 300);
+        assert_eq!(config.pools.scrub_time_utc_offset_seconds, 0);
+        let config = Config::from_toml_str(
+            "[pools]\nscrub_overdue_days = 7\nrefresh_seconds = 60\n",
+            Path::new("nosd.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            config.pools.thresholds.scrub_overdue_after_seconds,
+            7 * 86_400
+        );
+        assert_eq!(config.pools.refresh_seconds, 60);
+    }
+
+    #[test]
+    fn pools_out_of_range_are_refused() {
+        check_err(
+            "[pools]\nnearly_full_percent = 95\nvery_full_percent = 90\n",
+            expect![[r#"
+                invalid config nosd.toml: TOML parse error at line 1, column 1
+                  |
+                1 | [pools]
+                  | ^^^^^^^
+                pools.nearly_full_percent = 95 and very_full_percent = 90 must be 1 <= nearly <= very <= 100
+            "#]],
+        );
+        check_err(
+            "[pools]\nrefresh_seconds = 1\n",
+            expect![[r#"
+            invalid config nosd.toml: TOML parse error at line 1, column 1
+              |
+            1 | [pools]
+              | ^^^^^^^
+            pools.refresh_seconds = 1 must be 10..=86400
+        "#]],
         );
     }
 

@@ -7,9 +7,10 @@
 
 use std::path::Path;
 
-use nos_protocol::Facts as RawFacts;
+use nos_protocol::{Facts as RawFacts, PoolReadings};
 
 use crate::facts::Facts;
+use crate::facts::btrfs_show::ShownFilesystem;
 
 /// Where the files nosd reads itself are.
 pub struct LocalFiles<'a> {
@@ -19,15 +20,48 @@ pub struct LocalFiles<'a> {
     pub by_id: &'a Path,
 }
 
+/// One refresh's view of the machine: the planners' facts, plus what pool health reads beside
+/// them (`btrfs filesystem show`'s missing devices, each mounted pool's raw readings, parsed by
+/// `crate::health` where they are judged).
+#[derive(Debug, Clone)]
+pub struct Observation {
+    pub facts: Facts,
+    /// Every btrfs filesystem `btrfs filesystem show` listed (empty when unknown).
+    pub shown: Vec<ShownFilesystem>,
+    /// The agent's raw readings of each mounted pool under the mount roots.
+    pub pools: Vec<PoolReadings>,
+}
+
+impl Observation {
+    /// Facts alone (a fixture file, a fake agent): nothing shown, nothing read.
+    pub fn of_facts(facts: Facts) -> Observation {
+        Observation {
+            facts,
+            shown: Vec::new(),
+            pools: Vec::new(),
+        }
+    }
+}
+
 /// The facts of the machine whose raw texts `raw` holds (the agent's answer to
 /// `RequestBody::Facts`), with what nosd reads itself from `files`; `Err` says why the texts do
 /// not make facts (see [`crate::facts::build`]).
-pub fn gather(raw: &RawFacts, files: &LocalFiles<'_>) -> Result<Facts, String> {
-    crate::facts::build(
+pub fn gather(raw: &RawFacts, files: &LocalFiles<'_>) -> Result<Observation, String> {
+    let (facts, shown) = crate::facts::build_with_shown(
         raw,
         &crate::sysfs_btrfs::summaries(files.sysfs_btrfs),
         &by_id_links(files.by_id),
-    )
+    )?;
+    Ok(Observation {
+        facts,
+        shown,
+        pools: raw
+            .pools
+            .iter()
+            .take(nos_protocol::MAX_POOL_READINGS)
+            .cloned()
+            .collect(),
+    })
 }
 
 /// `<dir>/*` symlinks → the kernel name each points at (`/dev/disk/by-id/ata-X` → `sdb`).

@@ -17,6 +17,7 @@ pub mod net;
 pub mod pipeline;
 pub mod plan;
 pub mod plugin;
+pub mod pools;
 pub mod recovery;
 pub mod session;
 pub mod state;

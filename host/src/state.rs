@@ -12,10 +12,11 @@ use crate::auth::policy::AuthPolicy;
 use crate::auth::service::{AuthDeps, AuthService, OpenError};
 use crate::clock::Clock;
 use crate::config::{Config, PipelineConfig};
-use crate::pipeline::port::AgentPort;
+use crate::pipeline::port::{AgentPort, PortError};
 use crate::pipeline::setup::{PipelineDeps, SetupError};
-use crate::pipeline::{Pipeline, PipelineSlot};
+use crate::pipeline::{Pipeline, PipelineSlot, Refusal};
 use crate::plugin::PluginHost;
+use crate::pools::PoolService;
 use crate::session::service::SessionService;
 use crate::store::{StateDir, StoreError};
 
@@ -28,6 +29,8 @@ pub struct AppState {
     pub auth: Arc<AuthService>,
     pub sessions: Arc<SessionService>,
     pub pipeline: Arc<PipelineSlot>,
+    /// The pool registry, told of every facts refresh once the pipeline runs.
+    pub pools: Arc<PoolService>,
     clock: Arc<dyn Clock>,
 }
 
@@ -57,6 +60,7 @@ impl AppState {
         })?;
         let sessions =
             SessionService::open(store.clone(), deps.clock.clone(), &deps.config.session)?;
+        let pools = PoolService::open(store.clone(), &deps.config.pools)?;
         Ok(AppState {
             config: Arc::new(deps.config),
             store,
@@ -64,6 +68,7 @@ impl AppState {
             auth: Arc::new(auth),
             sessions: Arc::new(sessions),
             pipeline: Arc::new(PipelineSlot::default()),
+            pools: Arc::new(pools),
             clock: deps.clock,
         })
     }
@@ -87,8 +92,18 @@ impl AppState {
             port,
             host,
         )?;
+        pipeline.set_observer(self.pools.clone());
         self.pipeline.set(pipeline.clone());
         Ok(pipeline)
+    }
+
+    /// The periodic pool refresh: observes the machine through the pipeline (which tells the
+    /// pool registry), off the async workers. Without a pipeline there is nothing to observe.
+    pub async fn refresh_pools(&self) -> Result<(), Refusal> {
+        let pipeline = self.pipeline.get()?;
+        tokio::task::spawn_blocking(move || pipeline.cached_facts(true).map(drop))
+            .await
+            .map_err(|err| Refusal::AgentUnreachable(PortError::Unreachable(err.to_string())))?
     }
 
     /// Housekeeping: prunes dead sessions, stale counters and the flood table.

@@ -339,3 +339,20 @@ export function savedCodesForm(submitLabel, onSaved) {
   });
   return form;
 }
+
+// --- Pool health --------------------------------------------------------------------------
+
+/** @typedef {import('./types.js').Pool} Pool */
+
+/**
+ * A pool's health at a glance: its name linking to its page, the health word (also as
+ * `data-health`, for the colour) and the first reason.
+ * @param {Pool} pool
+ */
+export function poolHealth(pool) {
+  const name = pool.label ?? pool.uuid;
+  return h('li', { class: 'pool-health', 'data-pool': name, 'data-health': pool.health },
+    h('a', { href: `/pool?${new URLSearchParams({ uuid: pool.uuid })}` }, name), ' ',
+    h('strong', { class: 'health' }, pool.health), ` (${pool.state.replaceAll('-', ' ')})`,
+    pool.reasons.length ? h('p', { class: 'hint' }, pool.reasons[0]) : '');
+}

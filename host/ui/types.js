@@ -384,3 +384,83 @@
  */
 
 export {};
+
+// --- Pools: routes/pools.rs (http::api::PoolsView, PoolView) ------------------------------
+
+/**
+ * A pool's health, the worst state any finding argues for (`health::HealthState`).
+ * @typedef {'ok' | 'scrub-overdue' | 'nearly-full' | 'errors' | 'degraded'} PoolHealth
+ */
+
+/**
+ * What a registered pool is doing (`pools::PoolState`).
+ * @typedef {'mounted' | 'not-mounted' | 'mounted-elsewhere' | 'members-missing'} PoolState
+ */
+
+/**
+ * `btrfs device stats`' counters of one member.
+ * @typedef {object} ErrorCounters
+ * @property {number} write_io_errs
+ * @property {number} read_io_errs
+ * @property {number} flush_io_errs
+ * @property {number} corruption_errs
+ * @property {number} generation_errs
+ */
+
+/**
+ * @typedef {object} PoolMember
+ * @property {number} devid
+ * @property {string} path
+ * @property {string | null} by_id
+ * @property {boolean} missing
+ * @property {ErrorCounters | null} counters `null` when not read (the pool is not mounted).
+ */
+
+/**
+ * @typedef {object} PoolScrub
+ * @property {string} state `running`, `aborted`, `finished` or `interrupted`.
+ * @property {number} since Unix seconds of the start (or the last resume).
+ * @property {boolean} resumed
+ * @property {number} duration_seconds
+ * @property {number} bytes_scrubbed
+ * @property {number} corrected_errors
+ * @property {number} uncorrectable_errors
+ */
+
+/**
+ * `GET /api/v1/pools/{uuid}`, and each entry of `GET /api/v1/pools`.
+ * @typedef {object} Pool
+ * @property {string} uuid
+ * @property {string | null} label
+ * @property {string} mountpoint Where nos mounts it.
+ * @property {string | null} mounted_at Where it is mounted instead (`mounted-elsewhere`; `null`
+ *   when outside nos's view).
+ * @property {{ uuid: string, mountpoint: string } | null} mount_input A mount plan's input (`not-mounted`).
+ * @property {PoolState} state
+ * @property {PoolHealth} health
+ * @property {string[]} reasons Every finding behind `health`, worst first.
+ * @property {PoolMember[]} members
+ * @property {PoolScrub | null} last_scrub
+ * @property {{ at: number, n_members: number, size_bytes: number } | null} last_good
+ * @property {string} data_profile
+ * @property {string} metadata_profile
+ * @property {boolean} encrypted
+ */
+
+/**
+ * A btrfs filesystem on the disks, not registered and not mounted.
+ * @typedef {object} ImportablePool
+ * @property {string} uuid
+ * @property {string | null} label
+ * @property {string[]} devices
+ * @property {number | null} total_devices
+ * @property {number} n_missing
+ */
+
+/**
+ * `GET /api/v1/pools`.
+ * @typedef {object} PoolsReply
+ * @property {Pool[]} pools
+ * @property {ImportablePool[]} importable
+ * @property {number} observed_at Unix seconds.
+ */

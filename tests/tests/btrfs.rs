@@ -270,6 +270,18 @@ fn e2e_btrfs_pool_lifecycle() {
         .find(|fs| fs.uuid == uuid)
         .unwrap_or_else(|| panic!("{facts:#?}"));
     assert_eq!(fs.mountpoint, tank);
+    // The same round trip read the pool's health, and the host's parsers take it.
+    let readings = raw
+        .pools
+        .iter()
+        .find(|pool| pool.mount_path == tank)
+        .unwrap_or_else(|| panic!("no readings of {tank}: {:?}", raw.pools));
+    let stats = nos_host::health::device_stats::parse(readings.device_stats.text().unwrap())
+        .unwrap_or_else(|err| panic!("{err}: {:?}", readings.device_stats));
+    assert_eq!(stats.len(), 2, "{stats:?}");
+    let scrub = nos_host::health::scrub_status::parse(readings.scrub_status.text().unwrap())
+        .unwrap_or_else(|err| panic!("{err}: {:?}", readings.scrub_status));
+    assert_eq!(scrub.fsid, uuid);
     let member = facts.block_devices.iter().find(|d| d.path == a).unwrap();
     assert_eq!(
         member.state,

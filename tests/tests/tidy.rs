@@ -65,13 +65,15 @@ const RULES: &[Rule] = &[
         allowed: &["host/src/plugin/api/"],
     },
     Rule {
-        name: "the allowlist, the protocol, plans, facts and health do no IO (the allowlist reads its files in files.rs)",
+        name: "the allowlist, the protocol, plans, facts, health and the pool reconcile do no IO (the allowlist reads its files in files.rs)",
         roots: &[
             "agent/allowlist/src",
             "agent/protocol/src",
             "host/src/plan",
             "host/src/facts",
             "host/src/health",
+            "host/src/pools/reconcile.rs",
+            "host/src/pools/registry.rs",
         ],
         forbidden: &[
             "std::fs",

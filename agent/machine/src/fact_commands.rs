@@ -3,6 +3,9 @@
 //! tied to its rule of the default allowlist by a test, so a changed argv that the allowlist
 //! would refuse fails in CI, not on an appliance.
 //!
+//! The per-pool readings ([`device_stats_argv`], [`scrub_status_argv`]) take a mount path; the
+//! agent reads them for each mounted btrfs filesystem whose path their rules accept.
+//!
 //! This module does no IO: it only names argvs.
 
 /// `lsblk` in JSON, tree form (partitions and holders nested under `children`), sizes in bytes,
@@ -29,15 +32,38 @@ pub const BLKID_PROBE_PREFIX: &[&str] = &["blkid", "-p", "-o", "export", "--"];
 
 /// The `blkid -p` argv that probes `device`.
 pub fn blkid_probe_argv(device: &str) -> Vec<String> {
-    BLKID_PROBE_PREFIX
-        .iter()
-        .map(|token| (*token).to_owned())
-        .chain([device.to_owned()])
-        .collect()
+    with_operand(BLKID_PROBE_PREFIX, device)
 }
 
 /// `blkid -p`'s exit status when the device has no signature and no partition table at all.
 pub const BLKID_NOTHING_FOUND: i32 = 2;
+
+/// What comes before the mount path in a reading of a mounted pool's per-device error counters:
+/// JSON, never `-z`/`--reset` (the rule has no such flag). Rule `btrfs.device.stats`; parsed by
+/// `nos_host::health::device_stats`.
+pub const DEVICE_STATS_PREFIX: &[&str] = &["btrfs", "--format", "json", "device", "stats", "--"];
+
+/// What comes before the mount path in a reading of a mounted pool's last scrub, with its raw
+/// counters (`-R`). Rule `btrfs.scrub.status`; parsed by `nos_host::health::scrub_status`.
+pub const SCRUB_STATUS_PREFIX: &[&str] = &["btrfs", "scrub", "status", "-R", "--"];
+
+/// The device-stats argv of the pool mounted at `mount_path`.
+pub fn device_stats_argv(mount_path: &str) -> Vec<String> {
+    with_operand(DEVICE_STATS_PREFIX, mount_path)
+}
+
+/// The scrub-status argv of the pool mounted at `mount_path`.
+pub fn scrub_status_argv(mount_path: &str) -> Vec<String> {
+    with_operand(SCRUB_STATUS_PREFIX, mount_path)
+}
+
+fn with_operand(prefix: &[&str], operand: &str) -> Vec<String> {
+    prefix
+        .iter()
+        .map(|token| (*token).to_owned())
+        .chain([operand.to_owned()])
+        .collect()
+}
 
 #[cfg(test)]
 mod tests {
@@ -70,6 +96,19 @@ mod tests {
             rule_of(&allowlist, &blkid_probe_argv("/dev/loop0p1")),
             "blkid.probe"
         );
+        assert_eq!(
+            rule_of(&allowlist, &device_stats_argv("/srv/tank")),
+            "btrfs.device.stats"
+        );
+        assert_eq!(
+            rule_of(&allowlist, &scrub_status_argv("/mnt/pools/tank")),
+            "btrfs.scrub.status"
+        );
+        // A mount path outside the mount roots is not read at all: the agent leaves it out.
+        assert!(matches!(
+            allowlist.check(&device_stats_argv("/home/tank")),
+            Verdict::Rejected(_)
+        ));
         // The rule takes one device, so no caller can make the call that stops early.
         let mut two = blkid_probe_argv("/dev/loop0");
         two.push("/dev/loop1".into());

@@ -33,6 +33,22 @@ fn mountinfo_line(line: &str) -> Option<MountEntry> {
     })
 }
 
+/// The mount points of the mounted btrfs filesystems that `accept` takes, one per mounted
+/// device (the first accepted mount of each source, in mountinfo order): a filesystem mounted
+/// twice, or a subvolume mounted beside it, is read once.
+pub fn btrfs_mount_points(mounts: &[MountEntry], accept: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut seen_sources: Vec<&str> = Vec::new();
+    let mut points = Vec::new();
+    for mount in mounts.iter().filter(|mount| mount.fs_type == "btrfs") {
+        if seen_sources.contains(&mount.source.as_str()) || !accept(&mount.mount_point) {
+            continue;
+        }
+        seen_sources.push(&mount.source);
+        points.push(mount.mount_point.clone());
+    }
+    points
+}
+
 /// The source of the mount on `/` (the last, topmost one).
 pub fn root_source(mountinfo: &str) -> Option<String> {
     parse_mountinfo(mountinfo)
@@ -133,6 +149,21 @@ garbage
             root_source("garbage\n22 1 8:2 / /srv rw - ext4 /dev/sdb rw"),
             None
         );
+    }
+
+    #[test]
+    fn btrfs_mount_points_one_per_source() {
+        let text = "\
+22 1 8:2 / / rw,relatime shared:1 - ext4 /dev/sda2 rw
+41 22 0:41 / /srv/tank rw - btrfs /dev/loop0 rw
+42 22 0:41 /data /srv/data rw - btrfs /dev/loop0 rw
+43 22 0:42 / /home/other rw - btrfs /dev/loop3 rw
+44 22 0:43 / /home/x rw - btrfs /dev/loop5 rw
+45 22 0:43 / /mnt/x rw - btrfs /dev/loop5 rw
+";
+        let mounts = parse_mountinfo(text);
+        let points = btrfs_mount_points(&mounts, |path| !path.starts_with("/home/"));
+        assert_eq!(points, ["/srv/tank", "/mnt/x"]);
     }
 
     #[test]

@@ -457,6 +457,27 @@ pub struct Facts {
     pub mountinfo: FactText,
     /// `/proc/swaps`.
     pub swaps: FactText,
+    /// The health readings of every mounted btrfs filesystem whose mount path the allowlist's
+    /// read-only pool rules accept (one per filesystem, at most [`MAX_POOL_READINGS`]). Absent
+    /// from an older agent's answer, which reads as "none read".
+    #[serde(default)]
+    pub pools: Vec<PoolReadings>,
+}
+
+/// Most entries in [`Facts::pools`]; the agent reads no more filesystems than this.
+pub const MAX_POOL_READINGS: usize = 64;
+
+/// The raw health readings of one mounted btrfs filesystem, each verbatim or why there is none;
+/// a command that failed is recorded here and never fails the whole facts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolReadings {
+    /// Where it is mounted, as the agent's mount table says (the path the commands were given).
+    pub mount_path: String,
+    /// `nos_machine::fact_commands::device_stats_argv`'s JSON.
+    pub device_stats: FactText,
+    /// `nos_machine::fact_commands::scrub_status_argv`'s text.
+    pub scrub_status: FactText,
 }
 
 /// One device's `blkid -p` output, or why there is none.

@@ -147,6 +147,20 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     });
+    if state.config.pipeline.is_some() {
+        let refresh_state = state.clone();
+        let period = Duration::from_secs(refresh_state.config.pools.refresh_seconds);
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(period);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                interval.tick().await;
+                if let Err(err) = refresh_state.refresh_pools().await {
+                    tracing::warn!(%err, "pool refresh failed");
+                }
+            }
+        });
+    }
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("binding {bind}"))?;

@@ -23,6 +23,17 @@ pub fn build(
     summaries: &[BtrfsSummary],
     by_id: &[(String, String)],
 ) -> Result<Facts, String> {
+    build_with_shown(raw, summaries, by_id).map(|(facts, _)| facts)
+}
+
+/// [`build`], also handing back the parsed `btrfs filesystem show` (every btrfs filesystem it
+/// listed, mounted or not, with its missing devices; empty when it was not read or does not
+/// parse), which pool health reads.
+pub fn build_with_shown(
+    raw: &RawFacts,
+    summaries: &[BtrfsSummary],
+    by_id: &[(String, String)],
+) -> Result<(Facts, Vec<ShownFilesystem>), String> {
     let devices = lsblk::parse(&raw.lsblk, by_id)?;
     // Each device's probe on its own: one that failed or does not parse leaves that device's
     // contents unknown, never blank, and says why.
@@ -93,7 +104,7 @@ pub fn build(
         },
     );
     facts.validate()?;
-    Ok(facts)
+    Ok((facts, shown))
 }
 
 /// What `/sys/fs/btrfs/<uuid>/allocation` tells about one filesystem.

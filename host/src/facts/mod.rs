@@ -17,7 +17,7 @@ pub mod lsblk;
 #[cfg(test)]
 pub(crate) mod real_tests;
 
-pub use assemble::build;
+pub use assemble::{build, build_with_shown};
 
 use serde::{Deserialize, Serialize};
 

@@ -44,6 +44,7 @@ pub(crate) fn raw(scenario: &str, lsblk_file: &str) -> RawFacts {
         },
         mountinfo: text("mountinfo.txt"),
         swaps: text("swaps.txt"),
+        pools: Vec::new(),
     }
 }
 

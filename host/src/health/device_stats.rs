@@ -1,4 +1,6 @@
-//! `btrfs --format json device stats <mount>` → the five error counters of every device. Pure.
+//! `btrfs --format json device stats <mount>` (the agent runs
+//! `nos_machine::fact_commands::device_stats_argv`) → the five error counters of every device.
+//! Pure.
 //!
 //! The counters are the kernel's persistent per-device totals: they survive remounts, and only
 //! `device stats -z|--reset` sets them back to zero, which nos never runs (the allowlist has no
@@ -20,10 +22,6 @@
 //! ```
 
 use serde::Deserialize;
-
-/// The command, as the default allowlist's `btrfs.device.stats` rule renders it, before the
-/// mount path.
-pub const DEVICE_STATS_ARGV: [&str; 5] = ["btrfs", "--format", "json", "device", "stats"];
 
 /// At most this many bytes of output are parsed; longer is refused. About 300 bytes per
 /// device, so 64 KiB holds far more than [`MAX_STATS_DEVICES`].

@@ -1,5 +1,6 @@
-//! `btrfs scrub status -R <mount>` → the last scrub's state, time, duration and raw counters.
-//! Pure.
+//! `btrfs scrub status -R <mount>` (the agent runs
+//! `nos_machine::fact_commands::scrub_status_argv`) → the last scrub's state, time, duration and
+//! raw counters. Pure.
 //!
 //! btrfs-progs 6.2 has no JSON form of this command (`--format json` is refused), so this is
 //! the text grammar, exactly: every line must be the one expected next, and a counter btrfs
@@ -24,10 +25,6 @@
 //! the counters follow all the same, as zeros.
 
 use super::device_stats::parse_decimal;
-
-/// The command, as the default allowlist's `btrfs.scrub.status` rule renders it, before `--`
-/// and the mount path.
-pub const SCRUB_STATUS_ARGV: [&str; 4] = ["btrfs", "scrub", "status", "-R"];
 
 /// At most this many bytes of output are parsed; longer is refused (the real output is under
 /// 600 bytes).

@@ -434,3 +434,104 @@ impl From<crate::auth::setup::TotpEnrolment> for TotpEnrolment {
         }
     }
 }
+
+// ---- pools: /api/v1/pools ----
+
+/// `GET /pools` answered: every registered pool, and the btrfs filesystems that could be
+/// imported (on the disks, not registered, not mounted).
+#[derive(Debug, Serialize)]
+pub struct PoolsView {
+    pub importable: Vec<ImportableView>,
+    /// When the machine was last observed (Unix seconds).
+    pub observed_at: u64,
+    pub pools: Vec<PoolView>,
+}
+
+/// One registered pool (`GET /pools/{uuid}`, and each entry of `GET /pools`).
+#[derive(Debug, Serialize)]
+pub struct PoolView {
+    pub data_profile: String,
+    pub encrypted: bool,
+    /// `ok`, `scrub-overdue`, `nearly-full`, `errors` or `degraded`.
+    pub health: &'static str,
+    pub label: Option<String>,
+    pub last_good: Option<LastGoodView>,
+    pub last_scrub: Option<ScrubView>,
+    pub members: Vec<MemberView>,
+    pub metadata_profile: String,
+    /// Where nos mounts it (its registered mount point).
+    pub mountpoint: String,
+    /// Where it is mounted instead, when `state` is `mounted-elsewhere` (`null` there when it
+    /// is mounted outside the agent's view, in another mount namespace).
+    pub mounted_at: Option<String>,
+    /// The input of a mount plan, when `state` is `not-mounted`.
+    pub mount_input: Option<MountInputView>,
+    /// Every finding behind `health`, as a sentence, worst first.
+    pub reasons: Vec<String>,
+    /// `mounted`, `not-mounted`, `mounted-elsewhere` or `members-missing`.
+    pub state: &'static str,
+    pub uuid: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MemberView {
+    pub by_id: Option<String>,
+    /// The latest device error counters (`null` when not read: the pool is not mounted).
+    pub counters: Option<CountersView>,
+    pub devid: u64,
+    pub missing: bool,
+    pub path: String,
+}
+
+/// `btrfs device stats`' five counters, by btrfs's names.
+#[derive(Debug, Serialize)]
+pub struct CountersView {
+    pub corruption_errs: u64,
+    pub flush_io_errs: u64,
+    pub generation_errs: u64,
+    pub read_io_errs: u64,
+    pub write_io_errs: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ScrubView {
+    pub bytes_scrubbed: u64,
+    pub corrected_errors: u64,
+    pub duration_seconds: u64,
+    pub resumed: bool,
+    /// Unix seconds of the start (or the last resume).
+    pub since: u64,
+    /// `running`, `aborted`, `finished` or `interrupted`.
+    pub state: String,
+    pub uncorrectable_errors: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LastGoodView {
+    pub at: u64,
+    pub n_members: usize,
+    pub size_bytes: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MountInputView {
+    pub mountpoint: String,
+    pub uuid: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ImportableView {
+    pub devices: Vec<String>,
+    pub label: Option<String>,
+    pub n_missing: u64,
+    pub total_devices: Option<u64>,
+    pub uuid: String,
+}
+
+/// `GET /pools?refresh=true`.
+#[derive(Debug, Deserialize)]
+pub struct PoolsQuery {
+    /// Observe the machine now instead of serving the few seconds old facts.
+    #[serde(default)]
+    pub refresh: bool,
+}

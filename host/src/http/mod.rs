@@ -30,6 +30,7 @@ use crate::audit::Auditor;
 use crate::auth::service::AuthService;
 use crate::config::{Config, HttpConfig};
 use crate::pipeline::PipelineSlot;
+use crate::pools::PoolService;
 use crate::session::service::SessionService;
 use crate::state::AppState;
 use crate::store::StateDir;
@@ -51,6 +52,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::allowlist::router())
         .merge(routes::ui::router())
         .merge(routes::pipeline::router())
+        .merge(routes::pools::router())
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(
@@ -78,6 +80,7 @@ services! {
     auth: Arc<AuthService>,
     sessions: Arc<SessionService>,
     pipeline: Arc<PipelineSlot>,
+    pools: Arc<PoolService>,
 }
 
 /// The one outer layer, so a request pays for one boxed future instead of four. Checks run in

@@ -32,6 +32,7 @@ pub use refusal::Refusal;
 use crate::audit::Auditor;
 use crate::clock::{Clock, UnixSeconds};
 use crate::facts::Facts;
+use crate::gather::Observation;
 use crate::plan::check::CheckedPlan;
 use crate::plan::types::{Effect, Request};
 use crate::plugin::Planner;
@@ -77,6 +78,8 @@ pub struct Pipeline {
     pub jobs: jobs::JobTable,
     pub plan_ttl_seconds: u64,
     facts_cache: Mutex<Option<(u64, Facts)>>,
+    /// Told of every fresh observation (the pool registry), set once after the build.
+    observer: OnceLock<Arc<dyn FactsObserver>>,
     auditor: Auditor,
     clock: Arc<dyn Clock>,
     store: Arc<StateDir>,
@@ -114,6 +117,7 @@ impl Pipeline {
             jobs: parts.jobs,
             plan_ttl_seconds: parts.plan_ttl_seconds,
             facts_cache: Mutex::new(None),
+            observer: OnceLock::new(),
             auditor: parts.auditor,
             clock: parts.clock,
             store: parts.store,
@@ -149,11 +153,20 @@ impl Pipeline {
         self.fresh_facts(now).map_err(Refusal::unreachable)
     }
 
-    /// Facts gathered now through the agent (and cached).
+    /// Facts gathered now through the agent (and cached); the observer, if any, is told of
+    /// the whole observation before they are returned.
     fn fresh_facts(&self, now: UnixSeconds) -> Result<Facts, port::PortError> {
-        let facts = self.port.facts()?;
-        *lock(&self.facts_cache) = Some((now, facts.clone()));
-        Ok(facts)
+        let observation = self.port.observe()?;
+        *lock(&self.facts_cache) = Some((now, observation.facts.clone()));
+        if let Some(observer) = self.observer.get() {
+            observer.observed(&observation, now);
+        }
+        Ok(observation.facts)
+    }
+
+    /// Installs the one observer of fresh facts; a second one is ignored.
+    pub fn set_observer(&self, observer: Arc<dyn FactsObserver>) {
+        let _ = self.observer.set(observer);
     }
 
     fn store_plan(&self, plan: StoredPlan) -> Arc<StoredPlan> {
@@ -179,6 +192,12 @@ impl Pipeline {
     pub fn plan_of(&self, id: &str, session_id: &str) -> Option<Arc<StoredPlan>> {
         self.plan(id).filter(|plan| plan.session_id == session_id)
     }
+}
+
+/// Told of every facts refresh, whoever asked for it (a plan, an apply, `GET /facts`, the
+/// periodic refresh): how the pool registry follows the machine without a second round trip.
+pub trait FactsObserver: Send + Sync {
+    fn observed(&self, observation: &Observation, now: UnixSeconds);
 }
 
 /// Where nosd keeps its pipeline: empty without `[pipeline]`, set once at start.

@@ -14,7 +14,7 @@ use nos_protocol::{
 
 use crate::agent_client::{AgentClient, read_token_file};
 use crate::facts::Facts;
-use crate::gather::{LocalFiles, gather};
+use crate::gather::{LocalFiles, Observation, gather};
 use crate::plan::types::Request;
 
 /// At most this many bytes of a step's stdout and stderr are kept in a job record.
@@ -48,6 +48,11 @@ pub struct StepRun {
 pub trait AgentPort: Send + Sync {
     /// Block devices and mounted btrfs filesystems, through the agent's read-only facts.
     fn facts(&self) -> Result<Facts, PortError>;
+    /// The facts with what pool health reads beside them, from the same round trip. A port
+    /// that only has facts (a fixture, a fake) shows nothing more.
+    fn observe(&self) -> Result<Observation, PortError> {
+        self.facts().map(Observation::of_facts)
+    }
     /// Run one request; long jobs are polled to their end, each poll reported to `progress`.
     fn run(&self, request: &Request, progress: &mut dyn FnMut(String)) -> StepRun;
 }
@@ -90,10 +95,15 @@ impl AgentSocket {
 
 impl AgentPort for AgentSocket {
     fn facts(&self) -> Result<Facts, PortError> {
+        self.observe().map(|observation| observation.facts)
+    }
+
+    fn observe(&self) -> Result<Observation, PortError> {
         if let Some(path) = &self.fixture_facts {
             let text = std::fs::read_to_string(path)
                 .map_err(|err| PortError::Facts(format!("{}: {err}", path.display())))?;
             return Facts::from_file_json(text.as_bytes())
+                .map(Observation::of_facts)
                 .map_err(|err| PortError::Facts(format!("{}: {err}", path.display())));
         }
         let files = LocalFiles {

@@ -8,6 +8,7 @@ mod http_surface;
 mod login_limits;
 mod pipeline;
 mod plugin_grants;
+mod pools;
 mod recovery_socket;
 mod second_factor;
 mod sessions;

@@ -1,10 +1,11 @@
 // @ts-check
 // Dashboard: pools (label, mount point, profiles, devices, usage), whole disks by the state the
-// host gave each (free, holding data, in use), and recent jobs, from GET /api/v1/facts and
-// GET /api/v1/jobs. Says so plainly when this nosd has no storage pipeline.
+// host gave each (free, holding data, in use), recent jobs and each registered pool's health,
+// from GET /api/v1/facts, GET /api/v1/jobs and GET /api/v1/pools. Says so plainly when this
+// nosd has no storage pipeline.
 
 import { get, isMissingApi } from '../api.js';
-import { freeDisks, identity, isWholeDisk, missingApiNote, poolCard } from '../components.js';
+import { freeDisks, identity, isWholeDisk, missingApiNote, poolCard, poolHealth } from '../components.js';
 import { h, replace, section, timeAgo, uid } from '../dom.js';
 
 /** @typedef {import('../types.js').BlockDevice} BlockDevice */
@@ -12,6 +13,7 @@ import { h, replace, section, timeAgo, uid } from '../dom.js';
 /** @typedef {import('../types.js').FactsReply} FactsReply */
 /** @typedef {import('../types.js').JobsReply} JobsReply */
 /** @typedef {import('../types.js').Me} Me */
+/** @typedef {import('../types.js').PoolsReply} PoolsReply */
 /** @typedef {import('../dom.js').Child} Child */
 
 /**
@@ -94,16 +96,20 @@ export async function render(root, ctx) {
   const account = accountSection(me);
   let facts;
   let jobs;
+  let health;
   try {
-    const replies = await Promise.all([get('/api/v1/facts'), get('/api/v1/jobs')]);
+    const replies = await Promise.all([get('/api/v1/facts'), get('/api/v1/jobs'), get('/api/v1/pools')]);
     ({ facts } = /** @type {FactsReply} */ (replies[0]));
     ({ jobs } = /** @type {JobsReply} */ (replies[1]));
+    health = /** @type {PoolsReply} */ (replies[2]).pools;
   } catch (error) {
     if (isMissingApi(error)) { replace(root, intro, missingApiNote('The pools, disks and jobs view'), account); return; }
     throw error;
   }
   const pools = facts.filesystems ?? [];
   replace(root, intro,
+    section('Pool health', health.length === 0 ? h('p', {}, 'No registered pools.') : [
+      h('ul', { class: 'pool-health-list' }, health.map(poolHealth)), h('p', {}, h('a', { href: '/pool' }, 'All pools'))]),
     section('Pools', pools.length === 0 ? h('p', {}, 'No pools yet.') : h('ul', { class: 'cards' }, pools.map(poolCard))),
     diskSections(facts),
     section('Jobs', jobs.length === 0 ? h('p', {}, 'No jobs yet.') : h('ul', { class: 'jobs' }, jobs.slice(0, 10).map((job) => h('li', { 'data-job-state': job.state },

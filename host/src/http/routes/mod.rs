@@ -3,5 +3,6 @@
 pub mod allowlist;
 pub mod auth;
 pub mod pipeline;
+pub mod pools;
 pub mod setup;
 pub mod ui;

@@ -23,7 +23,7 @@ struct Page {
     in_nav: bool,
 }
 
-const PAGES: [Page; 10] = [
+const PAGES: [Page; 11] = [
     Page {
         path: "/",
         id: "home",
@@ -46,6 +46,12 @@ const PAGES: [Page; 10] = [
         path: "/dashboard",
         id: "dashboard",
         title: "Dashboard",
+        in_nav: true,
+    },
+    Page {
+        path: "/pool",
+        id: "pool",
+        title: "Pools",
         in_nav: true,
     },
     Page {
@@ -91,7 +97,7 @@ type Asset = (&'static str, &'static str, &'static [u8]);
 
 const JS: &str = "text/javascript; charset=utf-8";
 
-const ASSETS: [Asset; 16] = [
+const ASSETS: [Asset; 17] = [
     (
         "/ui/app.css",
         "text/css; charset=utf-8",
@@ -129,6 +135,11 @@ const ASSETS: [Asset; 16] = [
         "/ui/pages/dashboard.js",
         JS,
         include_bytes!("../../../ui/pages/dashboard.js"),
+    ),
+    (
+        "/ui/pages/pool.js",
+        JS,
+        include_bytes!("../../../ui/pages/pool.js"),
     ),
     (
         "/ui/pages/storage.js",

@@ -1,0 +1,83 @@
+//! [`PoolService`]: the registry in memory and in `pools.json`, and the latest [`Report`],
+//! updated at every facts refresh (it is the pipeline's [`FactsObserver`]).
+
+use std::sync::{Arc, Mutex};
+
+use crate::clock::UnixSeconds;
+use crate::config::PoolsConfig;
+use crate::gather::Observation;
+use crate::pipeline::FactsObserver;
+use crate::store::{StateDir, StateFile, StoreError};
+use crate::unpoisoned::lock;
+
+use super::reconcile::{Report, Settings, reconcile};
+use super::registry::Registry;
+
+pub struct PoolService {
+    store: Arc<StateDir>,
+    settings: Settings,
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    registry: Registry,
+    /// `None` until the first observation.
+    report: Option<Report>,
+}
+
+impl PoolService {
+    /// Loads `pools.json` (an empty registry when there is none).
+    pub fn open(store: Arc<StateDir>, config: &PoolsConfig) -> Result<PoolService, StoreError> {
+        let registry: Registry = store.load(StateFile::Pools)?.unwrap_or_default();
+        Ok(PoolService {
+            store,
+            settings: Settings {
+                thresholds: config.thresholds,
+                scrub_time_utc_offset_seconds: config.scrub_time_utc_offset_seconds,
+            },
+            inner: Mutex::new(Inner {
+                registry,
+                report: None,
+            }),
+        })
+    }
+
+    /// The report of the latest observation, if there was one.
+    pub fn report(&self) -> Option<Report> {
+        lock(&self.inner).report.clone()
+    }
+
+    /// Acknowledges pool `uuid`'s grown error counters: its latest reading becomes the
+    /// baseline (see [`Registry::accept_counters`]), saved before this returns. `Ok(false)` for
+    /// an unknown pool or one never read. The report shows it at the next observation.
+    pub fn accept_counters(&self, uuid: &str) -> Result<bool, StoreError> {
+        let mut inner = lock(&self.inner);
+        let mut registry = inner.registry.clone();
+        if !registry.accept_counters(uuid) {
+            return Ok(false);
+        }
+        self.store.save(StateFile::Pools, &registry)?;
+        inner.registry = registry;
+        Ok(true)
+    }
+
+    /// The registry as it is now.
+    pub fn registry(&self) -> Registry {
+        lock(&self.inner).registry.clone()
+    }
+}
+
+impl FactsObserver for PoolService {
+    /// Reconciles and keeps the report; saves the registry when it changed. A failed save is
+    /// logged and retried at the next observation (the in-memory registry keeps the change).
+    fn observed(&self, observation: &Observation, now: UnixSeconds) {
+        let mut inner = lock(&self.inner);
+        let reconciled = reconcile(&inner.registry, observation, &self.settings, now);
+        let on_disk_stale = reconciled.registry != inner.registry || inner.report.is_none();
+        if on_disk_stale && let Err(err) = self.store.save(StateFile::Pools, &reconciled.registry) {
+            tracing::error!(%err, "cannot save the pool registry");
+        }
+        inner.registry = reconciled.registry;
+        inner.report = Some(reconciled.report);
+    }
+}

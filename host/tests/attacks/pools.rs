@@ -1,0 +1,230 @@
+//! `/api/v1/pools` over real HTTP, from a stand-in agent serving facts and pool readings
+//! captured from real tools (`tests/data/facts/real/`, `tests/data/health/real/`): a pool read
+//! at its mount point is registered and shown with its health, members and last scrub; the
+//! registry survives a restart and shows the pool not mounted once it is; unknown and malformed
+//! UUIDs are typed 404s; every read needs a session.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use nos_host::clock::ManualClock;
+use nos_host::facts::Facts;
+use nos_host::gather::Observation;
+use nos_host::pipeline::port::{AgentPort, PortError, StepRun};
+use nos_host::plan::types::Request;
+use nos_protocol::{FactText, Facts as RawFacts, PoolReadings, Probe};
+use serde_json::json;
+
+use crate::harness::{Client, TestServer, logged_in};
+use crate::pipeline::code;
+
+const UUID: &str = "00b3a85f-67a1-4ead-97e8-a2c61cc26544";
+/// A day after the captured scrub (Wed Dec 2 16:40:37 2026, read as UTC).
+const NOW: u64 = 1_796_229_637 + 86_400;
+
+/// A stand-in agent that observes what the test set; it runs nothing.
+struct ObservingAgent {
+    observation: Mutex<Observation>,
+}
+
+impl AgentPort for ObservingAgent {
+    fn facts(&self) -> Result<Facts, PortError> {
+        self.observe().map(|observation| observation.facts)
+    }
+
+    fn observe(&self) -> Result<Observation, PortError> {
+        Ok(self.observation.lock().unwrap().clone())
+    }
+
+    fn run(&self, request: &Request, _progress: &mut dyn FnMut(String)) -> StepRun {
+        StepRun {
+            ok: false,
+            rule_id: None,
+            ran: request.to_string(),
+            exit_code: None,
+            output: "this agent runs nothing".into(),
+        }
+    }
+}
+
+fn data(path: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(path);
+    std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+}
+
+fn text(path: &str) -> FactText {
+    FactText::Text { text: data(path) }
+}
+
+/// A captured facts scenario as the agent sends it, each mounted filesystem read with the
+/// captured `raid1-scrubbed` readings, through the one facts path.
+fn observation(scenario: &str) -> Observation {
+    let dir = format!("facts/real/{scenario}");
+    let mut raw = RawFacts {
+        lsblk: data(&format!("{dir}/lsblk-tree.json")),
+        probes: data(&format!("{dir}/devices.txt"))
+            .lines()
+            .map(|device| Probe {
+                device: device.to_owned(),
+                output: text(&format!(
+                    "{dir}/blkid-p/{}.txt",
+                    device.trim_start_matches("/dev/")
+                )),
+            })
+            .collect(),
+        btrfs_show: text(&format!("{dir}/btrfs-show.txt")),
+        mountinfo: text(&format!("{dir}/mountinfo.txt")),
+        swaps: text(&format!("{dir}/swaps.txt")),
+        pools: Vec::new(),
+    };
+    let mounts = nos_machine::proc_text::parse_mountinfo(raw.mountinfo.text().unwrap());
+    raw.pools = nos_machine::proc_text::btrfs_mount_points(&mounts, |_| true)
+        .into_iter()
+        .map(|mount_path| PoolReadings {
+            mount_path,
+            device_stats: text("health/real/raid1-scrubbed/device-stats.json"),
+            scrub_status: text("health/real/raid1-scrubbed/scrub-status.txt"),
+        })
+        .collect();
+    let files = nos_host::gather::LocalFiles {
+        sysfs_btrfs: Path::new("/nonexistent"),
+        by_id: Path::new("/nonexistent"),
+    };
+    nos_host::gather::gather(&raw, &files).unwrap()
+}
+
+async fn start(dir: &Path, agent: Arc<ObservingAgent>, now: u64) -> TestServer {
+    let allowlist = Path::new(env!("CARGO_MANIFEST_DIR")).join("../allowlist.toml");
+    let toml = format!(
+        "[allowlist]\npath = \"{}\"\n[pipeline]\nagent_socket = \"{dir}/agent.sock\"\ntoken_file = \"{dir}/agent.token\"\nplugins = []\n",
+        allowlist.display(),
+        dir = dir.display(),
+    );
+    let server = TestServer::start(dir, &toml, Arc::new(ManualClock::new(now))).await;
+    let config = server.state.config.pipeline.clone().unwrap();
+    let port: Arc<dyn AgentPort> = agent;
+    let state = server.state.clone();
+    let host = server.plugin_host.clone().unwrap();
+    tokio::task::spawn_blocking(move || state.start_pipeline(&config, port, &host))
+        .await
+        .unwrap()
+        .unwrap();
+    server
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pools_are_registered_reconciled_and_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = Arc::new(ObservingAgent {
+        observation: Mutex::new(observation("btrfs-mounted")),
+    });
+    let server = start(dir.path(), agent.clone(), NOW).await;
+    let anonymous = Client::new();
+    assert_eq!(
+        code(&anonymous.get(&server, "/api/v1/pools").await),
+        "401 auth.required"
+    );
+    let secret = server.setup_admin(&anonymous).await.0;
+    let admin = logged_in(&server, &secret).await;
+
+    let listed = admin.get(&server, "/api/v1/pools").await;
+    assert_eq!(listed.status, 200, "{}", listed.raw);
+    let pool = &listed.body["pools"][0];
+    assert_eq!(listed.body["pools"].as_array().unwrap().len(), 1);
+    assert_eq!(pool["uuid"], UUID);
+    assert_eq!(pool["label"], "fixpool");
+    assert_eq!(pool["state"], "mounted");
+    assert_eq!(pool["health"], "ok");
+    assert_eq!(
+        pool["reasons"],
+        json!(["size unknown: fullness is not judged"])
+    );
+    assert_eq!(pool["members"][0]["devid"], 1);
+    assert_eq!(pool["members"][0]["path"], "/dev/loop6");
+    assert_eq!(pool["members"][0]["missing"], false);
+    assert_eq!(pool["members"][0]["counters"]["corruption_errs"], 0);
+    assert_eq!(pool["members"][1]["devid"], 2);
+    assert_eq!(pool["last_scrub"]["state"], "finished");
+    assert_eq!(pool["last_scrub"]["since"], 1_796_229_637);
+    assert_eq!(pool["last_scrub"]["bytes_scrubbed"], 203_423_744 + 524_288);
+    assert_eq!(listed.body["importable"], json!([]));
+    assert!(dir.path().join("pools.json").exists());
+
+    let one = admin.get(&server, &format!("/api/v1/pools/{UUID}")).await;
+    assert_eq!(one.status, 200, "{}", one.raw);
+    assert_eq!(one.body, *pool);
+    let upper = admin
+        .get(&server, &format!("/api/v1/pools/{}", UUID.to_uppercase()))
+        .await;
+    assert_eq!(upper.body["uuid"], UUID);
+    let unknown = admin
+        .get(
+            &server,
+            "/api/v1/pools/00000000-0000-4000-8000-000000000000",
+        )
+        .await;
+    assert_eq!(code(&unknown), "404 pool.unknown");
+    for malformed in [
+        "sdb",
+        "00b3a85f-67a1-4ead-97e8-a2c61cc2654",
+        "..%2F..%2Fetc",
+    ] {
+        let reply = admin
+            .get(&server, &format!("/api/v1/pools/{malformed}"))
+            .await;
+        assert_eq!(code(&reply), "404 pool.malformed_uuid", "{malformed}");
+    }
+    assert_eq!(
+        code(
+            &anonymous
+                .get(&server, &format!("/api/v1/pools/{UUID}"))
+                .await
+        ),
+        "401 auth.required"
+    );
+
+    // After a restart with the pool unmounted: still registered, shown not mounted with the
+    // input of its mount plan, and not importable.
+    server.stop().await;
+    *agent.observation.lock().unwrap() = observation("btrfs-unmounted");
+    // Later, so that the login's one-time code is a fresh one.
+    let server = start(dir.path(), agent.clone(), NOW + 300).await;
+    let admin = logged_in(&server, &secret).await;
+    let listed = admin.get(&server, "/api/v1/pools?refresh=true").await;
+    assert_eq!(listed.status, 200, "{}", listed.raw);
+    let pool = &listed.body["pools"][0];
+    assert_eq!(pool["state"], "not-mounted");
+    assert_eq!(
+        pool["mount_input"],
+        json!({"uuid": UUID, "mountpoint": "/tmp/nos-capture.1PB2A1/mnt-fixpool"})
+    );
+    assert_eq!(pool["members"][0]["counters"], json!(null));
+    assert_eq!(pool["last_scrub"]["state"], "finished");
+    assert_eq!(listed.body["importable"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unregistered_unmounted_filesystem_is_importable() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = Arc::new(ObservingAgent {
+        observation: Mutex::new(observation("btrfs-unmounted")),
+    });
+    let server = start(dir.path(), agent, NOW).await;
+    let secret = server.setup_admin(&Client::new()).await.0;
+    let admin = logged_in(&server, &secret).await;
+    let listed = admin.get(&server, "/api/v1/pools").await;
+    assert_eq!(listed.status, 200, "{}", listed.raw);
+    assert_eq!(listed.body["pools"], json!([]));
+    assert_eq!(
+        listed.body["importable"],
+        json!([{
+            "uuid": UUID,
+            "label": "fixpool",
+            "devices": ["/dev/loop6", "/dev/loop7"],
+            "total_devices": 2,
+            "n_missing": 0,
+        }])
+    );
+}

@@ -1,0 +1,91 @@
+// @ts-check
+// Pools: every registered pool with its health (`/pool`), or one pool (`/pool?uuid=…`): its
+// state, health and every reason, members with their error counters, and the last scrub, from
+// GET /api/v1/pools and GET /api/v1/pools/{uuid}. Read-only: changes go through the wizard.
+
+import { get, isMissingApi } from '../api.js';
+import { dataTable, missingApiNote, poolHealth } from '../components.js';
+import { bytes, h, replace, section, timeAgo } from '../dom.js';
+
+/** @typedef {import('../types.js').Pool} Pool */
+/** @typedef {import('../types.js').PoolsReply} PoolsReply */
+/** @typedef {import('../types.js').PoolMember} PoolMember */
+
+/** @param {Pool} pool */
+function stateLine(pool) {
+  switch (pool.state) {
+    case 'mounted': return h('p', {}, 'Mounted at ', h('code', {}, pool.mountpoint), '.');
+    case 'not-mounted': return h('p', { class: 'warn' }, 'Not mounted; nos mounts it at ', h('code', {}, pool.mountpoint), '.');
+    case 'mounted-elsewhere': return h('p', { class: 'warn' }, pool.mounted_at ? ['Mounted at ', h('code', {}, pool.mounted_at)] : 'Mounted outside nos\'s view', ', not at ', h('code', {}, pool.mountpoint), '.');
+    case 'members-missing': return h('p', { class: 'warn' }, 'Devices are missing: the pool is degraded.');
+    default: return h('p', {}, `State: ${pool.state}`);
+  }
+}
+
+/** @param {PoolMember} member */
+function memberRow(member) {
+  const counters = member.counters;
+  const cells = counters
+    ? [counters.write_io_errs, counters.read_io_errs, counters.flush_io_errs, counters.corruption_errs, counters.generation_errs].map((n) => h('td', {}, String(n)))
+    : [h('td', { colspan: '5' }, 'not read')];
+  return h('tr', { 'data-devid': String(member.devid), 'data-missing': String(member.missing) },
+    h('td', {}, String(member.devid)),
+    h('td', {}, h('code', {}, member.path), member.by_id ? [h('br'), h('code', {}, member.by_id)] : ''),
+    h('td', {}, member.missing ? 'missing' : 'present'),
+    cells);
+}
+
+/** @param {Pool} pool */
+function scrubSection(pool) {
+  const scrub = pool.last_scrub;
+  if (!scrub) return section('Last scrub', h('p', {}, 'No scrub recorded.'));
+  return section('Last scrub', h('ul', {},
+    h('li', {}, `${scrub.state}, ${scrub.resumed ? 'resumed' : 'started'} `, timeAgo(scrub.since), `, ran ${scrub.duration_seconds} s`),
+    h('li', {}, `${bytes(scrub.bytes_scrubbed)} checked`),
+    h('li', { class: scrub.corrected_errors ? 'warn' : '' }, `${scrub.corrected_errors} errors corrected`),
+    h('li', { class: scrub.uncorrectable_errors ? 'warn' : '' }, `${scrub.uncorrectable_errors} uncorrectable errors`)));
+}
+
+/** @param {Pool} pool */
+function poolView(pool) {
+  const name = pool.label ?? pool.uuid;
+  return [
+    h('p', { 'data-health': pool.health }, 'Health: ', h('strong', { class: 'health' }, pool.health)),
+    stateLine(pool),
+    h('p', {}, `UUID `, h('code', {}, pool.uuid), `. Data ${pool.data_profile}, metadata ${pool.metadata_profile}${pool.encrypted ? ', encrypted' : ''}.`),
+    section('Reasons', pool.reasons.length ? h('ul', { class: 'reasons' }, pool.reasons.map((reason) => h('li', {}, reason))) : h('p', {}, 'Nothing found.')),
+    section('Members', dataTable({
+      caption: `Members of ${name}`,
+      columns: ['devid', 'Device', 'State', 'write', 'read', 'flush', 'corruption', 'generation'],
+      body: h('tbody', {}, pool.members.map(memberRow)),
+    })),
+    scrubSection(pool),
+  ];
+}
+
+/**
+ * @param {HTMLElement} root
+ * @param {import('../main.js').PageContext} _ctx
+ */
+export async function render(root, _ctx) {
+  const uuid = new URLSearchParams(location.search).get('uuid');
+  try {
+    if (uuid) {
+      const pool = /** @type {Pool} */ (await get(`/api/v1/pools/${encodeURIComponent(uuid)}`));
+      const heading = h('h2', {}, `Pool ${pool.label ?? pool.uuid}`);
+      replace(root, h('p', {}, h('a', { href: '/pool' }, 'All pools')), heading, poolView(pool));
+      return;
+    }
+    const reply = /** @type {PoolsReply} */ (await get('/api/v1/pools'));
+    replace(root,
+      section('Pools', reply.pools.length === 0 ? h('p', {}, 'No registered pools.') : h('ul', { class: 'pool-health-list' }, reply.pools.map(poolHealth))),
+      section('Importable', reply.importable.length === 0 ? h('p', {}, 'No other btrfs filesystem found on the disks.') : h('ul', {},
+        reply.importable.map((found) => h('li', { 'data-importable': found.uuid }, h('strong', {}, found.label ?? found.uuid), ' on ',
+          found.devices.map((device) => h('code', {}, device)).flatMap((el, idx) => (idx ? [', ', el] : [el])),
+          found.n_missing ? ` (${found.n_missing} devices missing)` : '')))),
+      h('p', { class: 'hint' }, 'Observed ', timeAgo(reply.observed_at), '.'));
+  } catch (error) {
+    if (isMissingApi(error)) { replace(root, missingApiNote('The pools view')); return; }
+    throw error;
+  }
+}
