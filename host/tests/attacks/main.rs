@@ -11,6 +11,7 @@ mod plugin_grants;
 mod recovery_socket;
 mod second_factor;
 mod sessions;
+mod slow_clients;
 mod store_crash;
 mod timing;
 
