@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use nos_protocol::{
     Decoder, ErrorCode, FrameError, MAX_REQUEST_FRAME, MAX_RESPONSE_FRAME, PROTOCOL_VERSION,
-    Request, Response, ResponseBody, decode, encode,
+    Request, Response, ResponseBody, decode, encode, encode_response,
 };
 
 use crate::audit::Record;
@@ -193,12 +193,13 @@ fn serve_connection(
                 },
             ),
         };
-        let response = Response {
+        let mut response = Response {
             version: PROTOCOL_VERSION,
             id,
             body,
         };
-        let frame = match encode(&response, MAX_RESPONSE_FRAME) {
+        // Captured output is shortened (in encoded bytes) until the frame fits.
+        let frame = match encode_response(&mut response, MAX_RESPONSE_FRAME) {
             Ok(frame) => frame,
             Err(err) => {
                 let body = ResponseBody::Error {

@@ -673,6 +673,33 @@ fn issue_15_idle_connections_do_not_hold_every_slot() {
     ));
 }
 
+/// Issue 15: 12 MiB of `y\n` (each newline escapes to 2 bytes of JSON) under a 12 MiB rule cap
+/// made a response beyond the 16 MiB frame, answered as an internal error. Now the output is
+/// shortened in encoded bytes, the cut is reported, and the frame fits.
+#[test]
+fn issue_15_output_that_escapes_beyond_the_frame_is_capped() {
+    if !nos_tests::root_or_skip("issue_15_output_that_escapes_beyond_the_frame_is_capped") {
+        return;
+    }
+    let agent = agent(&[]);
+    match run(&agent, &["yes"]) {
+        ResponseBody::Ran { result } => {
+            // `yes` never ends by itself: the rule's 1 s timeout stops it.
+            assert_eq!(result.outcome, Outcome::TimedOut, "{:?}", result.stderr);
+            assert!(result.stdout.text.starts_with("y\ny\n"));
+            assert!(result.stdout.truncated_bytes > 0);
+            let encoded = serde_json::to_string(&result.stdout.text).unwrap().len();
+            assert!(encoded <= nos_protocol::MAX_RESPONSE_FRAME, "{encoded}");
+            assert!(
+                result.stdout.text.len() > 8 << 20,
+                "shortened far more than needed: {}",
+                result.stdout.text.len()
+            );
+        }
+        other => panic!("{other:?}\n{}", agent.explain()),
+    }
+}
+
 #[test]
 fn facts() {
     if !nos_tests::root_or_skip("facts") {
