@@ -16,7 +16,10 @@ fuzz_target!(|data: &[u8]| {
     let mut headers = HeaderMap::new();
     for (value_idx, value) in data.split(|byte| *byte == 0).enumerate() {
         if let Ok(value) = HeaderValue::from_bytes(value) {
-            headers.append(HeaderName::from_static(NAMES[value_idx % NAMES.len()]), value);
+            headers.append(
+                HeaderName::from_static(NAMES[value_idx % NAMES.len()]),
+                value,
+            );
         }
     }
     let trust: Vec<Cidr> = ["127.0.0.0/8", "10.0.0.0/8", "::1"]
