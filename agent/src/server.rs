@@ -2,22 +2,29 @@
 //!
 //! Before a single byte is read, the peer's credentials come from the kernel (`SO_PEERCRED`);
 //! a refused peer gets one `PeerRefused` error frame and the connection is closed. Each admitted
-//! connection gets its own thread, with at most [`ServerConfig::max_connections`] at once (more get
-//! `Busy` and are closed). A frame must arrive completely within [`ServerConfig::frame_timeout`]
-//! of the moment the server starts waiting for it, so a slow sender (slowloris) or an idle
-//! connection is dropped; responses are written with the same timeout.
+//! connection gets its own thread, with at most [`ServerConfig::max_connections`] at once. A frame
+//! must arrive completely within [`ServerConfig::frame_timeout`] of the moment the server starts
+//! waiting for it, so a slow sender (slowloris) or an idle connection is dropped; responses are
+//! written with the same timeout.
+//!
+//! When every slot is taken, a new connection reclaims one instead of being refused: the
+//! connection that has waited longest for a request and has never presented a valid token is shut
+//! down. So an allowed peer that only connects (or trickles bytes) cannot keep nosd out by holding
+//! every slot until the frame timeout; a connection that is running a request, or that has
+//! presented the agent's token, is never reclaimed. Only when no slot is reclaimable does the new
+//! connection get `Busy` and is closed.
 //!
 //! This module makes no decision about a request: it decodes, calls `pipeline::handle`, encodes.
 
 use std::io::{Read, Write};
+use std::net::Shutdown;
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nos_protocol::{
     Decoder, ErrorCode, FrameError, MAX_REQUEST_FRAME, MAX_RESPONSE_FRAME, PROTOCOL_VERSION,
-    Request, Response, ResponseBody, decode, encode,
+    Request, Response, ResponseBody, decode, encode, encode_response,
 };
 
 use crate::audit::Record;
@@ -31,7 +38,9 @@ pub const DEFAULT_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// Connections served at once. Does not bound jobs, which outlive their connection.
+    /// Connections served at once. Does not bound jobs, which outlive their connection. When
+    /// every slot is taken, the longest-waiting connection without a valid token is reclaimed
+    /// (see the module docs); `Busy` only when none is.
     pub max_connections: usize,
     /// Time allowed to receive one whole request frame (idle time before it included) and to
     /// write one response. Does not bound how long a command runs (the rule's timeout does).
@@ -44,7 +53,7 @@ pub fn serve(
     agent: Arc<Agent>,
     config: ServerConfig,
 ) -> std::io::Result<()> {
-    let active = Arc::new(AtomicUsize::new(0));
+    let slots = Arc::new(Slots::new(config.max_connections));
     for stream in listener.incoming() {
         let stream = match stream {
             Ok(stream) => stream,
@@ -65,23 +74,29 @@ pub fn serve(
             refuse_peer(&agent, &peer, stream, &config);
             continue;
         }
-        if active.fetch_add(1, Ordering::SeqCst) >= config.max_connections {
-            active.fetch_sub(1, Ordering::SeqCst);
+        let Some(slot) = slots.admit(&stream) else {
             tracing::warn!(uid = peer.uid, pid = peer.pid, "too many connections");
             send_error(stream, &config, ErrorCode::Busy, "too many connections");
             continue;
-        }
+        };
         let agent = Arc::clone(&agent);
-        let connection_active = Arc::clone(&active);
+        let connection_slots = Arc::clone(&slots);
         let connection_config = config.clone();
         let spawned = std::thread::Builder::new()
             .name("conn".into())
             .spawn(move || {
-                serve_connection(&agent, &peer, stream, &connection_config);
-                connection_active.fetch_sub(1, Ordering::SeqCst);
+                serve_connection(
+                    &agent,
+                    &peer,
+                    stream,
+                    &connection_slots,
+                    slot,
+                    &connection_config,
+                );
+                connection_slots.release(slot);
             });
         if let Err(err) = spawned {
-            active.fetch_sub(1, Ordering::SeqCst);
+            slots.release(slot);
             tracing::error!(%err, "cannot spawn a connection thread");
         }
     }
@@ -125,7 +140,14 @@ fn send_error(mut stream: UnixStream, config: &ServerConfig, code: ErrorCode, me
     }
 }
 
-fn serve_connection(agent: &Agent, peer: &Peer, mut stream: UnixStream, config: &ServerConfig) {
+fn serve_connection(
+    agent: &Agent,
+    peer: &Peer,
+    mut stream: UnixStream,
+    slots: &Slots,
+    slot: SlotId,
+    config: &ServerConfig,
+) {
     if stream
         .set_write_timeout(Some(config.frame_timeout))
         .is_err()
@@ -148,7 +170,16 @@ fn serve_connection(agent: &Agent, peer: &Peer, mut stream: UnixStream, config: 
                 return;
             }
         };
-        let (id, body) = match decode::<Request>(&payload) {
+        let decoded = decode::<Request>(&payload);
+        let holds_token = decoded
+            .as_ref()
+            .is_ok_and(|request| agent.trust.authenticate(request.token.as_deref()).is_ok());
+        // A reclaimed connection's request is dropped unanswered, as its peer was told by the
+        // shutdown; from here on until the response is written the slot cannot be reclaimed.
+        if !slots.start_request(slot, holds_token) {
+            return;
+        }
+        let (id, body) = match decoded {
             Ok(request) => {
                 let id = request.id;
                 (id, pipeline::handle(agent, peer, request))
@@ -162,12 +193,13 @@ fn serve_connection(agent: &Agent, peer: &Peer, mut stream: UnixStream, config: 
                 },
             ),
         };
-        let response = Response {
+        let mut response = Response {
             version: PROTOCOL_VERSION,
             id,
             body,
         };
-        let frame = match encode(&response, MAX_RESPONSE_FRAME) {
+        // Captured output is shortened (in encoded bytes) until the frame fits.
+        let frame = match encode_response(&mut response, MAX_RESPONSE_FRAME) {
             Ok(frame) => frame,
             Err(err) => {
                 let body = ResponseBody::Error {
@@ -190,6 +222,103 @@ fn serve_connection(agent: &Agent, peer: &Peer, mut stream: UnixStream, config: 
         if stream.write_all(&frame).is_err() {
             return;
         }
+        slots.wait_for_request(slot);
+    }
+}
+
+/// Identifies one admitted connection in [`Slots`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SlotId(u64);
+
+/// The connection slots: who holds one, and which of them may be reclaimed.
+struct Slots {
+    capacity: usize,
+    table: Mutex<SlotTable>,
+}
+
+struct SlotTable {
+    next_id: u64,
+    entries: Vec<SlotEntry>,
+}
+
+struct SlotEntry {
+    id: SlotId,
+    /// Since when the connection waits for a request; None while it runs one.
+    waiting_since: Option<Instant>,
+    /// It has presented a valid token, so it is never reclaimed.
+    holds_token: bool,
+    /// A handle to shut the connection down when it is reclaimed.
+    stream: UnixStream,
+}
+
+impl Slots {
+    fn new(capacity: usize) -> Slots {
+        Slots {
+            capacity,
+            table: Mutex::new(SlotTable {
+                next_id: 0,
+                entries: Vec::new(),
+            }),
+        }
+    }
+
+    /// Takes a slot for `stream`, reclaiming the longest-waiting connection without a token when
+    /// every slot is taken; None when no slot is free or reclaimable.
+    fn admit(&self, stream: &UnixStream) -> Option<SlotId> {
+        let handle = stream.try_clone().ok()?;
+        let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        if table.entries.len() >= self.capacity {
+            let reclaim_idx = table
+                .entries
+                .iter()
+                .enumerate()
+                .filter(|(_, entry)| !entry.holds_token)
+                .filter_map(|(entry_idx, entry)| Some((entry_idx, entry.waiting_since?)))
+                .min_by_key(|(_, since)| *since)
+                .map(|(entry_idx, _)| entry_idx)?;
+            let reclaimed = table.entries.swap_remove(reclaim_idx);
+            tracing::warn!(
+                slot = reclaimed.id.0,
+                "all slots taken; reclaiming an idle connection"
+            );
+            let _ = reclaimed.stream.shutdown(Shutdown::Both);
+        }
+        let id = SlotId(table.next_id);
+        table.next_id += 1;
+        table.entries.push(SlotEntry {
+            id,
+            waiting_since: Some(Instant::now()),
+            holds_token: false,
+            stream: handle,
+        });
+        Some(id)
+    }
+
+    /// Marks the slot as running a request; false when it was reclaimed meanwhile.
+    fn start_request(&self, slot: SlotId, holds_token: bool) -> bool {
+        let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        match table.entries.iter_mut().find(|entry| entry.id == slot) {
+            Some(entry) => {
+                entry.waiting_since = None;
+                entry.holds_token |= holds_token;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Marks the slot as waiting for its next request.
+    fn wait_for_request(&self, slot: SlotId) {
+        let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(entry) = table.entries.iter_mut().find(|entry| entry.id == slot) {
+            entry.waiting_since = Some(Instant::now());
+        }
+    }
+
+    /// Frees the slot (a no-op when it was reclaimed).
+    fn release(&self, slot: SlotId) {
+        let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        table.entries.retain(|entry| entry.id != slot);
     }
 }
 

@@ -258,6 +258,18 @@ pub struct HttpConfig {
     /// Largest accepted request body in bytes (default 8 KiB).
     #[serde(default = "default_body_limit")]
     pub body_limit_bytes: usize,
+    /// Time for a client to send a request's whole header, from its first byte (or from the
+    /// connection's start), in ms (default [`crate::http::serve::DEFAULT_HEADER_READ_TIMEOUT`]).
+    #[serde(default = "default_header_read_timeout_ms")]
+    pub header_read_timeout_ms: u64,
+    /// Time for a client to send a request's whole body, from the end of its header, in ms
+    /// (default [`crate::http::serve::DEFAULT_BODY_READ_TIMEOUT`]).
+    #[serde(default = "default_body_read_timeout_ms")]
+    pub body_read_timeout_ms: u64,
+    /// Open connections from one peer address; more are closed at once (default
+    /// [`crate::http::serve::DEFAULT_MAX_CONNECTIONS_PER_ADDRESS`]).
+    #[serde(default = "default_max_connections_per_address")]
+    pub max_connections_per_address: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -505,6 +517,9 @@ impl HttpConfig {
             trust_proxy: Vec::new(),
             client_ip_header: ForwardingHeader::default(),
             body_limit_bytes: default_body_limit(),
+            header_read_timeout_ms: default_header_read_timeout_ms(),
+            body_read_timeout_ms: default_body_read_timeout_ms(),
+            max_connections_per_address: default_max_connections_per_address(),
         }
     }
 }
@@ -586,6 +601,18 @@ fn default_allowed_hosts() -> Vec<String> {
 }
 fn default_body_limit() -> usize {
     8 * 1024
+}
+fn default_header_read_timeout_ms() -> u64 {
+    duration_ms(crate::http::serve::DEFAULT_HEADER_READ_TIMEOUT)
+}
+fn default_body_read_timeout_ms() -> u64 {
+    duration_ms(crate::http::serve::DEFAULT_BODY_READ_TIMEOUT)
+}
+fn default_max_connections_per_address() -> usize {
+    crate::http::serve::DEFAULT_MAX_CONNECTIONS_PER_ADDRESS
+}
+fn duration_ms(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 fn default_state_dir() -> PathBuf {
     PathBuf::from(DEFAULT_STATE_DIR)

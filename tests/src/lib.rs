@@ -478,6 +478,10 @@ name = "lsblk"
 path = "/usr/bin/lsblk"
 end_of_options = true
 
+[[binary]]
+name = "yes"
+path = "/usr/bin/yes"
+
 [[type]]
 name = "word"
 kind = "label"
@@ -529,6 +533,14 @@ effect = "state"
 job = true
 argv = ["$secs", "0"]
 params.secs = { type = "secs" }
+
+# 12 MiB of "y\n" within a second: 18 MiB once JSON-encoded, beyond the 16 MiB response frame.
+[[rule]]
+id = "test.yes"
+binary = "yes"
+effect = "read"
+argv = []
+limits = { timeout_s = 1, kill_after_s = 1, max_stdout = 12582912 }
 
 [[rule]]
 id = "lsblk.facts"

@@ -473,6 +473,102 @@ fn e2e_btrfs_pool_lifecycle() {
     }
 }
 
+/// Issue 15: `umount` only of what mountinfo shows as a btrfs pool mount, through no symlink.
+/// Refused at exec time: a tmpfs mounted below the mount root, a symlink to the pool, a plain
+/// directory; the pool itself unmounts (in the agent, with `UMOUNT_NOFOLLOW`).
+#[test]
+fn issue_15_umount_only_of_a_pool_mount() {
+    if !preconditions("issue_15_umount_only_of_a_pool_mount") {
+        return;
+    }
+    let images = tempfile::tempdir().unwrap();
+    let disk = LoopDevice::new(images.path(), "umount", "256M").expect("loop device");
+    let agent = start_agent();
+    let mnt = agent.dir.path().join("mnt");
+    let path_of = |name: &str| mnt.join(name).display().to_string();
+    let (tank, scratch, plain, link) = (
+        path_of("tank"),
+        path_of("scratch"),
+        path_of("plain"),
+        path_of("link"),
+    );
+    for dir in [&tank, &scratch, &plain] {
+        std::fs::create_dir(dir).unwrap();
+    }
+    ran(
+        &agent,
+        &["mkfs.btrfs", "-f", "-L", "tank", "--", &disk.device],
+    );
+    ran(
+        &agent,
+        &[
+            "mount",
+            "-t",
+            "btrfs",
+            "-o",
+            "noatime",
+            "--",
+            &disk.device,
+            &tank,
+        ],
+    );
+    let tmpfs = agent.in_agent_ns(&[
+        "mount",
+        "-t",
+        "tmpfs",
+        "-o",
+        "mode=0755",
+        "nos-e2e",
+        &scratch,
+    ]);
+    assert!(tmpfs.status.success(), "{tmpfs:?}");
+    std::os::unix::fs::symlink(&tank, &link).unwrap();
+
+    let refused = |target: &str, why: &str| match agent.request(RequestBody::Run {
+        argv: ["umount", "--", target].map(String::from).to_vec(),
+    }) {
+        ResponseBody::Rejected { rejection } => {
+            assert_eq!(
+                rejection.stage,
+                RejectStage::ExecTime,
+                "{why}: {rejection:?}"
+            );
+            assert_eq!(rejection.token_idx, Some(2), "{why}: {rejection:?}");
+            rejection.reason
+        }
+        other => panic!("{why}: not refused: {other:?}\n{}", agent.explain()),
+    };
+    let reason = refused(&scratch, "a tmpfs below the mount root");
+    assert!(
+        reason.contains("not the mount point of a btrfs pool"),
+        "{reason}"
+    );
+    assert_eq!(
+        agent_mount(&agent, &scratch)
+            .map(|mount| mount.0)
+            .as_deref(),
+        Some("tmpfs")
+    );
+    refused(&link, "a symlink to the pool");
+    let reason = refused(&plain, "a directory that is no mount point");
+    assert!(
+        reason.contains("not the mount point of a btrfs pool"),
+        "{reason}"
+    );
+    assert!(
+        agent_mount(&agent, &tank).is_some(),
+        "the pool stays mounted"
+    );
+
+    let unmounted = ran(&agent, &["umount", "--", &tank]);
+    assert_eq!(unmounted.exit_code, Some(0));
+    assert!(agent_mount(&agent, &tank).is_none());
+    // Unmounted now, so a second umount is refused before anything runs.
+    refused(&tank, "a pool that is no longer mounted");
+    let cleanup = agent.in_agent_ns(&["umount", &scratch]);
+    assert!(cleanup.status.success(), "{cleanup:?}");
+}
+
 #[test]
 fn e2e_luks_format_with_agent_made_key() {
     if !preconditions("e2e_luks_format_with_agent_made_key") {

@@ -618,6 +618,88 @@ fn connection_limit() {
     assert!(matches!(run(&agent, &["true"]), ResponseBody::Ran { .. }));
 }
 
+/// Issue 15: idle connections (and ones trickling a frame) from an allowed peer held every slot
+/// until the frame timeout, so nosd got `Busy`. Now they are reclaimed, oldest first, and a
+/// connection carrying the token is served at once.
+#[test]
+fn issue_15_idle_connections_do_not_hold_every_slot() {
+    if !nos_tests::root_or_skip("issue_15_idle_connections_do_not_hold_every_slot") {
+        return;
+    }
+    // The default limit (16 slots) and the default 10 s frame timeout.
+    let agent = agent(&[]);
+    let mut idle: Vec<UnixStream> = (0..20)
+        .map(|_| UnixStream::connect(&agent.socket).unwrap())
+        .collect();
+    for stream in idle.iter_mut().step_by(2) {
+        // Half of them start a frame and never finish it.
+        stream.write_all(&[0, 0]).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    for round in 0..3 {
+        let started = Instant::now();
+        let response = run(&agent, &["true"]);
+        assert!(
+            matches!(response, ResponseBody::Ran { .. }),
+            "round {round}: {response:?}\n{}",
+            agent.explain()
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "round {round}: served after {:?}",
+            started.elapsed()
+        );
+        // The attacker reconnects to fill the freed slots again.
+        idle.extend((0..8).map(|_| UnixStream::connect(&agent.socket).unwrap()));
+    }
+    // The oldest idle connection was reclaimed (closed), long before the frame timeout.
+    let started = Instant::now();
+    assert!(closed(&mut idle[0]), "oldest idle connection still open");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // A connection holding the token keeps its slot against a flood of new idle ones.
+    let mut served = agent.client();
+    assert!(matches!(
+        served.request(RequestBody::Run {
+            argv: argv(&["true"])
+        }),
+        Ok(ResponseBody::Ran { .. })
+    ));
+    idle.extend((0..20).map(|_| UnixStream::connect(&agent.socket).unwrap()));
+    assert!(matches!(
+        served.request(RequestBody::Run {
+            argv: argv(&["true"])
+        }),
+        Ok(ResponseBody::Ran { .. })
+    ));
+}
+
+/// Issue 15: 12 MiB of `y\n` (each newline escapes to 2 bytes of JSON) under a 12 MiB rule cap
+/// made a response beyond the 16 MiB frame, answered as an internal error. Now the output is
+/// shortened in encoded bytes, the cut is reported, and the frame fits.
+#[test]
+fn issue_15_output_that_escapes_beyond_the_frame_is_capped() {
+    if !nos_tests::root_or_skip("issue_15_output_that_escapes_beyond_the_frame_is_capped") {
+        return;
+    }
+    let agent = agent(&[]);
+    match run(&agent, &["yes"]) {
+        ResponseBody::Ran { result } => {
+            // `yes` never ends by itself: the rule's 1 s timeout stops it.
+            assert_eq!(result.outcome, Outcome::TimedOut, "{:?}", result.stderr);
+            assert!(result.stdout.text.starts_with("y\ny\n"));
+            assert!(result.stdout.truncated_bytes > 0);
+            let encoded = serde_json::to_string(&result.stdout.text).unwrap().len();
+            assert!(encoded <= nos_protocol::MAX_RESPONSE_FRAME, "{encoded}");
+            assert!(
+                result.stdout.text.len() > 8 << 20,
+                "shortened far more than needed: {}",
+                result.stdout.text.len()
+            );
+        }
+        other => panic!("{other:?}\n{}", agent.explain()),
+    }
+}
+
 #[test]
 fn facts() {
     if !nos_tests::root_or_skip("facts") {

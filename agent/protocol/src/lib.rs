@@ -108,9 +108,10 @@ pub const MAX_REQUEST_FRAME: usize = 64 * 1024;
 /// Largest response payload a client accepts, in bytes (16 MiB).
 ///
 /// Responses carry captured command output, which the agent caps per rule (`max_stdout`,
-/// `max_stderr`, 1 MiB and 64 KiB by default). JSON escaping can multiply output by up to six,
-/// so caps above about 2 MiB can exceed this limit: the agent then answers
-/// [`ErrorCode::Internal`] naming the size instead of the result (the command has run).
+/// `max_stderr`, 1 MiB and 64 KiB by default, in raw bytes). JSON escaping can multiply output
+/// by up to six, so the agent encodes responses with [`encode_response`], which shortens the
+/// captured outputs (counted in encoded bytes, each cut reported in `truncated_bytes`) until the
+/// frame fits. Only a response that is too large without any output is refused.
 pub const MAX_RESPONSE_FRAME: usize = 16 * 1024 * 1024;
 
 /// Most steps one [`RequestBody::RunSteps`] may carry. More is a [`ErrorCode::TooManySteps`].
@@ -251,6 +252,103 @@ pub fn encode<T: Serialize>(message: &T, limit: usize) -> Result<Vec<u8>, FrameE
     frame.extend_from_slice(&(payload.len() as u32).to_be_bytes());
     frame.extend_from_slice(&payload);
     Ok(frame)
+}
+
+/// Room kept per captured output for the digits `truncated_bytes` gains when it is cut.
+const TRUNCATED_DIGITS_SLACK: usize = 24;
+
+/// Encodes a response within `limit`, as [`encode`] does, except that a response whose captured
+/// outputs make it too large has those outputs shortened to fair shares of the room left by the
+/// rest of the message (an output smaller than its share is kept whole), counted in JSON-encoded
+/// bytes. Fails only when the message is
+/// too large even with every output empty.
+pub fn encode_response(response: &mut Response, limit: usize) -> Result<Vec<u8>, FrameError> {
+    match encode(&*response, limit) {
+        Err(FrameError::TooLarge { .. }) => {}
+        other => return other,
+    }
+    let mut outputs = response.body.captured_mut();
+    let n_outputs = outputs.len();
+    let texts: Vec<String> = outputs
+        .iter_mut()
+        .map(|captured| std::mem::take(&mut captured.text))
+        .collect();
+    drop(outputs);
+    let without_outputs = serde_json::to_vec(&*response)
+        .map_err(|err| FrameError::Malformed(err.to_string()))?
+        .len();
+    let mut outputs = response.body.captured_mut();
+    for (captured, text) in outputs.iter_mut().zip(texts) {
+        captured.text = text;
+    }
+    let room = limit
+        .saturating_sub(without_outputs)
+        .saturating_sub(n_outputs * TRUNCATED_DIGITS_SLACK);
+    // Fair shares, smallest first: an output that fits in its share is kept whole and leaves
+    // the rest of its share to the larger ones.
+    let mut by_size: Vec<(usize, usize)> = outputs
+        .iter()
+        .map(|captured| captured.text.chars().map(json_escaped_len).sum())
+        .enumerate()
+        .collect();
+    by_size.sort_by_key(|&(_, n_encoded)| n_encoded);
+    let mut room_left = room;
+    for (n_done, (output_idx, n_encoded)) in by_size.into_iter().enumerate() {
+        let share = room_left / (n_outputs - n_done);
+        let kept = n_encoded.min(share);
+        outputs[output_idx].cap_encoded(kept);
+        room_left -= kept;
+    }
+    drop(outputs);
+    encode(&*response, limit)
+}
+
+/// Bytes `c` takes inside a JSON string as serde_json writes it: `"`, `\` and the short
+/// escapes take 2, other control characters 6 (`\u00XX`), everything else its UTF-8 length.
+pub fn json_escaped_len(c: char) -> usize {
+    match c {
+        '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+        '\u{0}'..='\u{1f}' => 6,
+        _ => c.len_utf8(),
+    }
+}
+
+impl Captured {
+    /// Shortens `text` at a character boundary so that it JSON-encodes in at most `max_encoded`
+    /// bytes (quotes not counted); the bytes cut off are added to `truncated_bytes`.
+    pub fn cap_encoded(&mut self, max_encoded: usize) {
+        let mut n_encoded = 0;
+        let mut keep = self.text.len();
+        for (byte_idx, c) in self.text.char_indices() {
+            n_encoded += json_escaped_len(c);
+            if n_encoded > max_encoded {
+                keep = byte_idx;
+                break;
+            }
+        }
+        let n_cut = self.text.len() - keep;
+        self.text.truncate(keep);
+        self.truncated_bytes = self.truncated_bytes.saturating_add(n_cut as u64);
+    }
+}
+
+impl ResponseBody {
+    /// Every captured output the response carries, in order.
+    fn captured_mut(&mut self) -> Vec<&mut Captured> {
+        let results: Vec<&mut StepResult> = match self {
+            ResponseBody::Ran { result }
+            | ResponseBody::Job {
+                state: JobState::Finished { result },
+                ..
+            } => vec![result],
+            ResponseBody::Steps { results, .. } => results.iter_mut().collect(),
+            _ => Vec::new(),
+        };
+        results
+            .into_iter()
+            .flat_map(|result| [&mut result.stdout, &mut result.stderr])
+            .collect()
+    }
 }
 
 /// Parses one frame's payload. Unknown fields and unknown variants are errors, not ignored.
@@ -546,6 +644,100 @@ pub enum ErrorCode {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    fn step_result(stdout: &str, stderr: &str) -> StepResult {
+        let captured = |text: &str| Captured {
+            text: text.to_owned(),
+            truncated_bytes: 0,
+            lossy: false,
+        };
+        StepResult {
+            rule_id: "test.rule".into(),
+            argv: vec!["/usr/bin/head".into()],
+            outcome: Outcome::Ok,
+            exit_code: Some(0),
+            signal: None,
+            state: None,
+            stdout: captured(stdout),
+            stderr: captured(stderr),
+            duration_ms: 1,
+        }
+    }
+
+    /// Issue 15: 3 MiB of control bytes escape to 18 MiB, beyond the 16 MiB response frame.
+    /// The response is shortened in encoded bytes and always fits, with the cut reported.
+    #[test]
+    fn issue_15_escaped_output_is_capped_to_fit_the_frame() {
+        let control = "\u{1}".repeat(3 << 20);
+        let mut response = Response {
+            version: PROTOCOL_VERSION,
+            id: 7,
+            body: ResponseBody::Steps {
+                results: vec![
+                    step_result(&control, "short"),
+                    step_result("plain", &control),
+                ],
+                completed: true,
+                rejection: None,
+            },
+        };
+        assert!(matches!(
+            encode(&response, MAX_RESPONSE_FRAME),
+            Err(FrameError::TooLarge { .. })
+        ));
+        let frame = encode_response(&mut response, MAX_RESPONSE_FRAME).unwrap();
+        assert!(frame.len() - HEADER_LEN <= MAX_RESPONSE_FRAME);
+        let decoded: Response = decode(&frame[HEADER_LEN..]).unwrap();
+        assert_eq!(decoded, response);
+        let ResponseBody::Steps { results, .. } = decoded.body else {
+            panic!("not steps")
+        };
+        for captured in results
+            .iter()
+            .flat_map(|result| [&result.stdout, &result.stderr])
+        {
+            let original = if captured.text.starts_with('\u{1}') || captured.truncated_bytes > 0 {
+                control.len()
+            } else {
+                captured.text.len()
+            };
+            assert_eq!(
+                captured.text.len() as u64 + captured.truncated_bytes,
+                original as u64
+            );
+        }
+        // Short outputs are shortened only as far as their share demands: not at all.
+        assert_eq!(results[0].stderr.text, "short");
+        assert_eq!(results[1].stdout.text, "plain");
+        assert!(results[0].stdout.truncated_bytes > 0);
+        // A response that fits is encoded exactly as `encode` does.
+        let mut small = Response {
+            version: PROTOCOL_VERSION,
+            id: 8,
+            body: ResponseBody::Ran {
+                result: step_result("hello\n", ""),
+            },
+        };
+        assert_eq!(
+            encode_response(&mut small, MAX_RESPONSE_FRAME).unwrap(),
+            encode(&small, MAX_RESPONSE_FRAME).unwrap()
+        );
+    }
+
+    proptest! {
+        /// The encoded-length count agrees with serde_json's own encoding of any text.
+        #[test]
+        fn escaped_len_matches_serde_json(text in "\\PC*|[\\x00-\\x20\"\\\\]{0,40}") {
+            let counted: usize = text.chars().map(json_escaped_len).sum();
+            prop_assert_eq!(counted, serde_json::to_string(&text).unwrap().len() - 2);
+            let mut captured = Captured { text: text.clone(), truncated_bytes: 0, lossy: false };
+            captured.cap_encoded(counted / 2);
+            let kept: usize = captured.text.chars().map(json_escaped_len).sum();
+            prop_assert!(kept <= counted / 2);
+            prop_assert!(text.starts_with(&captured.text));
+            prop_assert_eq!(captured.text.len() as u64 + captured.truncated_bytes, text.len() as u64);
+        }
+    }
 
     /// The wire form of a managed request is exact: no unknown kind, no extra or missing field.
     #[test]

@@ -11,13 +11,18 @@
 //!    For `mount --no-canonicalize` the verified target directory is passed the same way, so
 //!    mount(2) lands on exactly the checked directory. Last, a device the allowlist marks
 //!    `NotInUse` is refused when it or a partition is mounted, swap, held or the root device
-//!    ([`crate::in_use`]). The result is a [`Prepared`] command holding the pinning fds; there is
+//!    ([`crate::in_use`]). An `umount` must name a path that the agent's mountinfo shows as a
+//!    btrfs mount point (a nos pool: the allowlist's `pool` type already keeps it below a mount
+//!    root); it is then carried out in the agent with `umount2(2)` and `UMOUNT_NOFOLLOW`, not by
+//!    spawning umount(8). The result is a [`Prepared`] command holding the pinning fds; there is
 //!    no other way to make one.
 //! 2. [`run::spawn`] starts a [`Prepared`] command shell-free and [`run::Running::wait`] drives it
-//!    to the end (timeout, cancel, kill of the whole process group, capped output).
+//!    to the end (timeout, cancel, kill of the whole process group, capped output); [`run::run`]
+//!    also carries out the in-agent unmount.
 //!
-//! **Architecture Invariant:** [`run`] is the only module of nos that spawns a process, and it
-//! takes only a [`Prepared`] command. Neither module reads the policy or decides what may run.
+//! **Architecture Invariant:** [`run`] is the only module of nos that spawns a process (or
+//! unmounts), and it takes only a [`Prepared`] command. Neither module reads the policy or
+//! decides what may run.
 
 pub mod run;
 pub mod verify;
@@ -62,6 +67,12 @@ pub enum ExecError {
     },
     #[error("mount without nosuid,nodev refused")]
     MountOptions,
+    #[error("{path}: not the mount point of a btrfs pool (per mountinfo)")]
+    NotPoolMount { path: String, arg_idx: usize },
+    #[error("umount needs exactly one pool path, got {n_paths}")]
+    UnmountArgs { n_paths: usize },
+    #[error("rule {rule_id}: an in-agent unmount cannot run as a job")]
+    UnmountAsJob { rule_id: String },
     #[error("binary {path}: {reason}")]
     Binary { path: PathBuf, reason: String },
     #[error("check refers to argument {arg_idx}, the command has {n_args}")]
@@ -82,7 +93,8 @@ impl ExecError {
             | ExecError::UnsafePath { arg_idx, .. }
             | ExecError::BadKeyFile { arg_idx, .. }
             | ExecError::InUse { arg_idx, .. }
-            | ExecError::InUseUnchecked { arg_idx, .. } => {
+            | ExecError::InUseUnchecked { arg_idx, .. }
+            | ExecError::NotPoolMount { arg_idx, .. } => {
                 arg_sources.get(*arg_idx).copied().flatten()
             }
             ExecError::Binary { .. } => Some(0),

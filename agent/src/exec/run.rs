@@ -20,7 +20,7 @@ use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,6 +31,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use nos_protocol::{Captured, Outcome, StepResult};
 
+use super::verify::Action;
 use super::{ExecError, Prepared};
 
 /// The complete environment of every child; nothing is inherited from the agent or the caller.
@@ -140,7 +141,13 @@ pub fn spawn(prepared: Prepared) -> Result<Running, ExecError> {
         command,
         pinned_binary,
         pinned_dirs,
+        action,
     } = prepared;
+    if action != Action::Spawn {
+        return Err(ExecError::UnmountAsJob {
+            rule_id: command.rule_id,
+        });
+    }
     let inherited_fds: Vec<i32> = pinned_dirs.iter().map(AsRawFd::as_raw_fd).collect();
     let exec_path = match &pinned_binary {
         Some(file) => PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd())),
@@ -398,15 +405,56 @@ enum Ready {
     Cancel,
 }
 
-/// Checks, spawns and waits: the one-call form for steps that are not jobs.
+/// Checks, spawns and waits: the one-call form for steps that are not jobs. An unmount is
+/// carried out here, in the agent, instead of being spawned.
 pub fn run(prepared: Prepared) -> StepResult {
     let argv = prepared.argv();
     let rule_id = prepared.command.rule_id.clone();
+    if let Action::Unmount { target } = &prepared.action {
+        return unmount(rule_id, argv, target);
+    }
     match spawn(prepared) {
         Ok(running) => running.wait(),
         Err(err) => spawn_failed(rule_id, argv, &err),
     }
 }
+
+/// `umount2(target, UMOUNT_NOFOLLOW)`, reported like a command: exit code 0, or 32 (umount(8)'s
+/// "unmount failure") with the errno in stderr.
+fn unmount(rule_id: String, argv: Vec<String>, target: &Path) -> StepResult {
+    let started = Instant::now();
+    let result = nix::mount::umount2(target, nix::mount::MntFlags::UMOUNT_NOFOLLOW);
+    let empty = Captured {
+        text: String::new(),
+        truncated_bytes: 0,
+        lossy: false,
+    };
+    let (outcome, exit_code, stderr) = match result {
+        Ok(()) => (Outcome::Ok, 0, empty.clone()),
+        Err(errno) => (
+            Outcome::Failed,
+            UMOUNT_FAILURE,
+            Captured {
+                text: format!("umount: {}: {}\n", target.display(), errno.desc()),
+                ..empty.clone()
+            },
+        ),
+    };
+    StepResult {
+        rule_id,
+        argv,
+        outcome,
+        exit_code: Some(exit_code),
+        signal: None,
+        state: None,
+        stdout: empty,
+        stderr,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    }
+}
+
+/// umount(8)'s exit code for "unmount failure", used for a failed in-agent unmount.
+const UMOUNT_FAILURE: i32 = 32;
 
 /// The result reported for a command that never started.
 pub fn spawn_failed(rule_id: String, argv: Vec<String>, err: &ExecError) -> StepResult {

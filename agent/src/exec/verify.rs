@@ -31,6 +31,18 @@ pub struct Prepared {
     /// Verified mount targets passed to `mount --no-canonicalize` as `/proc/self/fd/N`: the
     /// kernel mounts on exactly the directory that was checked, whatever happens to the path.
     pub(super) pinned_dirs: Vec<OwnedFd>,
+    /// What [`super::run`] does with it.
+    pub(super) action: Action,
+}
+
+/// How a prepared command is carried out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Action {
+    /// Spawn the program.
+    Spawn,
+    /// `umount2(target, UMOUNT_NOFOLLOW)` in the agent: umount(8) has no way to refuse a
+    /// symlink in the last component, and the target was checked against mountinfo.
+    Unmount { target: PathBuf },
 }
 
 impl Prepared {
@@ -101,6 +113,18 @@ pub fn prepare(mut command: Command) -> Result<Prepared, ExecError> {
     {
         check_mount_options(&command.args)?;
     }
+    let action = if command
+        .program
+        .file_name()
+        .is_some_and(|name| name == "umount")
+    {
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        Action::Unmount {
+            target: check_unmount_target(&command, &mountinfo)?,
+        }
+    } else {
+        Action::Spawn
+    };
     let pinned_binary = check_binary(&command)?;
     // Last, as close to the spawn as prepare gets: is any device in use right now?
     for check in &command.checks {
@@ -116,7 +140,44 @@ pub fn prepare(mut command: Command) -> Result<Prepared, ExecError> {
         command,
         pinned_binary,
         pinned_dirs,
+        action,
     })
+}
+
+/// The one target of an `umount`: its only mount-path argument (already reached without a
+/// symlink through trusted directories, by the `MountPath` check), which `mountinfo` must show
+/// as the mount point of a btrfs filesystem. Anything else (a tmpfs, a bind of a system
+/// directory, a plain directory) is refused.
+fn check_unmount_target(command: &Command, mountinfo: &str) -> Result<PathBuf, ExecError> {
+    let paths: Vec<usize> = command
+        .checks
+        .iter()
+        .filter_map(|check| match check {
+            ExecCheck::MountPath { arg_idx } => Some(*arg_idx),
+            _ => None,
+        })
+        .collect();
+    let [arg_idx] = paths[..] else {
+        return Err(ExecError::UnmountArgs {
+            n_paths: paths.len(),
+        });
+    };
+    let n_args = command.args.len();
+    let path = command
+        .args
+        .get(arg_idx)
+        .ok_or(ExecError::BadArgIndex { arg_idx, n_args })?;
+    let is_pool_mount = nos_machine::proc_text::parse_mountinfo(mountinfo)
+        .iter()
+        .any(|mount| mount.mount_point == *path && mount.fs_type == "btrfs");
+    if is_pool_mount {
+        Ok(PathBuf::from(path))
+    } else {
+        Err(ExecError::NotPoolMount {
+            path: path.clone(),
+            arg_idx,
+        })
+    }
 }
 
 /// `path` must resolve to a block device: `/dev/disk/by-*` and `/dev/mapper/*` links are followed

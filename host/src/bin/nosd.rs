@@ -1,7 +1,6 @@
 //! nosd: the unprivileged nos daemon. Parses arguments, loads the config, binds, serves.
 #![forbid(unsafe_code)]
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -166,12 +165,8 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("binding {bind}"))?;
     let local = listener.local_addr().context("reading the bound address")?;
     tracing::info!(%local, "nosd listening");
-    axum::serve(
-        listener,
-        nos_host::app(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    let limits = nos_host::http::serve::ServeLimits::from_config(&state.config.http);
+    nos_host::http::serve::serve(listener, nos_host::app(state), limits, shutdown_signal()).await;
     Ok(())
 }
 

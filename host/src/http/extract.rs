@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{Method, header};
+use axum::http::{Method, StatusCode, header};
 use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
 
@@ -43,9 +43,17 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
         if !is_json {
             return Err(ApiError::UnsupportedMediaType);
         }
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|_| ApiError::PayloadTooLarge)?;
+        // Over the body limit is 413; a body that stops arriving (the server's body-read
+        // deadline, a dropped connection) is the client's fault too, but not a size problem.
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            match rejection.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+                _ => ApiError::BadRequest {
+                    code: "request.incomplete",
+                    message: "request body not received in full".into(),
+                },
+            }
+        })?;
         serde_json::from_slice(&bytes)
             .map(AppJson)
             .map_err(|err| ApiError::BadRequest {

@@ -15,6 +15,7 @@ pub mod cookies;
 pub mod error;
 pub mod extract;
 pub mod routes;
+pub mod serve;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

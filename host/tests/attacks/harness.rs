@@ -77,15 +77,11 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (shutdown, shutdown_rx) = oneshot::channel::<()>();
-        let app = nos_host::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = shutdown_rx.await;
-                })
-                .await
-                .unwrap();
-        });
+        let app = nos_host::app(state.clone());
+        let limits = nos_host::http::serve::ServeLimits::from_config(&state.config.http);
+        let task = tokio::spawn(nos_host::http::serve::serve(listener, app, limits, async {
+            let _ = shutdown_rx.await;
+        }));
         TestServer {
             addr,
             state,

@@ -12,6 +12,7 @@ mod pools;
 mod recovery_socket;
 mod second_factor;
 mod sessions;
+mod slow_clients;
 mod store_crash;
 mod timing;
 
