@@ -130,10 +130,10 @@ fn an_invalid_allowlist_is_exit_2_with_its_location() {
 fn overlays_in_allowlist_d_are_merged() {
     let overlay = r#"version = 1
 [[rule]]
-id = "vendor.subvolume.list"
+id = "vendor.subvolume.sync"
 binary = "btrfs"
 effect = "read"
-argv = ["subvolume", "list", "--", "$pool"]
+argv = ["subvolume", "sync", "--", "$pool"]
 params.pool = { type = "pool" }
 "#;
     let (_dir, main) = allowlist_dir(&[
@@ -149,13 +149,13 @@ params.pool = { type = "pool" }
         "--",
         "btrfs",
         "subvolume",
-        "list",
+        "sync",
         "/srv/pool",
     ]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("vendor.subvolume.list"));
+    assert!(run.stdout.contains("vendor.subvolume.sync"));
     // Without the overlay the same argv is denied.
-    let plain = check("btrfs subvolume list /srv/pool");
+    let plain = check("btrfs subvolume sync /srv/pool");
     assert_eq!(plain.code, 1);
 }
 

@@ -21,7 +21,7 @@ const ARGVS: [&str; 10] = [
     "btrfs filesystem usage /srv/pool",
     "btrfs device add /dev/shm/x /srv/pool",
     "mount -t btrfs -o bind /dev/sdb /srv/pool",
-    "btrfs subvolume delete /srv/pool/x",
+    "btrfs subvolume delete /srv/pool/.x",
 ];
 
 fn time_per_op(n: u32, mut op: impl FnMut()) -> Duration {

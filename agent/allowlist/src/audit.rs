@@ -6,7 +6,9 @@
 use std::fmt;
 
 use super::Allowlist;
-use super::grammar::{Arity, DeviceForm, Effect, InUsePolicy, Kind, OptionPattern};
+use super::grammar::{
+    Arity, DeviceForm, Effect, InUsePolicy, Kind, MountPathSpec, OptionPattern, SubvolumeSpec,
+};
 
 /// How much a finding matters; `--fail-on` picks the threshold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -367,8 +369,9 @@ pub fn audit(allowlist: &Allowlist, facts: &[BinaryFacts]) -> Vec<Finding> {
                     "accepts /dev/disk/by-label|by-uuid|by-partuuid names, which whoever formatted a disk chooses; the agent resolves them to kernel names".to_owned(),
                 );
             }
-            Kind::MountPath(spec) => {
-                for root in &spec.roots {
+            Kind::MountPath(MountPathSpec { roots, .. })
+            | Kind::Subvolume(SubvolumeSpec { roots, .. }) => {
+                for root in roots {
                     if in_system_dir(root) {
                         add(
                             FindingCode::TypeMountRoot,

@@ -557,6 +557,27 @@ fn type_changes(
                 add,
             );
         }
+        (Kind::Subvolume(a), Kind::Subvolume(b)) => {
+            set_changes(&a.roots, &b.roots, "mount root", subject, add);
+            range_change(
+                "pool depth",
+                (1, a.pool_depth as u64),
+                (1, b.pool_depth as u64),
+                subject,
+                add,
+            );
+            if a.form != b.form {
+                add(
+                    Direction::Grows,
+                    subject,
+                    format!(
+                        "subvolume form now {} instead of {}",
+                        b.form.as_str(),
+                        a.form.as_str()
+                    ),
+                );
+            }
+        }
         (Kind::KeyFile(a), Kind::KeyFile(b)) => {
             if a != b {
                 add(

@@ -6,8 +6,8 @@
 use std::fmt::Write as _;
 
 use super::grammar::{
-    Arity, DeviceForm, Effect, FlagValue, InUsePolicy, Item, Kind, OptionPattern, Rule, TypeDef,
-    TypeId,
+    Arity, DeviceForm, Effect, FlagValue, InUsePolicy, Item, Kind, OptionPattern, Rule,
+    SubvolumeForm, TypeDef, TypeId,
 };
 use super::value::{counter_samples, samples};
 use super::{Allowlist, Verdict};
@@ -242,6 +242,9 @@ fn exec_checks(allowlist: &Allowlist, rule: &Rule) -> String {
     if kinds.iter().any(|kind| matches!(kind, Kind::MountPath(_))) {
         checks.push("each mount path is walked without following symlinks; every component root-owned, not group/other-writable".into());
     }
+    if kinds.iter().any(|kind| matches!(kind, Kind::Subvolume(_))) {
+        checks.push("each subvolume path's directories are walked without following symlinks, every one root-owned, not group/other-writable; the last component is no symlink and, if it exists, a btrfs subvolume root".into());
+    }
     if kinds.iter().any(|kind| matches!(kind, Kind::KeyFile(_))) {
         checks.push("the key file is root-owned, mode 0400 or stricter".into());
     }
@@ -288,6 +291,18 @@ pub fn describe_type(allowlist: &Allowlist, ty: &TypeDef) -> String {
                 spec.max_depth
             )
         }
+        Kind::Subvolume(spec) => format!(
+            "subvolume ({}): {} below ({}), the pool 1 to {} components, each C := {COMPONENT}{}",
+            spec.form.as_str(),
+            super::value::subvolume_shape(spec.form),
+            spec.roots.join("|"),
+            spec.pool_depth,
+            if spec.form == SubvolumeForm::Snapshot {
+                "; timestamp := YYYYMMDDTHHMMSSZ[-[a-z0-9]{1,32}]"
+            } else {
+                ""
+            }
+        ),
         Kind::KeyFile(spec) => format!(
             "key_file: {}/NAME{} with NAME a single component {COMPONENT}",
             spec.dir, spec.suffix

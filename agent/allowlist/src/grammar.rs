@@ -109,11 +109,12 @@ pub enum Kind {
     Devid { max: u64 },
     Uuid,
     MountOptions(MountOptionsSpec),
+    Subvolume(SubvolumeSpec),
 }
 
 impl Kind {
     /// The name of every kind, as `kind = "…"` spells it, in declaration order.
-    pub const NAMES: [&'static str; 10] = [
+    pub const NAMES: [&'static str; 11] = [
         "device",
         "mount_path",
         "key_file",
@@ -124,6 +125,7 @@ impl Kind {
         "devid",
         "uuid",
         "mount_options",
+        "subvolume",
     ];
 
     /// The name of this kind, one of [`Kind::NAMES`].
@@ -139,6 +141,7 @@ impl Kind {
             Kind::Devid { .. } => "devid",
             Kind::Uuid => "uuid",
             Kind::MountOptions(_) => "mount_options",
+            Kind::Subvolume(_) => "subvolume",
         }
     }
 }
@@ -207,6 +210,49 @@ pub struct MountPathSpec {
     /// Components below the root: 1 ..= max_depth.
     pub max_depth: usize,
 }
+
+/// A btrfs subvolume inside a mounted pool: a share, a snapshot, or a snapshot container.
+///
+/// The pool is `<root>/P[/P]...` with 1 to `pool_depth` components (the pool's `mount_path`
+/// depth); every component is a plain path component that does not start with `.`, except the
+/// one fixed `.snapshots` component of the snapshot forms.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SubvolumeSpec {
+    pub roots: Vec<String>,
+    pub pool_depth: usize,
+    pub form: SubvolumeForm,
+}
+
+/// Which subvolumes of a pool a type names; the three languages are disjoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SubvolumeForm {
+    /// `<pool>/<share>`.
+    Share,
+    /// `<pool>/.snapshots` or `<pool>/.snapshots/<share>`: the containers snapshots live in.
+    SnapshotDir,
+    /// `<pool>/.snapshots/<share>/<timestamp>`, the timestamp `YYYYMMDDTHHMMSSZ[-tag]`.
+    Snapshot,
+}
+
+impl SubvolumeForm {
+    pub const ALL: [SubvolumeForm; 3] = [
+        SubvolumeForm::Share,
+        SubvolumeForm::SnapshotDir,
+        SubvolumeForm::Snapshot,
+    ];
+
+    /// The name `form = "…"` spells.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubvolumeForm::Share => "share",
+            SubvolumeForm::SnapshotDir => "snapshot_dir",
+            SubvolumeForm::Snapshot => "snapshot",
+        }
+    }
+}
+
+/// The one directory of a pool that holds its snapshots.
+pub const SNAPSHOTS_DIR: &str = ".snapshots";
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct KeyFileSpec {

@@ -51,6 +51,11 @@ pub enum ExecCheck {
     /// md/dm), has holders, backs a loop device, is active swap or holds the root filesystem.
     /// Run last, just before the spawn.
     NotInUse { arg_idx: usize },
+    /// A subvolume path: every directory above the last component is walked without following
+    /// symlinks and is root-owned, not group/other-writable (the pool, `.snapshots`, its share
+    /// directory); the last component is no symlink and, when it exists, the root of a btrfs
+    /// subvolume. Whether it must exist is btrfs's to say (a missing source fails the command).
+    Subvolume { arg_idx: usize },
 }
 
 /// The matched values and the argv indexes they came from, parallel vectors per param and flag.
@@ -160,6 +165,7 @@ impl Emitter {
             }
             Value::MountPath(_) => self.checks.push(ExecCheck::MountPath { arg_idx }),
             Value::KeyFile(_) => self.checks.push(ExecCheck::KeyFile { arg_idx }),
+            Value::Subvolume(_) => self.checks.push(ExecCheck::Subvolume { arg_idx }),
             _ => {}
         }
         self.arg(value.render(), token_idx);

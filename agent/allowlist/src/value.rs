@@ -7,7 +7,7 @@ use std::fmt;
 
 use super::grammar::{
     DeviceForm, DeviceSpec, KeyFileSpec, Kind, MountOptionsSpec, MountPathSpec, NameSpec,
-    OptionPattern, TypeDef,
+    OptionPattern, SNAPSHOTS_DIR, SubvolumeForm, SubvolumeSpec, TypeDef,
 };
 
 /// Longest path component accepted (NAME_MAX).
@@ -31,6 +31,7 @@ pub enum Value {
     Uuid(String),
     /// The items in request order, followed by the forced options that were missing.
     MountOptions(Vec<String>),
+    Subvolume(String),
 }
 
 impl Value {
@@ -43,7 +44,8 @@ impl Value {
             | Value::Label(text)
             | Value::MapperName(text)
             | Value::Enum(text)
-            | Value::Uuid(text) => text.clone(),
+            | Value::Uuid(text)
+            | Value::Subvolume(text) => text.clone(),
             Value::Int(n) | Value::Devid(n) => n.to_string(),
             Value::MountOptions(items) => items.join(","),
         }
@@ -118,6 +120,13 @@ pub enum ValueError {
         n: usize,
         max: usize,
     },
+    /// The path has the wrong shape for its subvolume form (the pool's depth included).
+    SubvolumeShape {
+        form: SubvolumeForm,
+        pool_depth: usize,
+    },
+    /// The last component of a snapshot path is not a timestamp.
+    SnapshotName(String),
 }
 
 impl fmt::Display for ValueError {
@@ -166,6 +175,17 @@ impl fmt::Display for ValueError {
             }
             ValueError::KeySuffix { suffix } => write!(f, "does not end with `{suffix}`"),
             ValueError::HiddenName => write!(f, "is a hidden name (starts with `.`)"),
+            ValueError::SubvolumeShape { form, pool_depth } => write!(
+                f,
+                "is not a {} path ({}, the pool 1 to {pool_depth} components below a mount root)",
+                form.as_str(),
+                subvolume_shape(*form)
+            ),
+            ValueError::SnapshotName(name) => write!(
+                f,
+                "has the snapshot name `{}`, not YYYYMMDDTHHMMSSZ[-tag] (tag: [a-z0-9]{{1,32}})",
+                escape(name)
+            ),
             ValueError::TooLong { len, max } => write!(f, "is {len} bytes long (at most {max})"),
             ValueError::NotInEnum { values } => write!(f, "is not one of {}", values.join(", ")),
             ValueError::NotDecimal => write!(f, "is not an unsigned decimal integer"),
@@ -263,6 +283,18 @@ pub fn check_forcing(
         Kind::MountOptions(spec) => {
             check_mount_options(types, spec, extra_forced, token).map(Value::MountOptions)
         }
+        Kind::Subvolume(spec) => {
+            check_subvolume(spec, token).map(|()| Value::Subvolume(token.to_owned()))
+        }
+    }
+}
+
+/// The shape of a subvolume form's paths, in words.
+pub fn subvolume_shape(form: SubvolumeForm) -> &'static str {
+    match form {
+        SubvolumeForm::Share => "<pool>/<share>",
+        SubvolumeForm::SnapshotDir => "<pool>/.snapshots or <pool>/.snapshots/<share>",
+        SubvolumeForm::Snapshot => "<pool>/.snapshots/<share>/<timestamp>",
     }
 }
 
@@ -392,6 +424,85 @@ fn check_mount_path(spec: &MountPathSpec, path: &str) -> Result<(), ValueError> 
         return Err(ValueError::HiddenName);
     }
     Ok(())
+}
+
+/// ```text
+/// subvolume    = root "/" pool "/" ( share / ".snapshots" [ "/" share ] / ".snapshots/" share "/" timestamp )
+/// pool         = component *( "/" component )          ; 1..=pool_depth components
+/// share        = component                              ; not starting with "."
+/// timestamp    = 8DIGIT "T" 6DIGIT "Z" [ "-" 1*32( %x61-7A / DIGIT ) ]
+/// ```
+///
+/// Which alternative a type takes is its form; the forms are disjoint (a share path has no
+/// `.snapshots` component, the two snapshot forms differ in length).
+fn check_subvolume(spec: &SubvolumeSpec, path: &str) -> Result<(), ValueError> {
+    path_components(path)?;
+    if let Some(root) = spec.roots.iter().find(|root| root.as_str() == path) {
+        return Err(ValueError::RootItself(root.clone()));
+    }
+    let below = spec
+        .roots
+        .iter()
+        .find_map(|root| strip_dir(path, root))
+        .ok_or_else(|| ValueError::NotUnder {
+            dirs: spec.roots.clone(),
+        })?;
+    let components: Vec<&str> = below.split('/').collect();
+    let snapshots_idx = components
+        .iter()
+        .position(|component| *component == SNAPSHOTS_DIR);
+    let pool_len = match snapshots_idx {
+        Some(idx) => idx,
+        None => components.len() - 1,
+    };
+    let tail_len = components.len() - pool_len;
+    let shape_ok = (1..=spec.pool_depth).contains(&pool_len)
+        && match spec.form {
+            SubvolumeForm::Share => snapshots_idx.is_none() && tail_len == 1,
+            SubvolumeForm::SnapshotDir => snapshots_idx.is_some() && (1..=2).contains(&tail_len),
+            SubvolumeForm::Snapshot => snapshots_idx.is_some() && tail_len == 3,
+        };
+    if !shape_ok {
+        return Err(ValueError::SubvolumeShape {
+            form: spec.form,
+            pool_depth: spec.pool_depth,
+        });
+    }
+    let hidden = components
+        .iter()
+        .enumerate()
+        .any(|(idx, component)| Some(idx) != snapshots_idx && component.starts_with('.'));
+    if hidden {
+        return Err(ValueError::HiddenName);
+    }
+    if spec.form == SubvolumeForm::Snapshot {
+        let name = components.last().copied().unwrap_or_default();
+        if !is_snapshot_name(name) {
+            return Err(ValueError::SnapshotName(name.to_owned()));
+        }
+    }
+    Ok(())
+}
+
+/// `YYYYMMDDTHHMMSSZ[-tag]` by shape only: the calendar is the retention crate's business; the
+/// allowlist only needs the name to be inert and recognisable.
+fn is_snapshot_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    let digits = |range: std::ops::Range<usize>| bytes[range].iter().all(u8::is_ascii_digit);
+    if bytes.len() < 16 || bytes[8] != b'T' || bytes[15] != b'Z' || !digits(0..8) || !digits(9..15)
+    {
+        return false;
+    }
+    match &bytes[16..] {
+        [] => true,
+        [b'-', tag @ ..] => {
+            (1..=32).contains(&tag.len())
+                && tag
+                    .iter()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        }
+        _ => false,
+    }
 }
 
 fn check_key_file(spec: &KeyFileSpec, path: &str) -> Result<(), ValueError> {
@@ -575,6 +686,26 @@ pub fn samples(types: &[TypeDef], ty: &TypeDef) -> Vec<String> {
             })
             .collect(),
         Kind::KeyFile(spec) => vec![format!("{}/a{}", spec.dir, spec.suffix)],
+        Kind::Subvolume(spec) => spec
+            .roots
+            .iter()
+            .flat_map(|root| {
+                let deepest = "/a".repeat(spec.pool_depth);
+                match spec.form {
+                    SubvolumeForm::Share => {
+                        vec![format!("{root}/a/a"), format!("{root}{deepest}/a")]
+                    }
+                    SubvolumeForm::SnapshotDir => vec![
+                        format!("{root}/a/.snapshots"),
+                        format!("{root}{deepest}/.snapshots/a"),
+                    ],
+                    SubvolumeForm::Snapshot => vec![
+                        format!("{root}/a/.snapshots/a/20260101T000000Z"),
+                        format!("{root}{deepest}/.snapshots/a/20261231T235959Z-hourly"),
+                    ],
+                }
+            })
+            .collect(),
         Kind::Label(spec) | Kind::MapperName(spec) => {
             vec!["a".to_owned(), "0".to_owned(), "a".repeat(spec.max_len)]
         }
@@ -630,6 +761,19 @@ pub fn counter_samples(ty: &TypeDef) -> Vec<String> {
                 "/etc/nos".to_owned(),
             ]);
             tokens.push(format!("{root}{}", "/a".repeat(spec.max_depth + 1)));
+        }
+        Kind::Subvolume(spec) => {
+            let root = spec.roots.first().cloned().unwrap_or_default();
+            tokens.extend([
+                root.clone(),
+                format!("{root}/pool"),
+                format!("{root}/pool/../etc"),
+                format!("{root}/pool/.hidden"),
+                format!("{root}/pool/.snapshots/share/latest"),
+                format!("{root}/pool/.snapshots/share/20260101T000000Z/x"),
+                format!("{root}/pool/.snapshots/.snapshots/20260101T000000Z"),
+                format!("{root}{}/share", "/a".repeat(spec.pool_depth + 1)),
+            ]);
         }
         Kind::KeyFile(spec) => tokens.extend([
             format!("{}/../shadow{}", spec.dir, spec.suffix),

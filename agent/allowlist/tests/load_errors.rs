@@ -98,7 +98,7 @@ params.y = { type = "nosuchtype", min = 1, max = 99 }
             main.toml:17:8: binary path `bin/sh` is not an absolute path
             main.toml:19:8: binary `btrfs` is already defined at main.toml:3:8
             main.toml:22:8: type `pool` is already defined at main.toml:7:8
-            main.toml:26:8: unknown type kind `regex` (known: device, mount_path, key_file, label, mapper_name, enum, int, devid, uuid, mount_options)
+            main.toml:26:8: unknown type kind `regex` (known: device, mount_path, key_file, label, mapper_name, enum, int, devid, uuid, mount_options, subvolume)
             main.toml:28:8: field `roots` does not apply to a `int` type
             main.toml:28:8: min 5 is above max 1
             main.toml:35:10: unknown binary `nosuch`

@@ -46,6 +46,12 @@ fn value_strategy(allowlist: &Allowlist, ty: TypeId) -> BoxedStrategy<String> {
             1 => regex("/(srv|mnt|etc|srvx|)(/[A-Za-z0-9.]{0,3}){0,6}/?"),
         ]
         .boxed(),
+        Kind::Subvolume(_) => prop_oneof![
+            3 => regex("/(srv|mnt)(/[A-Za-z0-9._-]{1,6}){1,4}"),
+            3 => regex("/(srv|mnt)(/[a-z]{1,4}){1,4}/\\.snapshots(/[a-z]{1,4})?/[0-9]{8}T[0-9]{6}Z(-[a-z0-9]{1,3})?"),
+            1 => regex("/(srv|mnt)/[a-z]{1,3}/(\\.snapshots|\\.|\\.\\.)(/[A-Za-z0-9.]{0,4}){0,3}/?"),
+        ]
+        .boxed(),
         Kind::KeyFile(_) => regex("/etc/nos/(keys|key)/[A-Za-z0-9._-]{0,10}(\\.key)?"),
         Kind::Label(_) => regex("[A-Za-z0-9._ /-]{0,12}"),
         Kind::MapperName(_) => regex("[A-Za-z0-9_.-]{0,12}"),

@@ -97,6 +97,13 @@ pub fn prepare(mut command: Command) -> Result<Prepared, ExecError> {
                     .ok_or(ExecError::BadArgIndex { arg_idx, n_args })?;
                 check_key_file(arg, arg_idx)?;
             }
+            ExecCheck::Subvolume { arg_idx } => {
+                let arg = command
+                    .args
+                    .get(arg_idx)
+                    .ok_or(ExecError::BadArgIndex { arg_idx, n_args })?;
+                check_subvolume(arg, arg_idx)?;
+            }
             // Checked below, once every device argument has its kernel name.
             ExecCheck::DistinctDevices { .. } | ExecCheck::NotInUse { .. } => {}
         }
@@ -314,6 +321,37 @@ fn check_key_file(path: &str, arg_idx: usize) -> Result<(), ExecError> {
     }
     Ok(())
 }
+/// The inode number of every btrfs subvolume's root directory (`BTRFS_FIRST_FREE_OBJECTID`).
+const BTRFS_SUBVOLUME_ROOT_INO: u64 = 256;
+
+/// A subvolume argument: its parent is reached only through root-owned directories no one else
+/// can write (the pool, `.snapshots`, a share's container); the subvolume itself, which a share's
+/// users may own, is no symlink and, if it exists, a subvolume root. A missing one passes: it is
+/// the target of a create or snapshot, and btrfs refuses a missing source itself.
+fn check_subvolume(path: &str, arg_idx: usize) -> Result<(), ExecError> {
+    let unsafe_path = |reason: String| ExecError::UnsafePath {
+        path: path.to_owned(),
+        reason,
+        arg_idx,
+    };
+    let parent = Path::new(path)
+        .parent()
+        .ok_or_else(|| unsafe_path("has no parent directory".into()))?;
+    dir_chain::open_dir(parent).map_err(chain_refused(path, arg_idx))?;
+    match dir_chain::open_entry(Path::new(path)) {
+        Ok((_fd, stat)) => {
+            if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFDIR
+                || stat.st_ino != BTRFS_SUBVOLUME_ROOT_INO
+            {
+                return Err(unsafe_path("exists and is not a btrfs subvolume".into()));
+            }
+            Ok(())
+        }
+        Err(error) if error.is_missing() => Ok(()),
+        Err(error) => Err(chain_refused(path, arg_idx)(error)),
+    }
+}
+
 /// Defence in depth behind the renderer: a `mount` must carry `-o` with both `nosuid` and `nodev`.
 fn check_mount_options(args: &[String]) -> Result<(), ExecError> {
     let options: Vec<&str> = args

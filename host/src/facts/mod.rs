@@ -13,6 +13,7 @@ pub mod blkid;
 pub mod btrfs_show;
 pub mod classify;
 pub mod lsblk;
+pub mod subvolumes;
 
 #[cfg(test)]
 pub(crate) mod real_tests;

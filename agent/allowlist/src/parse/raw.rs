@@ -87,6 +87,7 @@ pub(super) struct RawType {
     pub(super) max: Option<u64>,
     pub(super) allow: Option<Vec<String>>,
     pub(super) max_items: Option<usize>,
+    pub(super) form: Option<String>,
 }
 
 #[derive(Deserialize, Clone, Copy)]

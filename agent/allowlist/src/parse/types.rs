@@ -15,7 +15,7 @@ use crate::Diagnostic;
 use crate::DiagnosticKind;
 use crate::grammar::{
     DeviceForm, DeviceSpec, KeyFileSpec, Kind, MountOptionsSpec, MountPathSpec, NameSpec,
-    OptionPattern, Settings, TypeDef, TypeId,
+    OptionPattern, Settings, SubvolumeForm, SubvolumeSpec, TypeDef, TypeId,
 };
 use crate::value::{escape, is_component_char};
 
@@ -116,6 +116,8 @@ impl<'src> Cx<'src> {
     ///      / "devid" [ "max" "=" u64 ]
     ///      / "uuid"
     ///      / "mount_options" [ "allow" "=" patterns ] [ "max_items" "=" 1..64 ]
+    ///      / "subvolume" "form" "=" ( "share" / "snapshot_dir" / "snapshot" )
+    ///        [ "roots" "=" paths ] [ "max_depth" "=" 1..16 ]                  ; max_depth: of the pool
     /// ```
     pub(super) fn kind(
         &mut self,
@@ -125,7 +127,7 @@ impl<'src> Cx<'src> {
     ) -> Option<Kind> {
         let span = raw.name.span();
         let kind_name = raw.kind.get_ref().as_str();
-        let fields: [(&str, bool); 12] = [
+        let fields: [(&str, bool); 13] = [
             ("forms", raw.forms.is_some()),
             ("kernel_names", raw.kernel_names.is_some()),
             ("roots", raw.roots.is_some()),
@@ -138,10 +140,12 @@ impl<'src> Cx<'src> {
             ("max", raw.max.is_some()),
             ("allow", raw.allow.is_some()),
             ("max_items", raw.max_items.is_some()),
+            ("form", raw.form.is_some()),
         ];
         let applicable: &[&str] = match kind_name {
             "device" => &["forms", "kernel_names"],
             "mount_path" => &["roots", "max_depth"],
+            "subvolume" => &["roots", "max_depth", "form"],
             "key_file" => &["dir", "suffix"],
             "label" | "mapper_name" => &["max_len"],
             "enum" => &["values"],
@@ -245,6 +249,45 @@ impl<'src> Cx<'src> {
                     wide(MAX_MAX_DEPTH),
                 );
                 Kind::MountPath(MountPathSpec { roots, max_depth })
+            }
+            "subvolume" => {
+                let roots = raw
+                    .roots
+                    .clone()
+                    .unwrap_or_else(|| settings.mount_roots.clone());
+                for root in &roots {
+                    self.check_path(span.clone(), "mount root", root);
+                }
+                if roots.is_empty() {
+                    self.error(span.clone(), DiagnosticKind::Empty { field: "roots" });
+                }
+                let pool_depth = raw.max_depth.unwrap_or(4);
+                self.check_range(
+                    span.clone(),
+                    "max_depth",
+                    wide(pool_depth),
+                    1,
+                    wide(MAX_MAX_DEPTH),
+                );
+                let form_name = raw.form.clone().unwrap_or_default();
+                let Some(form) = SubvolumeForm::ALL
+                    .into_iter()
+                    .find(|form| form.as_str() == form_name)
+                else {
+                    self.error(
+                        span.clone(),
+                        DiagnosticKind::Unknown {
+                            what: "subvolume form (share, snapshot_dir, snapshot)",
+                            name: form_name,
+                        },
+                    );
+                    return None;
+                };
+                Kind::Subvolume(SubvolumeSpec {
+                    roots,
+                    pool_depth,
+                    form,
+                })
             }
             "key_file" => {
                 let dir = raw.dir.clone().unwrap_or_else(|| settings.key_dir.clone());
