@@ -12,7 +12,7 @@ use nos_protocol::{RequestBody, ResponseBody};
 use super::grants::{self, PluginGrant};
 use super::jobs::JobTable;
 use super::port::{AgentPort, AgentSocket};
-use super::{Pipeline, PipelineParts};
+use super::{FailedPlugin, Pipeline, PipelineParts};
 use crate::audit::{AuditKind, Auditor};
 use crate::clock::Clock;
 use crate::config::{Config, PipelineConfig};
@@ -100,7 +100,9 @@ pub struct PipelineDeps<'a> {
 
 /// Builds the pipeline with `port` (the agent socket in nosd) and the planners loaded by
 /// `host`, with their stored grants (or all granted under `dangerous_grant_all_plugins`);
-/// opens the job table, auditing every job it marks interrupted.
+/// opens the job table, auditing every job it marks interrupted. A planner that fails to load
+/// never stops nosd: it is kept in [`Pipeline::failed`] with its reason (and logged), and the
+/// rest load. Only the allowlist, the state directory and the job table are fatal here.
 pub fn build(
     deps: PipelineDeps<'_>,
     config: &PipelineConfig,
@@ -114,11 +116,20 @@ pub fn build(
         })?;
     let stored_grants = grants::load(&deps.store)?;
     let mut plugins = BTreeMap::new();
+    let mut failed = Vec::new();
     for dir in &config.plugins {
-        let plugin = host.load_planner(dir).map_err(|err| SetupError::Plugin {
-            path: dir.display().to_string(),
-            message: err.to_string(),
-        })?;
+        let plugin = match host.load_planner(dir) {
+            Ok(plugin) => plugin,
+            Err(err) => {
+                let failure = FailedPlugin {
+                    path: dir.display().to_string(),
+                    reason: err.to_string(),
+                };
+                tracing::error!(path = %failure.path, reason = %failure.reason, "planner not loaded; nosd serves without it");
+                failed.push(failure);
+                continue;
+            }
+        };
         let stored = stored_grants
             .by_sha256
             .get(&plugin.manifest().sha256)
@@ -144,6 +155,7 @@ pub fn build(
         allowlist,
         port,
         plugins,
+        failed,
         jobs,
         plan_ttl_seconds: config.plan_ttl_seconds,
         auditor: deps.auditor,
