@@ -4,7 +4,7 @@
 //! job table (which marks interrupted jobs).
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use nos_protocol::{RequestBody, ResponseBody};
@@ -16,7 +16,7 @@ use super::{FailedPlugin, Pipeline, PipelineParts};
 use crate::audit::{AuditKind, Auditor};
 use crate::clock::Clock;
 use crate::config::{Config, PipelineConfig};
-use crate::plugin::{HostConfig, PluginHost};
+use crate::plugin::{HostConfig, Planner, PluginHost};
 use crate::store::StateDir;
 
 #[derive(Debug, thiserror::Error)]
@@ -116,20 +116,11 @@ pub fn build(
         })?;
     let stored_grants = grants::load(&deps.store)?;
     let mut plugins = BTreeMap::new();
-    let mut failed = Vec::new();
-    for dir in &config.plugins {
-        let plugin = match host.load_planner(dir) {
-            Ok(plugin) => plugin,
-            Err(err) => {
-                let failure = FailedPlugin {
-                    path: dir.display().to_string(),
-                    reason: err.to_string(),
-                };
-                tracing::error!(path = %failure.path, reason = %failure.reason, "planner not loaded; nosd serves without it");
-                failed.push(failure);
-                continue;
-            }
-        };
+    let (loaded, failed) = load_planners(host, &config.plugins);
+    for failure in &failed {
+        tracing::error!(path = %failure.path, reason = %failure.reason, "planner not loaded; nosd serves without it");
+    }
+    for plugin in loaded {
         let stored = stored_grants
             .by_sha256
             .get(&plugin.manifest().sha256)
@@ -162,6 +153,23 @@ pub fn build(
         clock: deps.clock,
         store: deps.store,
     })))
+}
+
+/// Loads every planner in `dirs` (the one loading path of nosd's start and of
+/// `nosd --check-config`): the ones that load, and each one that did not with its reason.
+pub fn load_planners(host: &PluginHost, dirs: &[PathBuf]) -> (Vec<Planner>, Vec<FailedPlugin>) {
+    let mut loaded = Vec::new();
+    let mut failed = Vec::new();
+    for dir in dirs {
+        match host.load_planner(dir) {
+            Ok(plugin) => loaded.push(plugin),
+            Err(err) => failed.push(FailedPlugin {
+                path: dir.display().to_string(),
+                reason: err.to_string(),
+            }),
+        }
+    }
+    (loaded, failed)
 }
 
 /// The production port for a config.
