@@ -179,6 +179,7 @@
  * `GET /api/v1/plugins`.
  * @typedef {object} PluginsReply
  * @property {PluginInfo[]} plugins
+ * @property {FailedPluginInfo[]} [failed] Configured plugins that did not load.
  */
 
 /**
@@ -463,4 +464,10 @@ export {};
  * @property {Pool[]} pools
  * @property {ImportablePool[]} importable
  * @property {number} observed_at Unix seconds.
+
+/**
+ * A configured plugin that did not load (`GET /api/v1/plugins` `failed`): nosd serves without it.
+ * @typedef {object} FailedPluginInfo
+ * @property {string} path Where it was configured.
+ * @property {string} reason Why it did not load.
  */

@@ -61,6 +61,30 @@ async fn main() -> anyhow::Result<()> {
                 .as_ref()
                 .map_or_else(|| "built-in".to_string(), |policy| policy.describe().0)
         );
+        // Every planner is loaded as at start; any that does not load fails the check.
+        if let (Some(pipeline_config), Some(host)) = (&config.pipeline, &plugin_host) {
+            let (loaded, failed) =
+                nos_host::pipeline::setup::load_planners(host, &pipeline_config.plugins);
+            for planner in &loaded {
+                let manifest = planner.manifest();
+                println!(
+                    "plugin {} {}: ok (sha256 {})",
+                    manifest.name,
+                    nos_host::terminal::safe(&manifest.version),
+                    manifest.sha256
+                );
+            }
+            for failure in &failed {
+                println!(
+                    "plugin {}: failed: {}",
+                    nos_host::terminal::safe(&failure.path),
+                    nos_host::terminal::safe(&failure.reason)
+                );
+            }
+            if !failed.is_empty() {
+                anyhow::bail!("{} plugin(s) did not load", failed.len());
+            }
+        }
         return Ok(());
     }
     if let Some(policy) = &policy {

@@ -242,6 +242,15 @@ pub enum CheckReply {
 #[derive(Debug, Serialize)]
 pub struct Plugins {
     pub plugins: Vec<PluginView>,
+    /// Configured planners that did not load, each with its reason.
+    pub failed: Vec<FailedPluginView>,
+}
+
+/// A configured planner that did not load at start.
+#[derive(Debug, Serialize)]
+pub struct FailedPluginView {
+    pub path: String,
+    pub reason: String,
 }
 
 /// One planner: its manifest, its grant and what its `describe()` says. A plugin whose

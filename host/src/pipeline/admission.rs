@@ -79,7 +79,7 @@ pub fn create_plan(
         id: super::random_id(),
         sha256: super::canonical::sha256(plugin_name, &input, &checked),
         plugin: plugin_name.into(),
-        pool: super::pool_key(&input),
+        pool: super::pool_key(&input, &facts),
         input,
         session_id: requester.session_id.clone(),
         username: requester.username.clone(),

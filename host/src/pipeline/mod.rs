@@ -72,6 +72,8 @@ pub struct Pipeline {
     pub port: Arc<dyn port::AgentPort>,
     /// The planners loaded at start, by name; the set never changes while nosd runs.
     pub plugins: BTreeMap<String, Arc<Planner>>,
+    /// The planners that did not load at start, each with its reason; nosd serves without them.
+    pub failed: Vec<FailedPlugin>,
     /// The grant of each planner, by name (persisted by component hash, see [`grants`]).
     grants: Mutex<BTreeMap<String, PluginGrant>>,
     plans: Mutex<HashMap<String, Arc<StoredPlan>>>,
@@ -85,11 +87,20 @@ pub struct Pipeline {
     store: Arc<StateDir>,
 }
 
+/// A configured planner that did not load: where it is and why (missing file, bad hash,
+/// unsupported API version, compile error, …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedPlugin {
+    pub path: String,
+    pub reason: String,
+}
+
 /// What [`Pipeline::new`] is built from.
 pub struct PipelineParts {
     pub allowlist: Allowlist,
     pub port: Arc<dyn port::AgentPort>,
     pub plugins: BTreeMap<String, (Arc<Planner>, PluginGrant)>,
+    pub failed: Vec<FailedPlugin>,
     pub jobs: jobs::JobTable,
     pub plan_ttl_seconds: u64,
     pub auditor: Auditor,
@@ -112,6 +123,7 @@ impl Pipeline {
                 .into_iter()
                 .map(|(name, (plugin, _))| (name, plugin))
                 .collect(),
+            failed: parts.failed,
             grants: Mutex::new(grants),
             plans: Mutex::new(HashMap::new()),
             jobs: parts.jobs,
@@ -301,15 +313,33 @@ pub fn confirmation_of(plan: &CheckedPlan) -> String {
     }
 }
 
-/// Which pool a plan's job locks: the input's `mountpoint`, else `pool`, else `label`.
-pub fn pool_key(input: &str) -> String {
+/// Which pool a plan's job locks: the input's `mountpoint`, else `pool`, else `label`,
+/// resolved through `facts` to the filesystem's UUID (`uuid:<fs uuid>`), so the same pool named
+/// by path, by UUID or by label takes one lock. A name that matches no filesystem in the facts
+/// (a pool about to be created) locks by the name itself (`name:<text>`).
+pub fn pool_key(input: &str, facts: &Facts) -> String {
     let value: serde_json::Value = serde_json::from_str(input).unwrap_or_default();
     for field in ["mountpoint", "pool", "label"] {
         if let Some(text) = value.get(field).and_then(|v| v.as_str()) {
-            return text.to_string();
+            return match filesystem_uuid(text, facts) {
+                Some(uuid) => format!("uuid:{uuid}"),
+                None => format!("name:{text}"),
+            };
         }
     }
     "default".to_string()
+}
+
+/// The UUID of the filesystem `name` denotes: its UUID, its mountpoint or its label (the
+/// first match in that order, so a label that looks like another pool's UUID never wins).
+fn filesystem_uuid<'a>(name: &str, facts: &'a Facts) -> Option<&'a str> {
+    let by = |matches: &dyn Fn(&crate::facts::BtrfsFilesystem) -> bool| {
+        facts.filesystems.iter().find(|fs| matches(fs))
+    };
+    by(&|fs| fs.uuid.eq_ignore_ascii_case(name))
+        .or_else(|| by(&|fs| fs.mountpoint == name))
+        .or_else(|| by(&|fs| fs.label.as_deref() == Some(name)))
+        .map(|fs| fs.uuid.as_str())
 }
 
 /// A fresh random id (128 bits, hex).
@@ -375,6 +405,26 @@ mod tests {
 
     fn fixture() -> Facts {
         Facts::from_file_json(include_bytes!("../../tests/data/facts/fixture.json")).unwrap()
+    }
+
+    #[test]
+    fn issue_16_pool_lock_is_by_filesystem_uuid() {
+        let facts = fixture();
+        let pool = &facts.filesystems[1];
+        let by_uuid = pool_key(&format!("{{\"pool\": \"{}\"}}", pool.uuid), &facts);
+        let by_path = pool_key(
+            &format!("{{\"mountpoint\": \"{}\"}}", pool.mountpoint),
+            &facts,
+        );
+        assert_eq!(by_uuid, format!("uuid:{}", pool.uuid));
+        assert_eq!(by_path, by_uuid, "one pool, one lock");
+        if let Some(label) = &pool.label {
+            let by_label = pool_key(&format!("{{\"label\": \"{label}\"}}"), &facts);
+            assert_eq!(by_label, by_uuid);
+        }
+        // A pool not in the facts yet (about to be created) locks by its name.
+        assert_eq!(pool_key("{\"label\": \"newpool\"}", &facts), "name:newpool");
+        assert_eq!(pool_key("{}", &facts), "default");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! job table (which marks interrupted jobs).
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use nos_protocol::{RequestBody, ResponseBody};
@@ -12,11 +12,11 @@ use nos_protocol::{RequestBody, ResponseBody};
 use super::grants::{self, PluginGrant};
 use super::jobs::JobTable;
 use super::port::{AgentPort, AgentSocket};
-use super::{Pipeline, PipelineParts};
+use super::{FailedPlugin, Pipeline, PipelineParts};
 use crate::audit::{AuditKind, Auditor};
 use crate::clock::Clock;
 use crate::config::{Config, PipelineConfig};
-use crate::plugin::{HostConfig, PluginHost};
+use crate::plugin::{HostConfig, Planner, PluginHost};
 use crate::store::StateDir;
 
 #[derive(Debug, thiserror::Error)]
@@ -100,7 +100,9 @@ pub struct PipelineDeps<'a> {
 
 /// Builds the pipeline with `port` (the agent socket in nosd) and the planners loaded by
 /// `host`, with their stored grants (or all granted under `dangerous_grant_all_plugins`);
-/// opens the job table, auditing every job it marks interrupted.
+/// opens the job table, auditing every job it marks interrupted. A planner that fails to load
+/// never stops nosd: it is kept in [`Pipeline::failed`] with its reason (and logged), and the
+/// rest load. Only the allowlist, the state directory and the job table are fatal here.
 pub fn build(
     deps: PipelineDeps<'_>,
     config: &PipelineConfig,
@@ -114,11 +116,11 @@ pub fn build(
         })?;
     let stored_grants = grants::load(&deps.store)?;
     let mut plugins = BTreeMap::new();
-    for dir in &config.plugins {
-        let plugin = host.load_planner(dir).map_err(|err| SetupError::Plugin {
-            path: dir.display().to_string(),
-            message: err.to_string(),
-        })?;
+    let (loaded, failed) = load_planners(host, &config.plugins);
+    for failure in &failed {
+        tracing::error!(path = %failure.path, reason = %failure.reason, "planner not loaded; nosd serves without it");
+    }
+    for plugin in loaded {
         let stored = stored_grants
             .by_sha256
             .get(&plugin.manifest().sha256)
@@ -144,12 +146,30 @@ pub fn build(
         allowlist,
         port,
         plugins,
+        failed,
         jobs,
         plan_ttl_seconds: config.plan_ttl_seconds,
         auditor: deps.auditor,
         clock: deps.clock,
         store: deps.store,
     })))
+}
+
+/// Loads every planner in `dirs` (the one loading path of nosd's start and of
+/// `nosd --check-config`): the ones that load, and each one that did not with its reason.
+pub fn load_planners(host: &PluginHost, dirs: &[PathBuf]) -> (Vec<Planner>, Vec<FailedPlugin>) {
+    let mut loaded = Vec::new();
+    let mut failed = Vec::new();
+    for dir in dirs {
+        match host.load_planner(dir) {
+            Ok(plugin) => loaded.push(plugin),
+            Err(err) => failed.push(FailedPlugin {
+                path: dir.display().to_string(),
+                reason: err.to_string(),
+            }),
+        }
+    }
+    (loaded, failed)
 }
 
 /// The production port for a config.

@@ -69,8 +69,9 @@ fn fixture_facts() -> Facts {
 fn pipeline_toml(dir: &Path) -> String {
     let allowlist = Path::new(env!("CARGO_MANIFEST_DIR")).join("../allowlist.toml");
     format!(
-        "[allowlist]\npath = \"{}\"\n[pipeline]\nagent_socket = \"{}/agent.sock\"\ntoken_file = \"{}/agent.token\"\nplugins = [\"{BTRFS_POOL}\", \"{BTRFS_DEVICES}\", \"{HOSTILE_FORBIDDEN_ARGV}\"]\nplan_ttl_seconds = 600\n",
+        "[allowlist]\npath = \"{}\"\n[pipeline]\nagent_socket = \"{}/agent.sock\"\ntoken_file = \"{}/agent.token\"\nplugins = [\"{BTRFS_POOL}\", \"{}/missing-plugin\", \"{BTRFS_DEVICES}\", \"{HOSTILE_FORBIDDEN_ARGV}\"]\nplan_ttl_seconds = 600\n",
         allowlist.display(),
+        dir.display(),
         dir.display(),
         dir.display(),
     )
@@ -177,6 +178,34 @@ pub(crate) fn code(reply: &crate::harness::Reply) -> String {
         reply.status,
         reply.body["error"]["code"].as_str().unwrap_or("-")
     )
+}
+
+/// Every setup here lists a plugin directory that does not exist between good ones: nosd
+/// starts, serves the others and lists the broken one as failed with its reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_16_a_broken_plugin_never_stops_nosd() {
+    let dir = tempfile::tempdir().unwrap();
+    let setup = start(dir.path(), None, T0).await;
+    let admin = logged_in(&setup.server, &setup.secret).await;
+    let listed = admin.get(&setup.server, "/api/v1/plugins").await;
+    assert_eq!(listed.status, 200, "{}", listed.raw);
+    let names: Vec<&str> = listed.body["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|entry| entry["name"].as_str())
+        .collect();
+    assert!(names.contains(&"btrfs-pool"), "{}", listed.raw);
+    assert!(names.contains(&"btrfs-devices"), "{}", listed.raw);
+    let failed = listed.body["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{}", listed.raw);
+    let missing = format!("{}/missing-plugin", dir.path().display());
+    assert_eq!(failed[0]["path"], missing.as_str());
+    let reason = failed[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with(&format!("cannot read {missing}")),
+        "{reason}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

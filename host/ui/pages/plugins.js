@@ -58,8 +58,11 @@ function changes(plugin) {
 export async function render(root) {
   const status = statusArea();
   const body = h('tbody');
+  const failedList = h('ul', { class: 'failed-plugins' });
   const draw = async () => {
     const reply = /** @type {PluginsReply} */ (await get('/api/v1/plugins'));
+    replace(failedList, (reply.failed ?? []).map((failure) => h('li', { 'data-failed-plugin': failure.path },
+      h('strong', {}, 'Failed to load: '), h('code', {}, failure.path), ` — ${failure.reason}`)));
     replace(body, (reply.plugins ?? []).map((plugin) => {
       const all = changes(plugin);
       const buttons = [plugin.granted ? all.revoke : all.grant, plugin.enabled ? all.disable : all.enable].map((change) => {
@@ -101,5 +104,6 @@ export async function render(root) {
       caption: 'Installed plugins',
       columns: ['Name', 'Kind', 'Version', 'API', 'sha256', 'Scope (allowlist rules)', 'Grant', 'Change'],
       body,
-    })));
+    })),
+    failedList);
 }

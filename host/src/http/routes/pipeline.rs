@@ -22,8 +22,8 @@ use serde_json::value::RawValue;
 
 use crate::http::api::{
     ApplyRequest, AuditQuery, AuditView, ChainStatus, EnableRequest, FactsQuery, FactsView,
-    GrantRequest, GrantView, JobEnd, JobStarted, JobSummary, JobView, Jobs, PlanReply, PlanRequest,
-    PlanView, PluginView, Plugins,
+    FailedPluginView, GrantRequest, GrantView, JobEnd, JobStarted, JobSummary, JobView, Jobs,
+    PlanReply, PlanRequest, PlanView, PluginView, Plugins,
 };
 use crate::http::error::ApiError;
 use crate::http::extract::{AppJson, AuthSession};
@@ -82,6 +82,14 @@ async fn list_plugins(
 ) -> Result<Json<Plugins>, ApiError> {
     let pipeline = slot.get()?;
     // `describe()` is a Wasm call: off the async workers.
+    let failed = pipeline
+        .failed
+        .iter()
+        .map(|failure| FailedPluginView {
+            path: failure.path.clone(),
+            reason: failure.reason.clone(),
+        })
+        .collect();
     let plugins = blocking(move || {
         Ok::<_, ApiError>(
             pipeline
@@ -92,7 +100,7 @@ async fn list_plugins(
         )
     })
     .await?;
-    Ok(Json(Plugins { plugins }))
+    Ok(Json(Plugins { plugins, failed }))
 }
 
 /// One plugin as `GET /plugins` lists it: the manifest, the grant, and what `describe()` says

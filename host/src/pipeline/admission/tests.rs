@@ -72,6 +72,7 @@ impl Fixture {
             allowlist,
             port: port.clone(),
             plugins: BTreeMap::new(),
+            failed: Vec::new(),
             jobs,
             plan_ttl_seconds: 600,
             auditor: Auditor::new(audit.clone(), clock.clone()),
