@@ -1,12 +1,14 @@
 //! The composition root: opens the state directory once and builds nosd's services from the
-//! config — identity ([`AuthService`]), sessions ([`SessionService`]) and the storage pipeline
-//! ([`PipelineSlot`]) — for the HTTP surface and the recovery socket to share.
+//! config — identity ([`AuthService`]), sessions ([`SessionService`]), the storage pipeline
+//! ([`PipelineSlot`]) and alerts ([`AlertService`]) — for the HTTP surface and the recovery socket to share.
 //!
 //! This module decides nothing and owns no table: each service owns its own, and a handler
 //! is handed the services it needs, never this whole struct (`http/` derives each from it).
 
 use std::sync::Arc;
 
+use crate::alerts::webhook::WebhookError;
+use crate::alerts::{AlertDeps, AlertService, Rules};
 use crate::audit::{AuditSink, Auditor};
 use crate::auth::policy::AuthPolicy;
 use crate::auth::service::{AuthDeps, AuthService, OpenError};
@@ -28,6 +30,7 @@ pub struct AppState {
     pub auth: Arc<AuthService>,
     pub sessions: Arc<SessionService>,
     pub pipeline: Arc<PipelineSlot>,
+    pub alerts: Arc<AlertService>,
     clock: Arc<dyn Clock>,
 }
 
@@ -57,7 +60,14 @@ impl AppState {
         })?;
         let sessions =
             SessionService::open(store.clone(), deps.clock.clone(), &deps.config.session)?;
+        let alerts = AlertService::open(AlertDeps {
+            store: store.clone(),
+            auditor: auditor.clone(),
+            clock: deps.clock.clone(),
+            rules: alert_rules(&deps.config),
+        })?;
         Ok(AppState {
+            alerts: Arc::new(alerts),
             config: Arc::new(deps.config),
             store,
             auditor,
@@ -91,9 +101,23 @@ impl AppState {
         Ok(pipeline)
     }
 
+    /// Starts the alert webhook of `[alerts]` (nothing without `webhook_url`); needs the tokio
+    /// runtime.
+    pub fn start_alert_webhook(&self) -> Result<(), WebhookError> {
+        self.alerts.start_webhook(&self.config.alerts)
+    }
+
     /// Housekeeping: prunes dead sessions, stale counters and the flood table.
     pub async fn housekeeping(&self) -> Result<(), StoreError> {
         self.sessions.housekeeping().await?;
         self.auth.housekeeping().await
+    }
+}
+
+/// The alert thresholds from the config; the full threshold is the health module's.
+fn alert_rules(config: &Config) -> Rules {
+    Rules {
+        job_stalled_after_seconds: config.alerts.job_stalled_after_hours * 3600,
+        very_full_percent: crate::health::DEFAULT_THRESHOLDS.very_full_percent,
     }
 }

@@ -26,6 +26,7 @@ use axum::http::{HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 
+use crate::alerts::AlertService;
 use crate::audit::Auditor;
 use crate::auth::service::AuthService;
 use crate::config::{Config, HttpConfig};
@@ -51,6 +52,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::allowlist::router())
         .merge(routes::ui::router())
         .merge(routes::pipeline::router())
+        .merge(routes::alerts::router())
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(
@@ -78,6 +80,7 @@ services! {
     auth: Arc<AuthService>,
     sessions: Arc<SessionService>,
     pipeline: Arc<PipelineSlot>,
+    alerts: Arc<AlertService>,
 }
 
 /// The one outer layer, so a request pays for one boxed future instead of four. Checks run in

@@ -63,6 +63,8 @@ pub enum StateFile {
     Jobs,
     /// Plugin enablement and grants, keyed by component sha256 (`http/routes/pipeline`).
     Plugins,
+    /// Alerts, open and recently cleared (`alerts::service`).
+    Alerts,
     /// Any file name, for tests of the store itself.
     Custom(&'static str),
 }
@@ -75,6 +77,7 @@ impl StateFile {
             StateFile::Limits => "limits.json",
             StateFile::Jobs => "jobs.json",
             StateFile::Plugins => "plugins.json",
+            StateFile::Alerts => "alerts.json",
             StateFile::Custom(name) => name,
         }
     }
