@@ -2,8 +2,9 @@
 //! with the shared secret of `[alerts] webhook_secret_file`.
 //!
 //! The request: `POST <webhook_url>`, `Content-Type: application/json`, the body
-//! [`WebhookBody`] (`{"change":"raised","alert":{…}}`, the alert as `GET /api/v1/alerts` lists
-//! it), and two headers:
+//! [`WebhookBody`] (`{"change":"raised","alert":{…}}`, the alert being the stored record,
+//! [`Alert`]: `id`, `kind`, `subject`, `severity`, `first_seen`, `last_seen`, `message`,
+//! `state`, `acknowledged` (`{by, at}`), `cleared_at`, `occurrence`), and two headers:
 //! * `X-Nos-Timestamp`: Unix seconds when this attempt was signed;
 //! * `X-Nos-Signature`: `sha256=<hex>`, the HMAC-SHA256 under the secret of
 //!   `"<timestamp>.<body>"` (the timestamp's decimal digits, a dot, the exact body bytes).
