@@ -65,6 +65,10 @@ pub struct Config {
     /// Pool health thresholds and the periodic refresh (see [`PoolsConfig`]).
     #[serde(default = "PoolsConfig::defaults")]
     pub pools: PoolsConfig,
+    #[serde(default = "AlertsConfig::defaults")]
+    pub alerts: AlertsConfig,
+    #[serde(default = "ScrubConfig::defaults")]
+    pub scrub: ScrubConfig,
 }
 
 /// Default of [`PoolsConfig::refresh_seconds`]: 5 minutes, so a disk that disappears is seen
@@ -171,6 +175,60 @@ impl PoolsConfig {
             scrub_time_utc_offset_seconds: 0,
         }
     }
+}
+
+/// Alerts: their thresholds and the webhook (`alerts::webhook`). Without `webhook_url`,
+/// alerts go to the UI, the audit log and the journal only.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// Where every alert change is POSTed as signed JSON: an `http` or `https` URL without
+    /// user or password (the secret is `webhook_secret_file`). Set together with
+    /// `webhook_secret_file`. nosd's unit allows only loopback addresses
+    /// (`IPAddressAllow=localhost`); a remote receiver needs a drop-in widening it.
+    #[serde(default, deserialize_with = "webhook_url")]
+    pub webhook_url: Option<reqwest::Url>,
+    /// The shared secret of the webhook's HMAC-SHA256 signature (the file's bytes without
+    /// trailing whitespace; at most 4 KiB). Keep it readable by nosd only.
+    #[serde(default)]
+    pub webhook_secret_file: Option<PathBuf>,
+    /// A job whose current step has run longer than this many hours raises `job-stalled`
+    /// (default 24, at most 720).
+    #[serde(default = "default_job_stalled_after_hours")]
+    pub job_stalled_after_hours: u64,
+}
+
+/// The scrub schedule (`alerts::schedule`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScrubConfig {
+    /// The weekly check starts a scrub when the last complete one ended longer ago than this
+    /// many days, or never ran (default 35, 1..=365).
+    #[serde(default = "default_scrub_due_after_days")]
+    pub due_after_days: u64,
+}
+
+fn webhook_url<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<reqwest::Url>, D::Error> {
+    use serde::de::Error;
+    let text = String::deserialize(deserializer)?;
+    let url = reqwest::Url::parse(&text)
+        .map_err(|err| D::Error::custom(format!("`{text}` is not a URL: {err}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(D::Error::custom(format!(
+            "`{text}`: the webhook must be http or https"
+        )));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(D::Error::custom(
+            "the webhook URL carries a user or password: put the secret in webhook_secret_file",
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(D::Error::custom(format!("`{text}` names no host")));
+    }
+    Ok(Some(url))
 }
 
 /// Identity settings that are not limits or sessions.
@@ -441,7 +499,8 @@ impl Config {
     fn validate(&self) -> Result<(), (&'static str, &'static str)> {
         let session = &self.session;
         let limits = &self.limits;
-        let checks: [(bool, &'static str, &'static str); 8] = [
+        let alerts = &self.alerts;
+        let checks: [(bool, &'static str, &'static str); 12] = [
             (
                 (1..=3600).contains(&session.idle_seconds),
                 "session.idle_seconds",
@@ -478,6 +537,26 @@ impl Config {
                 limits.global_failures > 0,
                 "limits.global_failures",
                 "must be positive",
+            ),
+            (
+                !(alerts.webhook_url.is_some() && alerts.webhook_secret_file.is_none()),
+                "alerts.webhook_url",
+                "needs webhook_secret_file",
+            ),
+            (
+                !(alerts.webhook_url.is_none() && alerts.webhook_secret_file.is_some()),
+                "alerts.webhook_secret_file",
+                "needs webhook_url",
+            ),
+            (
+                (1..=720).contains(&alerts.job_stalled_after_hours),
+                "alerts.job_stalled_after_hours",
+                "must be 1..=720",
+            ),
+            (
+                (1..=365).contains(&self.scrub.due_after_days),
+                "scrub.due_after_days",
+                "must be 1..=365",
             ),
         ];
         match checks.iter().find(|(ok, _, _)| !ok) {
@@ -580,6 +659,31 @@ impl AllowlistConfig {
             path: default_allowlist_path(),
         }
     }
+}
+
+impl AlertsConfig {
+    fn defaults() -> AlertsConfig {
+        AlertsConfig {
+            webhook_url: None,
+            webhook_secret_file: None,
+            job_stalled_after_hours: default_job_stalled_after_hours(),
+        }
+    }
+}
+
+impl ScrubConfig {
+    fn defaults() -> ScrubConfig {
+        ScrubConfig {
+            due_after_days: default_scrub_due_after_days(),
+        }
+    }
+}
+
+fn default_job_stalled_after_hours() -> u64 {
+    crate::alerts::conditions::DEFAULT_JOB_STALLED_AFTER_HOURS
+}
+fn default_scrub_due_after_days() -> u64 {
+    crate::alerts::schedule::DEFAULT_SCRUB_DUE_AFTER_DAYS
 }
 
 impl RecoveryConfig {
@@ -789,6 +893,55 @@ mod tests {
             "[http]\nbind = \"127.0.0.1:1\"\n\n[session]\nidle_seconds = 600\nabsolute_seconds = 60\n",
             expect![
                 "invalid config nosd.toml: key `session.absolute_seconds` at line 6 must be idle_seconds..=86400"
+            ],
+        );
+    }
+
+    #[test]
+    fn alerts_defaults_and_webhook_checks() {
+        let config = Config::from_toml_str("", Path::new("nosd.toml")).unwrap();
+        assert_eq!(config.alerts.job_stalled_after_hours, 24);
+        assert!(config.alerts.webhook_url.is_none());
+        assert_eq!(config.scrub.due_after_days, 35);
+        let config = Config::from_toml_str(
+            "[alerts]\nwebhook_url = \"https://hooks.example/nos\"\nwebhook_secret_file = \"/etc/nos/webhook.secret\"\n",
+            Path::new("nosd.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            config.alerts.webhook_url.map(String::from).as_deref(),
+            Some("https://hooks.example/nos")
+        );
+        check_err(
+            "[alerts]\nwebhook_url = \"https://hooks.example/nos\"\n",
+            expect![
+                "invalid config nosd.toml: key `alerts.webhook_url` at line 2 needs webhook_secret_file"
+            ],
+        );
+        check_err(
+            "[alerts]\nwebhook_url = \"ftp://hooks.example/nos\"\nwebhook_secret_file = \"/s\"\n",
+            expect![[r#"
+                invalid config nosd.toml: TOML parse error at line 2, column 15
+                  |
+                2 | webhook_url = "ftp://hooks.example/nos"
+                  |               ^^^^^^^^^^^^^^^^^^^^^^^^^
+                `ftp://hooks.example/nos`: the webhook must be http or https
+            "#]],
+        );
+        check_err(
+            "[alerts]\nwebhook_url = \"https://user:pw@hooks.example/\"\nwebhook_secret_file = \"/s\"\n",
+            expect![[r#"
+                invalid config nosd.toml: TOML parse error at line 2, column 15
+                  |
+                2 | webhook_url = "https://user:pw@hooks.example/"
+                  |               ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
+                the webhook URL carries a user or password: put the secret in webhook_secret_file
+            "#]],
+        );
+        check_err(
+            "[scrub]\ndue_after_days = 0\n",
+            expect![
+                "invalid config nosd.toml: key `scrub.due_after_days` at line 2 must be 1..=365"
             ],
         );
     }

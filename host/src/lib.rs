@@ -4,6 +4,7 @@
 #![deny(unsafe_code)]
 
 pub mod agent_client;
+pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod binary_facts;

@@ -1,17 +1,20 @@
 //! The composition root: opens the state directory once and builds nosd's services from the
-//! config — identity ([`AuthService`]), sessions ([`SessionService`]) and the storage pipeline
-//! ([`PipelineSlot`]) — for the HTTP surface and the recovery socket to share.
+//! config — identity ([`AuthService`]), sessions ([`SessionService`]), the storage pipeline
+//! ([`PipelineSlot`]) and alerts ([`AlertService`]) — for the HTTP surface and the recovery socket to share.
 //!
 //! This module decides nothing and owns no table: each service owns its own, and a handler
 //! is handed the services it needs, never this whole struct (`http/` derives each from it).
 
 use std::sync::Arc;
 
+use crate::alerts::webhook::WebhookError;
+use crate::alerts::{AlertDeps, AlertService, JobObservation, PoolObservation, Rules};
 use crate::audit::{AuditSink, Auditor};
 use crate::auth::policy::AuthPolicy;
 use crate::auth::service::{AuthDeps, AuthService, OpenError};
 use crate::clock::Clock;
 use crate::config::{Config, PipelineConfig};
+use crate::pipeline::jobs::MAX_JOBS;
 use crate::pipeline::port::{AgentPort, PortError};
 use crate::pipeline::setup::{PipelineDeps, SetupError};
 use crate::pipeline::{Pipeline, PipelineSlot, Refusal};
@@ -31,6 +34,7 @@ pub struct AppState {
     pub pipeline: Arc<PipelineSlot>,
     /// The pool registry, told of every facts refresh once the pipeline runs.
     pub pools: Arc<PoolService>,
+    pub alerts: Arc<AlertService>,
     clock: Arc<dyn Clock>,
 }
 
@@ -61,7 +65,14 @@ impl AppState {
         let sessions =
             SessionService::open(store.clone(), deps.clock.clone(), &deps.config.session)?;
         let pools = PoolService::open(store.clone(), &deps.config.pools)?;
+        let alerts = AlertService::open(AlertDeps {
+            store: store.clone(),
+            auditor: auditor.clone(),
+            clock: deps.clock.clone(),
+            rules: alert_rules(&deps.config),
+        })?;
         Ok(AppState {
+            alerts: Arc::new(alerts),
             config: Arc::new(deps.config),
             store,
             auditor,
@@ -101,14 +112,57 @@ impl AppState {
     /// pool registry), off the async workers. Without a pipeline there is nothing to observe.
     pub async fn refresh_pools(&self) -> Result<(), Refusal> {
         let pipeline = self.pipeline.get()?;
-        tokio::task::spawn_blocking(move || pipeline.cached_facts(true).map(drop))
+        let observed = pipeline.clone();
+        tokio::task::spawn_blocking(move || observed.cached_facts(true).map(drop))
             .await
-            .map_err(|err| Refusal::AgentUnreachable(PortError::Unreachable(err.to_string())))?
+            .map_err(|err| Refusal::AgentUnreachable(PortError::Unreachable(err.to_string())))??;
+        self.observe_alerts(&pipeline).await;
+        Ok(())
+    }
+
+    /// Hands the pools' health (as the last refresh judged it) and every job to the alerts. A
+    /// failure to save the alerts is logged: it never fails the refresh that observed them.
+    async fn observe_alerts(&self, pipeline: &Pipeline) {
+        let Some(report) = self.pools.report() else {
+            return;
+        };
+        let pools: Vec<PoolObservation<'_>> = report
+            .pools
+            .iter()
+            .map(|pool| PoolObservation {
+                uuid: &pool.uuid,
+                label: pool.label.as_deref(),
+                health: &pool.health,
+            })
+            .collect();
+        let jobs: Vec<JobObservation> = pipeline
+            .jobs
+            .recent(MAX_JOBS)
+            .iter()
+            .map(JobObservation::from_record)
+            .collect();
+        if let Err(err) = self.alerts.observe(&pools, Some(&jobs)).await {
+            tracing::error!(%err, "alerts not saved");
+        }
+    }
+
+    /// Starts the alert webhook of `[alerts]` (nothing without `webhook_url`); needs the tokio
+    /// runtime.
+    pub fn start_alert_webhook(&self) -> Result<(), WebhookError> {
+        self.alerts.start_webhook(&self.config.alerts)
     }
 
     /// Housekeeping: prunes dead sessions, stale counters and the flood table.
     pub async fn housekeeping(&self) -> Result<(), StoreError> {
         self.sessions.housekeeping().await?;
         self.auth.housekeeping().await
+    }
+}
+
+/// The alert thresholds from the config; "full" is the pools' very-full threshold.
+fn alert_rules(config: &Config) -> Rules {
+    Rules {
+        job_stalled_after_seconds: config.alerts.job_stalled_after_hours * 3600,
+        very_full_percent: config.pools.thresholds.very_full_percent,
     }
 }

@@ -62,6 +62,12 @@ pub enum AuditKind {
     AuditLogRepaired,
     /// The auth-policy plugin failed (trap, fuel, deadline); the built-in verdict was used.
     AuthPolicyFailed,
+    /// An alert was raised (`alerts`).
+    AlertRaised,
+    /// An admin acknowledged an alert.
+    AlertAcknowledged,
+    /// An alert's condition is gone (or, for an event, it was acknowledged).
+    AlertCleared,
 }
 
 impl AuditKind {

@@ -112,6 +112,9 @@ async fn main() -> anyhow::Result<()> {
         audit: Arc::new(audit),
         policy: policy.map(|policy| Arc::new(policy) as Arc<dyn auth::policy::AuthPolicy>),
     })?;
+    state
+        .start_alert_webhook()
+        .context("starting the alert webhook")?;
     if let (Some(pipeline_config), Some(host)) = (state.config.pipeline.clone(), plugin_host) {
         let port = nos_host::pipeline::setup::agent_port(&pipeline_config);
         let installed = tokio::task::spawn_blocking({

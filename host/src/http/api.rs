@@ -544,3 +544,62 @@ pub struct PoolsQuery {
     #[serde(default)]
     pub refresh: bool,
 }
+
+// ---- alerts: /api/v1/alerts ----
+
+/// `GET /alerts`: open alerts first (newest first), then cleared ones (most recently cleared
+/// first), and the counts the dashboard's badge shows.
+#[derive(Debug, Serialize)]
+pub struct AlertsView {
+    pub alerts: Vec<AlertView>,
+    /// Alerts raised or acknowledged, not cleared.
+    pub n_open: usize,
+    /// Alerts raised and not acknowledged (the badge).
+    pub n_unacknowledged: usize,
+}
+
+/// One alert. `kind` is one of `pool-degraded`, `device-missing`, `device-errors-grew`,
+/// `scrub-found-errors`, `scrub-overdue`, `pool-nearly-full`, `pool-full`, `job-failed`,
+/// `job-stalled`; `state` one of `raised`, `acknowledged`, `cleared`; `severity` one of
+/// `notice`, `warning`, `critical`.
+#[derive(Debug, Serialize)]
+pub struct AlertView {
+    pub acknowledged_at: Option<u64>,
+    pub acknowledged_by: Option<String>,
+    pub cleared_at: Option<u64>,
+    pub first_seen: u64,
+    pub id: u64,
+    pub kind: &'static str,
+    pub last_seen: u64,
+    pub message: String,
+    pub severity: &'static str,
+    pub state: &'static str,
+    /// `{"type":"pool","pool_uuid","pool_label"}`, `{"type":"device","pool_uuid",
+    /// "pool_label","devid","path"}` or `{"type":"job","job_id","pool"}`.
+    #[serde(serialize_with = "sorted")]
+    pub subject: crate::alerts::Subject,
+}
+
+/// `POST /alerts/{id}/ack` answered: the alert afterwards (an event is also cleared).
+#[derive(Debug, Serialize)]
+pub struct AlertAcked {
+    pub alert: AlertView,
+}
+
+impl From<&crate::alerts::Alert> for AlertView {
+    fn from(alert: &crate::alerts::Alert) -> AlertView {
+        AlertView {
+            acknowledged_at: alert.acknowledged.as_ref().map(|ack| ack.at),
+            acknowledged_by: alert.acknowledged.as_ref().map(|ack| ack.by.clone()),
+            cleared_at: alert.cleared_at,
+            first_seen: alert.first_seen,
+            id: alert.id,
+            kind: alert.kind.as_str(),
+            last_seen: alert.last_seen,
+            message: alert.message.clone(),
+            severity: alert.severity.as_str(),
+            state: alert.state.as_str(),
+            subject: alert.subject.clone(),
+        }
+    }
+}

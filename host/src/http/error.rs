@@ -176,6 +176,20 @@ impl From<SessionError> for ApiError {
     }
 }
 
+/// An unknown alert is a 404 `alert.unknown` naming the id; a failed write is internal.
+impl From<crate::alerts::AlertError> for ApiError {
+    fn from(err: crate::alerts::AlertError) -> ApiError {
+        match err {
+            crate::alerts::AlertError::Ack(unknown) => ApiError::Refused {
+                status: StatusCode::NOT_FOUND,
+                code: "alert.unknown",
+                message: unknown.to_string(),
+            },
+            crate::alerts::AlertError::Store(err) => ApiError::from(err),
+        }
+    }
+}
+
 /// The pipeline's refusals: the code and message are the refusal's own; only the status is
 /// decided here.
 impl From<Refusal> for ApiError {

@@ -27,6 +27,7 @@ use axum::http::{HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 
+use crate::alerts::AlertService;
 use crate::audit::Auditor;
 use crate::auth::service::AuthService;
 use crate::config::{Config, HttpConfig};
@@ -54,6 +55,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::ui::router())
         .merge(routes::pipeline::router())
         .merge(routes::pools::router())
+        .merge(routes::alerts::router())
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(
@@ -82,6 +84,7 @@ services! {
     sessions: Arc<SessionService>,
     pipeline: Arc<PipelineSlot>,
     pools: Arc<PoolService>,
+    alerts: Arc<AlertService>,
 }
 
 /// The one outer layer, so a request pays for one boxed future instead of four. Checks run in

@@ -65,6 +65,8 @@ pub enum StateFile {
     Plugins,
     /// The pool registry, keyed by btrfs filesystem UUID (`pools::service`).
     Pools,
+    /// Alerts, open and recently cleared (`alerts::service`).
+    Alerts,
     /// Any file name, for tests of the store itself.
     Custom(&'static str),
 }
@@ -78,6 +80,7 @@ impl StateFile {
             StateFile::Jobs => "jobs.json",
             StateFile::Plugins => "plugins.json",
             StateFile::Pools => "pools.json",
+            StateFile::Alerts => "alerts.json",
             StateFile::Custom(name) => name,
         }
     }

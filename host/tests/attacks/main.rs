@@ -2,6 +2,7 @@
 //! a virtual clock. One test binary so the suite links once.
 
 mod admin_ui;
+mod alerts;
 mod auth_policy;
 mod harness;
 mod http_surface;

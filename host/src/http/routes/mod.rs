@@ -1,5 +1,6 @@
 //! Route groups, each next to its handlers.
 
+pub mod alerts;
 pub mod allowlist;
 pub mod auth;
 pub mod pipeline;
