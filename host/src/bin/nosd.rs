@@ -31,11 +31,7 @@ const HOUSEKEEPING: Duration = Duration::from_secs(60);
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    init_logging();
     let args = Args::parse();
     let config = match &args.config {
         Some(path) => Config::load(path)?,
@@ -215,4 +211,26 @@ async fn shutdown_signal() {
         () = terminate => {}
     }
     tracing::info!("nosd shutting down");
+}
+
+/// One logging path (`tracing`), its sink chosen at start: the journal's native protocol when
+/// systemd connected stderr to the journal (`JOURNAL_STREAM`), so an event's fields become journal
+/// fields (`message_id` → `MESSAGE_ID`, `nos_alert_id` → `NOS_ALERT_ID`); plain text otherwise.
+fn init_logging() {
+    use tracing_subscriber::prelude::*;
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let journald = std::env::var_os("JOURNAL_STREAM")
+        .and_then(|_| tracing_journald::layer().ok())
+        .map(|layer| layer.with_field_prefix(None));
+    match journald {
+        Some(layer) => tracing_subscriber::registry()
+            .with(filter)
+            .with(layer)
+            .init(),
+        None => tracing_subscriber::registry()
+            .with(filter)
+            .with(tracing_subscriber::fmt::layer())
+            .init(),
+    }
 }
