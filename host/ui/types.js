@@ -471,3 +471,27 @@ export {};
  * @property {string} path Where it was configured.
  * @property {string} reason Why it did not load.
  */
+
+/**
+ * One alert (`GET /api/v1/alerts`).
+ * @typedef {object} AlertInfo
+ * @property {number} id
+ * @property {string} kind `pool-degraded`, `device-missing`, `device-errors-grew`, `scrub-found-errors`, `scrub-overdue`, `pool-nearly-full`, `pool-full`, `job-failed` or `job-stalled`.
+ * @property {'notice' | 'warning' | 'critical'} severity
+ * @property {'raised' | 'acknowledged' | 'cleared'} state
+ * @property {string} message
+ * @property {number} first_seen Unix seconds.
+ * @property {number} last_seen Unix seconds.
+ * @property {number | null} acknowledged_at
+ * @property {string | null} acknowledged_by
+ * @property {number | null} cleared_at
+ * @property {{ type: string, pool_uuid?: string, pool_label?: string | null, devid?: number, path?: string, job_id?: string, pool?: string }} subject
+ */
+
+/**
+ * `GET /api/v1/alerts`.
+ * @typedef {object} AlertsReply
+ * @property {AlertInfo[]} alerts Open first, then cleared.
+ * @property {number} n_open
+ * @property {number} n_unacknowledged
+ */

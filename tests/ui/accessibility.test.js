@@ -38,7 +38,7 @@ test('axe finds no WCAG 2.1 AA violation on any page', async () => {
   await page.getByLabel('Username').waitFor();
   report['/login'] = await violations(page);
   await login(page, server, 'admin', await admin.authenticator.nextCode());
-  for (const path of ['/dashboard', '/pool', '/storage', '/plugins', '/allowlist', '/audit', '/sessions', '/security']) {
+  for (const path of ['/dashboard', '/pool', '/alerts', '/storage', '/plugins', '/allowlist', '/audit', '/sessions', '/security']) {
     await page.goto(server.url + path);
     await page.locator('#page[data-ready]').waitFor({ state: 'attached' });
     report[path] = await violations(page);

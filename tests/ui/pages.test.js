@@ -26,7 +26,7 @@ after(async () => {
 test('every page renders without console errors or CSP violations', async () => {
   const { page, context, problems } = await openPage(browser);
   await login(page, server, 'admin', await admin.authenticator.nextCode());
-  for (const [path, heading] of [['/dashboard', 'Dashboard'], ['/pool', 'Pools'], ['/storage', 'Storage wizard'], ['/plugins', 'Plugins'], ['/allowlist', 'Allowlist'], ['/audit', 'Audit log'], ['/sessions', 'Sessions'], ['/security', 'Security']]) {
+  for (const [path, heading] of [['/dashboard', 'Dashboard'], ['/pool', 'Pools'], ['/alerts', 'Alerts'], ['/storage', 'Storage wizard'], ['/plugins', 'Plugins'], ['/allowlist', 'Allowlist'], ['/audit', 'Audit log'], ['/sessions', 'Sessions'], ['/security', 'Security']]) {
     await page.goto(server.url + path);
     await page.getByRole('heading', { level: 1, name: heading }).waitFor();
     await page.locator('#page[data-ready]').waitFor({ state: 'attached' });

@@ -23,7 +23,7 @@ struct Page {
     in_nav: bool,
 }
 
-const PAGES: [Page; 11] = [
+const PAGES: [Page; 12] = [
     Page {
         path: "/",
         id: "home",
@@ -52,6 +52,12 @@ const PAGES: [Page; 11] = [
         path: "/pool",
         id: "pool",
         title: "Pools",
+        in_nav: true,
+    },
+    Page {
+        path: "/alerts",
+        id: "alerts",
+        title: "Alerts",
         in_nav: true,
     },
     Page {
@@ -97,7 +103,7 @@ type Asset = (&'static str, &'static str, &'static [u8]);
 
 const JS: &str = "text/javascript; charset=utf-8";
 
-const ASSETS: [Asset; 17] = [
+const ASSETS: [Asset; 18] = [
     (
         "/ui/app.css",
         "text/css; charset=utf-8",
@@ -140,6 +146,11 @@ const ASSETS: [Asset; 17] = [
         "/ui/pages/pool.js",
         JS,
         include_bytes!("../../../ui/pages/pool.js"),
+    ),
+    (
+        "/ui/pages/alerts.js",
+        JS,
+        include_bytes!("../../../ui/pages/alerts.js"),
     ),
     (
         "/ui/pages/storage.js",
