@@ -67,8 +67,6 @@ pub struct Config {
     pub pools: PoolsConfig,
     #[serde(default = "AlertsConfig::defaults")]
     pub alerts: AlertsConfig,
-    #[serde(default = "ScrubConfig::defaults")]
-    pub scrub: ScrubConfig,
 }
 
 /// Default of [`PoolsConfig::refresh_seconds`]: 5 minutes, so a disk that disappears is seen
@@ -196,16 +194,6 @@ pub struct AlertsConfig {
     /// (default 24, at most 720).
     #[serde(default = "default_job_stalled_after_hours")]
     pub job_stalled_after_hours: u64,
-}
-
-/// The scrub schedule (`alerts::schedule`).
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ScrubConfig {
-    /// The weekly check starts a scrub when the last complete one ended longer ago than this
-    /// many days, or never ran (default 35, 1..=365).
-    #[serde(default = "default_scrub_due_after_days")]
-    pub due_after_days: u64,
 }
 
 fn webhook_url<'de, D: serde::Deserializer<'de>>(
@@ -500,7 +488,7 @@ impl Config {
         let session = &self.session;
         let limits = &self.limits;
         let alerts = &self.alerts;
-        let checks: [(bool, &'static str, &'static str); 12] = [
+        let checks: [(bool, &'static str, &'static str); 11] = [
             (
                 (1..=3600).contains(&session.idle_seconds),
                 "session.idle_seconds",
@@ -552,11 +540,6 @@ impl Config {
                 (1..=720).contains(&alerts.job_stalled_after_hours),
                 "alerts.job_stalled_after_hours",
                 "must be 1..=720",
-            ),
-            (
-                (1..=365).contains(&self.scrub.due_after_days),
-                "scrub.due_after_days",
-                "must be 1..=365",
             ),
         ];
         match checks.iter().find(|(ok, _, _)| !ok) {
@@ -671,19 +654,8 @@ impl AlertsConfig {
     }
 }
 
-impl ScrubConfig {
-    fn defaults() -> ScrubConfig {
-        ScrubConfig {
-            due_after_days: default_scrub_due_after_days(),
-        }
-    }
-}
-
 fn default_job_stalled_after_hours() -> u64 {
     crate::alerts::conditions::DEFAULT_JOB_STALLED_AFTER_HOURS
-}
-fn default_scrub_due_after_days() -> u64 {
-    crate::alerts::schedule::DEFAULT_SCRUB_DUE_AFTER_DAYS
 }
 
 impl RecoveryConfig {
@@ -868,7 +840,7 @@ mod tests {
                   |
                 3 | bnid = 3
                   | ^^^^
-                unknown field `bnid`, expected one of `bind`, `allowed_hosts`, `trust_proxy`, `client_ip_header`, `body_limit_bytes`
+                unknown field `bnid`, expected one of `bind`, `allowed_hosts`, `trust_proxy`, `client_ip_header`, `body_limit_bytes`, `header_read_timeout_ms`, `body_read_timeout_ms`, `max_connections_per_address`
             "#]],
         );
     }
@@ -902,7 +874,6 @@ mod tests {
         let config = Config::from_toml_str("", Path::new("nosd.toml")).unwrap();
         assert_eq!(config.alerts.job_stalled_after_hours, 24);
         assert!(config.alerts.webhook_url.is_none());
-        assert_eq!(config.scrub.due_after_days, 35);
         let config = Config::from_toml_str(
             "[alerts]\nwebhook_url = \"https://hooks.example/nos\"\nwebhook_secret_file = \"/etc/nos/webhook.secret\"\n",
             Path::new("nosd.toml"),
@@ -937,12 +908,6 @@ mod tests {
                   |               ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
                 the webhook URL carries a user or password: put the secret in webhook_secret_file
             "#]],
-        );
-        check_err(
-            "[scrub]\ndue_after_days = 0\n",
-            expect![
-                "invalid config nosd.toml: key `scrub.due_after_days` at line 2 must be 1..=365"
-            ],
         );
     }
 

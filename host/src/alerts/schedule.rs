@@ -1,7 +1,8 @@
 //! When to scrub: the TrueNAS-style schedule. A check runs every
 //! [`SCRUB_CHECK_INTERVAL_SECONDS`] (weekly) and, for each pool, [`decide`] says whether a
 //! scrub is due: when the last complete scrub ended longer ago than the threshold (default
-//! [`DEFAULT_SCRUB_DUE_AFTER_DAYS`], `[scrub] due_after_days`), or never ran. Pure: the caller
+//! [`DEFAULT_SCRUB_DUE_AFTER_DAYS`]: the pools' `[pools] scrub_overdue_days`, the same threshold
+//! that calls a pool scrub-overdue), or never ran. Pure: the caller
 //! passes the pool's [`LastScrub`] (from `btrfs scrub status -R`) and `now`, and starts the
 //! scrub job itself.
 //!
