@@ -79,7 +79,8 @@ pub fn create_plan(
         id: super::random_id(),
         sha256: super::canonical::sha256(plugin_name, &input, &checked),
         plugin: plugin_name.into(),
-        pool: super::pool_key(&input, &facts),
+        pool: super::pool_name(&input),
+        lock: super::pool_key(&input, &facts),
         input,
         session_id: requester.session_id.clone(),
         username: requester.username.clone(),
@@ -198,7 +199,7 @@ fn judge_apply(
     }
     let guard = pipeline
         .jobs
-        .try_lock_pool(&plan.pool)
+        .try_lock_pool(&plan.lock)
         .ok_or_else(|| Refusal::PoolBusy {
             pool: plan.pool.clone(),
         })?;

@@ -56,7 +56,11 @@ pub struct StoredPlan {
     pub sha256: String,
     pub plugin: String,
     pub input: String,
+    /// The pool as the input names it (mount point, pool or label): what the plan shows.
     pub pool: String,
+    /// The pool lock this plan's job takes ([`pool_key`]: by filesystem UUID when the facts know
+    /// the pool).
+    pub lock: String,
     pub session_id: String,
     pub username: String,
     pub created_at: u64,
@@ -311,6 +315,16 @@ pub fn confirmation_of(plan: &CheckedPlan) -> String {
     } else {
         words.join(" ")
     }
+}
+
+/// The pool as `input` names it (its `mountpoint`, `pool` or `label`), shown with the plan.
+pub fn pool_name(input: &str) -> String {
+    let value: serde_json::Value = serde_json::from_str(input).unwrap_or_default();
+    ["mountpoint", "pool", "label"]
+        .iter()
+        .find_map(|field| value.get(field).and_then(|v| v.as_str()))
+        .unwrap_or("default")
+        .to_string()
 }
 
 /// Which pool a plan's job locks: the input's `mountpoint`, else `pool`, else `label`,

@@ -127,6 +127,7 @@ impl Fixture {
             plugin: PLUGIN.into(),
             input: "{}".into(),
             pool: "/srv/tank".into(),
+            lock: "name:/srv/tank".into(),
             session_id: self.requester.session_id.clone(),
             username: self.requester.username.clone(),
             created_at: now,
@@ -233,7 +234,7 @@ fn every_refusal_in_check_order() {
         (
             "busy",
             refused(|fixture, plan| {
-                let guard = fixture.pipeline.jobs.try_lock_pool(&plan.pool).unwrap();
+                let guard = fixture.pipeline.jobs.try_lock_pool(&plan.lock).unwrap();
                 // Held past the admission, as a running job holds it.
                 std::mem::forget(guard);
                 same(fixture, plan)
@@ -315,9 +316,9 @@ fn an_admitted_plan_is_confirmed_used_up_and_holds_its_pool() {
     );
     assert!(fixture.refusals().is_empty());
     // The pool is held for as long as the admission lives, then released.
-    assert!(fixture.pipeline.jobs.try_lock_pool(&plan.pool).is_none());
+    assert!(fixture.pipeline.jobs.try_lock_pool(&plan.lock).is_none());
     drop(admitted);
-    assert!(fixture.pipeline.jobs.try_lock_pool(&plan.pool).is_some());
+    assert!(fixture.pipeline.jobs.try_lock_pool(&plan.lock).is_some());
     // One use: the plan is gone.
     assert!(matches!(
         fixture.admit(&plan.id, "tank"),
