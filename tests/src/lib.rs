@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use nos_host::agent_client::AgentClient;
-use nos_protocol::{RequestBody, ResponseBody};
+use nos_protocol::{RequestBody, ResponseBody, StepResult};
 use std::os::unix::fs::PermissionsExt;
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -444,6 +444,34 @@ pub fn children_of(pid: u32) -> Vec<u32> {
 /// Whether loop devices can be made here.
 pub fn loop_devices_available() -> bool {
     Path::new("/dev/loop-control").exists()
+}
+
+/// True when a test can run on real btrfs over loop devices: root, `/dev/loop-control` and every
+/// tool in `tools` (`install` names their packages); otherwise prints a named skip line.
+pub fn real_btrfs_or_skip(test: &str, tools: &[&str], install: &str) -> bool {
+    if !is_root() {
+        skip(test, "not root: real btrfs on loop devices needs root");
+        return false;
+    }
+    if !loop_devices_available() {
+        skip(test, "no /dev/loop-control: loop devices unavailable");
+        return false;
+    }
+    if let Some(tool) = tools.iter().find(|tool| !Path::new(tool).exists()) {
+        skip(test, &format!("{tool} missing (install {install})"));
+        return false;
+    }
+    true
+}
+
+/// Runs `argv` through the agent; its result, or a panic with the agent's log when it was
+/// refused or failed.
+pub fn ran(agent: &TestAgent, argv: &[&str]) -> StepResult {
+    let argv: Vec<String> = argv.iter().map(|token| (*token).to_owned()).collect();
+    match agent.request(RequestBody::Run { argv: argv.clone() }) {
+        ResponseBody::Ran { result } if result.succeeded() => result,
+        other => panic!("{argv:?}: {other:#?}\n{}", agent.explain()),
+    }
 }
 
 /// Whether the kernel has device-mapper (needed by `cryptsetup open`).

@@ -15,34 +15,21 @@ use nos_protocol::{
     StepResult,
 };
 use nos_tests::{
-    AgentSetup, LoopDevice, TestAgent, device_mapper_available, e2e_allowlist, is_root, skip,
+    AgentSetup, LoopDevice, TestAgent, device_mapper_available, e2e_allowlist, ran, skip,
 };
 
 fn preconditions(test: &str) -> bool {
-    if !is_root() {
-        skip(test, "not root: real btrfs on loop devices needs root");
-        return false;
-    }
-    if !nos_tests::loop_devices_available() {
-        skip(test, "no /dev/loop-control: loop devices unavailable");
-        return false;
-    }
-    for tool in [
-        "/usr/sbin/mkfs.btrfs",
-        "/usr/bin/btrfs",
-        "/usr/sbin/cryptsetup",
-        "/usr/bin/unshare",
-        "/usr/bin/nsenter",
-    ] {
-        if !Path::new(tool).exists() {
-            skip(
-                test,
-                &format!("{tool} missing (install btrfs-progs, cryptsetup-bin, util-linux)"),
-            );
-            return false;
-        }
-    }
-    true
+    nos_tests::real_btrfs_or_skip(
+        test,
+        &[
+            "/usr/sbin/mkfs.btrfs",
+            "/usr/bin/btrfs",
+            "/usr/sbin/cryptsetup",
+            "/usr/bin/unshare",
+            "/usr/bin/nsenter",
+        ],
+        "btrfs-progs, cryptsetup-bin, util-linux",
+    )
 }
 
 fn start_agent() -> TestAgent {
@@ -53,14 +40,6 @@ fn start_agent() -> TestAgent {
     });
     agent.register();
     agent
-}
-
-fn ran(agent: &TestAgent, argv: &[&str]) -> StepResult {
-    let argv: Vec<String> = argv.iter().map(|token| (*token).to_owned()).collect();
-    match agent.request(RequestBody::Run { argv: argv.clone() }) {
-        ResponseBody::Ran { result } if result.succeeded() => result,
-        other => panic!("{argv:?}: {other:#?}\n{}", agent.explain()),
-    }
 }
 
 fn job(agent: &TestAgent, argv: &[&str]) -> StepResult {

@@ -14,29 +14,16 @@ use nos_host::pipeline::port::{AgentPort, AgentSocket};
 use nos_host::plan::check::{Scope, check};
 use nos_host::plan::types::{Effect, ManagedRequest, Plan, Request, Step};
 use nos_host::store::StateDir;
-use nos_tests::{AgentSetup, LoopDevice, TestAgent, is_root, skip};
+use nos_tests::{AgentSetup, LoopDevice, TestAgent};
 
 use nos_tests::DEFAULT_ALLOWLIST;
 
 fn preconditions(test: &str) -> bool {
-    if !is_root() {
-        skip(test, "not root: real btrfs on loop devices needs root");
-        return false;
-    }
-    if !nos_tests::loop_devices_available() {
-        skip(test, "no /dev/loop-control: loop devices unavailable");
-        return false;
-    }
-    for tool in ["/usr/sbin/mkfs.btrfs", "/usr/bin/btrfs", "/usr/bin/unshare"] {
-        if !Path::new(tool).exists() {
-            skip(
-                test,
-                &format!("{tool} missing (install btrfs-progs, util-linux)"),
-            );
-            return false;
-        }
-    }
-    true
+    nos_tests::real_btrfs_or_skip(
+        test,
+        &["/usr/sbin/mkfs.btrfs", "/usr/bin/btrfs", "/usr/bin/unshare"],
+        "btrfs-progs, util-linux",
+    )
 }
 
 fn argv(tokens: &[&str]) -> Request {

@@ -6,57 +6,12 @@
 //! Needs root and `/dev/loop-control`; otherwise the test prints a named SKIP line. The loop
 //! device and the namespace are released by drop guards even when a step fails.
 
-use std::path::Path;
-use std::process::Command;
-
-use nos_protocol::{
-    ManagedAction, ManagedRequest, RejectStage, RequestBody, ResponseBody, StepResult,
-};
-use nos_tests::{AgentSetup, LoopDevice, TestAgent, e2e_allowlist, is_root, skip};
-
-fn preconditions(test: &str) -> bool {
-    if !is_root() {
-        skip(test, "not root: real btrfs on loop devices needs root");
-        return false;
-    }
-    if !nos_tests::loop_devices_available() {
-        skip(test, "no /dev/loop-control: loop devices unavailable");
-        return false;
-    }
-    for tool in ["/usr/sbin/mkfs.btrfs", "/usr/bin/btrfs", "/usr/bin/nsenter"] {
-        if !Path::new(tool).exists() {
-            skip(
-                test,
-                &format!("{tool} missing (install btrfs-progs, util-linux)"),
-            );
-            return false;
-        }
-    }
-    true
-}
-
-fn ran(agent: &TestAgent, argv: &[&str]) -> StepResult {
-    let argv: Vec<String> = argv.iter().map(|token| (*token).to_owned()).collect();
-    match agent.request(RequestBody::Run { argv: argv.clone() }) {
-        ResponseBody::Ran { result } if result.succeeded() => result,
-        other => panic!("{argv:?}: {other:#?}\n{}", agent.explain()),
-    }
-}
+use nos_protocol::{ManagedAction, ManagedRequest, RejectStage, RequestBody, ResponseBody};
+use nos_tests::{AgentSetup, LoopDevice, TestAgent, e2e_allowlist, ran, real_btrfs_or_skip};
 
 /// A shell command inside the agent's mount namespace: (success, stdout, stderr).
 fn in_agent_ns(agent: &TestAgent, script: &str) -> (bool, String, String) {
-    let output = Command::new("/usr/bin/nsenter")
-        .args([
-            "-t",
-            &agent.pid().to_string(),
-            "-m",
-            "--",
-            "sh",
-            "-c",
-            script,
-        ])
-        .output()
-        .unwrap();
+    let output = agent.in_agent_ns(&["sh", "-c", script]);
     (
         output.status.success(),
         String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -72,7 +27,11 @@ fn ns_ok(agent: &TestAgent, script: &str) -> String {
 
 #[test]
 fn e2e_shares_snapshots_restore() {
-    if !preconditions("e2e_shares_snapshots_restore") {
+    if !real_btrfs_or_skip(
+        "e2e_shares_snapshots_restore",
+        &["/usr/sbin/mkfs.btrfs", "/usr/bin/btrfs", "/usr/bin/nsenter"],
+        "btrfs-progs, util-linux",
+    ) {
         return;
     }
     let images = tempfile::tempdir().unwrap();

@@ -10,13 +10,11 @@
 //!
 //! Needs root, loop devices, btrfs-progs, unshare and nsenter; otherwise a named SKIP.
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nos_tests::demo::Demo;
 use nos_tests::http::{Api, Reply};
-use nos_tests::{is_root, skip};
 use serde_json::{Value, json};
 
 /// The two tests run one at a time: a plan is stale when any block device changed, and the
@@ -29,34 +27,18 @@ const TOTP_STEP: u64 = 30;
 const JOB_TIMEOUT: Duration = Duration::from_secs(300);
 
 fn preconditions(test: &str) -> bool {
-    if !is_root() {
-        skip(
-            test,
-            "not root: the demo's agent and loop devices need root",
-        );
-        return false;
-    }
-    if !nos_tests::loop_devices_available() {
-        skip(test, "no /dev/loop-control: loop devices unavailable");
-        return false;
-    }
-    for tool in [
-        "/usr/sbin/mkfs.btrfs",
-        "/usr/bin/btrfs",
-        "/usr/bin/unshare",
-        "/usr/bin/nsenter",
-        "/usr/sbin/losetup",
-        "/bin/bash",
-    ] {
-        if !Path::new(tool).exists() {
-            skip(
-                test,
-                &format!("{tool} missing (install btrfs-progs, util-linux)"),
-            );
-            return false;
-        }
-    }
-    true
+    nos_tests::real_btrfs_or_skip(
+        test,
+        &[
+            "/usr/sbin/mkfs.btrfs",
+            "/usr/bin/btrfs",
+            "/usr/bin/unshare",
+            "/usr/bin/nsenter",
+            "/usr/sbin/losetup",
+            "/bin/bash",
+        ],
+        "btrfs-progs, util-linux",
+    )
 }
 
 fn unix_now() -> u64 {
