@@ -398,18 +398,22 @@ fn check_kernel_name(spec: &DeviceSpec, name: &str) -> Result<(), ValueError> {
     }
 }
 
-fn check_mount_path(spec: &MountPathSpec, path: &str) -> Result<(), ValueError> {
-    let components = path_components(path)?;
-    if let Some(root) = spec.roots.iter().find(|root| root.as_str() == path) {
+/// What `path` is below the root it is under: never a root itself, always under one.
+fn below_roots<'a>(roots: &[String], path: &'a str) -> Result<&'a str, ValueError> {
+    if let Some(root) = roots.iter().find(|root| root.as_str() == path) {
         return Err(ValueError::RootItself(root.clone()));
     }
-    let below = spec
-        .roots
+    roots
         .iter()
         .find_map(|root| strip_dir(path, root))
         .ok_or_else(|| ValueError::NotUnder {
-            dirs: spec.roots.clone(),
-        })?;
+            dirs: roots.to_vec(),
+        })
+}
+
+fn check_mount_path(spec: &MountPathSpec, path: &str) -> Result<(), ValueError> {
+    let components = path_components(path)?;
+    let below = below_roots(&spec.roots, path)?;
     let depth = below.split('/').count();
     if depth > spec.max_depth {
         return Err(ValueError::TooDeep {
@@ -437,16 +441,7 @@ fn check_mount_path(spec: &MountPathSpec, path: &str) -> Result<(), ValueError> 
 /// `.snapshots` component, the two snapshot forms differ in length).
 fn check_subvolume(spec: &SubvolumeSpec, path: &str) -> Result<(), ValueError> {
     path_components(path)?;
-    if let Some(root) = spec.roots.iter().find(|root| root.as_str() == path) {
-        return Err(ValueError::RootItself(root.clone()));
-    }
-    let below = spec
-        .roots
-        .iter()
-        .find_map(|root| strip_dir(path, root))
-        .ok_or_else(|| ValueError::NotUnder {
-            dirs: spec.roots.clone(),
-        })?;
+    let below = below_roots(&spec.roots, path)?;
     let components: Vec<&str> = below.split('/').collect();
     let snapshots_idx = components
         .iter()

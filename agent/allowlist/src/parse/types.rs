@@ -119,6 +119,25 @@ impl<'src> Cx<'src> {
     ///      / "subvolume" "form" "=" ( "share" / "snapshot_dir" / "snapshot" )
     ///        [ "roots" "=" paths ] [ "max_depth" "=" 1..16 ]                  ; max_depth: of the pool
     /// ```
+    /// The mount roots (default: the settings') and the depth below them (default 4) of a
+    /// `mount_path` or `subvolume` type, each checked.
+    fn roots_and_depth(&mut self, raw: &RawType, settings: &Settings) -> (Vec<String>, usize) {
+        let span = raw.name.span();
+        let roots = raw
+            .roots
+            .clone()
+            .unwrap_or_else(|| settings.mount_roots.clone());
+        for root in &roots {
+            self.check_path(span.clone(), "mount root", root);
+        }
+        if roots.is_empty() {
+            self.error(span.clone(), DiagnosticKind::Empty { field: "roots" });
+        }
+        let max_depth = raw.max_depth.unwrap_or(4);
+        self.check_range(span, "max_depth", wide(max_depth), 1, wide(MAX_MAX_DEPTH));
+        (roots, max_depth)
+    }
+
     pub(super) fn kind(
         &mut self,
         raw: &RawType,
@@ -230,45 +249,11 @@ impl<'src> Cx<'src> {
                 })
             }
             "mount_path" => {
-                let roots = raw
-                    .roots
-                    .clone()
-                    .unwrap_or_else(|| settings.mount_roots.clone());
-                for root in &roots {
-                    self.check_path(span.clone(), "mount root", root);
-                }
-                if roots.is_empty() {
-                    self.error(span.clone(), DiagnosticKind::Empty { field: "roots" });
-                }
-                let max_depth = raw.max_depth.unwrap_or(4);
-                self.check_range(
-                    span.clone(),
-                    "max_depth",
-                    wide(max_depth),
-                    1,
-                    wide(MAX_MAX_DEPTH),
-                );
+                let (roots, max_depth) = self.roots_and_depth(raw, settings);
                 Kind::MountPath(MountPathSpec { roots, max_depth })
             }
             "subvolume" => {
-                let roots = raw
-                    .roots
-                    .clone()
-                    .unwrap_or_else(|| settings.mount_roots.clone());
-                for root in &roots {
-                    self.check_path(span.clone(), "mount root", root);
-                }
-                if roots.is_empty() {
-                    self.error(span.clone(), DiagnosticKind::Empty { field: "roots" });
-                }
-                let pool_depth = raw.max_depth.unwrap_or(4);
-                self.check_range(
-                    span.clone(),
-                    "max_depth",
-                    wide(pool_depth),
-                    1,
-                    wide(MAX_MAX_DEPTH),
-                );
+                let (roots, pool_depth) = self.roots_and_depth(raw, settings);
                 let form_name = raw.form.clone().unwrap_or_default();
                 let Some(form) = SubvolumeForm::ALL
                     .into_iter()
