@@ -312,52 +312,24 @@ fn job_conditions(now: u64, job: &JobObservation, rules: &Rules, found: &mut Vec
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::facts::{BtrfsFilesystem, btrfs_show};
-    use crate::health::{
-        DEFAULT_THRESHOLDS, LastScrub, PoolReading, StatsReading, classify, device_stats,
-        scrub_status,
-    };
+    use crate::health::captured_tests::{self as captured, UUID};
+    use crate::health::{DEFAULT_THRESHOLDS, LastScrub, PoolReading, StatsReading, classify};
     use expect_test::{Expect, expect};
-
-    const UUID: &str = "7e57ab1e-d15c-4a11-9b0b-5c0bb1e5ca1d";
     const RULES: Rules = Rules {
         job_stalled_after_seconds: DEFAULT_JOB_STALLED_AFTER_HOURS * 3600,
         very_full_percent: 90,
     };
 
-    fn real(scenario: &str, file: &str) -> String {
-        let path = format!(
-            "{}/tests/data/health/real/{scenario}/{file}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{path}: {err}"))
-    }
-
     /// The health of a captured scenario: its `btrfs filesystem show` (or the never-scrubbed
     /// pool's), its counters against `recorded`'s, its scrub status (captured in UTC) and
     /// `used_percent` of 3 GiB used.
     fn health(scenario: &str, show: &str, recorded: Option<&str>, used_percent: u64) -> Health {
-        let shown = btrfs_show::parse(&real(show, "btrfs-show.txt"))
-            .unwrap()
-            .remove(0);
-        let current = device_stats::parse(&real(scenario, "device-stats.json")).unwrap();
-        let recorded =
-            recorded.map(|name| device_stats::parse(&real(name, "device-stats.json")).unwrap());
-        let last_scrub = LastScrub::from_status(
-            &scrub_status::parse(&real(scenario, "scrub-status.txt")).unwrap(),
-            0,
-        );
+        let shown = captured::shown(show);
+        let current = captured::stats(scenario);
+        let recorded = recorded.map(captured::stats);
+        let last_scrub = captured::last_scrub(scenario);
         let size_bytes = 3u64 << 30;
-        let filesystem = BtrfsFilesystem {
-            uuid: UUID.into(),
-            label: Some("healthpool".into()),
-            mountpoint: "/srv/healthpool".into(),
-            devices: Vec::new(),
-            data_profile: "raid1".into(),
-            metadata_profile: "raid1".into(),
-            size_bytes,
-            used_bytes: size_bytes / 100 * used_percent,
-        };
+        let filesystem = captured::filesystem(size_bytes, size_bytes / 100 * used_percent);
         let since = match &last_scrub {
             LastScrub::Recorded {
                 since_unix_seconds, ..

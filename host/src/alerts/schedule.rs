@@ -105,31 +105,12 @@ pub fn decide(last: &LastScrub, now: u64, schedule: &ScrubSchedule) -> ScrubDeci
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::health::scrub_status;
+    use crate::health::captured_tests::{last_scrub as last, since};
 
     const DAY: u64 = SECONDS_PER_DAY;
     const SCHEDULE: ScrubSchedule = ScrubSchedule {
         due_after_seconds: DEFAULT_SCRUB_DUE_AFTER_DAYS * DAY,
     };
-
-    /// The captured scrub status of a scenario (the capturing machine ran in UTC).
-    fn last(scenario: &str) -> LastScrub {
-        let path = format!(
-            "{}/tests/data/health/real/{scenario}/scrub-status.txt",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{path}: {err}"));
-        LastScrub::from_status(&scrub_status::parse(&text).unwrap(), 0)
-    }
-
-    fn since(last: &LastScrub) -> u64 {
-        match last {
-            LastScrub::Recorded {
-                since_unix_seconds, ..
-            } => *since_unix_seconds,
-            other => panic!("no time in {other:?}"),
-        }
-    }
 
     #[test]
     fn never_scrubbed_is_due() {

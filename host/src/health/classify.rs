@@ -548,58 +548,8 @@ fn days(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::facts::btrfs_show;
-    use crate::health::{device_stats, scrub_status};
+    use crate::health::captured_tests::{filesystem, last_scrub, shown, since, stats};
     use expect_test::{Expect, expect};
-
-    fn real(scenario: &str, file: &str) -> String {
-        let path = format!(
-            "{}/tests/data/health/real/{scenario}/{file}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{path}: {err}"))
-    }
-
-    fn shown(scenario: &str) -> ShownFilesystem {
-        btrfs_show::parse(&real(scenario, "btrfs-show.txt"))
-            .unwrap()
-            .remove(0)
-    }
-
-    fn stats(scenario: &str) -> Vec<DeviceStats> {
-        device_stats::parse(&real(scenario, "device-stats.json")).unwrap()
-    }
-
-    /// The captured scrub status; the machine that captured it ran in UTC.
-    fn last_scrub(scenario: &str) -> LastScrub {
-        LastScrub::from_status(
-            &scrub_status::parse(&real(scenario, "scrub-status.txt")).unwrap(),
-            0,
-        )
-    }
-
-    fn since(last: &LastScrub) -> u64 {
-        match last {
-            LastScrub::Recorded {
-                since_unix_seconds, ..
-            } => *since_unix_seconds,
-            other => panic!("no time in {other:?}"),
-        }
-    }
-
-    /// The facts of the captured pool: three 1 GiB devices, `used_bytes` as given.
-    fn filesystem(size_bytes: u64, used_bytes: u64) -> BtrfsFilesystem {
-        BtrfsFilesystem {
-            uuid: "7e57ab1e-d15c-4a11-9b0b-5c0bb1e5ca1d".into(),
-            label: Some("healthpool".into()),
-            mountpoint: "/srv/healthpool".into(),
-            devices: Vec::new(),
-            data_profile: "raid1".into(),
-            metadata_profile: "raid1".into(),
-            size_bytes,
-            used_bytes,
-        }
-    }
 
     const GIB: u64 = 1 << 30;
     const DAY: u64 = SECONDS_PER_DAY;

@@ -14,6 +14,8 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(test)]
+pub(crate) mod captured_tests;
 pub mod classify;
 pub mod device_stats;
 pub mod scrub_status;
