@@ -317,14 +317,18 @@ pub fn confirmation_of(plan: &CheckedPlan) -> String {
     }
 }
 
-/// The pool as `input` names it (its `mountpoint`, `pool` or `label`), shown with the plan.
-pub fn pool_name(input: &str) -> String {
+/// The pool as `input` names it: its `mountpoint`, else `pool`, else `label`.
+fn named_pool(input: &str) -> Option<String> {
     let value: serde_json::Value = serde_json::from_str(input).unwrap_or_default();
     ["mountpoint", "pool", "label"]
         .iter()
         .find_map(|field| value.get(field).and_then(|v| v.as_str()))
-        .unwrap_or("default")
-        .to_string()
+        .map(str::to_owned)
+}
+
+/// The pool as `input` names it, shown with the plan (`default` when it names none).
+pub fn pool_name(input: &str) -> String {
+    named_pool(input).unwrap_or_else(|| "default".to_string())
 }
 
 /// Which pool a plan's job locks: the input's `mountpoint`, else `pool`, else `label`,
@@ -332,16 +336,13 @@ pub fn pool_name(input: &str) -> String {
 /// by path, by UUID or by label takes one lock. A name that matches no filesystem in the facts
 /// (a pool about to be created) locks by the name itself (`name:<text>`).
 pub fn pool_key(input: &str, facts: &Facts) -> String {
-    let value: serde_json::Value = serde_json::from_str(input).unwrap_or_default();
-    for field in ["mountpoint", "pool", "label"] {
-        if let Some(text) = value.get(field).and_then(|v| v.as_str()) {
-            return match filesystem_uuid(text, facts) {
-                Some(uuid) => format!("uuid:{uuid}"),
-                None => format!("name:{text}"),
-            };
-        }
+    match named_pool(input) {
+        Some(name) => match filesystem_uuid(&name, facts) {
+            Some(uuid) => format!("uuid:{uuid}"),
+            None => format!("name:{name}"),
+        },
+        None => "default".to_string(),
     }
-    "default".to_string()
 }
 
 /// The UUID of the filesystem `name` denotes: its UUID, its mountpoint or its label (the
