@@ -10,15 +10,23 @@ pub fn summaries(sysfs: &std::path::Path) -> Vec<BtrfsSummary> {
     let Ok(entries) = std::fs::read_dir(sysfs) else {
         return Vec::new();
     };
+    // A class can hold chunks of several profiles: a mount degraded read-write writes new ones
+    // `single`, and a converting balance leaves both until it ends. The pool's profile is the
+    // most redundant one present (the one the leftovers are repaired to); directory order
+    // means nothing.
     let profile_of = |class: &std::path::Path| -> Option<String> {
-        const PROFILES: [&str; 9] = [
-            "single", "dup", "raid0", "raid1", "raid1c3", "raid1c4", "raid10", "raid5", "raid6",
+        const MOST_REDUNDANT_FIRST: [&str; 9] = [
+            "raid1c4", "raid1c3", "raid10", "raid1", "raid6", "raid5", "dup", "raid0", "single",
         ];
-        std::fs::read_dir(class)
+        let present: Vec<String> = std::fs::read_dir(class)
             .ok()?
             .flatten()
             .filter_map(|entry| entry.file_name().to_str().map(str::to_owned))
-            .find(|name| PROFILES.contains(&name.as_str()))
+            .collect();
+        MOST_REDUNDANT_FIRST
+            .iter()
+            .find(|profile| present.iter().any(|name| name == *profile))
+            .map(|profile| (*profile).to_owned())
     };
     let read_u64 = |path: &std::path::Path| {
         std::fs::read_to_string(path)
@@ -55,4 +63,28 @@ pub fn summaries(sysfs: &std::path::Path) -> Vec<BtrfsSummary> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    /// The layout the kernel shows after a raid1 pool was mounted degraded read-write: new data
+    /// chunks `single` beside the raid1 ones. The pool is raid1, whatever the directory order.
+    #[test]
+    fn mixed_profiles_name_the_most_redundant() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = dir.path().join("7e57ab1e-d15c-4a11-9b0b-5c0bb1e5ca1d");
+        for class in [
+            "allocation/data/single",
+            "allocation/data/raid1",
+            "allocation/metadata/raid1",
+            "devices/loop0",
+        ] {
+            std::fs::create_dir_all(fs.join(class)).unwrap();
+        }
+        let summaries = super::summaries(dir.path());
+        assert_eq!(summaries.len(), 1, "{summaries:?}");
+        assert_eq!(summaries[0].data_profile, "raid1");
+        assert_eq!(summaries[0].metadata_profile, "raid1");
+        assert_eq!(summaries[0].members, ["loop0"]);
+    }
 }

@@ -589,6 +589,7 @@ fn btrfs_devices() {
         r#"{"action": "add", "pool": "pool", "device": "sdd"}"#,
         r#"{"action": "remove", "pool": "/srv/pool", "devid": 2, "data_profile": "single", "metadata_profile": "dup"}"#,
         r#"{"action": "remove", "pool": "/srv/pool", "device": "/dev/sdg", "data_profile": "single", "metadata_profile": "dup"}"#,
+        r#"{"action": "remove-missing", "pool": "/srv/solo"}"#,
     ] {
         plan_all_allowed(&plugin, input);
     }
@@ -612,6 +613,85 @@ fn btrfs_devices() {
         .unwrap_err();
     expect_test::expect!["refused: data profile raid1 needs at least 2 devices, got 1"]
         .assert_eq(&refusal.to_string());
+}
+
+/// The fixture with pool `pool` (sdf + sdg, raid1) unmounted and, when `lost` is set, sdg gone:
+/// facts read from a file are classified again, so its members hold data.
+fn facts_with_the_pool_unmounted(lost: bool) -> Facts {
+    let mut value: serde_json::Value =
+        serde_json::from_slice(include_bytes!("data/facts/fixture.json")).expect("fixture");
+    value["filesystems"]
+        .as_array_mut()
+        .expect("filesystems")
+        .retain(|fs| fs["mountpoint"] != "/srv/pool");
+    let devices = value["block_devices"]
+        .as_array_mut()
+        .expect("block_devices");
+    devices.retain(|device| !(lost && device["kname"] == "sdg"));
+    for device in devices.iter_mut() {
+        if device["label"] == "pool" {
+            device["mountpoints"] = serde_json::json!([]);
+        }
+    }
+    Facts::from_file_json(&serde_json::to_vec(&value).expect("json")).expect("facts")
+}
+
+/// Every action passes the default allowlist and the host's device checks: the degraded mount
+/// of a pool missing a member (its own destructive rule, confirmed by the label), the export of
+/// a mounted pool, the destroy of an unmounted one (the wipe rule on members that hold data).
+#[test]
+fn btrfs_lifecycle() {
+    let plugin = load(BTRFS_LIFECYCLE);
+    let judged = |facts: &Facts, input: &str| {
+        let plan = plugin.plan(facts, input).unwrap().answer.unwrap();
+        let judged = check::check(plan, &ALLOWLIST, &plugin.manifest().scope, facts);
+        assert!(judged.all_allowed(), "{input}\n{}", verdict_lines(&judged));
+        verdict_lines(&judged)
+    };
+    let degraded = facts_with_the_pool_unmounted(true);
+    let unmounted = facts_with_the_pool_unmounted(false);
+    let out = [
+        judged(
+            &degraded,
+            r#"{"action": "mount-degraded", "pool": "pool", "mountpoint": "/srv/pool", "read_write": true}"#,
+        ),
+        judged(
+            &unmounted,
+            r#"{"action": "import", "pool": "0b3c1d2e-1111-4000-8000-000000000001", "mountpoint": "/srv/pool"}"#,
+        ),
+        judged(&facts(), r#"{"action": "export", "pool": "/srv/pool"}"#),
+        judged(
+            &unmounted,
+            r#"{"action": "destroy", "pool": "pool", "mountpoint": "/srv/pool"}"#,
+        ),
+    ]
+    .concat();
+    expect_test::expect![[r#"
+        mount-dir: allowed by managed.mount_dir: ensure mount dir /srv/pool
+        mount-degraded: allowed by mount.btrfs.degraded: /usr/bin/mount --no-canonicalize -t btrfs -o degraded -o rw,nosuid,nodev -- /dev/sdf /srv/pool
+        verify: allowed by btrfs.filesystem.show: /usr/bin/btrfs filesystem show -- /dev/sdf
+        mount-dir: allowed by managed.mount_dir: ensure mount dir /srv/pool
+        mount: allowed by mount.btrfs: /usr/bin/mount --no-canonicalize -t btrfs -o compress=zstd:3,noatime,nosuid,nodev -- /dev/sdf /srv/pool
+        fstab: allowed by managed.fstab: ensure fstab UUID=0b3c1d2e-1111-4000-8000-000000000001 /srv/pool btrfs compress=zstd:3,noatime,nosuid,nodev,nofail,x-systemd.device-timeout=30s
+        verify: allowed by btrfs.filesystem.show: /usr/bin/btrfs filesystem show -- /dev/sdf
+        umount: allowed by umount: /usr/bin/umount -- /srv/pool
+        fstab: allowed by managed.fstab: remove fstab UUID=0b3c1d2e-1111-4000-8000-000000000001 /srv/pool btrfs noatime,nosuid,nodev,nofail,x-systemd.device-timeout=30s
+        mount-dir: allowed by managed.mount_dir: remove mount dir /srv/pool
+        fstab: allowed by managed.fstab: remove fstab UUID=0b3c1d2e-1111-4000-8000-000000000001 /srv/pool btrfs noatime,nosuid,nodev,nofail,x-systemd.device-timeout=30s
+        mount-dir: allowed by managed.mount_dir: remove mount dir /srv/pool
+        wipe-sdf: allowed by wipefs: /usr/sbin/wipefs --all -- /dev/sdf
+        wipe-sdg: allowed by wipefs: /usr/sbin/wipefs --all -- /dev/sdg
+    "#]].assert_eq(&out);
+    // A mounted pool is never destroyed: its members are in use.
+    let refusal = plugin
+        .plan(&facts(), r#"{"action": "destroy", "pool": "pool"}"#)
+        .unwrap()
+        .answer
+        .unwrap_err();
+    assert!(
+        refusal.to_string().contains("unmount it first"),
+        "{refusal}"
+    );
 }
 
 /// A planner built against the frozen 0.1.0 API still loads and plans (its facts are lowered
@@ -709,6 +789,15 @@ fn btrfs_maintenance() {
         balance [state] btrfs balance start -dusage=30 -musage=30 /srv/pool
     "#]]
     .assert_eq(&plan_lines(&plan));
+    for input in [
+        r#"{"action": "repair-profiles", "pool": "/srv/pool"}"#,
+        r#"{"action": "scrub-start", "pool": "/srv/pool"}"#,
+        r#"{"action": "scrub-status", "pool": "/srv/pool"}"#,
+        r#"{"action": "scrub-cancel", "pool": "/srv/pool"}"#,
+        r#"{"action": "scrub-resume", "pool": "/srv/pool"}"#,
+    ] {
+        plan_all_allowed(&plugin, input);
+    }
 }
 
 /// The wipe plan for a disk that holds data (`sdx`) passes the host's device check (the only

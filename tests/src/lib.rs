@@ -6,6 +6,7 @@
 //! builds them. Everything a test creates lives in its own directory under `/run` (root-owned
 //! 0755, so the agent's root-owned-chain checks pass) and is removed on drop, even on failure.
 
+pub mod admin;
 pub mod demo;
 pub mod http;
 

@@ -11,212 +11,17 @@
 //! Needs root, loop devices, btrfs-progs, unshare and nsenter; otherwise a named SKIP.
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+use nos_tests::admin::{
+    Admin, JOB_TIMEOUT, assert_succeeded, in_ns, preconditions, setup_and_login,
+};
 use nos_tests::demo::Demo;
-use nos_tests::http::{Api, Reply};
 use serde_json::{Value, json};
 
 /// The two tests run one at a time: a plan is stale when any block device changed, and the
 /// other test's loop devices and pools are block devices too.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-const PASSWORD: &str = "correct horse battery staple 42";
-const TOTP_STEP: u64 = 30;
-/// A job on loop devices ends in seconds; this bounds a hung one.
-const JOB_TIMEOUT: Duration = Duration::from_secs(300);
-
-fn preconditions(test: &str) -> bool {
-    nos_tests::real_btrfs_or_skip(
-        test,
-        &[
-            "/usr/sbin/mkfs.btrfs",
-            "/usr/bin/btrfs",
-            "/usr/bin/unshare",
-            "/usr/bin/nsenter",
-            "/usr/sbin/losetup",
-            "/bin/bash",
-        ],
-        "btrfs-progs, util-linux",
-    )
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs()
-}
-
-/// The code of TOTP step `step`, computed here with totp-rs (SHA-1, 6 digits, 30 s), not by
-/// nosd's own code.
-fn totp(secret: &[u8], step: u64) -> String {
-    totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 1, TOTP_STEP, secret.to_vec())
-        .generate(step * TOTP_STEP)
-}
-
-/// Blocks until the wall clock is in TOTP step `step` (a code of `step + 1` is then within
-/// the accepted skew). Waiting for time itself: nothing to poll.
-fn wait_for_step(step: u64) {
-    let start = step * TOTP_STEP;
-    let now = unix_now();
-    if now < start {
-        std::thread::sleep(Duration::from_secs(start - now));
-    }
-}
-
-/// An admin after first-run setup and a TOTP login, with the last TOTP step used.
-struct Admin {
-    api: Api,
-    secret: Vec<u8>,
-    last_step: u64,
-}
-
-/// First-run setup with the demo's one-time token, TOTP enrolment, then login with TOTP.
-fn setup_and_login(demo: &Demo) -> Admin {
-    let mut api = Api::new(&demo.url());
-    let status = api.get("/api/v1/setup");
-    assert_eq!(status.body["setup_required"], true, "{}", status.raw);
-    let token = demo.setup_token();
-    let begin = api.post(
-        "/api/v1/setup/totp",
-        json!({"token": token, "username": "admin"}),
-    );
-    assert_eq!(begin.status, 200, "{}", begin.raw);
-    let secret = nos_host::auth::totp::decode_secret(begin.body["secret"].as_str().unwrap())
-        .expect("base32 secret");
-    assert!(
-        begin.body["otpauth_uri"]
-            .as_str()
-            .is_some_and(|uri| uri.starts_with("otpauth://totp/")),
-        "{}",
-        begin.raw
-    );
-    let setup_step = unix_now() / TOTP_STEP;
-    let done = api.post(
-        "/api/v1/setup/admin",
-        json!({"token": token, "username": "admin", "password": PASSWORD, "code": totp(&secret, setup_step)}),
-    );
-    assert_eq!(done.status, 201, "{}", done.raw);
-    assert_eq!(
-        done.body["recovery_codes"].as_array().map(Vec::len),
-        Some(10)
-    );
-    // The token is one-time.
-    let again = api.post(
-        "/api/v1/setup/totp",
-        json!({"token": token, "username": "admin"}),
-    );
-    assert_ne!(again.status, 200, "{}", again.raw);
-    // The setup's step is spent; the next one is within the accepted skew.
-    let login_step = setup_step + 1;
-    let replayed = api.post(
-        "/api/v1/auth/login",
-        json!({"username": "admin", "password": PASSWORD, "code": totp(&secret, setup_step)}),
-    );
-    assert_eq!(replayed.status, 401, "a spent code: {}", replayed.raw);
-    let login = api.post(
-        "/api/v1/auth/login",
-        json!({"username": "admin", "password": PASSWORD, "code": totp(&secret, login_step)}),
-    );
-    assert_eq!(login.status, 200, "{}", login.raw);
-    let me = api.get("/api/v1/me");
-    assert_eq!(me.status, 200, "{}", me.raw);
-    assert_eq!(me.body["username"], "admin", "{}", me.raw);
-    Admin {
-        api,
-        secret,
-        last_step: login_step,
-    }
-}
-
-impl Admin {
-    /// Re-authenticates with the password and a fresh TOTP code.
-    fn reauth(&mut self) {
-        let step = self.last_step + 1;
-        wait_for_step(step - 1);
-        let reply = self.api.post(
-            "/api/v1/auth/reauth",
-            json!({"password": PASSWORD, "code": totp(&self.secret, step)}),
-        );
-        assert_eq!(reply.status, 204, "{}", reply.raw);
-        self.last_step = step;
-    }
-
-    /// Plans with `plugin`; the plan must be applicable, every step allowed by a named rule.
-    fn plan(&mut self, plugin: &str, input: Value) -> Value {
-        let reply = self
-            .api
-            .post("/api/v1/plans", json!({"plugin": plugin, "input": input}));
-        assert_eq!(reply.status, 200, "{}", reply.raw);
-        let plan = reply.body["plan"].clone();
-        assert_eq!(plan["applicable"], true, "{plan:#}");
-        for step in plan["steps"].as_array().expect("steps") {
-            assert_eq!(step["verdict"]["allowed"], true, "{step:#}");
-            assert!(step["verdict"]["rule_id"].is_string(), "{step:#}");
-        }
-        plan
-    }
-
-    fn apply(&mut self, plan: &Value, confirm: &str) -> Reply {
-        let id = plan["id"].as_str().expect("plan id");
-        self.api.post(
-            &format!("/api/v1/plans/{id}/apply"),
-            json!({"confirm": confirm}),
-        )
-    }
-
-    /// Applies with the plan's own confirmation words; returns the job id.
-    fn apply_confirmed(&mut self, plan: &Value) -> String {
-        let confirm = plan["confirmation"].as_str().expect("confirmation");
-        let reply = self.apply(plan, confirm);
-        assert_eq!(reply.status, 202, "{}", reply.raw);
-        reply.body["job"].as_str().expect("job id").to_string()
-    }
-
-    fn job(&mut self, id: &str) -> Value {
-        let reply = self.api.get(&format!("/api/v1/jobs/{id}"));
-        assert_eq!(reply.status, 200, "{}", reply.raw);
-        reply.body["job"].clone()
-    }
-
-    /// Polls the job until it is no longer running.
-    fn wait_job(&mut self, id: &str) -> Value {
-        let deadline = Instant::now() + JOB_TIMEOUT;
-        loop {
-            let job = self.job(id);
-            if job["state"] != "running" {
-                return job;
-            }
-            assert!(Instant::now() < deadline, "job still running: {job:#}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-fn assert_succeeded(job: &Value, plan: &Value, demo: &Demo) {
-    assert_eq!(job["state"], "succeeded", "{job:#}\n{}", demo.explain());
-    let plan_steps: Vec<&Value> = plan["steps"].as_array().unwrap().iter().collect();
-    let job_steps = job["steps"].as_array().unwrap();
-    assert_eq!(job_steps.len(), plan_steps.len(), "{job:#}");
-    for (step, planned) in job_steps.iter().zip(plan_steps) {
-        assert_eq!(step["id"], planned["id"], "{job:#}");
-        assert_eq!(step["state"], "done", "{job:#}");
-        assert_eq!(step["rule_id"], planned["verdict"]["rule_id"], "{job:#}");
-    }
-}
-
-/// Runs `argv` in the agent's mount namespace; its stdout, or a panic with stderr.
-fn in_ns(demo: &Demo, argv: &[&str]) -> String {
-    let output = demo.in_agent_ns(argv);
-    assert!(
-        output.status.success(),
-        "{argv:?}: {}\n{}",
-        String::from_utf8_lossy(&output.stderr),
-        demo.explain()
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
 
 /// What the kernel says about the pool mounted at `mountpoint`.
 #[derive(Debug)]
@@ -313,13 +118,6 @@ fn assert_in_order(entries: &[(String, String, String)], expected: &[(&str, &str
     }
 }
 
-/// nosd's facts, freshly gathered.
-fn facts(admin: &mut Admin) -> Value {
-    let facts = admin.api.get("/api/v1/facts?refresh=true");
-    assert_eq!(facts.status, 200, "{}", facts.raw);
-    facts.body["facts"].clone()
-}
-
 /// The filesystem type `facts` give `device` (null: blank).
 fn fstype_in(facts: &Value, device: &str) -> Value {
     device_in(facts, device)["fstype"].clone()
@@ -338,7 +136,7 @@ fn device_in(facts: &Value, device: &str) -> Value {
 
 /// Whether nosd's facts show a pool mounted at `mountpoint` (the planners see only those).
 fn pool_in_facts(admin: &mut Admin, mountpoint: &str) -> bool {
-    facts(admin)["filesystems"]
+    admin.facts()["filesystems"]
         .as_array()
         .unwrap()
         .iter()
@@ -397,7 +195,7 @@ fn demo_walkthrough_over_http_on_loop_devices() {
     let mut admin = setup_and_login(&demo);
 
     // Facts: the demo's loop devices, blank.
-    let blank = facts(&mut admin);
+    let blank = admin.facts();
     for device in &loops {
         assert!(fstype_in(&blank, device).is_null(), "{device}: {blank}");
     }
@@ -412,6 +210,7 @@ fn demo_walkthrough_over_http_on_loop_devices() {
         names,
         [
             "btrfs-devices",
+            "btrfs-lifecycle",
             "btrfs-maintenance",
             "btrfs-pool",
             "disk-wipe"
@@ -447,7 +246,7 @@ fn demo_walkthrough_over_http_on_loop_devices() {
     let _ = Command::new("partx").args(["-d", c]).status();
     shell(&["partx", "-a", c]);
     shell(&["mkfs.ext4", "-q", "-L", "data", &part]);
-    let disk = device_in(&facts(&mut admin), c);
+    let disk = device_in(&admin.facts(), c);
     assert_eq!(disk["state"], "holds-data", "{disk:#}");
     let reasons = disk["reasons"].to_string();
     assert!(
@@ -479,7 +278,7 @@ fn demo_walkthrough_over_http_on_loop_devices() {
     assert!(mnt.status.success(), "{mnt:?}");
     let mounted = demo.in_agent_ns(&["mount", "-t", "ext4", &part, "/run/nos-walkthrough-mnt"]);
     assert!(mounted.status.success(), "{mounted:?}");
-    let disk = device_in(&facts(&mut admin), c);
+    let disk = device_in(&admin.facts(), c);
     assert_eq!(disk["state"], "in-use", "{disk:#}");
     let refused = admin.api.post(
         "/api/v1/plans",
@@ -510,7 +309,7 @@ fn demo_walkthrough_over_http_on_loop_devices() {
     let wipe_job = admin.apply_confirmed(&wipe);
     let job = admin.wait_job(&wipe_job);
     assert_succeeded(&job, &wipe, &demo);
-    let disk = device_in(&facts(&mut admin), c);
+    let disk = device_in(&admin.facts(), c);
     assert_eq!(disk["state"], "blank", "{disk:#}");
     assert_eq!(fstype_of(c), None);
     assert_eq!(fstype_of(&part), None);
@@ -569,7 +368,7 @@ fn demo_walkthrough_over_http_on_loop_devices() {
         for argv in &setup {
             shell(argv);
         }
-        let disk = device_in(&facts(&mut admin), d);
+        let disk = device_in(&admin.facts(), d);
         assert_eq!(disk["state"], "holds-data", "{what}: {disk:#}");
         assert!(
             disk["reasons"].to_string().contains(reason),
@@ -599,7 +398,7 @@ fn demo_walkthrough_over_http_on_loop_devices() {
             .args(["device", "scan", "--forget", d])
             .status();
         assert_eq!(
-            device_in(&facts(&mut admin), d)["state"],
+            device_in(&admin.facts(), d)["state"],
             "blank",
             "{what}: cleared"
         );
@@ -609,7 +408,7 @@ fn demo_walkthrough_over_http_on_loop_devices() {
     // in the facts, and still refused by the planner, force-like input or not.
     {
         let tiny = nos_tests::LoopDevice::new(&demo.state_dir(), "tiny", "512M").expect("losetup");
-        let disk = device_in(&facts(&mut admin), &tiny.device);
+        let disk = device_in(&admin.facts(), &tiny.device);
         assert_eq!(disk["state"], "blank", "{disk:#}");
         // The planner names the reason; with a force-like field the input itself is refused.
         for (input, reason) in [

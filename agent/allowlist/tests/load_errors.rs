@@ -319,7 +319,7 @@ max_items = 65
 [[type]]
 name = "colour"
 kind = "enum"
-values = ["red", "-blue", "red"]
+values = ["red", "-blue", "red", "red,,blue", "red,soft"]
 [[type]]
 name = "dev"
 kind = "device"
@@ -339,8 +339,9 @@ limits = { timeout_s = 0, max_stdout = 999999999, exit_states = { "300" = "odd" 
             main.toml:24:8: mount option `noatime` appears twice
             main.toml:24:8: mount option `Bad` is not a plain option word ([a-z][a-z0-9_=:.-]*, then maybe `$` and a type)
             main.toml:24:8: `max_items` is 65; it must be 1 to 64
-            main.toml:29:8: enum value `-blue` is not a plain word ([A-Za-z0-9._@:+-]+, not starting with `-`)
+            main.toml:29:8: enum value `-blue` is not plain words ([A-Za-z0-9._@:+-]+, not starting with `-`) joined by single commas
             main.toml:29:8: enum value `red` appears twice
+            main.toml:29:8: enum value `red,,blue` is not plain words ([A-Za-z0-9._@:+-]+, not starting with `-`) joined by single commas
             main.toml:33:8: unknown device form `by-name`
             main.toml:33:8: kernel name prefix `SD` is not [a-z][a-z0-9-]*, at most 16 bytes
             main.toml:24:8: mount option `compress=` takes a `deep`, a mount_path; only int, enum, label or uuid values are allowed

@@ -262,6 +262,7 @@ pub fn start_job(pipeline: &Arc<Pipeline>, admitted: Admitted) -> Result<String,
                 audit: &audit,
             },
         );
+        job_pipeline.tell_removed_fstab_entries(&plan.checked, &run_id);
     });
     Ok(job_id)
 }

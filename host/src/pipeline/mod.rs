@@ -34,7 +34,7 @@ use crate::clock::{Clock, UnixSeconds};
 use crate::facts::Facts;
 use crate::gather::Observation;
 use crate::plan::check::CheckedPlan;
-use crate::plan::types::{Effect, Request};
+use crate::plan::types::{Effect, ManagedRequest, Request};
 use crate::plugin::Planner;
 use crate::store::StateDir;
 use crate::unpoisoned::lock;
@@ -85,7 +85,7 @@ pub struct Pipeline {
     pub plan_ttl_seconds: u64,
     facts_cache: Mutex<Option<(u64, Facts)>>,
     /// Told of every fresh observation (the pool registry), set once after the build.
-    observer: OnceLock<Arc<dyn FactsObserver>>,
+    observer: OnceLock<Arc<dyn PipelineObserver>>,
     auditor: Auditor,
     clock: Arc<dyn Clock>,
     store: Arc<StateDir>,
@@ -180,8 +180,23 @@ impl Pipeline {
         Ok(observation.facts)
     }
 
+    /// Tells the observer of each fstab entry job `job_id` removed: a `Remove` step of an
+    /// fstab entry that is done.
+    fn tell_removed_fstab_entries(&self, plan: &CheckedPlan, job_id: &str) {
+        let (Some(observer), Some(job)) = (self.observer.get(), self.jobs.get(job_id)) else {
+            return;
+        };
+        for (checked, record) in plan.steps().iter().zip(&job.steps) {
+            if let Request::Remove(ManagedRequest::FstabEntry(entry)) = &checked.step().request
+                && record.state == jobs::StepState::Done
+            {
+                observer.fstab_entry_removed(&entry.uuid);
+            }
+        }
+    }
+
     /// Installs the one observer of fresh facts; a second one is ignored.
-    pub fn set_observer(&self, observer: Arc<dyn FactsObserver>) {
+    pub fn set_observer(&self, observer: Arc<dyn PipelineObserver>) {
         let _ = self.observer.set(observer);
     }
 
@@ -211,9 +226,13 @@ impl Pipeline {
 }
 
 /// Told of every facts refresh, whoever asked for it (a plan, an apply, `GET /facts`, the
-/// periodic refresh): how the pool registry follows the machine without a second round trip.
-pub trait FactsObserver: Send + Sync {
+/// periodic refresh), and of every fstab entry a job removed: how the pool registry follows the
+/// machine without a second round trip.
+pub trait PipelineObserver: Send + Sync {
     fn observed(&self, observation: &Observation, now: UnixSeconds);
+    /// A job's step removed the managed fstab entry of filesystem `uuid` (the step is done,
+    /// whatever the later steps did): the pool was exported or destroyed.
+    fn fstab_entry_removed(&self, uuid: &str);
 }
 
 /// Where nosd keeps its pipeline: empty without `[pipeline]`, set once at start.

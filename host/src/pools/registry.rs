@@ -102,6 +102,14 @@ impl Registry {
         self.pools.iter().find(|pool| pool.uuid == uuid)
     }
 
+    /// Drops pool `uuid` (a plan removed its fstab entry: exported or destroyed); `false` for
+    /// an unknown pool.
+    pub fn forget(&mut self, uuid: &str) -> bool {
+        let before = self.pools.len();
+        self.pools.retain(|pool| pool.uuid != uuid);
+        self.pools.len() != before
+    }
+
     /// Takes pool `uuid`'s latest counters as the baseline growth is judged against (an admin
     /// acknowledged the errors); `false` for an unknown pool or one never read.
     pub fn accept_counters(&mut self, uuid: &str) -> bool {

@@ -1,12 +1,12 @@
 //! [`PoolService`]: the registry in memory and in `pools.json`, and the latest [`Report`],
-//! updated at every facts refresh (it is the pipeline's [`FactsObserver`]).
+//! updated at every facts refresh (it is the pipeline's [`PipelineObserver`]).
 
 use std::sync::{Arc, Mutex};
 
 use crate::clock::UnixSeconds;
 use crate::config::PoolsConfig;
 use crate::gather::Observation;
-use crate::pipeline::FactsObserver;
+use crate::pipeline::PipelineObserver;
 use crate::store::{StateDir, StateFile, StoreError};
 use crate::unpoisoned::lock;
 
@@ -67,7 +67,7 @@ impl PoolService {
     }
 }
 
-impl FactsObserver for PoolService {
+impl PipelineObserver for PoolService {
     /// Reconciles and keeps the report; saves the registry when it changed. A failed save is
     /// logged and retried at the next observation (the in-memory registry keeps the change).
     fn observed(&self, observation: &Observation, now: UnixSeconds) {
@@ -79,5 +79,24 @@ impl FactsObserver for PoolService {
         }
         inner.registry = reconciled.registry;
         inner.report = Some(reconciled.report);
+    }
+
+    /// Forgets the pool (exported or destroyed) and saves the registry; the next observation
+    /// shows its disks as importable if they still hold it. A failed save is logged: the pool
+    /// is forgotten in memory, and the next change saves again.
+    fn fstab_entry_removed(&self, uuid: &str) {
+        let mut inner = lock(&self.inner);
+        let mut registry = inner.registry.clone();
+        if !registry.forget(uuid) {
+            return;
+        }
+        tracing::info!(%uuid, "pool forgotten: its fstab entry was removed");
+        if let Err(err) = self.store.save(StateFile::Pools, &registry) {
+            tracing::error!(%err, "cannot save the pool registry");
+        }
+        inner.registry = registry;
+        if let Some(report) = &mut inner.report {
+            report.pools.retain(|pool| pool.uuid != uuid);
+        }
     }
 }

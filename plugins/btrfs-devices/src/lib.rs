@@ -44,6 +44,9 @@ pub enum Input {
         devid: Option<u64>,
         new_device: String,
     },
+    /// Drop every missing device of a pool mounted degraded read-write, rebuilding the copies
+    /// on the devices that remain.
+    RemoveMissing { pool: String },
 }
 
 pub const INPUT_SCHEMA: &str = r#"{
@@ -52,7 +55,7 @@ pub const INPUT_SCHEMA: &str = r#"{
   "type": "object",
   "required": ["action", "pool"],
   "properties": {
-    "action": {"enum": ["add", "remove", "replace"]},
+    "action": {"enum": ["add", "remove", "replace", "remove-missing"]},
     "pool": {"type": "string", "description": "mount point, label or UUID of a mounted pool"},
     "device": {"type": "string"},
     "devid": {"type": "integer", "minimum": 1},
@@ -136,6 +139,24 @@ fn member(
         )));
     };
     Ok((known, found.path.clone(), found.size_bytes))
+}
+
+/// The member a replacement takes the place of: (devid, path, size). A devid that no present
+/// member has is a missing device (btrfs itself refuses a devid the pool never had): its path
+/// is shown as `missing devid N`, and since its size is not in the facts, the size a
+/// replacement must reach is the largest present member's, which is always enough.
+fn replaced(
+    fs: &BtrfsFilesystem,
+    device: Option<&str>,
+    devid: Option<u64>,
+) -> Result<(u64, String, u64), PlanError> {
+    match (device, devid) {
+        (None, Some(devid)) if devid != 0 && fs.devid_of_present(devid).is_none() => {
+            let largest = fs.devices.iter().map(|d| d.size_bytes).max().unwrap_or(0);
+            Ok((devid, format!("missing devid {devid}"), largest))
+        }
+        _ => member(fs, device, devid),
+    }
 }
 
 fn label(fs: &BtrfsFilesystem) -> &str {
@@ -250,7 +271,7 @@ pub fn plan(facts: &Facts, input: &Input) -> Result<Plan, PlanError> {
             new_device,
         } => {
             let fs = pool(facts, name)?;
-            let (devid, old_path, old_size) = member(fs, device.as_deref(), *devid)?;
+            let (devid, old_path, old_size) = replaced(fs, device.as_deref(), *devid)?;
             let new = free_device(facts, new_device)?;
             if fs.devices.iter().any(|d| d.path == new.path) {
                 return Err(refused(format!(
@@ -259,10 +280,16 @@ pub fn plan(facts: &Facts, input: &Input) -> Result<Plan, PlanError> {
                 )));
             }
             if new.size_bytes < old_size {
-                return Err(refused(format!(
-                    "device {} ({} bytes) is smaller than {old_path} ({old_size} bytes), which it would replace",
-                    new.path, new.size_bytes
-                )));
+                return Err(refused(match facts.device(&old_path) {
+                    Some(_) => format!(
+                        "device {} ({} bytes) is smaller than {old_path} ({old_size} bytes), which it would replace",
+                        new.path, new.size_bytes
+                    ),
+                    None => format!(
+                        "device {} ({} bytes) is smaller than the largest member of {} ({old_size} bytes): the size of missing devid {devid} is not known, and btrfs refuses a replacement smaller than the device it replaces",
+                        new.path, new.size_bytes, fs.mountpoint
+                    ),
+                }));
             }
             // A missing device can only be named by devid.
             let source = if facts.device(&old_path).is_some() {
@@ -299,9 +326,37 @@ pub fn plan(facts: &Facts, input: &Input) -> Result<Plan, PlanError> {
                 ));
             }
         }
+        Input::RemoveMissing { pool: name } => {
+            let fs = pool(facts, name)?;
+            // What stays must hold the profiles: the present devices.
+            for (profile, what) in [
+                (&fs.data_profile, "data"),
+                (&fs.metadata_profile, "metadata"),
+            ] {
+                nos_plugin_sdk::profile::check(profile, fs.devices.len(), what).map_err(|why| {
+                    refused(format!(
+                        "{why} once the missing devices are gone: replace the missing device instead, or add one first"
+                    ))
+                })?;
+            }
+            plan.push(Step::destructive(
+                "remove-missing",
+                format!(
+                    "Drop the missing devices of {} and rebuild their copies on the {} present one(s)",
+                    fs.mountpoint,
+                    fs.devices.len()
+                ),
+                &["btrfs", "device", "remove", "missing", &fs.mountpoint],
+                label(fs),
+            ));
+            plan.warn("the pool must be mounted degraded read-write (btrfs-lifecycle mount-degraded); afterwards repair the profiles of chunks written while degraded (btrfs-maintenance repair-profiles)");
+        }
     }
     let name = match input {
-        Input::Add { pool, .. } | Input::Remove { pool, .. } | Input::Replace { pool, .. } => pool,
+        Input::Add { pool, .. }
+        | Input::Remove { pool, .. }
+        | Input::Replace { pool, .. }
+        | Input::RemoveMissing { pool } => pool,
     };
     // `btrfs filesystem show` takes a device: name the pool by a member that stays in it.
     if let Some(fs) = facts.filesystem(name) {
@@ -311,7 +366,7 @@ pub fn plan(facts: &Facts, input: &Input) -> Result<Plan, PlanError> {
                     .ok()
                     .map(|(devid, _, _)| devid)
             }
-            Input::Add { .. } => None,
+            Input::Add { .. } | Input::RemoveMissing { .. } => None,
         };
         if let Some(stays) = fs.devices.iter().find(|d| Some(d.devid) != removed) {
             plan.push(Step::read(

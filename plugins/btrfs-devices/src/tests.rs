@@ -205,3 +205,59 @@ fn force_is_not_an_input() {
     assert!(matches!(err, PlanError::InvalidInput(_)), "{err:?}");
     assert!(!INPUT_SCHEMA.contains("force"));
 }
+
+/// The fixture's raid1 `pool` mounted degraded: its member sdg (devid 2) is gone.
+fn degraded() -> Facts {
+    let mut facts = facts();
+    facts.block_devices.retain(|d| d.kname != "sdg");
+    for fs in &mut facts.filesystems {
+        fs.devices.retain(|d| d.path != "/dev/sdg");
+    }
+    facts
+}
+
+#[test]
+fn replace_a_missing_device_by_devid() {
+    let facts = degraded();
+    let run = |input: &str| match DevicesPlanner::plan(&facts, input) {
+        Ok(plan) => plan.render_lines(),
+        Err(err) => format!("error: {err:?}\n"),
+    };
+    let out = [
+        r#"{"action": "replace", "pool": "/srv/pool", "devid": 2, "new_device": "/dev/sdd"}"#,
+        // Smaller than the largest member: the missing device's size is not known.
+        r#"{"action": "replace", "pool": "/srv/pool", "devid": 2, "new_device": "/dev/sde"}"#,
+        // Only present members are named by path.
+        r#"{"action": "replace", "pool": "/srv/pool", "device": "/dev/sdg", "new_device": "/dev/sdd"}"#,
+    ]
+    .map(run)
+    .concat();
+    expect![[r#"
+        replace-devid-2 [destructive] btrfs replace start 2 /dev/sdd /srv/pool (confirm: sdd)
+        replace-status [read] btrfs replace status -1 /srv/pool
+        verify [read] btrfs filesystem show /dev/sdf
+        error: PlanError::Refused("device /dev/sde (2000398934016 bytes) is smaller than the largest member of /srv/pool (4000787030016 bytes): the size of missing devid 2 is not known, and btrfs refuses a replacement smaller than the device it replaces")
+        error: PlanError::Refused("/dev/sdg is not a member of pool /srv/pool")
+    "#]].assert_eq(&out);
+}
+
+#[test]
+fn remove_missing_keeps_the_profiles_possible() {
+    let facts = degraded();
+    let run = |input: &str| match DevicesPlanner::plan(&facts, input) {
+        Ok(plan) => plan.render_lines(),
+        Err(err) => format!("error: {err:?}\n"),
+    };
+    let out = [
+        // raid1 on the one present device: refused; single on its one device: allowed.
+        run(r#"{"action": "remove-missing", "pool": "/srv/pool"}"#),
+        run(r#"{"action": "remove-missing", "pool": "/srv/solo"}"#),
+    ]
+    .concat();
+    expect![[r#"
+        error: PlanError::Refused("data profile raid1 needs at least 2 devices, got 1 once the missing devices are gone: replace the missing device instead, or add one first")
+        remove-missing [destructive] btrfs device remove missing /srv/solo (confirm: solo)
+        verify [read] btrfs filesystem show /dev/sdh
+        warning: the pool must be mounted degraded read-write (btrfs-lifecycle mount-degraded); afterwards repair the profiles of chunks written while degraded (btrfs-maintenance repair-profiles)
+    "#]].assert_eq(&out);
+}

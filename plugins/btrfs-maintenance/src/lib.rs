@@ -1,5 +1,7 @@
 //! btrfs-maintenance: plan routine operations on a mounted pool: a (filtered) balance, its
-//! status and cancellation, and the usage and device reports. Pure logic, unit-tested natively.
+//! status and cancellation, the repair of profiles after a degraded mount, a scrub (start as a
+//! job, status, cancel, resume), and the usage and device reports. Pure logic, unit-tested
+//! natively.
 #![deny(unsafe_code)]
 
 use nos_plugin_sdk::{Facts, Plan, PlanError, Planner, PluginInfo, Step};
@@ -30,6 +32,28 @@ pub enum Input {
     Show {
         pool: String,
     },
+    /// Convert the chunks written while the pool was degraded (btrfs writes them `single`)
+    /// back to the pool's profiles; `soft` leaves chunks already in the profile alone.
+    RepairProfiles {
+        pool: String,
+        /// The profiles the pool should have; the ones the facts show by default.
+        #[serde(default)]
+        data_profile: Option<String>,
+        #[serde(default)]
+        metadata_profile: Option<String>,
+    },
+    ScrubStart {
+        pool: String,
+    },
+    ScrubStatus {
+        pool: String,
+    },
+    ScrubCancel {
+        pool: String,
+    },
+    ScrubResume {
+        pool: String,
+    },
 }
 
 pub const INPUT_SCHEMA: &str = r#"{
@@ -38,9 +62,11 @@ pub const INPUT_SCHEMA: &str = r#"{
   "type": "object",
   "required": ["action", "pool"],
   "properties": {
-    "action": {"enum": ["balance-start", "balance-status", "balance-cancel", "usage", "show"]},
+    "action": {"enum": ["balance-start", "balance-status", "balance-cancel", "usage", "show", "repair-profiles", "scrub-start", "scrub-status", "scrub-cancel", "scrub-resume"]},
     "pool": {"type": "string", "description": "mount point, label or UUID of a mounted pool"},
-    "usage_percent": {"type": "integer", "minimum": 0, "maximum": 100, "default": 50}
+    "usage_percent": {"type": "integer", "minimum": 0, "maximum": 100, "default": 50},
+    "data_profile": {"enum": ["single", "dup", "raid0", "raid1", "raid1c3", "raid1c4", "raid10"], "description": "repair-profiles: the data profile the pool should have (default: its present one)"},
+    "metadata_profile": {"enum": ["single", "dup", "raid0", "raid1", "raid1c3", "raid1c4", "raid10"], "description": "repair-profiles: the metadata profile the pool should have"}
   }
 }"#;
 
@@ -51,7 +77,7 @@ impl Planner for MaintenancePlanner {
         PluginInfo {
             name: "btrfs-maintenance".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            summary: "Balance a pool, follow or cancel a balance, report usage and devices".into(),
+            summary: "Balance or scrub a pool, repair its profiles after a degraded mount, report usage and devices".into(),
             input_schema: INPUT_SCHEMA.into(),
         }
     }
@@ -70,7 +96,12 @@ pub fn plan(facts: &Facts, input: &Input) -> Result<Plan, PlanError> {
     | Input::BalanceStatus { pool }
     | Input::BalanceCancel { pool }
     | Input::Usage { pool }
-    | Input::Show { pool }) = input;
+    | Input::Show { pool }
+    | Input::RepairProfiles { pool, .. }
+    | Input::ScrubStart { pool }
+    | Input::ScrubStatus { pool }
+    | Input::ScrubCancel { pool }
+    | Input::ScrubResume { pool }) = input;
     let fs = facts
         .filesystem(pool)
         .ok_or_else(|| PlanError::Refused(format!("no mounted btrfs pool {pool}")))?;
@@ -109,6 +140,47 @@ pub fn plan(facts: &Facts, input: &Input) -> Result<Plan, PlanError> {
             "usage",
             format!("Show the space usage of {mnt}"),
             &["btrfs", "filesystem", "usage", mnt],
+        )),
+        Input::RepairProfiles {
+            data_profile,
+            metadata_profile,
+            ..
+        } => {
+            let data = data_profile.as_deref().unwrap_or(&fs.data_profile);
+            let metadata = metadata_profile.as_deref().unwrap_or(&fs.metadata_profile);
+            for (profile, what) in [(data, "data"), (metadata, "metadata")] {
+                nos_plugin_sdk::profile::check(profile, fs.devices.len(), what)
+                    .map_err(PlanError::Refused)?;
+            }
+            let data_filter = format!("-dconvert={data},soft");
+            let metadata_filter = format!("-mconvert={metadata},soft");
+            plan.push(Step::state(
+                "repair-profiles",
+                format!(
+                    "Rewrite the chunks of {mnt} that are not {data} data or {metadata} metadata (written while degraded)"
+                ),
+                &["btrfs", "balance", "start", &data_filter, &metadata_filter, mnt],
+            ));
+        }
+        Input::ScrubStart { .. } => plan.push(Step::state(
+            "scrub",
+            format!("Scrub {mnt}: read every copy, rewrite bad ones from a good copy"),
+            &["btrfs", "scrub", "start", "-B", mnt],
+        )),
+        Input::ScrubStatus { .. } => plan.push(Step::read(
+            "scrub-status",
+            format!("Show the last scrub of {mnt}"),
+            &["btrfs", "scrub", "status", "-R", mnt],
+        )),
+        Input::ScrubCancel { .. } => plan.push(Step::state(
+            "scrub-cancel",
+            format!("Cancel the scrub running on {mnt} (it can be resumed)"),
+            &["btrfs", "scrub", "cancel", mnt],
+        )),
+        Input::ScrubResume { .. } => plan.push(Step::state(
+            "scrub-resume",
+            format!("Resume the cancelled or interrupted scrub of {mnt}"),
+            &["btrfs", "scrub", "resume", "-B", mnt],
         )),
         Input::Show { .. } => {
             // `btrfs filesystem show` takes a device: any member names the pool.
@@ -158,6 +230,12 @@ mod tests {
             r#"{"action": "balance-start", "pool": "/srv/pool", "usage_percent": 101}"#,
             r#"{"action": "show", "pool": "/srv/nope"}"#,
             r#"{"action": "scrub", "pool": "/srv/pool"}"#,
+            r#"{"action": "repair-profiles", "pool": "/srv/pool"}"#,
+            r#"{"action": "repair-profiles", "pool": "/srv/solo", "data_profile": "raid1"}"#,
+            r#"{"action": "scrub-start", "pool": "/srv/pool"}"#,
+            r#"{"action": "scrub-status", "pool": "pool"}"#,
+            r#"{"action": "scrub-cancel", "pool": "/srv/pool"}"#,
+            r#"{"action": "scrub-resume", "pool": "/srv/pool"}"#,
         ];
         let out: String = inputs.iter().map(|input| run(input)).collect();
         expect![[r#"
@@ -170,7 +248,13 @@ mod tests {
             show [read] btrfs filesystem show /dev/sdh
             error: PlanError::InvalidInput("usage_percent 101 is above 100")
             error: PlanError::Refused("no mounted btrfs pool /srv/nope")
-            error: PlanError::InvalidInput("input: unknown variant `scrub`, expected one of `balance-start`, `balance-status`, `balance-cancel`, `usage`, `show` at line 1 column 18")
+            error: PlanError::InvalidInput("input: unknown variant `scrub`, expected one of `balance-start`, `balance-status`, `balance-cancel`, `usage`, `show`, `repair-profiles`, `scrub-start`, `scrub-status`, `scrub-cancel`, `scrub-resume` at line 1 column 18")
+            repair-profiles [state] btrfs balance start -dconvert=raid1,soft -mconvert=raid1,soft /srv/pool
+            error: PlanError::Refused("data profile raid1 needs at least 2 devices, got 1")
+            scrub [state] btrfs scrub start -B /srv/pool
+            scrub-status [read] btrfs scrub status -R /srv/pool
+            scrub-cancel [state] btrfs scrub cancel /srv/pool
+            scrub-resume [state] btrfs scrub resume -B /srv/pool
         "#]].assert_eq(&out);
     }
 }

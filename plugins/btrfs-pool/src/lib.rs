@@ -21,18 +21,10 @@ use serde::Deserialize;
 pub const MIN_DEVICE_BYTES: u64 = 1 << 30;
 /// At most this many devices in one pool (bounds the plan and the argv).
 pub const MAX_DEVICES: usize = 16;
-/// Directories a pool may be mounted under.
-pub const MOUNT_ROOTS: [&str; 2] = ["/srv/", "/mnt/"];
 /// Where key files live; the agent creates them with random content.
 pub const KEY_DIR: &str = "/etc/nos/keys";
-/// Mount options used when the input gives none.
-pub const DEFAULT_MOUNT_OPTIONS: [&str; 2] = ["compress=zstd:3", "noatime"];
 /// Extra default options when every device is non-rotational.
 pub const SSD_MOUNT_OPTIONS: [&str; 2] = ["ssd", "discard=async"];
-/// Options a new pool's mount and fstab entry never get: the fstab entry would boot it degraded
-/// (the allowlist refuses that too). `nofail` and the device timeout are not the planner's to
-/// set: the allowlist adds them to every fstab and crypttab entry.
-pub const REFUSED_MOUNT_OPTIONS: [&str; 1] = ["degraded"];
 
 /// The input a caller passes, as JSON (schema in [`INPUT_SCHEMA`]).
 #[derive(Debug, Deserialize)]
@@ -108,30 +100,6 @@ fn check_label(label: &str) -> Result<(), PlanError> {
     Ok(())
 }
 
-fn check_mountpoint(mountpoint: &str) -> Result<(), PlanError> {
-    let Some(rest) = MOUNT_ROOTS
-        .iter()
-        .find_map(|root| mountpoint.strip_prefix(root))
-    else {
-        return Err(invalid(format!(
-            "mountpoint {mountpoint:?} must be directly under /srv/ or /mnt/"
-        )));
-    };
-    let ok = !rest.is_empty()
-        && rest != "."
-        && rest != ".."
-        && rest.len() <= 64
-        && rest
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if !ok {
-        return Err(invalid(format!(
-            "mountpoint {mountpoint:?} must be one component of [A-Za-z0-9._-] under /srv/ or /mnt/"
-        )));
-    }
-    Ok(())
-}
-
 fn check_profile(profile: &str, n_devices: usize, what: &str) -> Result<(), PlanError> {
     nos_plugin_sdk::profile::check(profile, n_devices, what).map_err(refused_or_invalid)
 }
@@ -147,7 +115,7 @@ fn refused_or_invalid(message: String) -> PlanError {
 /// Plan the pool. Pure: the same facts and input always give the same plan.
 pub fn plan(facts: &Facts, input: &Input) -> Result<Plan, PlanError> {
     check_label(&input.label)?;
-    check_mountpoint(&input.mountpoint)?;
+    nos_plugin_sdk::mount::check_mountpoint(&input.mountpoint).map_err(invalid)?;
     if input.devices.is_empty() || input.devices.len() > MAX_DEVICES {
         return Err(invalid(format!(
             "a pool needs 1 to {MAX_DEVICES} devices, got {}",
@@ -198,29 +166,12 @@ pub fn plan(facts: &Facts, input: &Input) -> Result<Plan, PlanError> {
     check_profile(data_profile, n_devices, "data")?;
     check_profile(metadata_profile, n_devices, "metadata")?;
 
-    let mount_options: Vec<String> = match &input.mount_options {
-        Some(options) => {
-            if let Some(refused_option) = options
-                .iter()
-                .find(|option| REFUSED_MOUNT_OPTIONS.contains(&option.as_str()))
-            {
-                return Err(invalid(format!(
-                    "mount option {refused_option:?}: a new pool is never mounted degraded, and its fstab entry must not boot it so"
-                )));
-            }
-            options.clone()
-        }
-        None => {
-            let mut options: Vec<String> = DEFAULT_MOUNT_OPTIONS
-                .iter()
-                .map(|o| (*o).to_owned())
-                .collect();
-            if devices.iter().all(|d| !d.rotational) {
-                options.extend(SSD_MOUNT_OPTIONS.iter().map(|o| (*o).to_owned()));
-            }
-            options
-        }
-    };
+    let mut mount_options =
+        nos_plugin_sdk::mount::options_or_default(input.mount_options.as_deref())
+            .map_err(invalid)?;
+    if input.mount_options.is_none() && devices.iter().all(|d| !d.rotational) {
+        mount_options.extend(SSD_MOUNT_OPTIONS.iter().map(|o| (*o).to_owned()));
+    }
     let n_uuids = if input.encrypt { 1 + n_devices } else { 1 };
     if facts.fresh_uuids.len() < n_uuids {
         return Err(refused(format!(

@@ -232,7 +232,7 @@ fn refusals() {
         // Issue 14: the fstab entry would boot the pool degraded.
         (
             r#"{"devices": ["/dev/sdb"], "label": "a", "mountpoint": "/srv/a", "mount_options": ["noatime", "degraded"]}"#,
-            "a new pool is never mounted degraded",
+            "mounted degraded only by the confirmed degraded mount",
         ),
     ];
     for (input, needle) in cases {

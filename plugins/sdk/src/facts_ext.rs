@@ -113,6 +113,11 @@ impl BtrfsFilesystem {
             .find(|d| d.path == path)
             .and_then(BtrfsDevice::known_devid)
     }
+
+    /// The present member with devid `devid`, if there is one (a missing device has none).
+    pub fn devid_of_present(&self, devid: u64) -> Option<&BtrfsDevice> {
+        self.devices.iter().find(|d| d.known_devid() == Some(devid))
+    }
 }
 
 impl BtrfsDevice {

@@ -77,6 +77,7 @@ pub mod bindings {
 mod facts_ext;
 pub use facts_ext::{UNKNOWN_DEVID, WIPE_PLANNER};
 mod log;
+pub mod mount;
 pub mod profile;
 mod step;
 #[cfg(feature = "testing")]

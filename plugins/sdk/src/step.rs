@@ -45,6 +45,18 @@ impl Step {
         )
     }
 
+    /// A step that makes a managed file or entry be gone (an fstab entry, an empty mount
+    /// directory).
+    pub fn remove(id: &str, title: impl Into<String>, request: ManagedRequest) -> Step {
+        Step::new(
+            id,
+            title.into(),
+            Request::Remove(request),
+            Effect::State,
+            None,
+        )
+    }
+
     /// The argv to run if a later step fails.
     pub fn with_rollback(mut self, argv: &[&str]) -> Step {
         self.rollback = Some(argv_of(argv));

@@ -111,7 +111,7 @@ impl<'src> Cx<'src> {
     ///      / "mount_path" [ "roots" "=" paths ] [ "max_depth" "=" 1..16 ]     ; roots: the settings'
     ///      / "key_file" [ "dir" "=" path ] [ "suffix" "=" word ]             ; dir: the settings'
     ///      / ( "label" / "mapper_name" ) [ "max_len" "=" 1..255 ]
-    ///      / "enum" "values" "=" words
+    ///      / "enum" "values" "=" words                                   ; word *( "," word ) each
     ///      / "int" [ "min" "=" u64 ] [ "max" "=" u64 ]
     ///      / "devid" [ "max" "=" u64 ]
     ///      / "uuid"
@@ -307,16 +307,19 @@ impl<'src> Cx<'src> {
                     self.error(span.clone(), DiagnosticKind::Empty { field: "values" });
                 }
                 for (value_idx, value) in values.iter().enumerate() {
-                    if value.is_empty()
-                        || value.starts_with('-')
-                        || !value.chars().all(is_component_char)
-                    {
+                    // Words joined by commas (`raid1,soft`): a tool's own list syntax.
+                    let plain = |word: &str| {
+                        !word.is_empty()
+                            && !word.starts_with('-')
+                            && word.chars().all(is_component_char)
+                    };
+                    if !value.split(',').all(plain) {
                         self.error(
                             span.clone(),
                             DiagnosticKind::BadWord {
                                 what: "enum value",
                                 word: escape(value),
-                                shape: "a plain word ([A-Za-z0-9._@:+-]+, not starting with `-`)",
+                                shape: "plain words ([A-Za-z0-9._@:+-]+, not starting with `-`) joined by single commas",
                             },
                         );
                     }

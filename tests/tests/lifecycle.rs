@@ -1,0 +1,380 @@
+//! The life of a pool after it was made (issue 14), through the HTTP API only, on the demo
+//! (`scripts/demo`: the real nos-agent in its private mount namespace, the real nosd and Wasm
+//! planners, loop devices): every change is a plan an admin applies, and after each job the
+//! real state is read from the kernel, blkid and the managed fstab.
+//!
+//! * A raid1 on three disks loses one while unmounted (its loop device is detached, as
+//!   btrfs-progs' `017-fi-show-missing` does): nos shows it `degraded` with the missing devid;
+//!   the confirmed degraded mount, the replacement of the missing devid by a new disk and the
+//!   soft profile repair run through plans; health is `ok` again, no chunk is left `single`,
+//!   and both the file written before and the one written while degraded read back intact.
+//! * Export keeps the data and makes the pool importable (nos forgets it); import mounts it at
+//!   a new place with its fstab entry; a filesystem made outside nos is imported the same way;
+//!   destroy leaves blank disks.
+//!
+//! Needs root, loop devices, btrfs-progs, unshare and nsenter; otherwise a named SKIP.
+
+use std::process::Command;
+
+use nos_tests::admin::{Admin, assert_succeeded, in_ns, preconditions, setup_and_login};
+use nos_tests::demo::Demo;
+use serde_json::{Value, json};
+
+/// One test at a time: a plan is stale when any block device changed, and the other test's
+/// loop devices are block devices too.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Plans with `plugin`, applies with the plan's confirmation and waits: the job must succeed.
+fn run(admin: &mut Admin, demo: &Demo, plugin: &str, input: Value) -> Value {
+    let plan = admin.plan(plugin, input);
+    let job = admin.apply_confirmed(&plan);
+    let job = admin.wait_job(&job);
+    assert_succeeded(&job, &plan, demo);
+    plan
+}
+
+/// `GET /pools?refresh=true`: the registry reconciled with facts observed now.
+fn pools(admin: &mut Admin) -> Value {
+    let reply = admin.api.get("/api/v1/pools?refresh=true");
+    assert_eq!(reply.status, 200, "{}", reply.raw);
+    reply.body
+}
+
+fn pool_labelled(pools: &Value, label: &str) -> Value {
+    pools["pools"]
+        .as_array()
+        .expect("pools")
+        .iter()
+        .find(|pool| pool["label"] == label)
+        .cloned()
+        .unwrap_or_else(|| panic!("no registered pool {label}: {pools:#}"))
+}
+
+fn sha256_in_ns(demo: &Demo, path: &str) -> String {
+    in_ns(demo, &["sha256sum", path])
+        .split_whitespace()
+        .next()
+        .expect("digest")
+        .to_owned()
+}
+
+/// Writes `mib` MiB of random data to `path` in the agent's namespace and syncs; its digest.
+fn write_file(demo: &Demo, path: &str, mib: u32) -> String {
+    in_ns(
+        demo,
+        &[
+            "dd",
+            "if=/dev/urandom",
+            &format!("of={path}"),
+            "bs=1M",
+            &format!("count={mib}"),
+            "status=none",
+        ],
+    );
+    in_ns(demo, &["sync"]);
+    sha256_in_ns(demo, path)
+}
+
+fn fstype_of(device: &str) -> Option<String> {
+    let output = Command::new("blkid")
+        .args(["-p", "-o", "value", "-s", "TYPE", device])
+        .output()
+        .expect("blkid");
+    let text = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    (!text.is_empty()).then_some(text)
+}
+
+fn fstab(demo: &Demo) -> String {
+    std::fs::read_to_string(demo.state_dir().join("etc/fstab")).expect("the demo's fstab")
+}
+
+#[test]
+fn degraded_raid1_is_repaired_through_plans() {
+    if !preconditions("degraded_raid1_is_repaired_through_plans") {
+        return;
+    }
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let demo = Demo::start(4);
+    let loops = demo.loops();
+    let [a, b, c, d] = [&loops[0], &loops[1], &loops[2], &loops[3]];
+    let mut admin = setup_and_login(&demo);
+
+    run(
+        &mut admin,
+        &demo,
+        "btrfs-pool",
+        json!({"devices": [a, b, c], "label": "tank", "mountpoint": "/srv/tank",
+               "data_profile": "raid1", "metadata_profile": "raid1", "mount_options": ["noatime"]}),
+    );
+    let known = write_file(&demo, "/srv/tank/known.bin", 48);
+    // Scrubbed through nos (a job): a new pool is not yet checked.
+    let scrub = json!({"action": "scrub-start", "pool": "/srv/tank"});
+    run(&mut admin, &demo, "btrfs-maintenance", scrub.clone());
+    let healthy = pool_labelled(&pools(&mut admin), "tank");
+    assert!(healthy["last_scrub"].is_object(), "{healthy:#}");
+    assert_eq!(healthy["state"], "mounted", "{healthy:#}");
+    assert_eq!(healthy["health"], "ok", "{healthy:#}");
+    let uuid = healthy["uuid"].as_str().expect("uuid").to_owned();
+    let lost_devid = healthy["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|member| member["path"] == c.as_str())
+        .unwrap_or_else(|| panic!("{c} is no member: {healthy:#}"))["devid"]
+        .as_u64()
+        .unwrap();
+
+    // Unmounted through nos: registered, not mounted, with the input of its mount plan.
+    run(
+        &mut admin,
+        &demo,
+        "btrfs-lifecycle",
+        json!({"action": "unmount", "pool": "/srv/tank"}),
+    );
+    let unmounted = pool_labelled(&pools(&mut admin), "tank");
+    assert_eq!(unmounted["state"], "not-mounted", "{unmounted:#}");
+    assert_eq!(
+        unmounted["mount_input"],
+        json!({"uuid": uuid, "mountpoint": "/srv/tank"}),
+        "{unmounted:#}"
+    );
+    assert!(fstab(&demo).contains(&uuid), "{}", fstab(&demo));
+
+    // The disk dies: its loop device goes away.
+    let detach = Command::new("losetup").args(["-d", c]).status().unwrap();
+    assert!(detach.success(), "losetup -d {c}");
+    let degraded = pool_labelled(&pools(&mut admin), "tank");
+    assert_eq!(degraded["state"], "members-missing", "{degraded:#}");
+    assert_eq!(degraded["health"], "degraded", "{degraded:#}");
+    let missing: Vec<u64> = degraded["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|member| member["missing"] == true)
+        .map(|member| member["devid"].as_u64().unwrap())
+        .collect();
+    assert_eq!(missing, [lost_devid], "{degraded:#}");
+
+    // A plain mount is no way around the confirmation: the planner offers none for a pool
+    // with a missing member that the kernel would accept, and mount.btrfs takes no `degraded`.
+    let sneaky = admin.api.post(
+        "/api/v1/plans",
+        json!({"plugin": "btrfs-lifecycle", "input": {"action": "mount", "pool": uuid,
+               "mountpoint": "/srv/tank", "mount_options": ["degraded"]}}),
+    );
+    assert_ne!(sneaky.status, 200, "{}", sneaky.raw);
+
+    // The repair, each step a plan: degraded read-write (confirmed by the label), ...
+    let mount = run(
+        &mut admin,
+        &demo,
+        "btrfs-lifecycle",
+        json!({"action": "mount-degraded", "pool": uuid, "mountpoint": "/srv/tank", "read_write": true}),
+    );
+    assert_eq!(mount["confirmation"], "tank", "{mount:#}");
+    let options = in_ns(&demo, &["findmnt", "-n", "-o", "OPTIONS", "/srv/tank"]);
+    assert!(
+        options.contains("degraded") && options.contains("rw"),
+        "{options}"
+    );
+    assert!(
+        !fstab(&demo).contains("degraded"),
+        "never at boot: {}",
+        fstab(&demo)
+    );
+    // New chunks written while degraded have no second copy.
+    let written_degraded = write_file(&demo, "/srv/tank/while-degraded.bin", 16);
+    // ... the missing devid replaced by a new disk, ...
+    run(
+        &mut admin,
+        &demo,
+        "btrfs-devices",
+        json!({"action": "replace", "pool": "/srv/tank", "devid": lost_devid, "new_device": d}),
+    );
+    // ... and the chunks written while degraded converted back.
+    run(
+        &mut admin,
+        &demo,
+        "btrfs-maintenance",
+        json!({"action": "repair-profiles", "pool": "/srv/tank"}),
+    );
+
+    let show = in_ns(&demo, &["btrfs", "filesystem", "show", "/srv/tank"]);
+    assert!(!show.to_lowercase().contains("missing"), "{show}");
+    assert!(show.contains(d.as_str()), "{show}");
+    let df = in_ns(&demo, &["btrfs", "filesystem", "df", "/srv/tank"]);
+    for line in df.lines().filter(|line| !line.starts_with("GlobalReserve")) {
+        assert!(
+            line.contains("RAID1"),
+            "a chunk class not raid1: {line}\n{df}"
+        );
+    }
+    // A scrub reads every copy: all of them are good.
+    run(&mut admin, &demo, "btrfs-maintenance", scrub);
+    let repaired = pool_labelled(&pools(&mut admin), "tank");
+    assert_eq!(repaired["state"], "mounted", "{repaired:#}");
+    assert_eq!(repaired["health"], "ok", "{repaired:#}");
+    assert!(
+        repaired["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|member| member["devid"] == lost_devid && member["path"] == d.as_str()),
+        "{repaired:#}"
+    );
+    assert_eq!(sha256_in_ns(&demo, "/srv/tank/known.bin"), known);
+    assert_eq!(
+        sha256_in_ns(&demo, "/srv/tank/while-degraded.bin"),
+        written_degraded
+    );
+}
+
+#[test]
+fn export_import_and_destroy_keep_or_wipe_exactly_what_they_say() {
+    if !preconditions("export_import_and_destroy_keep_or_wipe_exactly_what_they_say") {
+        return;
+    }
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let demo = Demo::start(3);
+    let loops = demo.loops();
+    let [a, b, c] = [&loops[0], &loops[1], &loops[2]];
+    let mut admin = setup_and_login(&demo);
+
+    run(
+        &mut admin,
+        &demo,
+        "btrfs-pool",
+        json!({"devices": [a, b], "label": "moved", "mountpoint": "/srv/moved",
+               "mount_options": ["noatime"]}),
+    );
+    let digest = write_file(&demo, "/srv/moved/photos.bin", 8);
+    let uuid = pool_labelled(&pools(&mut admin), "moved")["uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Export: unmounted, entry and directory gone, forgotten by nos, importable, data kept.
+    run(
+        &mut admin,
+        &demo,
+        "btrfs-lifecycle",
+        json!({"action": "export", "pool": "/srv/moved"}),
+    );
+    assert!(!fstab(&demo).contains(&uuid), "{}", fstab(&demo));
+    let after_export = pools(&mut admin);
+    assert!(
+        after_export["pools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|pool| pool["uuid"] != uuid.as_str()),
+        "{after_export:#}"
+    );
+    assert!(
+        after_export["importable"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|fs| fs["uuid"] == uuid.as_str()),
+        "{after_export:#}"
+    );
+    assert_eq!(fstype_of(a).as_deref(), Some("btrfs"));
+
+    // Import at a new place: mounted, at boot too (nofail), registered again, data intact.
+    run(
+        &mut admin,
+        &demo,
+        "btrfs-lifecycle",
+        json!({"action": "import", "pool": uuid, "mountpoint": "/srv/back"}),
+    );
+    let table = fstab(&demo);
+    let entry = table
+        .lines()
+        .find(|line| line.contains(&uuid))
+        .unwrap_or_else(|| panic!("no fstab entry for {uuid}: {table}"));
+    assert!(
+        entry.contains("/srv/back") && entry.contains("nofail"),
+        "{entry}"
+    );
+    let back = pool_labelled(&pools(&mut admin), "moved");
+    assert_eq!(back["mountpoint"], "/srv/back", "{back:#}");
+    assert_eq!(back["state"], "mounted", "{back:#}");
+    assert_eq!(sha256_in_ns(&demo, "/srv/back/photos.bin"), digest);
+
+    // A filesystem made outside nos is importable and imported the same way.
+    let mkfs = Command::new("mkfs.btrfs")
+        .args(["-q", "-L", "outside", c])
+        .output()
+        .unwrap();
+    assert!(
+        mkfs.status.success(),
+        "mkfs.btrfs {c}: {}",
+        String::from_utf8_lossy(&mkfs.stderr)
+    );
+    let seen = pools(&mut admin);
+    let outside = seen["importable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|fs| fs["label"] == "outside")
+        .unwrap_or_else(|| panic!("the pool made outside nos is not importable: {seen:#}"))
+        .clone();
+    run(
+        &mut admin,
+        &demo,
+        "btrfs-lifecycle",
+        json!({"action": "import", "pool": outside["uuid"], "mountpoint": "/srv/outside"}),
+    );
+    assert_eq!(
+        pool_labelled(&pools(&mut admin), "outside")["state"],
+        "mounted"
+    );
+
+    // Destroy: refused while mounted; once unmounted, confirmed by the label, the disks are
+    // blank and the pool is gone from nos.
+    let refused = admin.api.post(
+        "/api/v1/plans",
+        json!({"plugin": "btrfs-lifecycle", "input": {"action": "destroy", "pool": uuid}}),
+    );
+    assert!(refused.raw.contains("unmount it first"), "{}", refused.raw);
+    run(
+        &mut admin,
+        &demo,
+        "btrfs-lifecycle",
+        json!({"action": "unmount", "pool": "/srv/back"}),
+    );
+    let destroy = run(
+        &mut admin,
+        &demo,
+        "btrfs-lifecycle",
+        json!({"action": "destroy", "pool": uuid, "mountpoint": "/srv/back"}),
+    );
+    assert_eq!(destroy["confirmation"], "moved", "{destroy:#}");
+    for device in [a, b] {
+        assert_eq!(fstype_of(device), None, "{device} still holds a signature");
+    }
+    assert!(!fstab(&demo).contains(&uuid), "{}", fstab(&demo));
+    let after = pools(&mut admin);
+    assert!(
+        after["pools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|pool| pool["uuid"] != uuid.as_str()),
+        "{after:#}"
+    );
+    let facts = admin.facts();
+    for device in [a, b] {
+        let state = facts["block_devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|entry| entry["path"] == device.as_str())
+            .map(|entry| entry["state"].clone());
+        assert_eq!(state, Some(json!("blank")), "{device}: {facts:#}");
+    }
+}
