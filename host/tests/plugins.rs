@@ -667,9 +667,11 @@ fn btrfs_lifecycle() {
     ]
     .concat();
     expect_test::expect![[r#"
+        scan: allowed by btrfs.device.scan: /usr/bin/btrfs device scan -- /dev/sdf
         mount-dir: allowed by managed.mount_dir: ensure mount dir /srv/pool
         mount-degraded: allowed by mount.btrfs.degraded: /usr/bin/mount --no-canonicalize -t btrfs -o degraded -o rw,nosuid,nodev -- /dev/sdf /srv/pool
         verify: allowed by btrfs.filesystem.show: /usr/bin/btrfs filesystem show -- /dev/sdf
+        scan: allowed by btrfs.device.scan: /usr/bin/btrfs device scan -- /dev/sdf /dev/sdg
         mount-dir: allowed by managed.mount_dir: ensure mount dir /srv/pool
         mount: allowed by mount.btrfs: /usr/bin/mount --no-canonicalize -t btrfs -o compress=zstd:3,noatime,nosuid,nodev -- /dev/sdf /srv/pool
         fstab: allowed by managed.fstab: ensure fstab UUID=0b3c1d2e-1111-4000-8000-000000000001 /srv/pool btrfs compress=zstd:3,noatime,nosuid,nodev,nofail,x-systemd.device-timeout=30s

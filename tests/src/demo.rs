@@ -26,7 +26,9 @@ pub struct Demo {
     pub port: u16,
     pub agent_pid: u32,
     nosd_pid: u32,
+    /// Every disk image the demo made; the first `n_attached` are attached.
     images: Vec<PathBuf>,
+    n_attached: usize,
 }
 
 impl Demo {
@@ -34,23 +36,7 @@ impl Demo {
     pub fn start(n_disks: usize) -> Demo {
         let dir = scratch("demo");
         let port = free_port();
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .expect("workspace root");
-        let bin_dir = binary("nosd").parent().expect("bin dir").to_path_buf();
-        binary("nos-agent");
-        let log = std::fs::File::create(dir.path().join("demo.log")).expect("demo log");
-        let script = Command::new(workspace.join("scripts/demo"))
-            .env("DEMO_DIR", dir.path().join("state"))
-            .env("NOS_DEMO_PORT", port.to_string())
-            .env("NOS_DEMO_DISKS", n_disks.to_string())
-            .env("NOS_DEMO_BIN_DIR", &bin_dir)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log fd"))
-            .stderr(log)
-            .spawn()
-            .expect("spawn scripts/demo");
+        let script = spawn_script(dir.path(), port, n_disks);
         let images = (1..=n_disks)
             .map(|n| dir.path().join(format!("state/disks/disk{n}.img")))
             .collect();
@@ -62,11 +48,22 @@ impl Demo {
             agent_pid: 0,
             nosd_pid: 0,
             images,
+            n_attached: n_disks,
         };
-        demo.wait_until_up();
-        demo.agent_pid = demo.child_named("nos-agent");
-        demo.nosd_pid = demo.child_named("nosd");
+        demo.wait_until_up(true);
         demo
+    }
+
+    /// A reboot: the demo stops as at Ctrl-C (both daemons end, the agent's mount namespace and
+    /// every mount in it go, the loop devices are forgotten by btrfs and detached), then starts
+    /// again on the same state with the first `n_disks` disk images attached (fewer: the others
+    /// are absent disks) and waits until nosd answers. Loop device names may change.
+    pub fn reboot(&mut self, n_disks: usize) {
+        assert!(n_disks <= self.images.len(), "no such disk images");
+        self.stop();
+        self.script = spawn_script(self.dir.path(), self.port, n_disks);
+        self.n_attached = n_disks;
+        self.wait_until_up(false);
     }
 
     pub fn state_dir(&self) -> PathBuf {
@@ -91,7 +88,7 @@ impl Demo {
 
     /// The loop devices the demo attached, in the order of its disk images.
     pub fn loops(&self) -> Vec<String> {
-        self.images
+        self.images[..self.n_attached]
             .iter()
             .map(|image| {
                 loop_of(image).unwrap_or_else(|| {
@@ -101,18 +98,22 @@ impl Demo {
             .collect()
     }
 
-    fn wait_until_up(&mut self) {
+    /// Waits until nosd answers (and, before the first setup, wrote its setup token), then
+    /// notes both daemons' pids.
+    fn wait_until_up(&mut self, first_start: bool) {
         let deadline = Instant::now() + START_TIMEOUT;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.script.try_wait() {
                 panic!("scripts/demo exited early ({status})\n{}", self.explain());
             }
-            if self.nosd_state().join("setup-token").exists()
+            if (!first_start || self.nosd_state().join("setup-token").exists())
                 && std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
                 && children_of(self.script.id())
                     .iter()
                     .any(|pid| comm(*pid).as_deref() == Some("nosd"))
             {
+                self.agent_pid = self.child_named("nos-agent");
+                self.nosd_pid = self.child_named("nosd");
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -222,6 +223,13 @@ impl Drop for Demo {
         if std::thread::panicking() {
             let _ = writeln!(std::io::stderr().lock(), "{}", self.explain());
         }
+        self.stop();
+    }
+}
+
+impl Demo {
+    /// Stops the demo as Ctrl-C would, then ends whatever it left of its own.
+    fn stop(&mut self) {
         if let Some(mut child) = self.own_nosd.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -261,6 +269,32 @@ impl Drop for Demo {
             }
         }
     }
+}
+
+/// Starts `scripts/demo` with its state in `dir/state`, on `port`, with `n_disks` disks, logging
+/// to `dir/demo.log` (appended: a reboot keeps the log).
+fn spawn_script(dir: &Path, port: u16, n_disks: usize) -> Child {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root");
+    let bin_dir = binary("nosd").parent().expect("bin dir").to_path_buf();
+    binary("nos-agent");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("demo.log"))
+        .expect("demo log");
+    Command::new(workspace.join("scripts/demo"))
+        .env("DEMO_DIR", dir.join("state"))
+        .env("NOS_DEMO_PORT", port.to_string())
+        .env("NOS_DEMO_DISKS", n_disks.to_string())
+        .env("NOS_DEMO_BIN_DIR", &bin_dir)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log fd"))
+        .stderr(log)
+        .spawn()
+        .expect("spawn scripts/demo")
 }
 
 /// The loop device backed by `image`, if any.

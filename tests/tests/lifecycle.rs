@@ -378,3 +378,81 @@ fn export_import_and_destroy_keep_or_wipe_exactly_what_they_say() {
         assert_eq!(state, Some(json!("blank")), "{device}: {facts:#}");
     }
 }
+
+/// A reboot (both daemons stopped, the agent's namespace and its mounts gone, the loop devices
+/// detached and forgotten by btrfs, then everything started again on the same state) with one
+/// pool's only disk absent: nothing blocks, nos shows the registered pool that is present as
+/// not mounted with the input of its mount plan and the absent one as missing its member; the
+/// fstab entries carry `nofail`; the mount plan (which scans the members first, as udev would)
+/// brings the pool back with its data.
+#[test]
+fn after_a_reboot_registered_pools_come_back_through_their_mount_plan() {
+    if !preconditions("after_a_reboot_registered_pools_come_back_through_their_mount_plan") {
+        return;
+    }
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut demo = Demo::start(3);
+    let loops = demo.loops();
+    let [a, b, c] = [&loops[0], &loops[1], &loops[2]];
+    let mut admin = setup_and_login(&demo);
+    run(
+        &mut admin,
+        &demo,
+        "btrfs-pool",
+        json!({"devices": [a, b], "label": "keep", "mountpoint": "/srv/keep",
+               "mount_options": ["noatime"]}),
+    );
+    run(
+        &mut admin,
+        &demo,
+        "btrfs-pool",
+        json!({"devices": [c], "label": "gone", "mountpoint": "/srv/gone",
+               "mount_options": ["noatime"]}),
+    );
+    let digest = write_file(&demo, "/srv/keep/known.bin", 8);
+    let before = pools(&mut admin);
+    let keep_uuid = pool_labelled(&before, "keep")["uuid"].clone();
+
+    // The third disk does not come back.
+    demo.reboot(2);
+    let table = fstab(&demo);
+    let entries: Vec<&str> = table
+        .lines()
+        .filter(|line| line.starts_with("UUID="))
+        .collect();
+    assert_eq!(entries.len(), 2, "{table}");
+    for entry in entries {
+        assert!(
+            entry.contains("nofail") && entry.contains("x-systemd.device-timeout="),
+            "{entry}"
+        );
+    }
+    assert!(
+        demo.agent_mounts()
+            .iter()
+            .all(|(_, fstype, _)| fstype != "btrfs"),
+        "a pool survived the reboot mounted: {:?}",
+        demo.agent_mounts()
+    );
+    // The session is nosd's persisted state; it survives like the registry does.
+    let after = pools(&mut admin);
+    let keep = pool_labelled(&after, "keep");
+    assert_eq!(keep["state"], "not-mounted", "{keep:#}");
+    assert_eq!(keep["mount_input"]["uuid"], keep_uuid, "{keep:#}");
+    let gone = pool_labelled(&after, "gone");
+    assert_eq!(gone["state"], "members-missing", "{gone:#}");
+    assert_eq!(gone["health"], "degraded", "{gone:#}");
+
+    let mount_input = &keep["mount_input"];
+    run(
+        &mut admin,
+        &demo,
+        "btrfs-lifecycle",
+        json!({"action": "mount", "pool": mount_input["uuid"], "mountpoint": mount_input["mountpoint"]}),
+    );
+    let back = pool_labelled(&pools(&mut admin), "keep");
+    assert_eq!(back["state"], "mounted", "{back:#}");
+    assert_eq!(sha256_in_ns(&demo, "/srv/keep/known.bin"), digest);
+}

@@ -8,8 +8,9 @@
 //! that UUID. The registry in nosd knows where a registered pool belongs; the caller passes that
 //! mount point.
 //!
-//! * `mount`: the mount directory and a mount of a present member; nothing is written to fstab
-//!   (a registered pool has its entry already).
+//! * `mount`: `btrfs device scan` of the present members (what udev does at boot), the mount
+//!   directory and a mount of a present member; nothing is written to fstab (a registered pool
+//!   has its entry already).
 //! * `import`: `mount` plus the pool's fstab entry (with `nofail` and a device timeout, which
 //!   the allowlist adds): how a filesystem from another machine becomes a pool of this one.
 //! * `mount-degraded`: `-o degraded`, read-only unless `read_write` is set; destructive, the
@@ -178,6 +179,22 @@ fn mount_device<'a>(pool: &Unmounted<'a>) -> &'a BlockDevice {
     pool.members[0]
 }
 
+/// `btrfs device scan` of the present members: without it a multi-device pool does not mount
+/// where no udev registered its members since they appeared (after a reboot, in a container).
+fn scan_step(pool: &Unmounted<'_>) -> Step {
+    let mut argv = vec!["btrfs", "device", "scan"];
+    argv.extend(pool.members.iter().map(|member| member.path.as_str()));
+    Step::state(
+        "scan",
+        format!(
+            "Tell the kernel the {} present member(s) of {}",
+            pool.members.len(),
+            pool.name()
+        ),
+        &argv,
+    )
+}
+
 fn mount_dir_step(target: &str) -> Step {
     Step::ensure(
         "mount-dir",
@@ -235,6 +252,7 @@ pub fn plan(facts: &Facts, input: &Input) -> Result<Plan, PlanError> {
                 )));
             }
             let device = mount_device(&pool);
+            plan.push(scan_step(&pool));
             plan.push(mount_dir_step(target));
             let joined = options.join(",");
             plan.push(
@@ -266,6 +284,7 @@ pub fn plan(facts: &Facts, input: &Input) -> Result<Plan, PlanError> {
             let pool = unmounted(facts, pool)?;
             let device = mount_device(&pool);
             let mode = if *read_write { "rw" } else { "ro" };
+            plan.push(scan_step(&pool));
             plan.push(mount_dir_step(target));
             plan.push(Step::destructive(
                 "mount-degraded",

@@ -40,6 +40,7 @@ fn mount_and_import_an_unmounted_pool() {
         &facts,
         r#"{"action": "mount", "pool": "0b3c1d2e-1111-4000-8000-000000000001", "mountpoint": "/srv/pool"}"#,
         expect![[r#"
+            scan [state] btrfs device scan /dev/sdf /dev/sdg
             mount-dir [state] ensure mount dir /srv/pool (rollback: remove mount dir /srv/pool)
             mount [state] mount -t btrfs -o compress=zstd:3,noatime /dev/sdf /srv/pool (rollback: umount /srv/pool)
             verify [read] btrfs filesystem show /dev/sdf
@@ -49,6 +50,7 @@ fn mount_and_import_an_unmounted_pool() {
         &facts,
         r#"{"action": "import", "pool": "pool", "mountpoint": "/mnt/moved", "mount_options": ["noatime"]}"#,
         expect![[r#"
+            scan [state] btrfs device scan /dev/sdf /dev/sdg
             mount-dir [state] ensure mount dir /mnt/moved (rollback: remove mount dir /mnt/moved)
             mount [state] mount -t btrfs -o noatime /dev/sdf /mnt/moved (rollback: umount /mnt/moved)
             fstab [state] ensure fstab UUID=0b3c1d2e-1111-4000-8000-000000000001 /mnt/moved btrfs noatime (rollback: remove fstab UUID=0b3c1d2e-1111-4000-8000-000000000001 /mnt/moved btrfs noatime)
@@ -64,6 +66,7 @@ fn mount_degraded_is_confirmed_and_read_only_by_default() {
         &facts,
         r#"{"action": "mount-degraded", "pool": "pool", "mountpoint": "/srv/pool"}"#,
         expect![[r#"
+            scan [state] btrfs device scan /dev/sdf
             mount-dir [state] ensure mount dir /srv/pool (rollback: remove mount dir /srv/pool)
             mount-degraded [destructive] mount -t btrfs -o degraded -o ro /dev/sdf /srv/pool (confirm: pool)
             verify [read] btrfs filesystem show /dev/sdf
@@ -74,6 +77,7 @@ fn mount_degraded_is_confirmed_and_read_only_by_default() {
         &facts,
         r#"{"action": "mount-degraded", "pool": "pool", "mountpoint": "/srv/pool", "read_write": true}"#,
         expect![[r#"
+            scan [state] btrfs device scan /dev/sdf
             mount-dir [state] ensure mount dir /srv/pool (rollback: remove mount dir /srv/pool)
             mount-degraded [destructive] mount -t btrfs -o degraded -o rw /dev/sdf /srv/pool (confirm: pool)
             verify [read] btrfs filesystem show /dev/sdf
