@@ -10,7 +10,7 @@
 //! `server` (socket glue). Files are replaced whole only through `nos_fs::write_atomic`.
 //!
 //! `unsafe` is denied here and allowed at exactly one marked place: the `pre_exec` closure in
-//! `exec::run` (setsid, clearing FD_CLOEXEC on pinned mount targets). Taking systemd's
+//! `exec::run` (clearing FD_CLOEXEC on pinned mount targets). Taking systemd's
 //! LISTEN_FDS socket is `nos_activation`'s job.
 #![deny(unsafe_code)]
 

@@ -1,7 +1,8 @@
 //! A facts refresh through the agent (one `RequestBody::Facts` round trip, then the host's one
 //! parse, `nos_host::facts::build`) vs running the same tools directly in this process and
 //! parsing the same way, over 24 extra loop devices (a mix of blank, GPT-partitioned, ext4 and
-//! swap). Measured in one run; the goal is ≤ 1.2×.
+//! swap). Measured in one run, the two alternating call by call so both see the same load; the
+//! issue's goal is ≤ 1.2×.
 //!
 //! Run as root: `cargo build --release -p nos-agent && cargo bench -p nos-tests --bench facts`
 //! (`NOS_BENCH_ITERS` sets the iteration count, default 30).
@@ -94,23 +95,19 @@ fn main() {
         .iter()
         .filter(|d| d.device_type == "loop")
         .count();
-    let measure = |body: &mut dyn FnMut()| -> Vec<Duration> {
-        (0..n_iters)
-            .map(|_| {
-                let started = Instant::now();
-                body();
-                started.elapsed()
-            })
-            .collect()
+    // Alternated one by one, so both see the same machine load.
+    let time = |body: &mut dyn FnMut()| {
+        let started = Instant::now();
+        body();
+        started.elapsed()
     };
-    // Interleaved, so both see the same machine load.
     let mut agent_samples = Vec::new();
     let mut direct_samples = Vec::new();
-    for _ in 0..2 {
-        agent_samples.extend(measure(&mut || {
+    for _ in 0..n_iters * 2 {
+        agent_samples.push(time(&mut || {
             through_agent();
         }));
-        direct_samples.extend(measure(&mut || {
+        direct_samples.push(time(&mut || {
             nos_host::facts::build(&direct(), &[], &[]).unwrap();
         }));
     }

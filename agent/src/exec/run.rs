@@ -1,17 +1,18 @@
 //! The one spawn of nos: a [`Prepared`] command started shell-free and driven to its end.
 //!
 //! 1. [`spawn`]: env cleared and set to exactly [`CHILD_ENV`], stdin `/dev/null`, stdout/stderr
-//!    piped and capped, cwd `/`, a new session (no controlling tty) that is also its own
-//!    process group; a pinned binary is executed from its checked fd and pinned mount targets
-//!    stay open across exec;
+//!    piped and capped, cwd `/`, its own process group in the agent's session (systemd starts
+//!    the agent with no controlling terminal, so its commands have none); a pinned binary is executed from its
+//!    checked fd and pinned mount targets stay open across exec (only that needs a `pre_exec`
+//!    closure, so every other command is spawned with posix_spawn rather than a fork);
 //! 2. [`Running::wait`] waits with the rule's timeout, on the calling thread, with one `poll`
 //!    over the child's pidfd, its two pipes and a cancel pipe (no thread per command): on
 //!    expiry or cancel SIGTERM goes to the whole group, SIGKILL after the grace period; once the
 //!    leader has exited, the rest of its group is killed before the leader is reaped, so the
 //!    group id cannot be recycled under us.
 //!
-//! It does not contain a descendant that calls `setsid()` itself: that escapes the process
-//! group (a cgroup would catch it; see the `descendant_escaping_the_group_is_not_waited_for`
+//! It does not contain a descendant that calls `setsid()` or `setpgid()` itself: that escapes
+//! the process group (a cgroup would catch it; see the `descendant_escaping_the_group_is_not_waited_for`
 //! test). The agent also stops reading its pipes [`PIPE_DRAIN_GRACE`] after the leader's exit.
 //!
 //! This module holds the agent's only `unsafe` (the `pre_exec` closure of [`spawn`]).
@@ -163,27 +164,31 @@ pub fn spawn(prepared: Prepared) -> Result<Running, ExecError> {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    #[allow(unsafe_code)]
-    // SAFETY: the closure runs in the forked child before exec and calls only setsid(2) and
-    // fcntl(2), both async-signal-safe; it allocates nothing (the fd list was built before the
-    // fork) and touches no lock. setsid cannot fail here: the fresh child is never a process-group
-    // leader. It detaches any controlling terminal and makes the child the leader of a new
-    // process group whose id is its pid. Clearing FD_CLOEXEC on the pinned mount targets keeps
-    // exactly those fds open across exec; the fds are owned by `pinned_dirs`, alive until after
-    // the spawn.
-    unsafe {
-        process.pre_exec(move || {
-            nix::unistd::setsid().map_err(std::io::Error::from)?;
-            for raw_fd in &inherited_fds {
-                let fd = std::os::fd::BorrowedFd::borrow_raw(*raw_fd);
-                nix::fcntl::fcntl(
-                    fd,
-                    nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
-                )
-                .map_err(std::io::Error::from)?;
-            }
-            Ok(())
-        });
+    // Its own process group (pgid = its pid), for killpg. Without a `pre_exec` closure std
+    // spawns with posix_spawn (clone with CLONE_VFORK), which copies no page tables: a fork of
+    // the multithreaded agent cost more than the command itself (a facts refresh spawns one
+    // `blkid` per device).
+    process.process_group(0);
+    if !inherited_fds.is_empty() {
+        #[allow(unsafe_code)]
+        // SAFETY: the closure runs in the forked child before exec and calls only fcntl(2),
+        // which is async-signal-safe; it allocates nothing (the fd list was built before the
+        // fork) and touches no lock. Clearing FD_CLOEXEC on the pinned mount targets keeps
+        // exactly those fds open across exec; the fds are owned by `pinned_dirs`, alive until
+        // after the spawn.
+        unsafe {
+            process.pre_exec(move || {
+                for raw_fd in &inherited_fds {
+                    let fd = std::os::fd::BorrowedFd::borrow_raw(*raw_fd);
+                    nix::fcntl::fcntl(
+                        fd,
+                        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+                    )
+                    .map_err(std::io::Error::from)?;
+                }
+                Ok(())
+            });
+        }
     }
     let mut child = process.spawn().map_err(|source| ExecError::Spawn {
         path: command.program.clone(),
@@ -525,12 +530,14 @@ mod tests {
     }
 
     #[test]
-    fn cwd_stdin_session() {
+    fn cwd_stdin_process_group() {
         assert_eq!(run_command(command("/usr/bin/pwd", &[])).stdout.text, "/\n");
         // stdin is /dev/null: cat ends at once with nothing.
         let cat = run_command(command("/usr/bin/cat", &[]));
         assert_eq!((cat.outcome, cat.stdout.text.as_str()), (Outcome::Ok, ""));
-        // Own session and process group, no controlling terminal.
+        // Its own process group, in the agent's session: the controlling terminal, if any, is
+        // the agent's (none under systemd, which starts a service as a session leader with no
+        // terminal).
         let own = run_command(command("/usr/bin/cat", &["/proc/self/stat"]));
         let fields: Vec<&str> = own
             .stdout
@@ -543,8 +550,18 @@ mod tests {
         // stat fields after the name: state ppid pgrp session tty_nr ...
         let pid = own.stdout.text.split_whitespace().next().unwrap();
         assert_eq!(fields[2], pid, "process group is the child itself");
-        assert_eq!(fields[3], pid, "session is the child itself");
-        assert_eq!(fields[4], "0", "no controlling terminal");
+        let agent = std::fs::read_to_string("/proc/self/stat").unwrap();
+        let agent: Vec<&str> = agent
+            .rsplit(')')
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        assert_eq!(
+            (fields[3], fields[4]),
+            (agent[3], agent[4]),
+            "session and terminal are the agent's"
+        );
     }
 
     #[test]
