@@ -356,3 +356,13 @@ export function poolHealth(pool) {
     h('strong', { class: 'health' }, pool.health), ` (${pool.state.replaceAll('-', ' ')})`,
     pool.reasons.length ? h('p', { class: 'hint' }, pool.reasons[0]) : '');
 }
+
+/**
+ * The storage wizard's URL with `plugin`'s form and `fields` filled in (slashes kept readable).
+ * @param {string} plugin
+ * @param {Record<string, string | number>} fields
+ */
+export function wizardHref(plugin, fields) {
+  const query = new URLSearchParams({ plugin, ...Object.fromEntries(Object.entries(fields).map(([key, value]) => [key, String(value)])) });
+  return `/storage?${query.toString().replaceAll('%2F', '/')}`;
+}

@@ -434,6 +434,7 @@ export {};
  * @property {string} uuid
  * @property {string | null} label
  * @property {string} mountpoint Where nos mounts it.
+ * @property {boolean} mounted Whether it is mounted now, anywhere (degraded too).
  * @property {string | null} mounted_at Where it is mounted instead (`mounted-elsewhere`; `null`
  *   when outside nos's view).
  * @property {{ uuid: string, mountpoint: string } | null} mount_input A mount plan's input (`not-mounted`).

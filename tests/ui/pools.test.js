@@ -9,12 +9,13 @@ import { axeViolations, launchBrowser, login, openPage, screenshot, setupAdmin, 
 
 const UUID = '00b3a85f-67a1-4ead-97e8-a2c61cc26544';
 /** `GET /api/v1/pools` as nosd answered it in host/tests/attacks/pools.rs. */
-const ANSWERED = {"importable":[],"observed_at":1796316097,"pools":[{"data_profile":"unknown","encrypted":false,"health":"ok","label":"fixpool","last_good":{"at":1796316097,"n_members":2,"size_bytes":0},"last_scrub":{"bytes_scrubbed":203948032,"corrected_errors":0,"duration_seconds":0,"resumed":false,"since":1796229637,"state":"finished","uncorrectable_errors":0},"members":[{"by_id":null,"counters":{"corruption_errs":0,"flush_io_errs":0,"generation_errs":0,"read_io_errs":0,"write_io_errs":0},"devid":1,"missing":false,"path":"/dev/loop6"},{"by_id":null,"counters":{"corruption_errs":0,"flush_io_errs":0,"generation_errs":0,"read_io_errs":0,"write_io_errs":0},"devid":2,"missing":false,"path":"/dev/loop7"}],"metadata_profile":"unknown","mountpoint":"/tmp/nos-capture.1PB2A1/mnt-fixpool","mounted_at":null,"mount_input":null,"reasons":["size unknown: fullness is not judged"],"state":"mounted","uuid":UUID}]};
+const ANSWERED = {"importable":[],"observed_at":1796316097,"pools":[{"data_profile":"unknown","encrypted":false,"health":"ok","label":"fixpool","last_good":{"at":1796316097,"n_members":2,"size_bytes":0},"last_scrub":{"bytes_scrubbed":203948032,"corrected_errors":0,"duration_seconds":0,"resumed":false,"since":1796229637,"state":"finished","uncorrectable_errors":0},"members":[{"by_id":null,"counters":{"corruption_errs":0,"flush_io_errs":0,"generation_errs":0,"read_io_errs":0,"write_io_errs":0},"devid":1,"missing":false,"path":"/dev/loop6"},{"by_id":null,"counters":{"corruption_errs":0,"flush_io_errs":0,"generation_errs":0,"read_io_errs":0,"write_io_errs":0},"devid":2,"missing":false,"path":"/dev/loop7"}],"metadata_profile":"unknown","mountpoint":"/tmp/nos-capture.1PB2A1/mnt-fixpool","mounted":true,"mounted_at":null,"mount_input":null,"reasons":["size unknown: fullness is not judged"],"state":"mounted","uuid":UUID}]};
 
 /** The same pool with devid 2 gone, as reconcile reports it (reasons from health::Finding). */
 function degraded() {
   const pool = structuredClone(ANSWERED.pools[0]);
   pool.state = 'members-missing';
+  pool.mounted = true;
   pool.health = 'degraded';
   pool.reasons = ['1 of 2 devices missing (devid 2): the pool has lost redundancy until the missing device is replaced or removed', ...pool.reasons];
   pool.members[1].missing = true;
@@ -67,7 +68,30 @@ test('pools page: health at a glance, then one pool with its reasons, members an
   ]);
   const scrub = await page.getByRole('region', { name: 'Last scrub' }).textContent();
   assert.ok(scrub?.includes('finished, started') && scrub.includes('0 uncorrectable errors'), scrub ?? '');
+  // The repair of a pool mounted degraded: replace the missing devid, or drop it, then the
+  // profiles; each a link into the wizard with its planner and fields filled in.
+  const actions = await page.getByRole('region', { name: 'Actions' }).locator('a').evaluateAll((links) => links.map((a) => [a.textContent, a.getAttribute('href')]));
+  assert.deepEqual(actions.slice(0, 3), [
+    ['Replace missing devid 2…', '/storage?plugin=btrfs-devices&action=replace&pool=/tmp/nos-capture.1PB2A1/mnt-fixpool&devid=2'],
+    ['Remove the missing devices…', '/storage?plugin=btrfs-devices&action=remove-missing&pool=/tmp/nos-capture.1PB2A1/mnt-fixpool'],
+    ['Repair profiles (after a degraded mount)', '/storage?plugin=btrfs-maintenance&action=repair-profiles&pool=/tmp/nos-capture.1PB2A1/mnt-fixpool'],
+  ]);
   await screenshot(page, 'pool-degraded');
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test('a pool that is not mounted offers its mount plan; one with a member missing the degraded mount', async () => {
+  const { page, context, problems } = await openPage(browser);
+  const answer = degraded();
+  answer.pools[0].mounted = false;
+  await mockPools(page, answer);
+  await login(page, server, 'admin', await admin.authenticator.nextCode(), `/pool?uuid=${UUID}`);
+  const region = page.getByRole('region', { name: 'Actions' });
+  const mount = region.getByRole('link', { name: 'Mount degraded (repair)…' });
+  assert.equal(await mount.getAttribute('href'), `/storage?plugin=btrfs-lifecycle&action=mount-degraded&pool=${UUID}&mountpoint=/tmp/nos-capture.1PB2A1/mnt-fixpool`);
+  assert.equal(await region.getByRole('link', { name: 'Mount', exact: true }).count(), 0);
+  assert.equal(await region.getByRole('link', { name: 'Scrub now' }).count(), 0);
   assert.deepEqual(problems, []);
   await context.close();
 });

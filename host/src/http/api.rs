@@ -470,6 +470,8 @@ pub struct PoolView {
     pub metadata_profile: String,
     /// Where nos mounts it (its registered mount point).
     pub mountpoint: String,
+    /// Whether it is mounted now, anywhere (a pool with members missing may be, degraded).
+    pub mounted: bool,
     /// Where it is mounted instead, when `state` is `mounted-elsewhere` (`null` there when it
     /// is mounted outside the agent's view, in another mount namespace).
     pub mounted_at: Option<String>,

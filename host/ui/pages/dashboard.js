@@ -5,7 +5,7 @@
 // nosd has no storage pipeline.
 
 import { get, isMissingApi } from '../api.js';
-import { freeDisks, identity, isWholeDisk, missingApiNote, poolCard, poolHealth } from '../components.js';
+import { freeDisks, identity, isWholeDisk, missingApiNote, poolCard, poolHealth, wizardHref } from '../components.js';
 import { h, replace, section, timeAgo, uid } from '../dom.js';
 
 /** @typedef {import('../types.js').BlockDevice} BlockDevice */
@@ -39,7 +39,7 @@ function reasonList(disk, fallback) {
  * @param {BlockDevice} disk
  */
 function wipeHref(disk) {
-  return `/storage?${new URLSearchParams({ plugin: 'disk-wipe', device: disk.path }).toString().replaceAll('%2F', '/')}`;
+  return wizardHref('disk-wipe', { device: disk.path });
 }
 
 /**

@@ -1,10 +1,12 @@
 // @ts-check
 // Pools: every registered pool with its health (`/pool`), or one pool (`/pool?uuid=…`): its
 // state, health and every reason, members with their error counters, and the last scrub, from
-// GET /api/v1/pools and GET /api/v1/pools/{uuid}. Read-only: changes go through the wizard.
+// GET /api/v1/pools and GET /api/v1/pools/{uuid}. Read-only: every action is a link into the
+// storage wizard with its planner and fields filled in (mount, the degraded repair, scrub,
+// export, destroy, import), so each one is a plan the admin previews and confirms.
 
 import { get, isMissingApi } from '../api.js';
-import { dataTable, missingApiNote, poolHealth } from '../components.js';
+import { dataTable, missingApiNote, poolHealth, wizardHref } from '../components.js';
 import { bytes, h, replace, section, timeAgo } from '../dom.js';
 
 /** @typedef {import('../types.js').Pool} Pool */
@@ -46,6 +48,48 @@ function scrubSection(pool) {
     h('li', { class: scrub.uncorrectable_errors ? 'warn' : '' }, `${scrub.uncorrectable_errors} uncorrectable errors`)));
 }
 
+/**
+ * A link into the storage wizard: `plugin`'s form with `fields` filled in.
+ * @param {string} label
+ * @param {string} plugin
+ * @param {Record<string, string | number>} fields
+ */
+function wizardLink(label, plugin, fields) {
+  return h('a', { href: wizardHref(plugin, fields), class: 'button', 'data-action': `${plugin}:${fields.action}` }, label);
+}
+
+/**
+ * What an admin may do with the pool now, by its state: each a plan to preview and confirm.
+ * @param {Pool} pool
+ */
+function actions(pool) {
+  const where = pool.mountpoint;
+  const missing = pool.members.filter((member) => member.missing);
+  /** @type {HTMLElement[]} */
+  const links = [];
+  if (pool.mounted) {
+    if (pool.state === 'members-missing') {
+      for (const member of missing) {
+        links.push(wizardLink(`Replace missing devid ${member.devid}…`, 'btrfs-devices', { action: 'replace', pool: where, devid: member.devid }));
+      }
+      links.push(wizardLink('Remove the missing devices…', 'btrfs-devices', { action: 'remove-missing', pool: where }));
+    }
+    links.push(wizardLink('Repair profiles (after a degraded mount)', 'btrfs-maintenance', { action: 'repair-profiles', pool: where }));
+    links.push(wizardLink('Scrub now', 'btrfs-maintenance', { action: 'scrub-start', pool: where }));
+    links.push(wizardLink('Unmount', 'btrfs-lifecycle', { action: 'unmount', pool: where }));
+    links.push(wizardLink('Export…', 'btrfs-lifecycle', { action: 'export', pool: where }));
+  } else {
+    if (pool.state === 'members-missing') {
+      links.push(wizardLink('Mount degraded (repair)…', 'btrfs-lifecycle', { action: 'mount-degraded', pool: pool.uuid, mountpoint: where }));
+    } else {
+      links.push(wizardLink('Mount', 'btrfs-lifecycle', { action: 'mount', pool: pool.uuid, mountpoint: where }));
+    }
+    links.push(wizardLink('Export…', 'btrfs-lifecycle', { action: 'export', pool: pool.uuid, mountpoint: where }));
+    links.push(wizardLink('Destroy (wipe its disks)…', 'btrfs-lifecycle', { action: 'destroy', pool: pool.uuid, mountpoint: where }));
+  }
+  return section('Actions', h('p', { class: 'actions' }, links.flatMap((link, idx) => (idx ? [' ', link] : [link]))));
+}
+
 /** @param {Pool} pool */
 function poolView(pool) {
   const name = pool.label ?? pool.uuid;
@@ -60,6 +104,7 @@ function poolView(pool) {
       body: h('tbody', {}, pool.members.map(memberRow)),
     })),
     scrubSection(pool),
+    actions(pool),
   ];
 }
 
@@ -82,7 +127,8 @@ export async function render(root, _ctx) {
       section('Importable', reply.importable.length === 0 ? h('p', {}, 'No other btrfs filesystem found on the disks.') : h('ul', {},
         reply.importable.map((found) => h('li', { 'data-importable': found.uuid }, h('strong', {}, found.label ?? found.uuid), ' on ',
           found.devices.map((device) => h('code', {}, device)).flatMap((el, idx) => (idx ? [', ', el] : [el])),
-          found.n_missing ? ` (${found.n_missing} devices missing)` : '')))),
+          found.n_missing ? ` (${found.n_missing} devices missing)` : '', ' ',
+          wizardLink('Import…', 'btrfs-lifecycle', { action: 'import', pool: found.uuid }))))),
       h('p', { class: 'hint' }, 'Observed ', timeAgo(reply.observed_at), '.'));
   } catch (error) {
     if (isMissingApi(error)) { replace(root, missingApiNote('The pools view')); return; }

@@ -119,8 +119,14 @@ fn pool_view(pool: &PoolStatus) -> PoolView {
         ),
         PoolState::Mounted | PoolState::MembersMissing { .. } => (None, None),
     };
+    let mounted = match &pool.state {
+        PoolState::Mounted | PoolState::MountedElsewhere { .. } => true,
+        PoolState::NotMounted { .. } => false,
+        PoolState::MembersMissing { mounted, .. } => *mounted,
+    };
     PoolView {
         data_profile: pool.data_profile.clone(),
+        mounted,
         encrypted: pool.encrypted,
         health: pool.health.state.as_str(),
         label: pool.label.clone(),
