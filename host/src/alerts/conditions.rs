@@ -222,6 +222,7 @@ fn pool_conditions(pool: &PoolObservation<'_>, rules: &Rules, found: &mut Vec<Co
             }
             Finding::StatsUnavailable { .. }
             | Finding::ScrubRunning { .. }
+            | Finding::ScrubNotYet { .. }
             | Finding::ScrubInFuture { .. }
             | Finding::SizeUnknown => {}
         }
@@ -346,6 +347,7 @@ mod tests {
                 },
                 last_scrub: &last_scrub,
                 now_unix_seconds: since + 3600,
+                registered_unix_seconds: 0,
             },
             &DEFAULT_THRESHOLDS,
         )

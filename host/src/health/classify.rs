@@ -78,6 +78,9 @@ pub struct PoolReading<'a> {
     pub stats: StatsReading<'a>,
     pub last_scrub: &'a LastScrub,
     pub now_unix_seconds: u64,
+    /// When nos first saw the pool: one never scrubbed is overdue only once nos has known it
+    /// for longer than the scrub threshold (a pool made or imported today is not).
+    pub registered_unix_seconds: u64,
 }
 
 /// The device error counters.
@@ -147,8 +150,13 @@ pub enum Finding {
     ScrubUncorrectable { uncorrectable_errors: u64 },
     /// The last scrub repaired errors from a good copy: a device returned bad data.
     ScrubCorrected { corrected_errors: u64 },
-    /// No scrub ever ran.
+    /// No scrub ever ran, and nos has known the pool for longer than the threshold.
     ScrubNever,
+    /// No scrub ran yet in the `days_known` days nos has known the pool: not yet due (a note).
+    ScrubNotYet {
+        days_known: u64,
+        threshold_days: u64,
+    },
     /// The last completed scrub ended longer ago than the threshold.
     ScrubOverdue { days_ago: u64, threshold_days: u64 },
     /// The last scrub was cancelled or interrupted, so the pool was not fully checked.
@@ -192,12 +200,7 @@ pub fn classify(reading: &PoolReading<'_>, thresholds: &Thresholds) -> Health {
     let mut findings = Vec::new();
     missing_devices(reading.shown, &mut findings);
     error_counters(reading.stats, &mut findings);
-    scrub(
-        reading.last_scrub,
-        reading.now_unix_seconds,
-        thresholds,
-        &mut findings,
-    );
+    scrub(reading, thresholds, &mut findings);
     fullness(reading.filesystem, thresholds, &mut findings);
     // Stable: findings of one state keep the order they were found in.
     findings.sort_by_key(|finding| std::cmp::Reverse(finding.state()));
@@ -267,6 +270,7 @@ impl Finding {
             | Finding::ScrubUnknown { .. } => HealthState::ScrubOverdue,
             Finding::StatsUnavailable { .. }
             | Finding::ScrubRunning { .. }
+            | Finding::ScrubNotYet { .. }
             | Finding::ScrubInFuture { .. }
             | Finding::SizeUnknown => HealthState::Ok,
         }
@@ -345,6 +349,16 @@ impl Finding {
                 plural(*corrected_errors, "error", "errors")
             ),
             Finding::ScrubNever => "never scrubbed".to_owned(),
+            Finding::ScrubNotYet {
+                days_known,
+                threshold_days,
+            } => match threshold_days.saturating_sub(*days_known) {
+                0 => "not scrubbed yet; the first scrub is due today".to_owned(),
+                left => format!(
+                    "not scrubbed yet; the first scrub is due within {left} {}",
+                    plural(left, "day", "days")
+                ),
+            },
             Finding::ScrubOverdue {
                 days_ago,
                 threshold_days,
@@ -453,10 +467,18 @@ fn error_counters(stats: StatsReading<'_>, findings: &mut Vec<Finding>) {
 /// The age of a finished scrub counts from its end (its time plus its duration; after a
 /// resume, the resume time plus the resumed run's duration). A cancelled or interrupted scrub
 /// does not count as a check of the pool, however recent: it is `scrub-overdue` at once.
-fn scrub(last: &LastScrub, now: u64, thresholds: &Thresholds, findings: &mut Vec<Finding>) {
-    let (run, counters, since) = match last {
+fn scrub(reading: &PoolReading<'_>, thresholds: &Thresholds, findings: &mut Vec<Finding>) {
+    let now = reading.now_unix_seconds;
+    let (run, counters, since) = match reading.last_scrub {
         LastScrub::Never => {
-            findings.push(Finding::ScrubNever);
+            let known = now.saturating_sub(reading.registered_unix_seconds);
+            findings.push(match known > thresholds.scrub_overdue_after_seconds {
+                true => Finding::ScrubNever,
+                false => Finding::ScrubNotYet {
+                    days_known: known / SECONDS_PER_DAY,
+                    threshold_days: thresholds.scrub_overdue_after_seconds / SECONDS_PER_DAY,
+                },
+            });
             return;
         }
         LastScrub::Unknown { reason } => {
@@ -570,6 +592,8 @@ mod tests {
             stats: case.stats,
             last_scrub: case.last_scrub,
             now_unix_seconds: case.now,
+            // Known since long ago: a pool never scrubbed is overdue.
+            registered_unix_seconds: 0,
         };
         let health = classify(&reading, &DEFAULT_THRESHOLDS);
         let mut out = health.state.as_str().to_owned();
@@ -601,6 +625,46 @@ mod tests {
             expect![[r#"
                 scrub-overdue
                   [scrub-overdue] never scrubbed"#]],
+        );
+    }
+
+    /// A pool nos made or imported recently is not overdue for never having been scrubbed;
+    /// once nos has known it for longer than the threshold, it is.
+    #[test]
+    fn never_scrubbed_is_overdue_only_after_the_threshold() {
+        let shown = shown("raid1-never-scrubbed");
+        let current = stats("raid1-never-scrubbed");
+        let filesystem = filesystem(3 * GIB, GIB / 10);
+        let judged = |registered: u64, now: u64| {
+            let health = classify(
+                &PoolReading {
+                    filesystem: &filesystem,
+                    shown: &shown,
+                    stats: StatsReading::Read {
+                        current: &current,
+                        recorded: Some(&current),
+                    },
+                    last_scrub: &LastScrub::Never,
+                    now_unix_seconds: now,
+                    registered_unix_seconds: registered,
+                },
+                &DEFAULT_THRESHOLDS,
+            );
+            let reasons: Vec<String> = health.findings.iter().map(Finding::describe).collect();
+            format!("{} {reasons:?}", health.state.as_str())
+        };
+        let registered = 1_796_229_600;
+        expect![[r#"
+            ok ["not scrubbed yet; the first scrub is due within 35 days"]
+            ok ["not scrubbed yet; the first scrub is due today"]
+            scrub-overdue ["never scrubbed"]"#]]
+        .assert_eq(
+            &[
+                judged(registered, registered + 3600),
+                judged(registered, registered + 35 * DAY),
+                judged(registered, registered + 35 * DAY + 1),
+            ]
+            .join("\n"),
         );
     }
 
@@ -785,6 +849,7 @@ mod tests {
                 stats,
                 last_scrub: &running,
                 now_unix_seconds: since(&running) + 10,
+                registered_unix_seconds: 0,
             },
             &DEFAULT_THRESHOLDS,
         );
@@ -894,6 +959,7 @@ mod tests {
                 },
                 last_scrub: &last,
                 now_unix_seconds: soon,
+                registered_unix_seconds: 0,
             },
             &DEFAULT_THRESHOLDS,
         );

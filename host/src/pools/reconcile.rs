@@ -316,6 +316,7 @@ fn judge(
             stats,
             last_scrub: &last_scrub,
             now_unix_seconds: now,
+            registered_unix_seconds: record.registered_at,
         },
         &settings.thresholds,
     );

@@ -62,6 +62,7 @@ fn health_of(show: &str) -> Health {
             },
             last_scrub: &last_scrub,
             now_unix_seconds: since_unix_seconds + 3600,
+            registered_unix_seconds: 0,
         },
         &health::DEFAULT_THRESHOLDS,
     )
