@@ -57,6 +57,26 @@ pub fn scrub_status_argv(mount_path: &str) -> Vec<String> {
     with_operand(SCRUB_STATUS_PREFIX, mount_path)
 }
 
+/// What comes before the device in a SMART reading: JSON (compact), identity, overall health,
+/// attributes and the error log, and `--nocheck=standby` so a reading never spins up a sleeping
+/// drive (it then reports the standby). Rule `smartctl.health`; parsed by
+/// `nos_host::health::smart`. Read on demand, never in the facts round trip.
+pub const SMART_PREFIX: &[&str] = &[
+    "smartctl",
+    "--json=c",
+    "--info",
+    "--health",
+    "--attributes",
+    "--nocheck=standby",
+    "--log=error",
+    "--",
+];
+
+/// The SMART argv of `device`.
+pub fn smart_argv(device: &str) -> Vec<String> {
+    with_operand(SMART_PREFIX, device)
+}
+
 fn with_operand(prefix: &[&str], operand: &str) -> Vec<String> {
     prefix
         .iter()
@@ -103,6 +123,10 @@ mod tests {
         assert_eq!(
             rule_of(&allowlist, &scrub_status_argv("/mnt/pools/tank")),
             "btrfs.scrub.status"
+        );
+        assert_eq!(
+            rule_of(&allowlist, &smart_argv("/dev/sda")),
+            "smartctl.health"
         );
         // A mount path outside the mount roots is not read at all: the agent leaves it out.
         assert!(matches!(

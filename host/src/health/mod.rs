@@ -19,6 +19,7 @@ pub(crate) mod captured_tests;
 pub mod classify;
 pub mod device_stats;
 pub mod scrub_status;
+pub mod smart;
 
 pub use classify::{
     DEFAULT_THRESHOLDS, Finding, Health, HealthState, LastScrub, PoolReading, StatsReading,
