@@ -81,7 +81,7 @@ pub const MIN_POOL_REFRESH_SECONDS: u64 = 10;
 /// [`crate::health::Thresholds`] (defaults 35 days, 80 %, 90 %: `health::DEFAULT_THRESHOLDS`).
 /// `refresh_seconds` is the period of the background facts refresh (default
 /// [`DEFAULT_POOL_REFRESH_SECONDS`], at least [`MIN_POOL_REFRESH_SECONDS`]); every other facts
-/// refresh (a plan, `GET /facts?refresh=true`) updates the pools too. `scrub_time_utc_offset_seconds`
+/// refresh (a plan, `GET /facts?refresh=true`) updates the pools and the alerts too. `scrub_time_utc_offset_seconds`
 /// is the zone btrfs prints scrub times in (the machine's local time; default 0, UTC), east of
 /// UTC; it does not follow daylight saving changes.
 #[derive(Debug, Clone, Copy, Deserialize)]

@@ -84,7 +84,8 @@ pub struct Pipeline {
     pub jobs: jobs::JobTable,
     pub plan_ttl_seconds: u64,
     facts_cache: Mutex<Option<(u64, Facts)>>,
-    /// Told of every fresh observation (the pool registry), set once after the build.
+    /// Told of every fresh observation (the pool registry, then the alerts), set once after
+    /// the build.
     observer: OnceLock<Arc<dyn PipelineObserver>>,
     auditor: Auditor,
     clock: Arc<dyn Clock>,
@@ -175,7 +176,7 @@ impl Pipeline {
         let observation = self.port.observe()?;
         *lock(&self.facts_cache) = Some((now, observation.facts.clone()));
         if let Some(observer) = self.observer.get() {
-            observer.observed(&observation, now);
+            observer.observed(&observation, &self.jobs, now);
         }
         Ok(observation.facts)
     }
@@ -225,11 +226,12 @@ impl Pipeline {
     }
 }
 
-/// Told of every facts refresh, whoever asked for it (a plan, an apply, `GET /facts`, the
-/// periodic refresh), and of every fstab entry a job removed: how the pool registry follows the
-/// machine without a second round trip.
+/// Told of every facts refresh, whoever asked for it (a plan, an apply, `GET /facts`, `GET
+/// /pools?refresh=true`, the periodic refresh), with the job table as it is then, and of every
+/// fstab entry a job removed: how the pool registry and the alerts follow the machine without a
+/// second round trip. Called on the thread that gathered the facts, never an async worker.
 pub trait PipelineObserver: Send + Sync {
-    fn observed(&self, observation: &Observation, now: UnixSeconds);
+    fn observed(&self, observation: &Observation, jobs: &jobs::JobTable, now: UnixSeconds);
     /// A job's step removed the managed fstab entry of filesystem `uuid` (the step is done,
     /// whatever the later steps did): the pool was exported or destroyed.
     fn fstab_entry_removed(&self, uuid: &str);

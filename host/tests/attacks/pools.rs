@@ -2,7 +2,7 @@
 //! captured from real tools (`tests/data/facts/real/`, `tests/data/health/real/`): a pool read
 //! at its mount point is registered and shown with its health, members and last scrub; the
 //! registry survives a restart and shows the pool not mounted once it is; unknown and malformed
-//! UUIDs are typed 404s; every read needs a session.
+//! UUIDs are typed 404s; every read needs a session; the alerts judge every refresh.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -59,8 +59,9 @@ fn text(path: &str) -> FactText {
 }
 
 /// A captured facts scenario as the agent sends it, each mounted filesystem read with the
-/// captured `raid1-scrubbed` readings, through the one facts path.
-fn observation(scenario: &str) -> Observation {
+/// readings (device stats, scrub status) of captured health scenario `readings`, through the
+/// one facts path.
+fn observation(scenario: &str, readings: &str) -> Observation {
     let dir = format!("facts/real/{scenario}");
     let mut raw = RawFacts {
         lsblk: data(&format!("{dir}/lsblk-tree.json")),
@@ -84,8 +85,8 @@ fn observation(scenario: &str) -> Observation {
         .into_iter()
         .map(|mount_path| PoolReadings {
             mount_path,
-            device_stats: text("health/real/raid1-scrubbed/device-stats.json"),
-            scrub_status: text("health/real/raid1-scrubbed/scrub-status.txt"),
+            device_stats: text(&format!("health/real/{readings}/device-stats.json")),
+            scrub_status: text(&format!("health/real/{readings}/scrub-status.txt")),
         })
         .collect();
     let files = nos_host::gather::LocalFiles {
@@ -118,7 +119,7 @@ async fn start(dir: &Path, agent: Arc<ObservingAgent>, now: u64) -> TestServer {
 async fn pools_are_registered_reconciled_and_served() {
     let dir = tempfile::tempdir().unwrap();
     let agent = Arc::new(ObservingAgent {
-        observation: Mutex::new(observation("btrfs-mounted")),
+        observation: Mutex::new(observation("btrfs-mounted", "raid1-scrubbed")),
     });
     let server = start(dir.path(), agent.clone(), NOW).await;
     let anonymous = Client::new();
@@ -188,7 +189,7 @@ async fn pools_are_registered_reconciled_and_served() {
     // After a restart with the pool unmounted: still registered, shown not mounted with the
     // input of its mount plan, and not importable.
     server.stop().await;
-    *agent.observation.lock().unwrap() = observation("btrfs-unmounted");
+    *agent.observation.lock().unwrap() = observation("btrfs-unmounted", "raid1-scrubbed");
     // Later, so that the login's one-time code is a fresh one.
     let server = start(dir.path(), agent.clone(), NOW + 300).await;
     let admin = logged_in(&server, &secret).await;
@@ -209,7 +210,7 @@ async fn pools_are_registered_reconciled_and_served() {
 async fn an_unregistered_unmounted_filesystem_is_importable() {
     let dir = tempfile::tempdir().unwrap();
     let agent = Arc::new(ObservingAgent {
-        observation: Mutex::new(observation("btrfs-unmounted")),
+        observation: Mutex::new(observation("btrfs-unmounted", "raid1-scrubbed")),
     });
     let server = start(dir.path(), agent, NOW).await;
     let secret = server.setup_admin(&Client::new()).await.0;
@@ -227,4 +228,43 @@ async fn an_unregistered_unmounted_filesystem_is_importable() {
             "n_missing": 0,
         }])
     );
+}
+
+/// Issue 14: the alerts judge every observation of the pools, not only the periodic refresh: a
+/// scrub that found (and corrected) errors is an open alert as soon as `GET
+/// /api/v1/pools?refresh=true` has read it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_raises_the_alerts_of_what_it_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = Arc::new(ObservingAgent {
+        observation: Mutex::new(observation("btrfs-mounted", "raid1-scrubbed")),
+    });
+    let server = start(dir.path(), agent.clone(), NOW).await;
+    let secret = server.setup_admin(&Client::new()).await.0;
+    let admin = logged_in(&server, &secret).await;
+    let scrub_alerts = |reply: &crate::harness::Reply| -> Vec<String> {
+        reply.body["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|alert| alert["kind"] == "scrub-found-errors")
+            .map(|alert| format!("{} {}", alert["state"], alert["subject"]["pool_uuid"]))
+            .collect()
+    };
+
+    let clean = admin.get(&server, "/api/v1/pools?refresh=true").await;
+    assert_eq!(clean.body["pools"][0]["health"], "ok", "{}", clean.raw);
+    let alerts = admin.get(&server, "/api/v1/alerts").await;
+    assert_eq!(alerts.status, 200, "{}", alerts.raw);
+    assert_eq!(scrub_alerts(&alerts), Vec::<String>::new());
+
+    *agent.observation.lock().unwrap() = observation("btrfs-mounted", "raid1-corrupted");
+    let corrupted = admin.get(&server, "/api/v1/pools?refresh=true").await;
+    assert_eq!(corrupted.status, 200, "{}", corrupted.raw);
+    assert_eq!(
+        corrupted.body["pools"][0]["last_scrub"]["corrected_errors"],
+        16
+    );
+    let alerts = admin.get(&server, "/api/v1/alerts").await;
+    assert_eq!(scrub_alerts(&alerts), [format!("\"raised\" \"{UUID}\"")]);
 }
