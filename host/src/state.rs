@@ -12,8 +12,7 @@ use crate::alerts::{AlertDeps, AlertService, JobObservation, PoolObservation, Ru
 use crate::audit::{AuditSink, Auditor};
 use crate::auth::policy::AuthPolicy;
 use crate::auth::service::{AuthDeps, AuthService, OpenError};
-use crate::clock::Clock;
-use crate::clock::UnixSeconds;
+use crate::clock::{Clock, UnixSeconds};
 use crate::config::{Config, PipelineConfig};
 use crate::gather::Observation;
 use crate::pipeline::jobs::{JobTable, MAX_JOBS};
