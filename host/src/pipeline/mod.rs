@@ -3,8 +3,9 @@
 //! `plans` holds plans server-side (id, sha256 of the canonical form, creator session, expiry,
 //! the facts fingerprint they were made from); only a [`CheckedPlan`] from `plan::check` is
 //! ever stored, and apply takes a plan *id*, so a client never sends steps. [`create_plan`],
-//! [`admit_apply`] and [`start_job`] are the application layer: every check of that path, in
-//! order, with one [`Refusal`] per reason. `grants` keeps who may plan with which planner,
+//! [`admit_apply`] (or, for a plan nosd schedules itself, [`admit_unattended`]) and
+//! [`start_job`] are the application layer: every check of that path, in order, with one
+//! [`Refusal`] per reason. `grants` keeps who may plan with which planner,
 //! `jobs` persists every job's record in the state directory and holds the per-pool locks;
 //! `apply` runs the steps through an [`port::AgentPort`] (the agent socket in nosd, a fake in
 //! tests), rolling back in reverse on failure. This module never knows HTTP; `http/` maps its
@@ -26,7 +27,7 @@ use nos_allowlist::Allowlist;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-pub use admission::{Admitted, Requester, admit_apply, create_plan, start_job};
+pub use admission::{Admitted, Requester, admit_apply, admit_unattended, create_plan, start_job};
 pub use refusal::Refusal;
 
 use crate::audit::Auditor;
