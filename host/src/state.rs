@@ -7,6 +7,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use crate::alerts::schedule::ScrubSchedule;
 use crate::alerts::webhook::WebhookError;
 use crate::alerts::{AlertDeps, AlertService, JobObservation, PoolObservation, Rules};
 use crate::audit::{AuditSink, Auditor};
@@ -20,6 +21,7 @@ use crate::pipeline::port::{AgentPort, PortError};
 use crate::pipeline::setup::{PipelineDeps, SetupError};
 use crate::pipeline::{Pipeline, PipelineObserver, PipelineSlot, Refusal};
 use crate::plugin::PluginHost;
+use crate::pools::scrub_schedule::{self, DueScrub, Outcome};
 use crate::pools::{PoolService, Report};
 use crate::session::service::SessionService;
 use crate::store::{StateDir, StoreError};
@@ -121,6 +123,20 @@ impl AppState {
     pub async fn refresh_pools(&self) -> Result<(), Refusal> {
         let pipeline = self.pipeline.get()?;
         tokio::task::spawn_blocking(move || pipeline.cached_facts(true).map(drop))
+            .await
+            .map_err(|err| Refusal::AgentUnreachable(PortError::Unreachable(err.to_string())))?
+    }
+
+    /// One check of the scrub schedule ([`crate::pools::scrub_schedule::run`]), off the async
+    /// workers, with `[pools] scrub_overdue_days` as the threshold. nosd calls it only with
+    /// `[scrub] auto = true`.
+    pub async fn check_scrub_schedule(&self) -> Result<Vec<(DueScrub, Outcome)>, Refusal> {
+        let pipeline = self.pipeline.get()?;
+        let pools = self.pools.clone();
+        let schedule = ScrubSchedule {
+            due_after_seconds: self.config.pools.thresholds.scrub_overdue_after_seconds,
+        };
+        tokio::task::spawn_blocking(move || scrub_schedule::run(&pipeline, &pools, &schedule))
             .await
             .map_err(|err| Refusal::AgentUnreachable(PortError::Unreachable(err.to_string())))?
     }
