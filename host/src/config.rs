@@ -67,6 +67,9 @@ pub struct Config {
     pub pools: PoolsConfig,
     #[serde(default = "AlertsConfig::defaults")]
     pub alerts: AlertsConfig,
+    /// The scrub schedule; off unless `[scrub] auto = true` (see [`ScrubConfig`]).
+    #[serde(default)]
+    pub scrub: ScrubConfig,
 }
 
 /// Default of [`PoolsConfig::refresh_seconds`]: 5 minutes, so a disk that disappears is seen
@@ -81,7 +84,7 @@ pub const MIN_POOL_REFRESH_SECONDS: u64 = 10;
 /// [`crate::health::Thresholds`] (defaults 35 days, 80 %, 90 %: `health::DEFAULT_THRESHOLDS`).
 /// `refresh_seconds` is the period of the background facts refresh (default
 /// [`DEFAULT_POOL_REFRESH_SECONDS`], at least [`MIN_POOL_REFRESH_SECONDS`]); every other facts
-/// refresh (a plan, `GET /facts?refresh=true`) updates the pools too. `scrub_time_utc_offset_seconds`
+/// refresh (a plan, `GET /facts?refresh=true`) updates the pools and the alerts too. `scrub_time_utc_offset_seconds`
 /// is the zone btrfs prints scrub times in (the machine's local time; default 0, UTC), east of
 /// UTC; it does not follow daylight saving changes.
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -173,6 +176,20 @@ impl PoolsConfig {
             scrub_time_utc_offset_seconds: 0,
         }
     }
+}
+
+/// `[scrub]`: the TrueNAS-style scrub schedule (`alerts::schedule`). With `auto = true`
+/// (default false: nothing runs unless an admin applies it), nosd checks every pool at start and
+/// then every `alerts::schedule::SCRUB_CHECK_INTERVAL_SECONDS` (weekly), and starts a scrub job
+/// for each mounted pool whose last complete scrub ended longer ago than `[pools]
+/// scrub_overdue_days` (or never ran), or resumes one that stopped, unless a job holds the
+/// pool. The job is planned by the `btrfs-maintenance` planner, which must be granted and
+/// enabled, and applied unattended as `nosd:scrub-schedule` (`pools::scrub_schedule`).
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScrubConfig {
+    #[serde(default)]
+    pub auto: bool,
 }
 
 /// Alerts: their thresholds and the webhook (`alerts::webhook`). Without `webhook_url`,
@@ -805,6 +822,16 @@ mod tests {
             7 * 86_400
         );
         assert_eq!(config.pools.refresh_seconds, 60);
+    }
+
+    #[test]
+    fn the_scrub_schedule_is_off_unless_asked_for() {
+        let config = Config::from_toml_str("", Path::new("nosd.toml")).unwrap();
+        assert!(!config.scrub.auto);
+        let config =
+            Config::from_toml_str("[scrub]\nauto = true\n", Path::new("nosd.toml")).unwrap();
+        assert!(config.scrub.auto);
+        assert!(Config::from_toml_str("[scrub]\nweekday = 1\n", Path::new("nosd.toml")).is_err());
     }
 
     #[test]

@@ -5,23 +5,27 @@
 //! This module decides nothing and owns no table: each service owns its own, and a handler
 //! is handed the services it needs, never this whole struct (`http/` derives each from it).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use crate::alerts::schedule::ScrubSchedule;
 use crate::alerts::webhook::WebhookError;
 use crate::alerts::{AlertDeps, AlertService, JobObservation, PoolObservation, Rules};
 use crate::audit::{AuditSink, Auditor};
 use crate::auth::policy::AuthPolicy;
 use crate::auth::service::{AuthDeps, AuthService, OpenError};
-use crate::clock::Clock;
+use crate::clock::{Clock, UnixSeconds};
 use crate::config::{Config, PipelineConfig};
-use crate::pipeline::jobs::MAX_JOBS;
+use crate::gather::Observation;
+use crate::pipeline::jobs::{JobTable, MAX_JOBS};
 use crate::pipeline::port::{AgentPort, PortError};
 use crate::pipeline::setup::{PipelineDeps, SetupError};
-use crate::pipeline::{Pipeline, PipelineSlot, Refusal};
+use crate::pipeline::{Pipeline, PipelineObserver, PipelineSlot, Refusal};
 use crate::plugin::PluginHost;
-use crate::pools::PoolService;
+use crate::pools::scrub_schedule::{self, DueScrub, Outcome};
+use crate::pools::{PoolService, Report};
 use crate::session::service::SessionService;
 use crate::store::{StateDir, StoreError};
+use crate::unpoisoned::lock;
 
 /// nosd's services. Cheap to clone.
 #[derive(Clone)]
@@ -34,6 +38,7 @@ pub struct AppState {
     pub pipeline: Arc<PipelineSlot>,
     /// The pool registry, told of every facts refresh once the pipeline runs.
     pub pools: Arc<PoolService>,
+    /// The alerts, handed the pools' report at every facts refresh (see [`PoolWatch`]).
     pub alerts: Arc<AlertService>,
     clock: Arc<dyn Clock>,
 }
@@ -103,47 +108,37 @@ impl AppState {
             port,
             host,
         )?;
-        pipeline.set_observer(self.pools.clone());
+        pipeline.set_observer(Arc::new(PoolWatch {
+            pools: self.pools.clone(),
+            alerts: self.alerts.clone(),
+            order: Mutex::new(()),
+        }));
         self.pipeline.set(pipeline.clone());
         Ok(pipeline)
     }
 
-    /// The periodic pool refresh: observes the machine through the pipeline (which tells the
-    /// pool registry), off the async workers. Without a pipeline there is nothing to observe.
+    /// The periodic pool refresh: observes the machine through the pipeline (whose observer
+    /// tells the pool registry and the alerts), off the async workers. Without a pipeline there
+    /// is nothing to observe.
     pub async fn refresh_pools(&self) -> Result<(), Refusal> {
         let pipeline = self.pipeline.get()?;
-        let observed = pipeline.clone();
-        tokio::task::spawn_blocking(move || observed.cached_facts(true).map(drop))
+        tokio::task::spawn_blocking(move || pipeline.cached_facts(true).map(drop))
             .await
-            .map_err(|err| Refusal::AgentUnreachable(PortError::Unreachable(err.to_string())))??;
-        self.observe_alerts(&pipeline).await;
-        Ok(())
+            .map_err(|err| Refusal::AgentUnreachable(PortError::Unreachable(err.to_string())))?
     }
 
-    /// Hands the pools' health (as the last refresh judged it) and every job to the alerts. A
-    /// failure to save the alerts is logged: it never fails the refresh that observed them.
-    async fn observe_alerts(&self, pipeline: &Pipeline) {
-        let Some(report) = self.pools.report() else {
-            return;
+    /// One check of the scrub schedule ([`crate::pools::scrub_schedule::run`]), off the async
+    /// workers, with `[pools] scrub_overdue_days` as the threshold. nosd calls it only with
+    /// `[scrub] auto = true`.
+    pub async fn check_scrub_schedule(&self) -> Result<Vec<(DueScrub, Outcome)>, Refusal> {
+        let pipeline = self.pipeline.get()?;
+        let pools = self.pools.clone();
+        let schedule = ScrubSchedule {
+            due_after_seconds: self.config.pools.thresholds.scrub_overdue_after_seconds,
         };
-        let pools: Vec<PoolObservation<'_>> = report
-            .pools
-            .iter()
-            .map(|pool| PoolObservation {
-                uuid: &pool.uuid,
-                label: pool.label.as_deref(),
-                health: &pool.health,
-            })
-            .collect();
-        let jobs: Vec<JobObservation> = pipeline
-            .jobs
-            .recent(MAX_JOBS)
-            .iter()
-            .map(JobObservation::from_record)
-            .collect();
-        if let Err(err) = self.alerts.observe(&pools, Some(&jobs)).await {
-            tracing::error!(%err, "alerts not saved");
-        }
+        tokio::task::spawn_blocking(move || scrub_schedule::run(&pipeline, &pools, &schedule))
+            .await
+            .map_err(|err| Refusal::AgentUnreachable(PortError::Unreachable(err.to_string())))?
     }
 
     /// Starts the alert webhook of `[alerts]` (nothing without `webhook_url`); needs the tokio
@@ -157,6 +152,52 @@ impl AppState {
         self.sessions.housekeeping().await?;
         self.auth.housekeeping().await
     }
+}
+
+/// The pipeline's one observer: every observation of the machine (a plan, an apply, `GET
+/// /api/v1/pools?refresh=true`, the periodic refresh) is reconciled by the pool registry, and
+/// the report it makes, with every job, is handed to the alerts at once. It decides nothing.
+struct PoolWatch {
+    pools: Arc<PoolService>,
+    alerts: Arc<AlertService>,
+    /// Held across both, so that the alerts judge reports in the order the registry made them.
+    order: Mutex<()>,
+}
+
+impl PipelineObserver for PoolWatch {
+    /// A failure to save the alerts is logged: it never fails the refresh that observed them.
+    fn observed(&self, observation: &Observation, jobs: &JobTable, now: UnixSeconds) {
+        let _order = lock(&self.order);
+        let report = self.pools.observed(observation, now);
+        let jobs: Vec<JobObservation> = jobs
+            .recent(MAX_JOBS)
+            .iter()
+            .map(JobObservation::from_record)
+            .collect();
+        if let Err(err) = self
+            .alerts
+            .observe(&pool_observations(&report), Some(&jobs))
+        {
+            tracing::error!(%err, "alerts not saved");
+        }
+    }
+
+    fn fstab_entry_removed(&self, uuid: &str) {
+        self.pools.fstab_entry_removed(uuid);
+    }
+}
+
+/// What the alerts need of each pool in `report`.
+fn pool_observations(report: &Report) -> Vec<PoolObservation<'_>> {
+    report
+        .pools
+        .iter()
+        .map(|pool| PoolObservation {
+            uuid: &pool.uuid,
+            label: pool.label.as_deref(),
+            health: &pool.health,
+        })
+        .collect()
 }
 
 /// The alert thresholds from the config; "full" is the pools' very-full threshold.

@@ -177,6 +177,23 @@ impl Admin {
         reply.body["job"].clone()
     }
 
+    /// Plans with `plugin`, applies with the plan's confirmation and waits: the job must
+    /// succeed. The plan.
+    pub fn run(&mut self, demo: &Demo, plugin: &str, input: Value) -> Value {
+        let plan = self.plan(plugin, input);
+        let job = self.apply_confirmed(&plan);
+        let job = self.wait_job(&job);
+        assert_succeeded(&job, &plan, demo);
+        plan
+    }
+
+    /// `GET /pools?refresh=true`: the registry reconciled with facts observed now.
+    pub fn pools(&mut self) -> Value {
+        let reply = self.api.get("/api/v1/pools?refresh=true");
+        assert_eq!(reply.status, 200, "{}", reply.raw);
+        reply.body
+    }
+
     /// Polls the job until it is no longer running.
     pub fn wait_job(&mut self, id: &str) -> Value {
         let deadline = Instant::now() + JOB_TIMEOUT;
@@ -213,4 +230,41 @@ pub fn in_ns(demo: &Demo, argv: &[&str]) -> String {
         demo.explain()
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The registered pool labelled `label` in a `GET /pools` body.
+pub fn pool_labelled(pools: &Value, label: &str) -> Value {
+    pools["pools"]
+        .as_array()
+        .expect("pools")
+        .iter()
+        .find(|pool| pool["label"] == label)
+        .cloned()
+        .unwrap_or_else(|| panic!("no registered pool {label}: {pools:#}"))
+}
+
+/// The SHA-256 of `path` in the agent's namespace.
+pub fn sha256_in_ns(demo: &Demo, path: &str) -> String {
+    in_ns(demo, &["sha256sum", path])
+        .split_whitespace()
+        .next()
+        .expect("digest")
+        .to_owned()
+}
+
+/// Writes `mib` MiB of random data to `path` in the agent's namespace and syncs; its digest.
+pub fn write_file(demo: &Demo, path: &str, mib: u32) -> String {
+    in_ns(
+        demo,
+        &[
+            "dd",
+            "if=/dev/urandom",
+            &format!("of={path}"),
+            "bs=1M",
+            &format!("count={mib}"),
+            "status=none",
+        ],
+    );
+    in_ns(demo, &["sync"]);
+    sha256_in_ns(demo, path)
 }

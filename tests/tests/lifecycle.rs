@@ -16,64 +16,15 @@
 
 use std::process::Command;
 
-use nos_tests::admin::{Admin, assert_succeeded, in_ns, preconditions, setup_and_login};
+use nos_tests::admin::{
+    in_ns, pool_labelled, preconditions, setup_and_login, sha256_in_ns, write_file,
+};
 use nos_tests::demo::Demo;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// One test at a time: a plan is stale when any block device changed, and the other test's
 /// loop devices are block devices too.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// Plans with `plugin`, applies with the plan's confirmation and waits: the job must succeed.
-fn run(admin: &mut Admin, demo: &Demo, plugin: &str, input: Value) -> Value {
-    let plan = admin.plan(plugin, input);
-    let job = admin.apply_confirmed(&plan);
-    let job = admin.wait_job(&job);
-    assert_succeeded(&job, &plan, demo);
-    plan
-}
-
-/// `GET /pools?refresh=true`: the registry reconciled with facts observed now.
-fn pools(admin: &mut Admin) -> Value {
-    let reply = admin.api.get("/api/v1/pools?refresh=true");
-    assert_eq!(reply.status, 200, "{}", reply.raw);
-    reply.body
-}
-
-fn pool_labelled(pools: &Value, label: &str) -> Value {
-    pools["pools"]
-        .as_array()
-        .expect("pools")
-        .iter()
-        .find(|pool| pool["label"] == label)
-        .cloned()
-        .unwrap_or_else(|| panic!("no registered pool {label}: {pools:#}"))
-}
-
-fn sha256_in_ns(demo: &Demo, path: &str) -> String {
-    in_ns(demo, &["sha256sum", path])
-        .split_whitespace()
-        .next()
-        .expect("digest")
-        .to_owned()
-}
-
-/// Writes `mib` MiB of random data to `path` in the agent's namespace and syncs; its digest.
-fn write_file(demo: &Demo, path: &str, mib: u32) -> String {
-    in_ns(
-        demo,
-        &[
-            "dd",
-            "if=/dev/urandom",
-            &format!("of={path}"),
-            "bs=1M",
-            &format!("count={mib}"),
-            "status=none",
-        ],
-    );
-    in_ns(demo, &["sync"]);
-    sha256_in_ns(demo, path)
-}
 
 fn fstype_of(device: &str) -> Option<String> {
     let output = Command::new("blkid")
@@ -101,8 +52,7 @@ fn degraded_raid1_is_repaired_through_plans() {
     let [a, b, c, d] = [&loops[0], &loops[1], &loops[2], &loops[3]];
     let mut admin = setup_and_login(&demo);
 
-    run(
-        &mut admin,
+    admin.run(
         &demo,
         "btrfs-pool",
         json!({"devices": [a, b, c], "label": "tank", "mountpoint": "/srv/tank",
@@ -111,8 +61,8 @@ fn degraded_raid1_is_repaired_through_plans() {
     let known = write_file(&demo, "/srv/tank/known.bin", 48);
     // Scrubbed through nos (a job): a new pool is not yet checked.
     let scrub = json!({"action": "scrub-start", "pool": "/srv/tank"});
-    run(&mut admin, &demo, "btrfs-maintenance", scrub.clone());
-    let healthy = pool_labelled(&pools(&mut admin), "tank");
+    admin.run(&demo, "btrfs-maintenance", scrub.clone());
+    let healthy = pool_labelled(&admin.pools(), "tank");
     assert!(healthy["last_scrub"].is_object(), "{healthy:#}");
     assert_eq!(healthy["state"], "mounted", "{healthy:#}");
     assert_eq!(healthy["health"], "ok", "{healthy:#}");
@@ -127,13 +77,12 @@ fn degraded_raid1_is_repaired_through_plans() {
         .unwrap();
 
     // Unmounted through nos: registered, not mounted, with the input of its mount plan.
-    run(
-        &mut admin,
+    admin.run(
         &demo,
         "btrfs-lifecycle",
         json!({"action": "unmount", "pool": "/srv/tank"}),
     );
-    let unmounted = pool_labelled(&pools(&mut admin), "tank");
+    let unmounted = pool_labelled(&admin.pools(), "tank");
     assert_eq!(unmounted["state"], "not-mounted", "{unmounted:#}");
     assert_eq!(
         unmounted["mount_input"],
@@ -145,7 +94,7 @@ fn degraded_raid1_is_repaired_through_plans() {
     // The disk dies: its loop device goes away.
     let detach = Command::new("losetup").args(["-d", c]).status().unwrap();
     assert!(detach.success(), "losetup -d {c}");
-    let degraded = pool_labelled(&pools(&mut admin), "tank");
+    let degraded = pool_labelled(&admin.pools(), "tank");
     assert_eq!(degraded["state"], "members-missing", "{degraded:#}");
     assert_eq!(degraded["health"], "degraded", "{degraded:#}");
     let missing: Vec<u64> = degraded["members"]
@@ -167,9 +116,7 @@ fn degraded_raid1_is_repaired_through_plans() {
     assert_ne!(sneaky.status, 200, "{}", sneaky.raw);
 
     // The repair, each step a plan: degraded read-write (confirmed by the label), ...
-    let mount = run(
-        &mut admin,
-        &demo,
+    let mount = admin.run(&demo,
         "btrfs-lifecycle",
         json!({"action": "mount-degraded", "pool": uuid, "mountpoint": "/srv/tank", "read_write": true}),
     );
@@ -187,15 +134,13 @@ fn degraded_raid1_is_repaired_through_plans() {
     // New chunks written while degraded have no second copy.
     let written_degraded = write_file(&demo, "/srv/tank/while-degraded.bin", 16);
     // ... the missing devid replaced by a new disk, ...
-    run(
-        &mut admin,
+    admin.run(
         &demo,
         "btrfs-devices",
         json!({"action": "replace", "pool": "/srv/tank", "devid": lost_devid, "new_device": d}),
     );
     // ... and the chunks written while degraded converted back.
-    run(
-        &mut admin,
+    admin.run(
         &demo,
         "btrfs-maintenance",
         json!({"action": "repair-profiles", "pool": "/srv/tank"}),
@@ -212,8 +157,8 @@ fn degraded_raid1_is_repaired_through_plans() {
         );
     }
     // A scrub reads every copy: all of them are good.
-    run(&mut admin, &demo, "btrfs-maintenance", scrub);
-    let repaired = pool_labelled(&pools(&mut admin), "tank");
+    admin.run(&demo, "btrfs-maintenance", scrub);
+    let repaired = pool_labelled(&admin.pools(), "tank");
     assert_eq!(repaired["state"], "mounted", "{repaired:#}");
     assert_eq!(repaired["health"], "ok", "{repaired:#}");
     assert!(
@@ -244,28 +189,26 @@ fn export_import_and_destroy_keep_or_wipe_exactly_what_they_say() {
     let [a, b, c] = [&loops[0], &loops[1], &loops[2]];
     let mut admin = setup_and_login(&demo);
 
-    run(
-        &mut admin,
+    admin.run(
         &demo,
         "btrfs-pool",
         json!({"devices": [a, b], "label": "moved", "mountpoint": "/srv/moved",
                "mount_options": ["noatime"]}),
     );
     let digest = write_file(&demo, "/srv/moved/photos.bin", 8);
-    let uuid = pool_labelled(&pools(&mut admin), "moved")["uuid"]
+    let uuid = pool_labelled(&admin.pools(), "moved")["uuid"]
         .as_str()
         .unwrap()
         .to_owned();
 
     // Export: unmounted, entry and directory gone, forgotten by nos, importable, data kept.
-    run(
-        &mut admin,
+    admin.run(
         &demo,
         "btrfs-lifecycle",
         json!({"action": "export", "pool": "/srv/moved"}),
     );
     assert!(!fstab(&demo).contains(&uuid), "{}", fstab(&demo));
-    let after_export = pools(&mut admin);
+    let after_export = admin.pools();
     assert!(
         after_export["pools"]
             .as_array()
@@ -285,8 +228,7 @@ fn export_import_and_destroy_keep_or_wipe_exactly_what_they_say() {
     assert_eq!(fstype_of(a).as_deref(), Some("btrfs"));
 
     // Import at a new place: mounted, at boot too (nofail), registered again, data intact.
-    run(
-        &mut admin,
+    admin.run(
         &demo,
         "btrfs-lifecycle",
         json!({"action": "import", "pool": uuid, "mountpoint": "/srv/back"}),
@@ -300,7 +242,7 @@ fn export_import_and_destroy_keep_or_wipe_exactly_what_they_say() {
         entry.contains("/srv/back") && entry.contains("nofail"),
         "{entry}"
     );
-    let back = pool_labelled(&pools(&mut admin), "moved");
+    let back = pool_labelled(&admin.pools(), "moved");
     assert_eq!(back["mountpoint"], "/srv/back", "{back:#}");
     assert_eq!(back["state"], "mounted", "{back:#}");
     assert_eq!(sha256_in_ns(&demo, "/srv/back/photos.bin"), digest);
@@ -315,7 +257,7 @@ fn export_import_and_destroy_keep_or_wipe_exactly_what_they_say() {
         "mkfs.btrfs {c}: {}",
         String::from_utf8_lossy(&mkfs.stderr)
     );
-    let seen = pools(&mut admin);
+    let seen = admin.pools();
     let outside = seen["importable"]
         .as_array()
         .unwrap()
@@ -323,16 +265,12 @@ fn export_import_and_destroy_keep_or_wipe_exactly_what_they_say() {
         .find(|fs| fs["label"] == "outside")
         .unwrap_or_else(|| panic!("the pool made outside nos is not importable: {seen:#}"))
         .clone();
-    run(
-        &mut admin,
+    admin.run(
         &demo,
         "btrfs-lifecycle",
         json!({"action": "import", "pool": outside["uuid"], "mountpoint": "/srv/outside"}),
     );
-    assert_eq!(
-        pool_labelled(&pools(&mut admin), "outside")["state"],
-        "mounted"
-    );
+    assert_eq!(pool_labelled(&admin.pools(), "outside")["state"], "mounted");
 
     // Destroy: refused while mounted; once unmounted, confirmed by the label, the disks are
     // blank and the pool is gone from nos.
@@ -341,14 +279,12 @@ fn export_import_and_destroy_keep_or_wipe_exactly_what_they_say() {
         json!({"plugin": "btrfs-lifecycle", "input": {"action": "destroy", "pool": uuid}}),
     );
     assert!(refused.raw.contains("unmount it first"), "{}", refused.raw);
-    run(
-        &mut admin,
+    admin.run(
         &demo,
         "btrfs-lifecycle",
         json!({"action": "unmount", "pool": "/srv/back"}),
     );
-    let destroy = run(
-        &mut admin,
+    let destroy = admin.run(
         &demo,
         "btrfs-lifecycle",
         json!({"action": "destroy", "pool": uuid, "mountpoint": "/srv/back"}),
@@ -358,7 +294,7 @@ fn export_import_and_destroy_keep_or_wipe_exactly_what_they_say() {
         assert_eq!(fstype_of(device), None, "{device} still holds a signature");
     }
     assert!(!fstab(&demo).contains(&uuid), "{}", fstab(&demo));
-    let after = pools(&mut admin);
+    let after = admin.pools();
     assert!(
         after["pools"]
             .as_array()
@@ -397,22 +333,20 @@ fn after_a_reboot_registered_pools_come_back_through_their_mount_plan() {
     let loops = demo.loops();
     let [a, b, c] = [&loops[0], &loops[1], &loops[2]];
     let mut admin = setup_and_login(&demo);
-    run(
-        &mut admin,
+    admin.run(
         &demo,
         "btrfs-pool",
         json!({"devices": [a, b], "label": "keep", "mountpoint": "/srv/keep",
                "mount_options": ["noatime"]}),
     );
-    run(
-        &mut admin,
+    admin.run(
         &demo,
         "btrfs-pool",
         json!({"devices": [c], "label": "gone", "mountpoint": "/srv/gone",
                "mount_options": ["noatime"]}),
     );
     let digest = write_file(&demo, "/srv/keep/known.bin", 8);
-    let before = pools(&mut admin);
+    let before = admin.pools();
     let keep_uuid = pool_labelled(&before, "keep")["uuid"].clone();
 
     // The third disk does not come back.
@@ -437,7 +371,7 @@ fn after_a_reboot_registered_pools_come_back_through_their_mount_plan() {
         demo.agent_mounts()
     );
     // The session is nosd's persisted state; it survives like the registry does.
-    let after = pools(&mut admin);
+    let after = admin.pools();
     let keep = pool_labelled(&after, "keep");
     assert_eq!(keep["state"], "not-mounted", "{keep:#}");
     assert_eq!(keep["mount_input"]["uuid"], keep_uuid, "{keep:#}");
@@ -446,13 +380,11 @@ fn after_a_reboot_registered_pools_come_back_through_their_mount_plan() {
     assert_eq!(gone["health"], "degraded", "{gone:#}");
 
     let mount_input = &keep["mount_input"];
-    run(
-        &mut admin,
-        &demo,
+    admin.run(&demo,
         "btrfs-lifecycle",
         json!({"action": "mount", "pool": mount_input["uuid"], "mountpoint": mount_input["mountpoint"]}),
     );
-    let back = pool_labelled(&pools(&mut admin), "keep");
+    let back = pool_labelled(&admin.pools(), "keep");
     assert_eq!(back["state"], "mounted", "{back:#}");
     assert_eq!(sha256_in_ns(&demo, "/srv/keep/known.bin"), digest);
 }

@@ -281,7 +281,7 @@ fn generator_reaches_every_rule() {
     let (mut n_allowed, mut n_rejected) = (0, 0);
     // Deterministic; stops once every rule was accepted and both outcomes were seen (adding a
     // rule reshuffles the sequence, so a fixed count would be brittle).
-    for _ in 0..30_000 {
+    for _ in 0..100_000 {
         if n_allowed > 1000 && n_rejected > 1000 && allowed_rules.len() == allowlist.rules().len() {
             break;
         }

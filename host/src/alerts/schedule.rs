@@ -4,7 +4,7 @@
 //! [`DEFAULT_SCRUB_DUE_AFTER_DAYS`]: the pools' `[pools] scrub_overdue_days`, the same threshold
 //! that calls a pool scrub-overdue), or never ran. Pure: the caller
 //! passes the pool's [`LastScrub`] (from `btrfs scrub status -R`) and `now`, and starts the
-//! scrub job itself.
+//! scrub job itself (`pools::scrub_schedule`, with `[scrub] auto = true`).
 //!
 //! What it does not decide: whether the pool is mounted, busy with another job (the job
 //! table's pool lock refuses that) or degraded (a scrub of a degraded pool cannot repair from

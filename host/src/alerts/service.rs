@@ -5,10 +5,14 @@
 //! (`alert_raised`, `alert_acknowledged`, `alert_cleared`), logged to the journal
 //! ([`super::journal`]) and queued for the webhook ([`super::webhook`]), in that order. A
 //! failed write changes nothing and is returned; delivery never fails the caller.
+//!
+//! The book is behind a `std` mutex held across the (small, fsync'd) write, so writes land in
+//! the order of the changes. [`AlertService::observe`] is therefore blocking: it is called
+//! where the facts are gathered, off the async workers (the pipeline's observer, see
+//! `state.rs`); [`AlertService::acknowledge`] moves its write to a blocking thread itself.
 
-use std::sync::{Arc, OnceLock};
-
-use tokio::sync::Mutex;
+use std::io;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use super::conditions::{self, JobObservation, PoolObservation, Rules};
 use super::journal;
@@ -20,6 +24,7 @@ use crate::audit::{AuditKind, Auditor};
 use crate::clock::Clock;
 use crate::config::AlertsConfig;
 use crate::store::{StateDir, StateFile, StoreError};
+use crate::unpoisoned::lock;
 
 /// Why an alert operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -93,37 +98,53 @@ impl AlertService {
     }
 
     /// One observation of the pools (each with its health) and, when `jobs` is `Some`, of
-    /// every job: raises, updates and clears (see [`super::model`]).
-    pub async fn observe(
+    /// every job: raises, updates and clears (see [`super::model`]). Blocking (it writes
+    /// `alerts.json` when anything changed): call it off the async workers.
+    pub fn observe(
         &self,
         pools: &[PoolObservation<'_>],
         jobs: Option<&[JobObservation]>,
     ) -> Result<Changes, StoreError> {
         let now = self.clock.now();
         let (scope, found) = conditions::conditions(now, pools, jobs, &self.rules);
-        let mut book = self.book.lock().await;
+        let mut book = lock(&self.book);
         let mut next = book.clone();
         let changes = next.observe(now, &scope, &found, MAX_ALERTS);
         if changes.transitions.is_empty() && changes.n_updated == 0 {
             return Ok(changes);
         }
-        self.store.save_off_thread(StateFile::Alerts, &next).await?;
+        self.store.save(StateFile::Alerts, &next)?;
         *book = next;
         drop(book);
         self.announce(&changes.transitions, None);
         Ok(changes)
     }
 
-    /// Admin `by` acknowledges alert `id`; the alert as it is afterwards.
-    pub async fn acknowledge(&self, id: u64, by: &str) -> Result<Alert, AlertError> {
+    /// Admin `by` acknowledges alert `id`; the alert as it is afterwards. The write runs on a
+    /// blocking thread.
+    pub async fn acknowledge(self: &Arc<Self>, id: u64, by: &str) -> Result<Alert, AlertError> {
+        let service = self.clone();
+        let by = by.to_owned();
+        tokio::task::spawn_blocking(move || service.acknowledge_blocking(id, &by))
+            .await
+            .map_err(|err| {
+                AlertError::Store(StoreError::Io {
+                    op: "join writer of",
+                    path: StateFile::Alerts.name().into(),
+                    source: io::Error::other(err.to_string()),
+                })
+            })?
+    }
+
+    fn acknowledge_blocking(&self, id: u64, by: &str) -> Result<Alert, AlertError> {
         let now = self.clock.now();
-        let mut book = self.book.lock().await;
+        let mut book = lock(&self.book);
         let mut next = book.clone();
         let transitions = match next.acknowledge(id, by, now)? {
             AckOutcome::Unchanged(alert) => return Ok(alert),
             AckOutcome::Acknowledged(transitions) => transitions,
         };
-        self.store.save_off_thread(StateFile::Alerts, &next).await?;
+        self.store.save(StateFile::Alerts, &next)?;
         *book = next;
         drop(book);
         self.announce(&transitions, Some(by));
@@ -135,13 +156,13 @@ impl AlertService {
     }
 
     /// Every alert, open ones first (see [`AlertBook::list`]).
-    pub async fn list(&self) -> Vec<Alert> {
-        self.book.lock().await.list().into_iter().cloned().collect()
+    pub fn list(&self) -> Vec<Alert> {
+        lock(&self.book).list().into_iter().cloned().collect()
     }
 
     /// How many alerts are raised and not acknowledged.
-    pub async fn n_unacknowledged(&self) -> usize {
-        self.book.lock().await.n_unacknowledged()
+    pub fn n_unacknowledged(&self) -> usize {
+        lock(&self.book).n_unacknowledged()
     }
 
     fn announce(&self, transitions: &[Transition], by: Option<&str>) {

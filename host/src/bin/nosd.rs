@@ -183,6 +183,20 @@ async fn main() -> anyhow::Result<()> {
             }
         });
     }
+    if state.config.pipeline.is_some() && state.config.scrub.auto {
+        let schedule_state = state.clone();
+        let period = Duration::from_secs(nos_host::alerts::schedule::SCRUB_CHECK_INTERVAL_SECONDS);
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(period);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                interval.tick().await;
+                if let Err(err) = schedule_state.check_scrub_schedule().await {
+                    tracing::warn!(%err, "scrub schedule check failed");
+                }
+            }
+        });
+    }
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("binding {bind}"))?;

@@ -205,7 +205,8 @@ impl From<Refusal> for ApiError {
             }
             Refusal::NotGranted { .. }
             | Refusal::GrantWithdrawn { .. }
-            | Refusal::NotYours { .. } => StatusCode::FORBIDDEN,
+            | Refusal::NotYours { .. }
+            | Refusal::AttendedOnly { .. } => StatusCode::FORBIDDEN,
             Refusal::PluginFailed(_)
             | Refusal::PlanRefused { .. }
             | Refusal::RejectedSteps { .. } => StatusCode::UNPROCESSABLE_ENTITY,

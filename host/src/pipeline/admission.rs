@@ -2,7 +2,10 @@
 //!
 //! Every check of the plan → apply path is here, in the order it runs, and every refusal is a
 //! [`Refusal`] (audited where the audit log wants it); `http/` only extracts the request and
-//! maps the answer. [`create_plan`] and [`admit_apply`] block (they gather facts through the
+//! maps the answer. A plan is applied by the admin session that made it ([`admit_apply`]), or,
+//! for what nosd schedules itself (the scrub schedule), by nosd without a human
+//! ([`admit_unattended`]): then no step may be destructive or carry a rollback, and every other
+//! check is the same. [`create_plan`] and [`admit_apply`] block (they gather facts through the
 //! agent and call the planner): run them on the blocking pool. This module knows no HTTP.
 
 use std::sync::Arc;
@@ -11,16 +14,47 @@ use super::jobs::{JobRecord, JobState, PoolGuard, StepRecord};
 use super::{MAX_INPUT_BYTES, Pipeline, Refusal, StoredPlan};
 use crate::audit::AuditKind;
 use crate::clock::UnixSeconds;
-use crate::plan::check::StepVerdict;
+use crate::plan::check::{CheckedPlan, StepVerdict};
+use crate::plan::types::Effect;
 use crate::store::StoreError;
 
-/// Who asks: the session that makes or applies a plan.
+/// Who asks: the session that makes or applies a plan, or nosd itself
+/// ([`Requester::unattended`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Requester {
     pub session_id: String,
     pub username: String,
     /// Until when the session's last login or re-authentication unlocks applying a plan.
     pub reauth_valid_until: UnixSeconds,
+}
+
+/// The session id of every unattended requester starts with this; a real session's id is
+/// random hexadecimal, so it never does.
+const UNATTENDED_SESSION_PREFIX: &str = "unattended:";
+
+impl Requester {
+    /// nosd itself, doing `task` (`scrub-schedule`): no session and never re-authenticated,
+    /// so [`admit_apply`] refuses it; the audit log names it `nosd:<task>`, a name no account
+    /// can have (`auth::valid_username` refuses `:`).
+    pub fn unattended(task: &str) -> Requester {
+        Requester {
+            session_id: format!("{UNATTENDED_SESSION_PREFIX}{task}"),
+            username: format!("nosd:{task}"),
+            reauth_valid_until: 0,
+        }
+    }
+
+    fn is_unattended(&self) -> bool {
+        self.session_id.starts_with(UNATTENDED_SESSION_PREFIX)
+    }
+}
+
+/// What stands in for an admin's presence at apply time.
+enum Approval<'a> {
+    /// The session re-authenticated recently and typed these words.
+    Admin { confirm: &'a str },
+    /// nosd applies a plan it made itself: nothing destructive, nothing to roll back.
+    Unattended,
 }
 
 /// A plan that passed every check of [`admit_apply`], with its pool locked: hand it to
@@ -132,7 +166,46 @@ pub fn admit_apply(
     plan_id: &str,
     confirm: &str,
 ) -> Result<Admitted, Refusal> {
-    let admitted = judge_apply(pipeline, requester, plan_id, confirm).inspect_err(|refusal| {
+    admit(
+        pipeline,
+        requester,
+        plan_id,
+        Approval::Admin { confirm },
+        &format!("confirmed {confirm:?}"),
+    )
+}
+
+/// [`admit_apply`] for a plan nosd made itself with an unattended `requester`
+/// ([`Requester::unattended`]): instead of a recent re-authentication and typed words, no step
+/// may be destructive or carry a rollback ([`Refusal::AttendedOnly`]); every other check, the
+/// audit and the one use are the same. A plan made by a session is not the unattended
+/// requester's ([`Refusal::NotYours`]), and an unattended requester's plan is refused by
+/// [`admit_apply`] (never re-authenticated).
+pub fn admit_unattended(
+    pipeline: &Pipeline,
+    requester: &Requester,
+    plan_id: &str,
+) -> Result<Admitted, Refusal> {
+    if !requester.is_unattended() {
+        return Err(Refusal::NotYours { id: plan_id.into() });
+    }
+    admit(
+        pipeline,
+        requester,
+        plan_id,
+        Approval::Unattended,
+        "unattended: no step is destructive or carries a rollback",
+    )
+}
+
+fn admit(
+    pipeline: &Pipeline,
+    requester: &Requester,
+    plan_id: &str,
+    approval: Approval<'_>,
+    confirmed: &str,
+) -> Result<Admitted, Refusal> {
+    let admitted = judge_apply(pipeline, requester, plan_id, approval).inspect_err(|refusal| {
         let detail = match refusal {
             Refusal::AgentUnreachable(_) | Refusal::Store(_) => return,
             Refusal::ReauthRequired => format!("plan {plan_id}: {}", refusal.code()),
@@ -150,10 +223,7 @@ pub fn admit_apply(
         AuditKind::PlanConfirmed,
         Some(&requester.username),
         "confirmed",
-        format!(
-            "plan {} sha256 {}: confirmed {:?}",
-            plan.id, plan.sha256, confirm
-        ),
+        format!("plan {} sha256 {}: {confirmed}", plan.id, plan.sha256),
     );
     crate::unpoisoned::lock(&pipeline.plans).remove(&plan.id);
     Ok(admitted)
@@ -163,7 +233,7 @@ fn judge_apply(
     pipeline: &Pipeline,
     requester: &Requester,
     plan_id: &str,
-    confirm: &str,
+    approval: Approval<'_>,
 ) -> Result<Admitted, Refusal> {
     let plan = pipeline
         .plan(plan_id)
@@ -179,8 +249,12 @@ fn judge_apply(
         });
     }
     let now = pipeline.now();
-    if now > requester.reauth_valid_until {
-        return Err(Refusal::ReauthRequired);
+    match approval {
+        Approval::Admin { .. } if now > requester.reauth_valid_until => {
+            return Err(Refusal::ReauthRequired);
+        }
+        Approval::Admin { .. } => {}
+        Approval::Unattended => attended_only(&plan.checked)?,
     }
     if now > plan.expires_at {
         return Err(Refusal::Expired {
@@ -192,7 +266,9 @@ fn judge_apply(
             n_rejected: plan.checked.n_rejected(),
         });
     }
-    if confirm != plan.confirmation {
+    if let Approval::Admin { confirm } = approval
+        && confirm != plan.confirmation
+    {
         return Err(Refusal::ConfirmationMismatch {
             expected: plan.confirmation.clone(),
         });
@@ -212,6 +288,26 @@ fn judge_apply(
         guard,
         admitted_at: now,
     })
+}
+
+/// Refuses a plan no one but an admin may apply: a step that is destructive (a checked step's
+/// effect is at least its rule's) or carries a rollback (a rollback's own effect is not
+/// judged).
+fn attended_only(plan: &CheckedPlan) -> Result<(), Refusal> {
+    let steps: Vec<&str> = plan
+        .steps()
+        .iter()
+        .map(|checked| checked.step())
+        .filter(|step| step.effect == Effect::Destructive || step.rollback.is_some())
+        .map(|step| step.id.as_str())
+        .collect();
+    if steps.is_empty() {
+        Ok(())
+    } else {
+        Err(Refusal::AttendedOnly {
+            steps: steps.join(", "),
+        })
+    }
 }
 
 /// Records a job for an admitted plan and runs it on the blocking pool; returns the job's id

@@ -3,8 +3,9 @@
 //! `plans` holds plans server-side (id, sha256 of the canonical form, creator session, expiry,
 //! the facts fingerprint they were made from); only a [`CheckedPlan`] from `plan::check` is
 //! ever stored, and apply takes a plan *id*, so a client never sends steps. [`create_plan`],
-//! [`admit_apply`] and [`start_job`] are the application layer: every check of that path, in
-//! order, with one [`Refusal`] per reason. `grants` keeps who may plan with which planner,
+//! [`admit_apply`] (or, for a plan nosd schedules itself, [`admit_unattended`]) and
+//! [`start_job`] are the application layer: every check of that path, in order, with one
+//! [`Refusal`] per reason. `grants` keeps who may plan with which planner,
 //! `jobs` persists every job's record in the state directory and holds the per-pool locks;
 //! `apply` runs the steps through an [`port::AgentPort`] (the agent socket in nosd, a fake in
 //! tests), rolling back in reverse on failure. This module never knows HTTP; `http/` maps its
@@ -26,7 +27,7 @@ use nos_allowlist::Allowlist;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-pub use admission::{Admitted, Requester, admit_apply, create_plan, start_job};
+pub use admission::{Admitted, Requester, admit_apply, admit_unattended, create_plan, start_job};
 pub use refusal::Refusal;
 
 use crate::audit::Auditor;
@@ -84,7 +85,8 @@ pub struct Pipeline {
     pub jobs: jobs::JobTable,
     pub plan_ttl_seconds: u64,
     facts_cache: Mutex<Option<(u64, Facts)>>,
-    /// Told of every fresh observation (the pool registry), set once after the build.
+    /// Told of every fresh observation (the pool registry, then the alerts), set once after
+    /// the build.
     observer: OnceLock<Arc<dyn PipelineObserver>>,
     auditor: Auditor,
     clock: Arc<dyn Clock>,
@@ -175,7 +177,7 @@ impl Pipeline {
         let observation = self.port.observe()?;
         *lock(&self.facts_cache) = Some((now, observation.facts.clone()));
         if let Some(observer) = self.observer.get() {
-            observer.observed(&observation, now);
+            observer.observed(&observation, &self.jobs, now);
         }
         Ok(observation.facts)
     }
@@ -225,11 +227,12 @@ impl Pipeline {
     }
 }
 
-/// Told of every facts refresh, whoever asked for it (a plan, an apply, `GET /facts`, the
-/// periodic refresh), and of every fstab entry a job removed: how the pool registry follows the
-/// machine without a second round trip.
+/// Told of every facts refresh, whoever asked for it (a plan, an apply, `GET /facts`, `GET
+/// /pools?refresh=true`, the periodic refresh), with the job table as it is then, and of every
+/// fstab entry a job removed: how the pool registry and the alerts follow the machine without a
+/// second round trip. Called on the thread that gathered the facts, never an async worker.
 pub trait PipelineObserver: Send + Sync {
-    fn observed(&self, observation: &Observation, now: UnixSeconds);
+    fn observed(&self, observation: &Observation, jobs: &jobs::JobTable, now: UnixSeconds);
     /// A job's step removed the managed fstab entry of filesystem `uuid` (the step is done,
     /// whatever the later steps did): the pool was exported or destroyed.
     fn fstab_entry_removed(&self, uuid: &str);

@@ -55,6 +55,10 @@ pub enum Refusal {
     ConfirmationMismatch { expected: String },
     #[error("a job is already running on {pool}")]
     PoolBusy { pool: String },
+    /// nosd was to apply, unattended, a plan with a destructive step or a rollback (see
+    /// `admission::admit_unattended`); `steps` names them.
+    #[error("step(s) {steps} destroy data or carry a rollback: only an admin applies this plan")]
+    AttendedOnly { steps: String },
     /// Freshly gathered facts do not match the plan's fingerprint.
     #[error("the devices changed since this plan was made; plan again")]
     Stale,
@@ -82,6 +86,7 @@ impl Refusal {
             Refusal::RejectedSteps { .. } => "plan.rejected_steps",
             Refusal::ConfirmationMismatch { .. } => "plan.confirmation_mismatch",
             Refusal::PoolBusy { .. } => "pool.busy",
+            Refusal::AttendedOnly { .. } => "plan.attended_only",
             Refusal::Stale => "plan.stale",
             Refusal::Store(_) => "internal",
         }

@@ -9,8 +9,10 @@
 //!   `now` → a [`reconcile::Report`] (per pool: mounted, not mounted with its mount input,
 //!   mounted elsewhere, or members missing; its health by [`crate::health::classify`]; the
 //!   importable filesystems) and the next registry.
-//! * [`service`]: [`service::PoolService`], the pipeline's facts observer: it reconciles every
-//!   observation and saves the registry when it changed.
+//! * [`service`]: [`service::PoolService`]: it reconciles every observation the pipeline's
+//!   observer hands it and saves the registry when it changed.
+//! * [`scrub_schedule`]: the scrub schedule's runner (`[scrub] auto`): due scrubs (pure) and
+//!   their jobs, planned and applied unattended through the pipeline.
 //!
 //! **When a filesystem is registered:** when it is seen mounted at a path the agent reads pool
 //! health at, that is a path its allowlist's read-only pool rules accept (below a mount root,
@@ -22,10 +24,11 @@
 //! facts yet).
 //!
 //! Neither [`registry`] nor [`reconcile`] does IO or reads the clock; only [`service`] writes,
-//! through [`crate::store`].
+//! through [`crate::store`]; [`scrub_schedule`] reaches the machine only through the pipeline.
 
 pub mod reconcile;
 pub mod registry;
+pub mod scrub_schedule;
 pub mod service;
 
 pub use reconcile::{PoolState, PoolStatus, Report, reconcile};

@@ -65,6 +65,10 @@ pub struct PoolStatus {
     pub metadata_profile: String,
     pub encrypted: bool,
     pub last_scrub: Option<ScrubRecord>,
+    /// The last scrub as this observation read it (`btrfs scrub status`; the registry's
+    /// record when it was not read, unknown when it could not be): what the health and the
+    /// scrub schedule judge.
+    pub scrub: LastScrub,
     pub last_good: Option<GoodState>,
 }
 
@@ -395,6 +399,7 @@ fn judge(
         metadata_profile: record.metadata_profile.clone(),
         encrypted: record.encrypted,
         last_scrub: record.last_scrub.clone(),
+        scrub: last_scrub,
         last_good: record.last_good,
     }
 }
@@ -518,7 +523,7 @@ fn importable(facts: &Facts, shown: &[ShownFilesystem], records: &[PoolRecord]) 
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::facts::real_tests::raw;
     use crate::health::DEFAULT_THRESHOLDS;
@@ -526,12 +531,12 @@ mod tests {
     use nos_protocol::{FactText, PoolReadings};
 
     const UUID: &str = "00b3a85f-67a1-4ead-97e8-a2c61cc26544";
-    const SETTINGS: Settings = Settings {
+    pub(in crate::pools) const SETTINGS: Settings = Settings {
         thresholds: DEFAULT_THRESHOLDS,
         scrub_time_utc_offset_seconds: 0,
     };
     /// A day after the captured scrub of `raid1-scrubbed` (Wed Dec 2 16:40:37 2026, UTC).
-    const NOW: u64 = 1_796_229_637 + 86_400;
+    pub(in crate::pools) const NOW: u64 = 1_796_229_637 + 86_400;
 
     fn health_capture(scenario: &str, file: &str) -> FactText {
         let path = format!(
@@ -545,7 +550,10 @@ mod tests {
 
     /// A captured facts scenario; with `readings`, the captured health scenario's device stats
     /// and scrub status as the agent's readings of every mounted filesystem.
-    fn observe(facts_scenario: &str, readings: Option<(&str, &str)>) -> Observation {
+    pub(in crate::pools) fn observe(
+        facts_scenario: &str,
+        readings: Option<(&str, &str)>,
+    ) -> Observation {
         let (facts, shown) =
             crate::facts::build_with_shown(&raw(facts_scenario, "lsblk-tree.json"), &[], &[])
                 .unwrap();

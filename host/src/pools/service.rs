@@ -1,12 +1,12 @@
 //! [`PoolService`]: the registry in memory and in `pools.json`, and the latest [`Report`],
-//! updated at every facts refresh (it is the pipeline's [`PipelineObserver`]).
+//! updated at every facts refresh (told by the pipeline's observer, `state::PoolWatch`, which
+//! then hands the report to the alerts).
 
 use std::sync::{Arc, Mutex};
 
 use crate::clock::UnixSeconds;
 use crate::config::PoolsConfig;
 use crate::gather::Observation;
-use crate::pipeline::PipelineObserver;
 use crate::store::{StateDir, StateFile, StoreError};
 use crate::unpoisoned::lock;
 
@@ -65,12 +65,11 @@ impl PoolService {
     pub fn registry(&self) -> Registry {
         lock(&self.inner).registry.clone()
     }
-}
 
-impl PipelineObserver for PoolService {
-    /// Reconciles and keeps the report; saves the registry when it changed. A failed save is
-    /// logged and retried at the next observation (the in-memory registry keeps the change).
-    fn observed(&self, observation: &Observation, now: UnixSeconds) {
+    /// Reconciles and keeps the report, and returns it; saves the registry when it changed. A
+    /// failed save is logged and retried at the next observation (the in-memory registry keeps
+    /// the change).
+    pub fn observed(&self, observation: &Observation, now: UnixSeconds) -> Report {
         let mut inner = lock(&self.inner);
         let reconciled = reconcile(&inner.registry, observation, &self.settings, now);
         let on_disk_stale = reconciled.registry != inner.registry || inner.report.is_none();
@@ -78,13 +77,14 @@ impl PipelineObserver for PoolService {
             tracing::error!(%err, "cannot save the pool registry");
         }
         inner.registry = reconciled.registry;
-        inner.report = Some(reconciled.report);
+        inner.report = Some(reconciled.report.clone());
+        reconciled.report
     }
 
     /// Forgets the pool (exported or destroyed) and saves the registry; the next observation
     /// shows its disks as importable if they still hold it. A failed save is logged: the pool
     /// is forgotten in memory, and the next change saves again.
-    fn fstab_entry_removed(&self, uuid: &str) {
+    pub fn fstab_entry_removed(&self, uuid: &str) {
         let mut inner = lock(&self.inner);
         let mut registry = inner.registry.clone();
         if !registry.forget(uuid) {

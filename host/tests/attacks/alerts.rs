@@ -68,7 +68,8 @@ fn health_of(show: &str) -> Health {
     )
 }
 
-async fn observe(server: &TestServer, show: &str) {
+/// Hands the alerts one observation, as the pipeline's observer does after a refresh.
+fn observe(server: &TestServer, show: &str) {
     let health = health_of(show);
     let _changes = server
         .state
@@ -81,7 +82,6 @@ async fn observe(server: &TestServer, show: &str) {
             }],
             None,
         )
-        .await
         .unwrap();
 }
 
@@ -110,7 +110,7 @@ async fn alerts_are_listed_acknowledged_audited_and_kept() {
     let (secret, _) = server.setup_admin(&anonymous).await;
     let admin = logged_in(&server, &secret).await;
 
-    observe(&server, "missing-degraded-mount").await;
+    observe(&server, "missing-degraded-mount");
     let listed = admin.get(&server, "/api/v1/alerts").await;
     assert_eq!(listed.status, 200, "{}", listed.raw);
     assert_eq!(
@@ -134,7 +134,7 @@ async fn alerts_are_listed_acknowledged_audited_and_kept() {
 
     // The same condition again: no new alert, last_seen moves.
     server.clock.advance(60);
-    observe(&server, "missing-degraded-mount").await;
+    observe(&server, "missing-degraded-mount");
     let again = admin.get(&server, "/api/v1/alerts").await;
     assert_eq!(kinds_and_states(&again.body).len(), 2);
     assert_eq!(
@@ -174,7 +174,7 @@ async fn alerts_are_listed_acknowledged_audited_and_kept() {
 
     // The device is back: both clear; open ones would be listed first.
     server.clock.advance(60);
-    observe(&server, "raid1-never-scrubbed").await;
+    observe(&server, "raid1-never-scrubbed");
     let cleared = admin.get(&server, "/api/v1/alerts").await;
     assert_eq!(
         kinds_and_states(&cleared.body),
@@ -267,7 +267,7 @@ async fn the_webhook_receives_each_change_signed_and_retries_a_failure() {
     )
     .await;
     server.state.start_alert_webhook().unwrap();
-    observe(&server, "missing-degraded-mount").await;
+    observe(&server, "missing-degraded-mount");
     // Two alerts raised: the first delivery fails once (503) and is retried after the
     // backoff, then the second is delivered.
     for _ in 0..3 {

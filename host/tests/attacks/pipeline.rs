@@ -111,8 +111,8 @@ pub(crate) async fn start(dir: &Path, secret: Option<Vec<u8>>, now: u64) -> Setu
 }
 
 /// The loaded component hash of `plugin`, as `GET /plugins` lists it.
-pub(crate) async fn plugin_sha256(setup: &Setup, client: &Client, plugin: &str) -> String {
-    let listed = client.get(&setup.server, "/api/v1/plugins").await;
+pub(crate) async fn plugin_sha256(server: &TestServer, client: &Client, plugin: &str) -> String {
+    let listed = client.get(server, "/api/v1/plugins").await;
     assert_eq!(listed.status, 200, "{}", listed.raw);
     listed.body["plugins"]
         .as_array()
@@ -125,8 +125,8 @@ pub(crate) async fn plugin_sha256(setup: &Setup, client: &Client, plugin: &str) 
 }
 
 /// Grants `plugin` (by the hash it is listed with) and enables it.
-pub(crate) async fn grant(setup: &Setup, client: &Client, plugin: &str) {
-    let sha256 = plugin_sha256(setup, client, plugin).await;
+pub(crate) async fn grant(server: &TestServer, client: &Client, plugin: &str) {
+    let sha256 = plugin_sha256(server, client, plugin).await;
     for (path, body) in [
         (
             format!("/api/v1/plugins/{plugin}/grant"),
@@ -137,7 +137,7 @@ pub(crate) async fn grant(setup: &Setup, client: &Client, plugin: &str) {
             json!({"enabled": true}),
         ),
     ] {
-        let reply = client.post(&setup.server, &path, body).await;
+        let reply = client.post(server, &path, body).await;
         assert_eq!(reply.status, 200, "{}", reply.raw);
     }
 }
@@ -221,7 +221,7 @@ async fn apply_refusals_run_nothing() {
         )
         .await;
     assert_eq!(code(&before_grant), "403 plugin.not_granted");
-    grant(&setup, &admin, "btrfs-pool").await;
+    grant(&setup.server, &admin, "btrfs-pool").await;
     let listed = admin.get(&setup.server, "/api/v1/plugins").await;
     assert_eq!(listed.status, 200);
     assert!(listed.raw.contains("\"granted\":true"), "{}", listed.raw);
@@ -257,7 +257,7 @@ async fn apply_refusals_run_nothing() {
     *setup.agent.facts.lock().unwrap() = Some(fixture_facts());
 
     // A plan with rejected steps (a hostile planner asking for `sh -c …`): shown, not applied.
-    grant(&setup, &admin, "hostile-forbidden-argv").await;
+    grant(&setup.server, &admin, "hostile-forbidden-argv").await;
     let rejected_plan = plan(&setup, &admin, "hostile-forbidden-argv", json!({})).await;
     assert_eq!(rejected_plan["applicable"], false, "{rejected_plan}");
     assert!(rejected_plan.to_string().contains("\"allowed\":false"));
@@ -320,7 +320,7 @@ async fn failed_step_rolls_back_in_reverse_and_the_record_is_exact() {
     let dir = tempfile::tempdir().unwrap();
     let setup = start(dir.path(), None, T0).await;
     let admin = logged_in(&setup.server, &setup.secret).await;
-    grant(&setup, &admin, "btrfs-pool").await;
+    grant(&setup.server, &admin, "btrfs-pool").await;
     let created = plan(&setup, &admin, "btrfs-pool", pool_input()).await;
     let steps: Vec<String> = created["steps"]
         .as_array()
@@ -415,7 +415,7 @@ async fn a_job_running_at_restart_is_interrupted_and_the_audit_chain_verifies() 
     let dir = tempfile::tempdir().unwrap();
     let setup = start(dir.path(), None, T0).await;
     let admin = logged_in(&setup.server, &setup.secret).await;
-    grant(&setup, &admin, "btrfs-pool").await;
+    grant(&setup.server, &admin, "btrfs-pool").await;
     let created = plan(&setup, &admin, "btrfs-pool", pool_input()).await;
     let reply = admin
         .post(

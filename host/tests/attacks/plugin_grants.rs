@@ -17,7 +17,7 @@ async fn grant_and_revoke_are_guarded_keyed_by_hash_and_audited() {
     let dir = tempfile::tempdir().unwrap();
     let setup = start(dir.path(), None, T0).await;
     let admin = logged_in(&setup.server, &setup.secret).await;
-    let sha256 = plugin_sha256(&setup, &admin, "btrfs-pool").await;
+    let sha256 = plugin_sha256(&setup.server, &admin, "btrfs-pool").await;
     let grant_path = "/api/v1/plugins/btrfs-pool/grant";
     let revoke_path = "/api/v1/plugins/btrfs-pool/revoke";
     let body = json!({ "sha256": sha256 });
@@ -89,7 +89,7 @@ async fn grant_and_revoke_are_guarded_keyed_by_hash_and_audited() {
 
     // Granted (fresh login) → plans; revoked → refused again, and persisted by hash.
     let admin = logged_in(&setup.server, &setup.secret).await;
-    grant(&setup, &admin, "btrfs-pool").await;
+    grant(&setup.server, &admin, "btrfs-pool").await;
     let planned = plan(&setup, &admin, "btrfs-pool", pool_input()).await;
     assert_eq!(planned["applicable"], true, "{planned}");
     let revoked = admin.post(&setup.server, revoke_path, body.clone()).await;

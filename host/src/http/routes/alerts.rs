@@ -25,7 +25,7 @@ async fn list(
     State(alerts): State<Arc<AlertService>>,
     _session: AuthSession,
 ) -> Result<Json<AlertsView>, ApiError> {
-    let listed = alerts.list().await;
+    let listed = alerts.list();
     let n_open = listed.iter().filter(|alert| alert.is_open()).count();
     let n_unacknowledged = listed
         .iter()

@@ -100,24 +100,30 @@ impl Fixture {
         }
     }
 
-    /// Stores a plan of one step with `argv`, made now by the fixture's requester.
+    /// Stores a plan of one destructive step with `argv`, made now by the fixture's requester.
     fn store(&self, argv: &[&str]) -> Arc<StoredPlan> {
+        let step = Step {
+            id: "mkfs".into(),
+            title: "mkfs".into(),
+            request: Request::Argv(argv.iter().map(|arg| arg.to_string()).collect()),
+            effect: Effect::Destructive,
+            rollback: None,
+            confirmation: Some("tank".into()),
+        };
+        self.store_as(&self.requester, step, "mkfs.btrfs")
+    }
+
+    /// Stores a plan of `step`, judged with `rule_id` in scope, made now by `requester`.
+    fn store_as(&self, requester: &Requester, step: Step, rule_id: &str) -> Arc<StoredPlan> {
         let plan = Plan {
-            steps: vec![Step {
-                id: "mkfs".into(),
-                title: "mkfs".into(),
-                request: Request::Argv(argv.iter().map(|arg| arg.to_string()).collect()),
-                effect: Effect::Destructive,
-                rollback: None,
-                confirmation: Some("tank".into()),
-            }],
+            steps: vec![step],
             warnings: Vec::new(),
         };
         let facts = fixture_facts();
         let checked = crate::plan::check::check(
             plan,
             &self.pipeline.allowlist,
-            &crate::plan::check::Scope::new(["mkfs.btrfs".to_string()]),
+            &crate::plan::check::Scope::new([rule_id.to_string()]),
             &facts,
         );
         let now = self.pipeline.now();
@@ -128,14 +134,34 @@ impl Fixture {
             input: "{}".into(),
             pool: "/srv/tank".into(),
             lock: "name:/srv/tank".into(),
-            session_id: self.requester.session_id.clone(),
-            username: self.requester.username.clone(),
+            session_id: requester.session_id.clone(),
+            username: requester.username.clone(),
             created_at: now,
             expires_at: now + self.pipeline.plan_ttl_seconds,
             facts_fingerprint: super::super::facts_fingerprint(&facts, &checked),
             confirmation: super::super::confirmation_of(&checked),
             checked: Arc::new(checked),
         })
+    }
+
+    /// Stores the scrub a schedule would start, made now by `requester`.
+    fn store_scrub(&self, requester: &Requester) -> Arc<StoredPlan> {
+        let step = Step {
+            id: "scrub".into(),
+            title: "scrub".into(),
+            request: Request::Argv(
+                ["btrfs", "scrub", "start", "-B", "/srv/tank"]
+                    .iter()
+                    .map(|arg| arg.to_string())
+                    .collect(),
+            ),
+            effect: Effect::State,
+            rollback: None,
+            confirmation: None,
+        };
+        let plan = self.store_as(requester, step, "btrfs.scrub.start");
+        assert!(plan.checked.all_allowed(), "the scrub plan is allowed");
+        plan
     }
 
     fn store_allowed(&self) -> Arc<StoredPlan> {
@@ -324,4 +350,89 @@ fn an_admitted_plan_is_confirmed_used_up_and_holds_its_pool() {
         fixture.admit(&plan.id, "tank"),
         Err(Refusal::UnknownPlan { .. })
     ));
+}
+
+#[test]
+fn nosd_applies_unattended_only_what_destroys_nothing() {
+    let fixture = Fixture::new();
+    let nosd = Requester::unattended("scrub-schedule");
+    let scrub = fixture.store_scrub(&nosd);
+    let admitted = admit_unattended(&fixture.pipeline, &nosd, &scrub.id).unwrap();
+    assert_eq!(admitted.plan.id, scrub.id);
+    drop(admitted);
+    let confirmed: Vec<String> = fixture
+        .events()
+        .into_iter()
+        .filter(|event| event.kind == AuditKind::PlanConfirmed)
+        .map(|event| format!("{:?} {}", event.username, event.detail))
+        .collect();
+    assert_eq!(
+        confirmed,
+        [format!(
+            "Some(\"nosd:scrub-schedule\") plan {} sha256 sha: unattended: no step is destructive or carries a rollback",
+            scrub.id
+        )]
+    );
+
+    let code = |result: Result<Admitted, Refusal>| match result {
+        Ok(_) => panic!("admitted"),
+        Err(refusal) => format!("{}: {refusal}", refusal.code()),
+    };
+    // A destructive step needs an admin, even in a plan nosd made.
+    let mkfs = fixture.store_as(
+        &nosd,
+        Step {
+            id: "mkfs".into(),
+            title: "mkfs".into(),
+            request: Request::Argv(
+                [
+                    "mkfs.btrfs",
+                    "-d",
+                    "raid1",
+                    "-m",
+                    "raid1",
+                    "--",
+                    "/dev/sdb",
+                    "/dev/sdc",
+                ]
+                .iter()
+                .map(|arg| arg.to_string())
+                .collect(),
+            ),
+            effect: Effect::Destructive,
+            rollback: None,
+            confirmation: Some("tank".into()),
+        },
+        "mkfs.btrfs",
+    );
+    assert!(mkfs.checked.all_allowed());
+    assert_eq!(
+        code(admit_unattended(&fixture.pipeline, &nosd, &mkfs.id)),
+        "plan.attended_only: step(s) mkfs destroy data or carry a rollback: only an admin applies this plan"
+    );
+    // nosd never applies an admin's plan, and an admin's session is no unattended requester.
+    let admins = fixture.store_scrub(&fixture.requester);
+    assert_eq!(
+        code(admit_unattended(&fixture.pipeline, &nosd, &admins.id)),
+        "plan.not_yours: only the session that created a plan may apply it"
+    );
+    assert_eq!(
+        code(admit_unattended(
+            &fixture.pipeline,
+            &fixture.requester,
+            &admins.id
+        )),
+        "plan.not_yours: only the session that created a plan may apply it"
+    );
+    // nosd's plan through the admin path: never re-authenticated.
+    let again = fixture.store_scrub(&nosd);
+    assert_eq!(
+        code(admit_apply(
+            &fixture.pipeline,
+            &nosd,
+            &again.id,
+            crate::pipeline::DEFAULT_CONFIRMATION
+        )),
+        "auth.reauth_required: re-authentication required"
+    );
 }
