@@ -313,6 +313,23 @@ pub struct FactsView {
     pub facts: Facts,
 }
 
+/// `GET /disks/{name}/smart` answered: `health::smart`'s judgement of the reading made now.
+#[derive(Debug, Serialize)]
+pub struct SmartView {
+    pub disk: String,
+    /// `ok`, `warning`, `failing` or `not-available`.
+    pub state: &'static str,
+    /// Why, one sentence each (smartctl's own messages when SMART is not available).
+    pub reasons: Vec<String>,
+    pub model: Option<String>,
+    pub serial: Option<String>,
+    pub protocol: Option<String>,
+    pub temperature_celsius: Option<u64>,
+    pub power_on_hours: Option<u64>,
+    /// smartctl's exit status, a bit mask (smartctl(8)).
+    pub exit_status: u8,
+}
+
 /// `POST /plans`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

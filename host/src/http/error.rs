@@ -199,7 +199,10 @@ impl From<Refusal> for ApiError {
             Refusal::ReauthRequired => return ApiError::ReauthRequired,
             Refusal::Store(err) => return ApiError::Internal(err.to_string()),
             Refusal::Unconfigured | Refusal::AgentUnreachable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Refusal::UnknownPlugin { .. } | Refusal::UnknownPlan { .. } => StatusCode::NOT_FOUND,
+            Refusal::UnknownPlugin { .. }
+            | Refusal::UnknownPlan { .. }
+            | Refusal::UnknownDisk { .. } => StatusCode::NOT_FOUND,
+            Refusal::ReadFailed(_) => StatusCode::BAD_GATEWAY,
             Refusal::HashMismatch { .. } | Refusal::PoolBusy { .. } | Refusal::Stale => {
                 StatusCode::CONFLICT
             }

@@ -197,6 +197,35 @@ impl Pipeline {
         }
     }
 
+    /// The SMART reading of disk `name` (its kernel name or path, as the facts list it; never a
+    /// partition), read now through the agent's `smartctl.health` rule and judged by
+    /// `health::smart`.
+    pub fn smart(&self, name: &str) -> Result<crate::health::smart::SmartReport, Refusal> {
+        let facts = self.cached_facts(false)?;
+        let device = facts
+            .block_devices
+            .iter()
+            .find(|device| {
+                (device.kname == name || device.path == name) && device.device_type != "part"
+            })
+            .ok_or_else(|| Refusal::UnknownDisk {
+                name: name.to_owned(),
+            })?;
+        let argv = nos_machine::fact_commands::smart_argv(&device.path);
+        let read = self
+            .port
+            .read(&argv)
+            .map_err(|err| Refusal::ReadFailed(err.to_string()))?;
+        crate::health::smart::parse(&read.stdout).map_err(|err| {
+            Refusal::ReadFailed(format!(
+                "{} (exit {}): {err}",
+                read.rule_id,
+                read.exit_code
+                    .map_or_else(|| "none".to_owned(), |code| code.to_string())
+            ))
+        })
+    }
+
     /// Installs the one observer of fresh facts; a second one is ignored.
     pub fn set_observer(&self, observer: Arc<dyn PipelineObserver>) {
         let _ = self.observer.set(observer);

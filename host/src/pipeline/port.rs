@@ -55,6 +55,23 @@ pub trait AgentPort: Send + Sync {
     }
     /// Run one request; long jobs are polled to their end, each poll reported to `progress`.
     fn run(&self, request: &Request, progress: &mut dyn FnMut(String)) -> StepRun;
+    /// Run one command of a read-only rule and hand back its whole stdout (the agent caps it)
+    /// and exit code, whatever the code: for readings whose tool says in its output what the
+    /// code means (smartctl). A port that reads nothing refuses.
+    fn read(&self, argv: &[String]) -> Result<ReadOutput, PortError> {
+        let _ = argv;
+        Err(PortError::Refused(
+            "this agent port reads no commands".into(),
+        ))
+    }
+}
+
+/// The whole output of a read ([`AgentPort::read`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadOutput {
+    pub rule_id: String,
+    pub exit_code: Option<i32>,
+    pub stdout: String,
 }
 
 /// The agent over its Unix socket.
@@ -111,6 +128,24 @@ impl AgentPort for AgentSocket {
             by_id: Path::new("/dev/disk/by-id"),
         };
         gather(&self.raw_facts()?, &files).map_err(PortError::Facts)
+    }
+
+    fn read(&self, argv: &[String]) -> Result<ReadOutput, PortError> {
+        match self.request(RequestBody::Run {
+            argv: argv.to_vec(),
+        })? {
+            ResponseBody::Ran { result } if result.stdout.truncated_bytes == 0 => Ok(ReadOutput {
+                rule_id: result.rule_id,
+                exit_code: result.exit_code,
+                stdout: result.stdout.text,
+            }),
+            ResponseBody::Ran { result } => Err(PortError::Refused(format!(
+                "{}: output cut after {} bytes",
+                result.rule_id,
+                result.stdout.text.len()
+            ))),
+            other => Err(PortError::Refused(describe(&other))),
+        }
     }
 
     fn run(&self, request: &Request, progress: &mut dyn FnMut(String)) -> StepRun {

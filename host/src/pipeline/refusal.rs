@@ -59,6 +59,12 @@ pub enum Refusal {
     /// `admission::admit_unattended`); `steps` names them.
     #[error("step(s) {steps} destroy data or carry a rollback: only an admin applies this plan")]
     AttendedOnly { steps: String },
+    /// A reading asked of a disk the facts do not list (or of a partition, not a disk).
+    #[error("no disk named {name:?} in the facts")]
+    UnknownDisk { name: String },
+    /// A reading the agent refused or did not run, or whose output does not parse.
+    #[error("{0}")]
+    ReadFailed(String),
     /// Freshly gathered facts do not match the plan's fingerprint.
     #[error("the devices changed since this plan was made; plan again")]
     Stale,
@@ -87,6 +93,8 @@ impl Refusal {
             Refusal::ConfirmationMismatch { .. } => "plan.confirmation_mismatch",
             Refusal::PoolBusy { .. } => "pool.busy",
             Refusal::AttendedOnly { .. } => "plan.attended_only",
+            Refusal::UnknownDisk { .. } => "disk.unknown",
+            Refusal::ReadFailed(_) => "agent.read_failed",
             Refusal::Stale => "plan.stale",
             Refusal::Store(_) => "internal",
         }

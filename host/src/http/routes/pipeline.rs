@@ -23,7 +23,7 @@ use serde_json::value::RawValue;
 use crate::http::api::{
     ApplyRequest, AuditQuery, AuditView, ChainStatus, EnableRequest, FactsQuery, FactsView,
     FailedPluginView, GrantRequest, GrantView, JobEnd, JobStarted, JobSummary, JobView, Jobs,
-    PlanReply, PlanRequest, PlanView, PluginView, Plugins,
+    PlanReply, PlanRequest, PlanView, PluginView, Plugins, SmartView,
 };
 use crate::http::error::ApiError;
 use crate::http::extract::{AppJson, AuthSession};
@@ -49,6 +49,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/plugins/{name}/revoke", post(revoke_plugin))
         .route("/api/v1/plugins/{name}/enable", post(enable_plugin))
         .route("/api/v1/facts", get(get_facts))
+        .route("/api/v1/disks/{name}/smart", get(get_smart))
         .route("/api/v1/plans", post(create_plan))
         .route("/api/v1/plans/{id}", get(get_plan))
         .route("/api/v1/plans/{id}/apply", post(apply_plan))
@@ -220,6 +221,28 @@ async fn get_facts(
     let pipeline = slot.get()?;
     let facts = blocking(move || pipeline.cached_facts(query.refresh)).await?;
     Ok(Json(FactsView { facts }))
+}
+
+/// A disk's SMART reading, made now (never cached: it is the drive's word at this moment).
+async fn get_smart(
+    State(slot): State<Arc<PipelineSlot>>,
+    _session: AuthSession,
+    Path(name): Path<String>,
+) -> Result<Json<SmartView>, ApiError> {
+    let pipeline = slot.get()?;
+    let disk = name.clone();
+    let report = blocking(move || pipeline.smart(&disk)).await?;
+    Ok(Json(SmartView {
+        disk: name,
+        state: report.state.as_str(),
+        reasons: report.reasons,
+        model: report.model,
+        serial: report.serial,
+        protocol: report.protocol,
+        temperature_celsius: report.temperature_celsius,
+        power_on_hours: report.power_on_hours,
+        exit_status: report.exit_status,
+    }))
 }
 
 fn plan_view(plan: &StoredPlan) -> PlanView {
