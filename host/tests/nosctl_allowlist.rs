@@ -323,6 +323,24 @@ fn diff_fails_when_privilege_grows() {
         grows.stdout
     );
 
+    // A rule that may now run beside a running job bypasses the pool lock: growth.
+    let beside = std::fs::read_to_string(DEFAULT).expect("read").replace(
+        "description = \"Show whether a balance runs on a pool\"",
+        "description = \"Show whether a balance runs on a pool\"\nbeside_jobs = true",
+    );
+    let beside_path = dir.path().join("beside.toml");
+    std::fs::write(&beside_path, &beside).expect("write");
+    let grows = nosctl(&["allowlist", "diff", DEFAULT, path(&beside_path)]);
+    assert_eq!(grows.code, 1, "{}{}", grows.stdout, grows.stderr);
+    assert!(
+        grows.stdout.contains("btrfs.balance.status")
+            && grows
+                .stdout
+                .contains("may now run while a job holds its pool"),
+        "{}",
+        grows.stdout
+    );
+
     // An overlay that adds a rule is growth; the gate reads overlays beside NEW.
     let (_overlay_dir, with_overlay) = allowlist_dir(&[(
         "10-more.toml",

@@ -45,7 +45,13 @@ fn smart_of_a_loop_disk_is_not_available_with_smartctls_reason() {
     assert_eq!(by_path.status, 200, "{}", by_path.raw);
 
     // Not disks of the facts: refused by name, nothing run.
-    for name in ["sdzz", "loop0p9", "%2Fetc%2Fpasswd", "a%00b", "loop0;reboot"] {
+    for name in [
+        "sdzz",
+        "loop0p9",
+        "%2Fetc%2Fpasswd",
+        "a%00b",
+        "loop0;reboot",
+    ] {
         let reply = admin.api.get(&format!("/api/v1/disks/{name}/smart"));
         assert_eq!(reply.code(), "404 disk.unknown", "{name}: {}", reply.raw);
     }

@@ -149,6 +149,10 @@ pub enum DiagnosticKind {
     #[error("distinct needs at least two params")]
     DistinctTooFew,
     #[error(
+        "beside_jobs is only for a read or state rule that is not a job (it stops or reads a job's operation)"
+    )]
+    BesideJobs,
+    #[error(
         "min_flags {min_flags} cannot be met by the declared flags (they allow at most {most})"
     )]
     MinFlagsUnreachable { min_flags: usize, most: usize },

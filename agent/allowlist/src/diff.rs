@@ -304,6 +304,13 @@ fn rule_changes(
             ),
         );
     }
+    if new_rule.beside_jobs && !old_rule.beside_jobs {
+        add(
+            Direction::Grows,
+            id,
+            "may now run while a job holds its pool (beside_jobs)".into(),
+        );
+    }
     if new_rule.limits.timeout > old_rule.limits.timeout {
         add(
             Direction::Neutral,

@@ -42,6 +42,9 @@ pub fn explain(allowlist: &Allowlist, rule: &Rule) -> String {
         let _ = write!(out, "; exit {code} means `{state}`");
     }
     let _ = writeln!(out);
+    if rule.beside_jobs {
+        let _ = writeln!(out, "  may run while a job holds its pool");
+    }
     if rule.job {
         let _ = writeln!(out, "  runs as a job whose status is polled");
     }

@@ -317,6 +317,9 @@ pub struct Rule {
     pub limits: Limits,
     /// Long-running: the agent runs it as a job whose status can be polled.
     pub job: bool,
+    /// May run while a job holds its pool (it only reads or stops that job's operation, such as
+    /// a scrub or balance cancel): nosd takes no pool lock for a plan of such steps and reads.
+    pub beside_jobs: bool,
     pub origin: Origin,
 }
 

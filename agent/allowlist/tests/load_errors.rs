@@ -43,8 +43,7 @@ fn syntax_and_unknown_keys_name_the_location() {
     check_errors(
         "[[rule]]\nid = \"x\"\nbinary = \"btrfs\"\neffect = \"read\"\nargv = [\"a\"]\ncolour = \"red\"\n",
         None,
-        expect![[r#"
-        main.toml:20:1: unknown field `colour`, expected one of `id`, `binary`, `effect`, `description`, `argv`, `params`, `flag`, `limits`, `job`, `distinct`, `min_flags`"#]],
+        expect!["main.toml:20:1: unknown field `colour`, expected one of `id`, `binary`, `effect`, `description`, `argv`, `params`, `flag`, `limits`, `job`, `beside_jobs`, `distinct`, `min_flags`"],
     );
     check_errors(
         "[[rule]]\nid = \"x\"\nbinary = \"btrfs\"\neffect = \"delete\"\nargv = [\"a\"]\n",
@@ -488,6 +487,42 @@ params.options = { type = "opts" }
             main.toml:31:18: params.options of managed fstab_entry has type `opts`, which allows `degraded`: a pool is never mounted degraded at boot (the mount rule may allow it for a confirmed repair)
             main.toml:31:18: params.options of managed fstab_entry has type `opts`, which allows `x-systemd.device-timeout=<value>`: [settings] forced_boot_options sets it for every fstab entry
             main.toml:31:18: params.options of managed fstab_entry has type `opts`, which allows `nofail`: [settings] forced_boot_options sets it for every fstab entry"#]],
+    );
+}
+
+/// `beside_jobs` (a rule that may run while a job holds its pool) only on a read or state rule
+/// that is not itself a job: a destructive step or a second long operation never bypasses the
+/// pool lock.
+#[test]
+fn beside_jobs_only_for_what_stops_or_reads() {
+    check_errors(
+        r#"[[rule]]
+id = "wipe"
+binary = "btrfs"
+effect = "destructive"
+argv = ["device", "remove", "--", "$pool"]
+params.pool = { type = "pool" }
+beside_jobs = true
+[[rule]]
+id = "long"
+binary = "btrfs"
+effect = "state"
+argv = ["scrub", "start", "-B", "--", "$pool"]
+params.pool = { type = "pool" }
+job = true
+beside_jobs = true
+[[rule]]
+id = "cancel"
+binary = "btrfs"
+effect = "state"
+argv = ["scrub", "cancel", "--", "$pool"]
+params.pool = { type = "pool" }
+beside_jobs = true
+"#,
+        None,
+        expect![[r#"
+            main.toml:16:6: beside_jobs is only for a read or state rule that is not a job (it stops or reads a job's operation)
+            main.toml:23:6: beside_jobs is only for a read or state rule that is not a job (it stops or reads a job's operation)"#]],
     );
 }
 

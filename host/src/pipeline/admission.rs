@@ -62,7 +62,8 @@ enum Approval<'a> {
 #[must_use = "an admitted plan runs only through start_job"]
 pub struct Admitted {
     pub plan: Arc<StoredPlan>,
-    guard: PoolGuard,
+    /// `None` for a plan that runs beside jobs ([`runs_beside_jobs`]).
+    guard: Option<PoolGuard>,
     admitted_at: UnixSeconds,
 }
 
@@ -273,12 +274,19 @@ fn judge_apply(
             expected: plan.confirmation.clone(),
         });
     }
-    let guard = pipeline
-        .jobs
-        .try_lock_pool(&plan.lock)
-        .ok_or_else(|| Refusal::PoolBusy {
-            pool: plan.pool.clone(),
-        })?;
+    let guard = match runs_beside_jobs(&plan.checked, &pipeline.allowlist) {
+        true => None,
+        false => {
+            Some(
+                pipeline
+                    .jobs
+                    .try_lock_pool(&plan.lock)
+                    .ok_or_else(|| Refusal::PoolBusy {
+                        pool: plan.pool.clone(),
+                    })?,
+            )
+        }
+    };
     let facts = pipeline.fresh_facts(now).map_err(Refusal::unreachable)?;
     if super::facts_fingerprint(&facts, &plan.checked) != plan.facts_fingerprint {
         return Err(Refusal::Stale);
@@ -287,6 +295,23 @@ fn judge_apply(
         plan,
         guard,
         admitted_at: now,
+    })
+}
+
+/// Whether a plan may run while a job holds its pool: every step only reads or is of a rule
+/// the allowlist marks `beside_jobs` (cancelling the scrub or balance a running job waits for),
+/// and every rollback likewise. Such a plan takes no pool lock, so the cancel of a running scrub
+/// is not refused as `pool.busy`.
+pub fn runs_beside_jobs(plan: &CheckedPlan, allowlist: &nos_allowlist::Allowlist) -> bool {
+    plan.steps().iter().all(|checked| {
+        let step = checked.step();
+        let beside = match checked.verdict() {
+            crate::plan::check::StepVerdict::Allowed { rule_id, .. } => allowlist
+                .rule(rule_id)
+                .is_some_and(|rule| rule.beside_jobs || rule.effect == nos_allowlist::Effect::Read),
+            crate::plan::check::StepVerdict::Rejected { .. } => false,
+        };
+        beside && step.rollback.is_none()
     })
 }
 
@@ -341,7 +366,7 @@ pub fn start_job(pipeline: &Arc<Pipeline>, admitted: Admitted) -> Result<String,
     let job_pipeline = pipeline.clone();
     let run_id = job_id.clone();
     tokio::task::spawn_blocking(move || {
-        let _holding = job_pipeline.jobs.hold(&run_id, guard);
+        let _holding = guard.map(|guard| job_pipeline.jobs.hold(&run_id, guard));
         let now = || job_pipeline.now();
         let audit = |kind: AuditKind, verdict: &str, detail: String| {
             job_pipeline

@@ -115,6 +115,8 @@ pub(super) struct RawRule {
     #[serde(default)]
     pub(super) job: bool,
     #[serde(default)]
+    pub(super) beside_jobs: bool,
+    #[serde(default)]
     pub(super) distinct: Vec<String>,
     #[serde(default)]
     pub(super) min_flags: usize,

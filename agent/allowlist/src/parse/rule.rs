@@ -3,7 +3,8 @@
 //! ```text
 //! rule  = "id" "=" identifier "binary" "=" name "effect" "=" effect "argv" "=" template
 //!         *( "params." name "=" param ) *flag [ "distinct" "=" names ] [ "min_flags" "=" int ]
-//!         [ "limits" "=" limits ] [ "job" "=" bool ]
+//!         [ "limits" "=" limits ] [ "job" "=" bool ] [ "beside_jobs" "=" bool ]
+//!         ; beside_jobs: only for a read or state rule that is not a job
 //! param = "{" "type" "=" name [ "min" ] [ "max" ] [ "distinct" ] in-use "}"
 //! ```
 
@@ -119,6 +120,9 @@ impl Cx<'_> {
             Some(limits) => self.limits(span.clone(), limits, &settings.default_limits),
             None => settings.default_limits.clone(),
         };
+        if raw.beside_jobs && (effect == Effect::Destructive || raw.job) {
+            self.error(raw.id.span(), DiagnosticKind::BesideJobs);
+        }
         if self.failed_since(mark) {
             return None;
         }
@@ -134,6 +138,7 @@ impl Cx<'_> {
             min_flags: raw.min_flags,
             limits,
             job: raw.job,
+            beside_jobs: raw.beside_jobs,
             origin,
         })
     }

@@ -436,3 +436,57 @@ fn nosd_applies_unattended_only_what_destroys_nothing() {
         "auth.reauth_required: re-authentication required"
     );
 }
+
+/// While a scrub job holds its pool, the scrub's cancel (a `beside_jobs` rule) is admitted
+/// without the pool lock, and so is a read; another scrub start is refused as busy.
+#[test]
+fn a_cancel_runs_beside_the_job_it_stops() {
+    let fixture = Fixture::new();
+    let one_step = |id: &str, argv: &[&str], effect: Effect| Step {
+        id: id.into(),
+        title: id.into(),
+        request: Request::Argv(argv.iter().map(|arg| arg.to_string()).collect()),
+        effect,
+        rollback: None,
+        confirmation: None,
+    };
+    let scrub = fixture.store_scrub(&fixture.requester);
+    let running = fixture.admit(&scrub.id, "APPLY").unwrap();
+    assert!(fixture.pipeline.jobs.is_pool_locked(&scrub.lock));
+    let cancel = fixture.store_as(
+        &fixture.requester,
+        one_step(
+            "cancel",
+            &["btrfs", "scrub", "cancel", "/srv/tank"],
+            Effect::State,
+        ),
+        "btrfs.scrub.cancel",
+    );
+    let status = fixture.store_as(
+        &fixture.requester,
+        one_step(
+            "status",
+            &["btrfs", "scrub", "status", "-R", "/srv/tank"],
+            Effect::Read,
+        ),
+        "btrfs.scrub.status",
+    );
+    for plan in [&cancel, &status] {
+        assert!(plan.checked.all_allowed());
+        assert!(runs_beside_jobs(&plan.checked, &fixture.pipeline.allowlist));
+        let admitted = fixture.admit(&plan.id, "APPLY").unwrap();
+        drop(admitted);
+        // The running scrub's lock is untouched.
+        assert!(fixture.pipeline.jobs.is_pool_locked(&scrub.lock));
+    }
+    let again = fixture.store_scrub(&fixture.requester);
+    assert!(!runs_beside_jobs(
+        &again.checked,
+        &fixture.pipeline.allowlist
+    ));
+    assert!(matches!(
+        fixture.admit(&again.id, "APPLY"),
+        Err(Refusal::PoolBusy { .. })
+    ));
+    drop(running);
+}
