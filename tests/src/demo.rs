@@ -298,7 +298,7 @@ fn spawn_script(dir: &Path, port: u16, n_disks: usize) -> Child {
 }
 
 /// The loop device backed by `image`, if any.
-fn loop_of(image: &Path) -> Option<String> {
+pub fn loop_of(image: &Path) -> Option<String> {
     let output = Command::new("losetup").arg("-j").arg(image).output().ok()?;
     // `/dev/loop3: [2049]:1234 (/path/disk1.img)`
     let text = String::from_utf8_lossy(&output.stdout);

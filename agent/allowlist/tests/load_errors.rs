@@ -43,7 +43,9 @@ fn syntax_and_unknown_keys_name_the_location() {
     check_errors(
         "[[rule]]\nid = \"x\"\nbinary = \"btrfs\"\neffect = \"read\"\nargv = [\"a\"]\ncolour = \"red\"\n",
         None,
-        expect!["main.toml:20:1: unknown field `colour`, expected one of `id`, `binary`, `effect`, `description`, `argv`, `params`, `flag`, `limits`, `job`, `beside_jobs`, `distinct`, `min_flags`"],
+        expect![
+            "main.toml:20:1: unknown field `colour`, expected one of `id`, `binary`, `effect`, `description`, `argv`, `params`, `flag`, `limits`, `job`, `beside_jobs`, `distinct`, `min_flags`"
+        ],
     );
     check_errors(
         "[[rule]]\nid = \"x\"\nbinary = \"btrfs\"\neffect = \"delete\"\nargv = [\"a\"]\n",
