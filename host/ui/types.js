@@ -429,6 +429,20 @@ export {};
  */
 
 /**
+ * `GET /api/v1/disks/{name}/smart`: the drive's SMART reading, made when asked.
+ * @typedef {object} SmartReading
+ * @property {string} disk
+ * @property {'ok' | 'warning' | 'failing' | 'not-available'} state
+ * @property {string[]} reasons
+ * @property {string | null} model
+ * @property {string | null} serial
+ * @property {string | null} protocol
+ * @property {number | null} temperature_celsius
+ * @property {number | null} power_on_hours
+ * @property {number} exit_status
+ */
+
+/**
  * `GET /api/v1/pools/{uuid}`, and each entry of `GET /api/v1/pools`.
  * @typedef {object} Pool
  * @property {string} uuid

@@ -43,6 +43,11 @@ after(async () => {
  */
 async function mockPools(page, answer) {
   await page.route('**/api/v1/pools*', (route) => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(answer) }));
+  // What nosd answers for a loop device (tests/tests/smart.rs reads it through the real agent).
+  await page.route('**/api/v1/disks/*/smart', (route) => {
+    const disk = decodeURIComponent(new URL(route.request().url()).pathname.split('/')[4]);
+    route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ disk, state: 'not-available', reasons: [`/dev/${disk}: Unable to detect device type`], model: null, serial: null, protocol: null, temperature_celsius: null, power_on_hours: null, exit_status: 1 }) });
+  });
   await page.route(`**/api/v1/pools/${UUID}`, (route) => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(answer.pools[0]) }));
 }
 
@@ -61,10 +66,11 @@ test('pools page: health at a glance, then one pool with its reasons, members an
   await page.getByRole('heading', { level: 2, name: 'Pool fixpool' }).waitFor();
   const reasons = await page.getByRole('region', { name: 'Reasons' }).locator('li').allTextContents();
   assert.deepEqual(reasons, answer.pools[0].reasons);
+  await page.locator('td.smart[data-smart="not-available"]').waitFor();
   const rows = await page.getByRole('region', { name: 'Members' }).locator('tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)));
   assert.deepEqual(rows, [
-    ['1', '/dev/loop6', 'present', '0', '0', '0', '0', '0'],
-    ['2', '/dev/loop7', 'missing', '0', '0', '0', '0', '0'],
+    ['1', '/dev/loop6', 'present', '0', '0', '0', '0', '0', 'not-available/dev/loop6: Unable to detect device type'],
+    ['2', '/dev/loop7', 'missing', '0', '0', '0', '0', '0', '—'],
   ]);
   const scrub = await page.getByRole('region', { name: 'Last scrub' }).textContent();
   assert.ok(scrub?.includes('finished, started') && scrub.includes('0 uncorrectable errors'), scrub ?? '');

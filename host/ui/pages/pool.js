@@ -5,13 +5,14 @@
 // storage wizard with its planner and fields filled in (mount, the degraded repair, scrub,
 // export, destroy, import), so each one is a plan the admin previews and confirms.
 
-import { get, isMissingApi } from '../api.js';
+import { get, isMissingApi, messageOf } from '../api.js';
 import { dataTable, missingApiNote, poolHealth, wizardHref } from '../components.js';
 import { bytes, h, replace, section, timeAgo } from '../dom.js';
 
 /** @typedef {import('../types.js').Pool} Pool */
 /** @typedef {import('../types.js').PoolsReply} PoolsReply */
 /** @typedef {import('../types.js').PoolMember} PoolMember */
+/** @typedef {import('../types.js').SmartReading} SmartReading */
 
 /** @param {Pool} pool */
 function stateLine(pool) {
@@ -34,7 +35,28 @@ function memberRow(member) {
     h('td', {}, String(member.devid)),
     h('td', {}, h('code', {}, member.path), member.by_id ? [h('br'), h('code', {}, member.by_id)] : ''),
     h('td', {}, member.missing ? 'missing' : 'present'),
-    cells);
+    cells,
+    smartCell(member));
+}
+
+/**
+ * The member's SMART reading, filled in when it arrives (read now by nosd through the agent);
+ * a missing member has none.
+ * @param {PoolMember} member
+ */
+function smartCell(member) {
+  const cell = h('td', { class: 'smart' }, member.missing ? '—' : 'reading…');
+  if (member.missing) return cell;
+  get(`/api/v1/disks/${encodeURIComponent(member.path.replace(/^\/dev\//, ''))}/smart`).then(
+    (reply) => {
+      const smart = /** @type {SmartReading} */ (reply);
+      cell.dataset.smart = smart.state;
+      replace(cell, h('strong', { class: smart.state === 'ok' || smart.state === 'not-available' ? '' : 'warn' }, smart.state),
+        smart.reasons.length ? [h('br'), smart.reasons.join('; ')] : '',
+        smart.temperature_celsius === null ? '' : [h('br'), `${smart.temperature_celsius} °C`]);
+    },
+    (error) => replace(cell, `not read: ${messageOf(error)}`));
+  return cell;
 }
 
 /** @param {Pool} pool */
@@ -100,7 +122,7 @@ function poolView(pool) {
     section('Reasons', pool.reasons.length ? h('ul', { class: 'reasons' }, pool.reasons.map((reason) => h('li', {}, reason))) : h('p', {}, 'Nothing found.')),
     section('Members', dataTable({
       caption: `Members of ${name}`,
-      columns: ['devid', 'Device', 'State', 'write', 'read', 'flush', 'corruption', 'generation'],
+      columns: ['devid', 'Device', 'State', 'write', 'read', 'flush', 'corruption', 'generation', 'SMART'],
       body: h('tbody', {}, pool.members.map(memberRow)),
     })),
     scrubSection(pool),
