@@ -15,6 +15,36 @@ pub const TOTP_STEP: u64 = 30;
 /// A job on loop devices ends in seconds; this bounds a hung one.
 pub const JOB_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// The start of an end-to-end test on the demo: its preconditions (`None` after a named SKIP),
+/// then, holding `serial` (a test file's lock: a plan is stale when any block device changed, and
+/// another test's loop devices are block devices too), the demo with `n_disks` loop devices and
+/// an admin after first-run setup and a TOTP login. Keep the guard alive for the whole test.
+pub fn start_demo(
+    test: &str,
+    serial: &'static std::sync::Mutex<()>,
+    n_disks: usize,
+) -> Option<(std::sync::MutexGuard<'static, ()>, Demo, Admin)> {
+    if !preconditions(test) {
+        return None;
+    }
+    let guard = serial
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let demo = Demo::start(n_disks);
+    let admin = setup_and_login(&demo);
+    Some((guard, demo, admin))
+}
+
+/// The filesystem type `blkid -p` reads on `device` (in this namespace), `None` when blank.
+pub fn fstype_of(device: &str) -> Option<String> {
+    let output = std::process::Command::new("blkid")
+        .args(["-p", "-o", "value", "-s", "TYPE", "--", device])
+        .output()
+        .expect("blkid");
+    let text = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    (!text.is_empty()).then_some(text)
+}
+
 /// Root, loop devices and the tools the demo runs; otherwise a named SKIP.
 pub fn preconditions(test: &str) -> bool {
     crate::real_btrfs_or_skip(

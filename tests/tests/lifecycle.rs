@@ -16,9 +16,7 @@
 
 use std::process::Command;
 
-use nos_tests::admin::{
-    in_ns, pool_labelled, preconditions, setup_and_login, sha256_in_ns, write_file,
-};
+use nos_tests::admin::{fstype_of, in_ns, pool_labelled, sha256_in_ns, start_demo, write_file};
 use nos_tests::demo::Demo;
 use serde_json::json;
 
@@ -26,31 +24,19 @@ use serde_json::json;
 /// loop devices are block devices too.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn fstype_of(device: &str) -> Option<String> {
-    let output = Command::new("blkid")
-        .args(["-p", "-o", "value", "-s", "TYPE", device])
-        .output()
-        .expect("blkid");
-    let text = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-    (!text.is_empty()).then_some(text)
-}
-
 fn fstab(demo: &Demo) -> String {
     std::fs::read_to_string(demo.state_dir().join("etc/fstab")).expect("the demo's fstab")
 }
 
 #[test]
 fn degraded_raid1_is_repaired_through_plans() {
-    if !preconditions("degraded_raid1_is_repaired_through_plans") {
+    let Some((_serial, demo, mut admin)) =
+        start_demo("degraded_raid1_is_repaired_through_plans", &SERIAL, 4)
+    else {
         return;
-    }
-    let _serial = SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let demo = Demo::start(4);
+    };
     let loops = demo.loops();
     let [a, b, c, d] = [&loops[0], &loops[1], &loops[2], &loops[3]];
-    let mut admin = setup_and_login(&demo);
 
     admin.run(
         &demo,
@@ -178,16 +164,15 @@ fn degraded_raid1_is_repaired_through_plans() {
 
 #[test]
 fn export_import_and_destroy_keep_or_wipe_exactly_what_they_say() {
-    if !preconditions("export_import_and_destroy_keep_or_wipe_exactly_what_they_say") {
+    let Some((_serial, demo, mut admin)) = start_demo(
+        "export_import_and_destroy_keep_or_wipe_exactly_what_they_say",
+        &SERIAL,
+        3,
+    ) else {
         return;
-    }
-    let _serial = SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let demo = Demo::start(3);
+    };
     let loops = demo.loops();
     let [a, b, c] = [&loops[0], &loops[1], &loops[2]];
-    let mut admin = setup_and_login(&demo);
 
     admin.run(
         &demo,
@@ -323,16 +308,15 @@ fn export_import_and_destroy_keep_or_wipe_exactly_what_they_say() {
 /// brings the pool back with its data.
 #[test]
 fn after_a_reboot_registered_pools_come_back_through_their_mount_plan() {
-    if !preconditions("after_a_reboot_registered_pools_come_back_through_their_mount_plan") {
+    let Some((_serial, mut demo, mut admin)) = start_demo(
+        "after_a_reboot_registered_pools_come_back_through_their_mount_plan",
+        &SERIAL,
+        3,
+    ) else {
         return;
-    }
-    let _serial = SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let mut demo = Demo::start(3);
+    };
     let loops = demo.loops();
     let [a, b, c] = [&loops[0], &loops[1], &loops[2]];
-    let mut admin = setup_and_login(&demo);
     admin.run(
         &demo,
         "btrfs-pool",

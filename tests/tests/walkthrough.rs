@@ -13,9 +13,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nos_tests::admin::{
-    Admin, JOB_TIMEOUT, assert_succeeded, in_ns, preconditions, setup_and_login,
-};
+use nos_tests::admin::{Admin, JOB_TIMEOUT, assert_succeeded, fstype_of, in_ns, start_demo};
 use nos_tests::demo::Demo;
 use serde_json::{Value, json};
 
@@ -73,16 +71,6 @@ fn sorted(devices: &[&String]) -> Vec<String> {
     let mut devices: Vec<String> = devices.iter().map(|device| (*device).clone()).collect();
     devices.sort();
     devices
-}
-
-/// The btrfs filesystem type on `device` as the kernel's blkid probe reads it, if any.
-fn fstype_of(device: &str) -> Option<String> {
-    let output = Command::new("blkid")
-        .args(["-p", "-o", "value", "-s", "TYPE", "--", device])
-        .output()
-        .expect("blkid");
-    let text = String::from_utf8_lossy(&output.stdout).trim().to_string();
-    (!text.is_empty()).then_some(text)
 }
 
 /// nosd's audit log as (kind, verdict, detail), in file order.
@@ -183,16 +171,13 @@ fn nosctl_audit_verify(demo: &Demo) -> (bool, String) {
 
 #[test]
 fn demo_walkthrough_over_http_on_loop_devices() {
-    if !preconditions("demo_walkthrough_over_http_on_loop_devices") {
+    let Some((_serial, demo, mut admin)) =
+        start_demo("demo_walkthrough_over_http_on_loop_devices", &SERIAL, 4)
+    else {
         return;
-    }
-    let _serial = SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let demo = Demo::start(4);
+    };
     let loops = demo.loops();
     let [a, b, c, d] = [&loops[0], &loops[1], &loops[2], &loops[3]];
-    let mut admin = setup_and_login(&demo);
 
     // Facts: the demo's loop devices, blank.
     let blank = admin.facts();
@@ -664,15 +649,14 @@ fn demo_walkthrough_over_http_on_loop_devices() {
 
 #[test]
 fn nosd_killed_mid_balance_restarts_with_the_job_interrupted() {
-    if !preconditions("nosd_killed_mid_balance_restarts_with_the_job_interrupted") {
+    let Some((_serial, mut demo, mut admin)) = start_demo(
+        "nosd_killed_mid_balance_restarts_with_the_job_interrupted",
+        &SERIAL,
+        2,
+    ) else {
         return;
-    }
-    let _serial = SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let mut demo = Demo::start(2);
+    };
     let loops = demo.loops();
-    let mut admin = setup_and_login(&demo);
     let pool_plan = admin.plan(
         "btrfs-pool",
         json!({"devices": [&loops[0], &loops[1]], "label": "vault", "mountpoint": "/srv/vault",
