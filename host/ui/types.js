@@ -457,6 +457,7 @@ export {};
  * @property {string[]} reasons Every finding behind `health`, worst first.
  * @property {PoolMember[]} members
  * @property {PoolScrub | null} last_scrub
+ * @property {PoolScrub[]} scrub_history Every scrub nos has seen, newest first.
  * @property {{ at: number, n_members: number, size_bytes: number } | null} last_good
  * @property {string} data_profile
  * @property {string} metadata_profile

@@ -9,7 +9,7 @@ import { axeViolations, launchBrowser, login, openPage, screenshot, setupAdmin, 
 
 const UUID = '00b3a85f-67a1-4ead-97e8-a2c61cc26544';
 /** `GET /api/v1/pools` as nosd answered it in host/tests/attacks/pools.rs. */
-const ANSWERED = {"importable":[],"observed_at":1796316097,"pools":[{"data_profile":"unknown","encrypted":false,"health":"ok","label":"fixpool","last_good":{"at":1796316097,"n_members":2,"size_bytes":0},"last_scrub":{"bytes_scrubbed":203948032,"corrected_errors":0,"duration_seconds":0,"resumed":false,"since":1796229637,"state":"finished","uncorrectable_errors":0},"members":[{"by_id":null,"counters":{"corruption_errs":0,"flush_io_errs":0,"generation_errs":0,"read_io_errs":0,"write_io_errs":0},"devid":1,"missing":false,"path":"/dev/loop6"},{"by_id":null,"counters":{"corruption_errs":0,"flush_io_errs":0,"generation_errs":0,"read_io_errs":0,"write_io_errs":0},"devid":2,"missing":false,"path":"/dev/loop7"}],"metadata_profile":"unknown","mountpoint":"/tmp/nos-capture.1PB2A1/mnt-fixpool","mounted":true,"mounted_at":null,"mount_input":null,"reasons":["size unknown: fullness is not judged"],"state":"mounted","uuid":UUID}]};
+const ANSWERED = {"importable":[],"observed_at":1796316097,"pools":[{"data_profile":"unknown","encrypted":false,"health":"ok","label":"fixpool","last_good":{"at":1796316097,"n_members":2,"size_bytes":0},"last_scrub":{"bytes_scrubbed":203948032,"corrected_errors":0,"duration_seconds":0,"resumed":false,"since":1796229637,"state":"finished","uncorrectable_errors":0},"scrub_history":[{"bytes_scrubbed":203948032,"corrected_errors":0,"duration_seconds":0,"resumed":false,"since":1796229637,"state":"finished","uncorrectable_errors":0}],"members":[{"by_id":null,"counters":{"corruption_errs":0,"flush_io_errs":0,"generation_errs":0,"read_io_errs":0,"write_io_errs":0},"devid":1,"missing":false,"path":"/dev/loop6"},{"by_id":null,"counters":{"corruption_errs":0,"flush_io_errs":0,"generation_errs":0,"read_io_errs":0,"write_io_errs":0},"devid":2,"missing":false,"path":"/dev/loop7"}],"metadata_profile":"unknown","mountpoint":"/tmp/nos-capture.1PB2A1/mnt-fixpool","mounted":true,"mounted_at":null,"mount_input":null,"reasons":["size unknown: fullness is not judged"],"state":"mounted","uuid":UUID}]};
 
 /** The same pool with devid 2 gone, as reconcile reports it (reasons from health::Finding). */
 function degraded() {
@@ -82,6 +82,8 @@ test('pools page: health at a glance, then one pool with its reasons, members an
     ['Remove the missing devices…', '/storage?plugin=btrfs-devices&action=remove-missing&pool=/tmp/nos-capture.1PB2A1/mnt-fixpool'],
     ['Repair profiles (after a degraded mount)', '/storage?plugin=btrfs-maintenance&action=repair-profiles&pool=/tmp/nos-capture.1PB2A1/mnt-fixpool'],
   ]);
+  const history = await page.getByRole('region', { name: 'Scrub history' }).locator('tbody tr').count();
+  assert.equal(history, 1);
   await screenshot(page, 'pool-degraded');
   assert.deepEqual(problems, []);
   await context.close();

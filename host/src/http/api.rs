@@ -483,6 +483,8 @@ pub struct PoolView {
     pub label: Option<String>,
     pub last_good: Option<LastGoodView>,
     pub last_scrub: Option<ScrubView>,
+    /// Every scrub nos has seen, newest first (at most 12).
+    pub scrub_history: Vec<ScrubView>,
     pub members: Vec<MemberView>,
     pub metadata_profile: String,
     /// Where nos mounts it (its registered mount point).

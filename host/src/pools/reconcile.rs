@@ -65,6 +65,8 @@ pub struct PoolStatus {
     pub metadata_profile: String,
     pub encrypted: bool,
     pub last_scrub: Option<ScrubRecord>,
+    /// Every scrub the registry has seen, newest first.
+    pub scrub_history: Vec<ScrubRecord>,
     /// The last scrub as this observation read it (`btrfs scrub status`; the registry's
     /// record when it was not read, unknown when it could not be): what the health and the
     /// scrub schedule judge.
@@ -187,6 +189,7 @@ pub fn reconcile(
             registered_at: now,
             last_good: None,
             last_scrub: None,
+            scrub_history: Vec::new(),
             stats_baseline: None,
             last_stats: None,
         });
@@ -325,7 +328,7 @@ fn judge(
         &settings.thresholds,
     );
     if let Some(scrub) = ScrubRecord::from_last(&last_scrub) {
-        record.last_scrub = Some(scrub);
+        record.record_scrub(scrub);
     }
     let current_stats: Option<Vec<StatsRecord>> = match readings.map(|reading| &reading.stats) {
         Some(Ok(current)) => Some(current.iter().map(StatsRecord::from_stats).collect()),
@@ -399,6 +402,7 @@ fn judge(
         metadata_profile: record.metadata_profile.clone(),
         encrypted: record.encrypted,
         last_scrub: record.last_scrub.clone(),
+        scrub_history: record.scrub_history.clone(),
         scrub: last_scrub,
         last_good: record.last_good,
     }
@@ -665,6 +669,40 @@ pub(super) mod tests {
                   - size unknown: fullness is not judged
                   devid 1 /dev/loop6 missing=true counters=None
                   devid 2 /dev/loop7 missing=true counters=None"#]],
+        );
+    }
+
+    /// Each scrub run is one entry of the history, newest first, updated in place while it
+    /// runs; a run seen again (same start or resume) is not added twice.
+    #[test]
+    fn scrubs_are_kept_one_entry_per_run() {
+        let mut registry = Registry::default();
+        for scrub in [
+            "raid1-scrub-running",
+            "raid1-scrubbed",
+            "raid1-scrubbed",
+            "raid1-scrub-cancelled",
+            "raid1-scrub-resumed",
+        ] {
+            let observation = observe("btrfs-mounted", Some(("raid1-scrubbed", scrub)));
+            registry = step(&registry, &observation, NOW).registry;
+        }
+        let history: Vec<String> = registry.pools[0]
+            .scrub_history
+            .iter()
+            .map(|run| {
+                format!(
+                    "{} resumed={} since={}",
+                    run.state, run.resumed, run.since_unix_seconds
+                )
+            })
+            .collect();
+        expect![[r#"
+            finished resumed=true since=1796229645
+            aborted resumed=false since=1796229637"#]].assert_eq(&history.join("\n"));
+        assert_eq!(
+            registry.pools[0].last_scrub.as_ref(),
+            registry.pools[0].scrub_history.first()
         );
     }
 

@@ -12,6 +12,9 @@ use crate::health::scrub_status::{CivilTime, ScrubCounters, ScrubRun, ScrubSince
 /// warning is logged by the service).
 pub const MAX_POOLS: usize = 64;
 
+/// At most this many scrubs are kept per pool (a year of monthly scrubs).
+pub const MAX_SCRUB_HISTORY: usize = 12;
+
 /// The table, sorted by UUID.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,6 +41,10 @@ pub struct PoolRecord {
     /// The last time it was seen mounted at its mount point with no device missing.
     pub last_good: Option<GoodState>,
     pub last_scrub: Option<ScrubRecord>,
+    /// Every scrub seen, newest first, at most [`MAX_SCRUB_HISTORY`]: one entry per run (by its
+    /// start or resume time), updated while it runs. Absent in a registry written before.
+    #[serde(default)]
+    pub scrub_history: Vec<ScrubRecord>,
     /// The reading error counters are judged against (see `reconcile`: it moves on only when a
     /// reading shows no counter finding, so growth stays reported until acknowledged).
     pub stats_baseline: Option<Vec<StatsRecord>>,
@@ -95,6 +102,26 @@ pub struct ScrubRecord {
     pub corrected_errors: u64,
     pub uncorrectable_errors: u64,
     pub unverified_errors: u64,
+}
+
+impl PoolRecord {
+    /// Records `scrub` as the last one and in the history: the entry of the same run (same
+    /// start or resume time) is replaced, a new run goes first, the oldest beyond
+    /// [`MAX_SCRUB_HISTORY`] goes.
+    pub fn record_scrub(&mut self, scrub: ScrubRecord) {
+        match self
+            .scrub_history
+            .iter_mut()
+            .find(|seen| seen.since_unix_seconds == scrub.since_unix_seconds)
+        {
+            Some(seen) => *seen = scrub.clone(),
+            None => self.scrub_history.insert(0, scrub.clone()),
+        }
+        self.scrub_history
+            .sort_by(|a, b| b.since_unix_seconds.cmp(&a.since_unix_seconds));
+        self.scrub_history.truncate(MAX_SCRUB_HISTORY);
+        self.last_scrub = Some(scrub);
+    }
 }
 
 impl Registry {

@@ -60,6 +60,22 @@ function smartCell(member) {
 }
 
 /** @param {Pool} pool */
+function scrubHistory(pool) {
+  if (pool.scrub_history.length === 0) return null;
+  return section('Scrub history', dataTable({
+    caption: `Scrubs of ${pool.label ?? pool.uuid}, newest first`,
+    columns: ['Started', 'State', 'Ran', 'Checked', 'Corrected', 'Uncorrectable'],
+    body: h('tbody', {}, pool.scrub_history.map((run) => h('tr', {},
+      h('td', {}, timeAgo(run.since), run.resumed ? ' (resumed)' : ''),
+      h('td', {}, run.state),
+      h('td', {}, `${run.duration_seconds} s`),
+      h('td', {}, bytes(run.bytes_scrubbed)),
+      h('td', { class: run.corrected_errors ? 'warn' : '' }, String(run.corrected_errors)),
+      h('td', { class: run.uncorrectable_errors ? 'warn' : '' }, String(run.uncorrectable_errors))))),
+  }));
+}
+
+/** @param {Pool} pool */
 function scrubSection(pool) {
   const scrub = pool.last_scrub;
   if (!scrub) return section('Last scrub', h('p', {}, 'No scrub recorded.'));
@@ -126,6 +142,7 @@ function poolView(pool) {
       body: h('tbody', {}, pool.members.map(memberRow)),
     })),
     scrubSection(pool),
+    scrubHistory(pool),
     actions(pool),
   ];
 }

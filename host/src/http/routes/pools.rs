@@ -23,6 +23,7 @@ use crate::http::extract::AuthSession;
 use crate::pipeline::PipelineSlot;
 use crate::pools::PoolService;
 use crate::pools::reconcile::{Importable, PoolState, PoolStatus, Report};
+use crate::pools::registry::ScrubRecord;
 use crate::state::AppState;
 
 /// Longest UUID accepted in a path (a btrfs UUID is 36 characters).
@@ -135,15 +136,8 @@ fn pool_view(pool: &PoolStatus) -> PoolView {
             n_members: good.n_members,
             size_bytes: good.size_bytes,
         }),
-        last_scrub: pool.last_scrub.as_ref().map(|scrub| ScrubView {
-            bytes_scrubbed: scrub.bytes_scrubbed,
-            corrected_errors: scrub.corrected_errors,
-            duration_seconds: scrub.duration_seconds,
-            resumed: scrub.resumed,
-            since: scrub.since_unix_seconds,
-            state: scrub.state.clone(),
-            uncorrectable_errors: scrub.uncorrectable_errors,
-        }),
+        last_scrub: pool.last_scrub.as_ref().map(scrub_view),
+        scrub_history: pool.scrub_history.iter().map(scrub_view).collect(),
         members: pool
             .members
             .iter()
@@ -178,5 +172,17 @@ fn importable_view(found: &Importable) -> ImportableView {
         n_missing: found.n_missing,
         total_devices: found.total_devices,
         uuid: found.uuid.clone(),
+    }
+}
+
+fn scrub_view(scrub: &ScrubRecord) -> ScrubView {
+    ScrubView {
+        bytes_scrubbed: scrub.bytes_scrubbed,
+        corrected_errors: scrub.corrected_errors,
+        duration_seconds: scrub.duration_seconds,
+        resumed: scrub.resumed,
+        since: scrub.since_unix_seconds,
+        state: scrub.state.clone(),
+        uncorrectable_errors: scrub.uncorrectable_errors,
     }
 }
