@@ -699,7 +699,8 @@ pub(super) mod tests {
             .collect();
         expect![[r#"
             finished resumed=true since=1796229645
-            aborted resumed=false since=1796229637"#]].assert_eq(&history.join("\n"));
+            aborted resumed=false since=1796229637"#]]
+        .assert_eq(&history.join("\n"));
         assert_eq!(
             registry.pools[0].last_scrub.as_ref(),
             registry.pools[0].scrub_history.first()
