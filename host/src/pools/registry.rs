@@ -118,7 +118,7 @@ impl PoolRecord {
             None => self.scrub_history.insert(0, scrub.clone()),
         }
         self.scrub_history
-            .sort_by(|a, b| b.since_unix_seconds.cmp(&a.since_unix_seconds));
+            .sort_by_key(|run| std::cmp::Reverse(run.since_unix_seconds));
         self.scrub_history.truncate(MAX_SCRUB_HISTORY);
         self.last_scrub = Some(scrub);
     }
