@@ -173,8 +173,7 @@ fn convert_step(
 ) -> Result<Option<Step>, PlanError> {
     let data = data_profile.unwrap_or(&fs.data_profile);
     let metadata = metadata_profile.unwrap_or(&fs.metadata_profile);
-    nos_plugin_sdk::profile::check(data, n_devices_after, "data").map_err(refused)?;
-    nos_plugin_sdk::profile::check(metadata, n_devices_after, "metadata").map_err(refused)?;
+    nos_plugin_sdk::profile::check_both(data, metadata, n_devices_after).map_err(refused)?;
     let mut argv: Vec<String> = vec!["btrfs".into(), "balance".into(), "start".into()];
     if data != fs.data_profile {
         argv.push(format!("-dconvert={data}"));
@@ -329,16 +328,16 @@ pub fn plan(facts: &Facts, input: &Input) -> Result<Plan, PlanError> {
         Input::RemoveMissing { pool: name } => {
             let fs = pool(facts, name)?;
             // What stays must hold the profiles: the present devices.
-            for (profile, what) in [
-                (&fs.data_profile, "data"),
-                (&fs.metadata_profile, "metadata"),
-            ] {
-                nos_plugin_sdk::profile::check(profile, fs.devices.len(), what).map_err(|why| {
-                    refused(format!(
-                        "{why} once the missing devices are gone: replace the missing device instead, or add one first"
-                    ))
-                })?;
-            }
+            nos_plugin_sdk::profile::check_both(
+                &fs.data_profile,
+                &fs.metadata_profile,
+                fs.devices.len(),
+            )
+            .map_err(|why| {
+                refused(format!(
+                    "{why} once the missing devices are gone: replace the missing device instead, or add one first"
+                ))
+            })?;
             plan.push(Step::destructive(
                 "remove-missing",
                 format!(

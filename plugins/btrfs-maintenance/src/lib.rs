@@ -148,10 +148,8 @@ pub fn plan(facts: &Facts, input: &Input) -> Result<Plan, PlanError> {
         } => {
             let data = data_profile.as_deref().unwrap_or(&fs.data_profile);
             let metadata = metadata_profile.as_deref().unwrap_or(&fs.metadata_profile);
-            for (profile, what) in [(data, "data"), (metadata, "metadata")] {
-                nos_plugin_sdk::profile::check(profile, fs.devices.len(), what)
-                    .map_err(PlanError::Refused)?;
-            }
+            nos_plugin_sdk::profile::check_both(data, metadata, fs.devices.len())
+                .map_err(PlanError::Refused)?;
             let data_filter = format!("-dconvert={data},soft");
             let metadata_filter = format!("-mconvert={metadata},soft");
             plan.push(Step::state(

@@ -100,10 +100,6 @@ fn check_label(label: &str) -> Result<(), PlanError> {
     Ok(())
 }
 
-fn check_profile(profile: &str, n_devices: usize, what: &str) -> Result<(), PlanError> {
-    nos_plugin_sdk::profile::check(profile, n_devices, what).map_err(refused_or_invalid)
-}
-
 fn refused_or_invalid(message: String) -> PlanError {
     if message.starts_with("unknown") {
         PlanError::InvalidInput(message)
@@ -163,8 +159,8 @@ pub fn plan(facts: &Facts, input: &Input) -> Result<Plan, PlanError> {
     let default_profile = if n_devices == 1 { "single" } else { "raid1" };
     let data_profile = input.data_profile.as_deref().unwrap_or(default_profile);
     let metadata_profile = input.metadata_profile.as_deref().unwrap_or(default_profile);
-    check_profile(data_profile, n_devices, "data")?;
-    check_profile(metadata_profile, n_devices, "metadata")?;
+    nos_plugin_sdk::profile::check_both(data_profile, metadata_profile, n_devices)
+        .map_err(refused_or_invalid)?;
 
     let mut mount_options =
         nos_plugin_sdk::mount::options_or_default(input.mount_options.as_deref())

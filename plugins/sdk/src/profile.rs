@@ -12,6 +12,13 @@ pub fn min_devices(profile: &str) -> Option<usize> {
     }
 }
 
+/// [`check`] of a pool's data and then its metadata profile on `n_devices` devices: the first
+/// that may not be used says why.
+pub fn check_both(data: &str, metadata: &str, n_devices: usize) -> Result<(), String> {
+    check(data, n_devices, "data")?;
+    check(metadata, n_devices, "metadata")
+}
+
 /// Check that `profile` may be used on `n_devices` devices; `Err` says why not.
 pub fn check(profile: &str, n_devices: usize, what: &str) -> Result<(), String> {
     if matches!(profile, "raid5" | "raid6") {
