@@ -40,6 +40,30 @@ impl AgentPort for FakePort {
     }
 }
 
+/// The raid1 pool the fixture's allowed plan makes over two blank disks of the fixture facts.
+const MKFS: &[&str] = &[
+    "mkfs.btrfs",
+    "-d",
+    "raid1",
+    "-m",
+    "raid1",
+    "--",
+    "/dev/sdb",
+    "/dev/sdc",
+];
+
+/// A step running `argv`, titled by its id, without rollback.
+fn argv_step(id: &str, argv: &[&str], effect: Effect, confirmation: Option<&str>) -> Step {
+    Step {
+        id: id.into(),
+        title: id.into(),
+        request: Request::Argv(argv.iter().map(|arg| arg.to_string()).collect()),
+        effect,
+        rollback: None,
+        confirmation: confirmation.map(str::to_owned),
+    }
+}
+
 fn fixture_facts() -> Facts {
     Facts::from_file_json(include_bytes!("../../../tests/data/facts/fixture.json")).unwrap()
 }
@@ -102,14 +126,7 @@ impl Fixture {
 
     /// Stores a plan of one destructive step with `argv`, made now by the fixture's requester.
     fn store(&self, argv: &[&str]) -> Arc<StoredPlan> {
-        let step = Step {
-            id: "mkfs".into(),
-            title: "mkfs".into(),
-            request: Request::Argv(argv.iter().map(|arg| arg.to_string()).collect()),
-            effect: Effect::Destructive,
-            rollback: None,
-            confirmation: Some("tank".into()),
-        };
+        let step = argv_step("mkfs", argv, Effect::Destructive, Some("tank"));
         self.store_as(&self.requester, step, "mkfs.btrfs")
     }
 
@@ -146,35 +163,19 @@ impl Fixture {
 
     /// Stores the scrub a schedule would start, made now by `requester`.
     fn store_scrub(&self, requester: &Requester) -> Arc<StoredPlan> {
-        let step = Step {
-            id: "scrub".into(),
-            title: "scrub".into(),
-            request: Request::Argv(
-                ["btrfs", "scrub", "start", "-B", "/srv/tank"]
-                    .iter()
-                    .map(|arg| arg.to_string())
-                    .collect(),
-            ),
-            effect: Effect::State,
-            rollback: None,
-            confirmation: None,
-        };
+        let step = argv_step(
+            "scrub",
+            &["btrfs", "scrub", "start", "-B", "/srv/tank"],
+            Effect::State,
+            None,
+        );
         let plan = self.store_as(requester, step, "btrfs.scrub.start");
         assert!(plan.checked.all_allowed(), "the scrub plan is allowed");
         plan
     }
 
     fn store_allowed(&self) -> Arc<StoredPlan> {
-        let plan = self.store(&[
-            "mkfs.btrfs",
-            "-d",
-            "raid1",
-            "-m",
-            "raid1",
-            "--",
-            "/dev/sdb",
-            "/dev/sdc",
-        ]);
+        let plan = self.store(MKFS);
         assert!(plan.checked.all_allowed(), "the fixture plan is allowed");
         plan
     }
@@ -381,28 +382,7 @@ fn nosd_applies_unattended_only_what_destroys_nothing() {
     // A destructive step needs an admin, even in a plan nosd made.
     let mkfs = fixture.store_as(
         &nosd,
-        Step {
-            id: "mkfs".into(),
-            title: "mkfs".into(),
-            request: Request::Argv(
-                [
-                    "mkfs.btrfs",
-                    "-d",
-                    "raid1",
-                    "-m",
-                    "raid1",
-                    "--",
-                    "/dev/sdb",
-                    "/dev/sdc",
-                ]
-                .iter()
-                .map(|arg| arg.to_string())
-                .collect(),
-            ),
-            effect: Effect::Destructive,
-            rollback: None,
-            confirmation: Some("tank".into()),
-        },
+        argv_step("mkfs", MKFS, Effect::Destructive, Some("tank")),
         "mkfs.btrfs",
     );
     assert!(mkfs.checked.all_allowed());
@@ -442,32 +422,26 @@ fn nosd_applies_unattended_only_what_destroys_nothing() {
 #[test]
 fn a_cancel_runs_beside_the_job_it_stops() {
     let fixture = Fixture::new();
-    let one_step = |id: &str, argv: &[&str], effect: Effect| Step {
-        id: id.into(),
-        title: id.into(),
-        request: Request::Argv(argv.iter().map(|arg| arg.to_string()).collect()),
-        effect,
-        rollback: None,
-        confirmation: None,
-    };
     let scrub = fixture.store_scrub(&fixture.requester);
     let running = fixture.admit(&scrub.id, "APPLY").unwrap();
     assert!(fixture.pipeline.jobs.is_pool_locked(&scrub.lock));
     let cancel = fixture.store_as(
         &fixture.requester,
-        one_step(
+        argv_step(
             "cancel",
             &["btrfs", "scrub", "cancel", "/srv/tank"],
             Effect::State,
+            None,
         ),
         "btrfs.scrub.cancel",
     );
     let status = fixture.store_as(
         &fixture.requester,
-        one_step(
+        argv_step(
             "status",
             &["btrfs", "scrub", "status", "-R", "/srv/tank"],
             Effect::Read,
+            None,
         ),
         "btrfs.scrub.status",
     );
