@@ -115,7 +115,7 @@ impl PoolRecord {
             .find(|seen| seen.since_unix_seconds == scrub.since_unix_seconds)
         {
             Some(seen) => *seen = scrub.clone(),
-            None => self.scrub_history.insert(0, scrub.clone()),
+            None => self.scrub_history.push(scrub.clone()),
         }
         self.scrub_history
             .sort_by_key(|run| std::cmp::Reverse(run.since_unix_seconds));
