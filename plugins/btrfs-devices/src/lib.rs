@@ -116,7 +116,7 @@ fn member(
 ) -> Result<(u64, String, u64), PlanError> {
     let found = match (device, devid) {
         (Some(path), None) => fs.devices.iter().find(|d| d.path == path),
-        (None, Some(devid)) => fs.devices.iter().find(|d| d.known_devid() == Some(devid)),
+        (None, Some(devid)) => fs.devid_of_present(devid),
         _ => {
             return Err(PlanError::InvalidInput(
                 "give exactly one of device and devid".into(),
