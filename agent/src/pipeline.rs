@@ -672,6 +672,12 @@ fn pool_readings(agent: &Agent, caller: &Caller<'_>, mountinfo: &FactText) -> Ve
             &fact_commands::scrub_status_argv(&mount_path),
         )
         .into(),
+        subvolumes: read_fact(
+            agent,
+            caller,
+            &fact_commands::subvolume_list_argv(&mount_path),
+        )
+        .into(),
         mount_path,
     })
     .collect()

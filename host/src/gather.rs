@@ -47,11 +47,12 @@ impl Observation {
 /// `RequestBody::Facts`), with what nosd reads itself from `files`; `Err` says why the texts do
 /// not make facts (see [`crate::facts::build`]).
 pub fn gather(raw: &RawFacts, files: &LocalFiles<'_>) -> Result<Observation, String> {
-    let (facts, shown) = crate::facts::build_with_shown(
+    let (mut facts, shown) = crate::facts::build_with_shown(
         raw,
         &crate::sysfs_btrfs::summaries(files.sysfs_btrfs),
         &by_id_links(files.by_id),
     )?;
+    attach_subvolumes(&mut facts, &raw.pools);
     Ok(Observation {
         facts,
         shown,
@@ -62,6 +63,31 @@ pub fn gather(raw: &RawFacts, files: &LocalFiles<'_>) -> Result<Observation, Str
             .cloned()
             .collect(),
     })
+}
+
+/// Each mounted pool's subvolumes, from the agent's listing of the path it is mounted at; a
+/// listing that failed or does not parse leaves the pool's `subvolumes` unknown (`None`).
+fn attach_subvolumes(facts: &mut Facts, readings: &[PoolReadings]) {
+    for reading in readings {
+        let Some(fs) = facts
+            .filesystems
+            .iter_mut()
+            .find(|fs| fs.mountpoint == reading.mount_path)
+        else {
+            continue;
+        };
+        match reading
+            .subvolumes
+            .text()
+            .map_err(str::to_owned)
+            .and_then(|text| crate::facts::subvolumes::parse(text).map_err(|e| e.to_string()))
+        {
+            Ok(list) => fs.subvolumes = Some(crate::facts::subvolumes::to_facts(list)),
+            Err(reason) => {
+                tracing::warn!(pool = %reading.mount_path, %reason, "subvolumes not read");
+            }
+        }
+    }
 }
 
 /// `<dir>/*` symlinks → the kernel name each points at (`/dev/disk/by-id/ata-X` → `sdb`).

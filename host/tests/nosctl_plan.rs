@@ -187,14 +187,14 @@ fn plugin_inspect() {
     );
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["name"], "btrfs-pool");
-    assert_eq!(report["api_version"], "0.2.0");
-    assert_eq!(report["exports"][0], "nos:plugin/planning@0.2.0");
+    assert_eq!(report["api_version"], "0.3.0");
+    assert_eq!(report["exports"][0], "nos:plugin/planning@0.3.0");
     assert_eq!(report["limits"]["fuel"], 200_000_000);
 
     let refused = nosctl(&["plugin", "inspect", HOSTILE_API_VERSION]);
     assert_eq!(refused.status.code(), Some(3));
     expect_test::expect![[r#"
-        refused: plugin hostile-api-version targets planner API 0.9.0; this host supports 0.1.0 to 0.2.0
+        refused: plugin hostile-api-version targets planner API 0.9.0; this host supports 0.1.0 to 0.3.0
     "#]]
     .assert_eq(&String::from_utf8_lossy(&refused.stdout));
     assert!(Path::new(HOSTILE_API_VERSION).join("plugin.wasm").is_file());

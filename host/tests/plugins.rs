@@ -424,7 +424,7 @@ fn hostile_bad_hash() {
 fn hostile_api_version() {
     let err = load_err(Path::new(HOSTILE_API_VERSION));
     expect_test::expect![
-        "plugin hostile-api-version targets planner API 0.9.0; this host supports 0.1.0 to 0.2.0"
+        "plugin hostile-api-version targets planner API 0.9.0; this host supports 0.1.0 to 0.3.0"
     ]
     .assert_eq(&err.to_string());
 
@@ -433,7 +433,7 @@ fn hostile_api_version() {
         m.replace("api-version = \"0.9.0\"", "api-version = \"0.1.0\"")
     });
     expect_test::expect![
-        "plugin hostile-api-version targets planner API 0.9.0; this host supports 0.1.0 to 0.2.0"
+        "plugin hostile-api-version targets planner API 0.9.0; this host supports 0.1.0 to 0.3.0"
     ]
     .assert_eq(&load_err(&dir).to_string());
 }

@@ -198,7 +198,9 @@ fn demo_walkthrough_over_http_on_loop_devices() {
             "btrfs-lifecycle",
             "btrfs-maintenance",
             "btrfs-pool",
-            "disk-wipe"
+            "disk-wipe",
+            "shares",
+            "snapshots"
         ],
         "{}",
         plugins.raw

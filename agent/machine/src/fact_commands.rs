@@ -3,8 +3,9 @@
 //! tied to its rule of the default allowlist by a test, so a changed argv that the allowlist
 //! would refuse fails in CI, not on an appliance.
 //!
-//! The per-pool readings ([`device_stats_argv`], [`scrub_status_argv`]) take a mount path; the
-//! agent reads them for each mounted btrfs filesystem whose path their rules accept.
+//! The per-pool readings ([`device_stats_argv`], [`scrub_status_argv`], [`subvolume_list_argv`])
+//! take a mount path; the agent reads them for each mounted btrfs filesystem whose path their
+//! rules accept.
 //!
 //! This module does no IO: it only names argvs.
 
@@ -46,6 +47,16 @@ pub const DEVICE_STATS_PREFIX: &[&str] = &["btrfs", "--format", "json", "device"
 /// What comes before the mount path in a reading of a mounted pool's last scrub, with its raw
 /// counters (`-R`). Rule `btrfs.scrub.status`; parsed by `nos_host::health::scrub_status`.
 pub const SCRUB_STATUS_PREFIX: &[&str] = &["btrfs", "scrub", "status", "-R", "--"];
+
+/// What comes before the mount path in a listing of a mounted pool's subvolumes, with each one's
+/// parent, UUID and parent UUID (a snapshot's source). Rule `btrfs.subvolume.list`; parsed by
+/// `nos_host::facts::subvolumes`.
+pub const SUBVOLUME_LIST_PREFIX: &[&str] = &["btrfs", "subvolume", "list", "-p", "-u", "-q", "--"];
+
+/// The subvolume-list argv of the pool mounted at `mount_path`.
+pub fn subvolume_list_argv(mount_path: &str) -> Vec<String> {
+    with_operand(SUBVOLUME_LIST_PREFIX, mount_path)
+}
 
 /// The device-stats argv of the pool mounted at `mount_path`.
 pub fn device_stats_argv(mount_path: &str) -> Vec<String> {
@@ -123,6 +134,10 @@ mod tests {
         assert_eq!(
             rule_of(&allowlist, &scrub_status_argv("/mnt/pools/tank")),
             "btrfs.scrub.status"
+        );
+        assert_eq!(
+            rule_of(&allowlist, &subvolume_list_argv("/mnt/pools/tank")),
+            "btrfs.subvolume.list"
         );
         assert_eq!(
             rule_of(&allowlist, &smart_argv("/dev/sda")),

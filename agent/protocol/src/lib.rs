@@ -576,6 +576,10 @@ pub struct PoolReadings {
     pub device_stats: FactText,
     /// `nos_machine::fact_commands::scrub_status_argv`'s text.
     pub scrub_status: FactText,
+    /// `nos_machine::fact_commands::subvolume_list_argv`'s text: the pool's shares and
+    /// snapshots. Absent from an older agent's answer, which reads as "not read".
+    #[serde(default = "FactText::not_read")]
+    pub subvolumes: FactText,
 }
 
 /// One device's `blkid -p` output, or why there is none.
@@ -609,6 +613,13 @@ impl From<Result<String, String>> for FactText {
 }
 
 impl FactText {
+    /// What a field an older agent did not send reads as.
+    pub fn not_read() -> FactText {
+        FactText::Unavailable {
+            reason: "not read by this agent".into(),
+        }
+    }
+
     /// The text, or the reason it is missing.
     pub fn text(&self) -> Result<&str, &str> {
         match self {

@@ -68,6 +68,9 @@ pub enum AuditKind {
     AlertAcknowledged,
     /// An alert's condition is gone (or, for an event, it was acknowledged).
     AlertCleared,
+    /// An admin locked a snapshot (kept out of retention and every delete).
+    SnapshotLocked,
+    SnapshotUnlocked,
 }
 
 impl AuditKind {

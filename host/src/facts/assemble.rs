@@ -187,6 +187,7 @@ pub fn assemble(
                 metadata_profile: "unknown".into(),
                 size_bytes: 0,
                 used_bytes: 0,
+                subvolumes: None,
             }),
         }
     }

@@ -135,6 +135,57 @@ pub struct BtrfsFilesystem {
     pub size_bytes: u64,
     #[serde(default)]
     pub used_bytes: u64,
+    /// The pool's subvolumes (shares, snapshot containers, snapshots and others); `None` when
+    /// they were not read (the pool is not mounted where the agent reads pools, or the listing
+    /// failed), which is never "no subvolumes".
+    #[serde(default)]
+    pub subvolumes: Option<Vec<Subvolume>>,
+}
+
+/// One subvolume of a mounted pool, as nos sees it (`btrfs subvolume list`, its role from its
+/// path alone, and nos's own lock).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Subvolume {
+    pub id: u64,
+    /// Relative to the pool's top level: `media`, `.snapshots/media/20261202T190000Z-nos1`.
+    pub path: String,
+    pub kind: SubvolumeKind,
+    /// The share a share or a snapshot belongs to.
+    #[serde(default)]
+    pub share: Option<String>,
+    pub uuid: String,
+    /// The subvolume this one was snapshotted from.
+    #[serde(default)]
+    pub parent_uuid: Option<String>,
+    /// Locked by an admin in nos: kept out of retention, never deleted by a plan.
+    #[serde(default)]
+    pub locked: bool,
+}
+
+/// What a subvolume is to nos, from its path (see [`subvolumes`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SubvolumeKind {
+    /// `<share>`, directly in the pool.
+    Share,
+    /// `.snapshots` or `.snapshots/<share>`.
+    SnapshotDir,
+    /// `.snapshots/<share>/<name>`.
+    Snapshot,
+    /// Anything else: shown, never touched.
+    Other,
+}
+
+impl BtrfsFilesystem {
+    /// The absolute path of one of its subvolumes (`<mountpoint>/<path>`).
+    pub fn subvolume_path(&self, subvolume: &Subvolume) -> String {
+        format!(
+            "{}/{}",
+            self.mountpoint.trim_end_matches('/'),
+            subvolume.path
+        )
+    }
 }
 
 impl Facts {
@@ -187,6 +238,19 @@ impl Facts {
             ]);
             strings.extend(fs.label.as_deref());
             strings.extend(fs.devices.iter().map(|d| d.path.as_str()));
+            let subvolumes = fs.subvolumes.as_deref().unwrap_or_default();
+            if subvolumes.len() > subvolumes::MAX_SUBVOLUMES {
+                return Err(format!(
+                    "filesystem {}: more than {} subvolumes",
+                    fs.uuid,
+                    subvolumes::MAX_SUBVOLUMES
+                ));
+            }
+            for subvolume in subvolumes {
+                strings.extend([subvolume.path.as_str(), &subvolume.uuid]);
+                strings.extend(subvolume.share.as_deref());
+                strings.extend(subvolume.parent_uuid.as_deref());
+            }
         }
         match strings.iter().find(|s| s.len() > MAX_FIELD_BYTES) {
             Some(long) => Err(format!(

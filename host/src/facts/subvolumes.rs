@@ -4,7 +4,8 @@
 //!
 //! Pure: callers hand it the text (tested on captured output only, `host/tests/data/facts/
 //! subvolumes/`, made by its `capture.sh`). A line with a field this parser does not know is an
-//! error naming the line, never dropped. Not wired into the facts round trip yet.
+//! error naming the line, never dropped. [`to_facts`] makes the facts' form, which
+//! `crate::gather` attaches to each mounted pool.
 
 /// One line of the list.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -112,6 +113,29 @@ fn parse_line(line: usize, text: &str) -> Result<Subvolume, SubvolumeListError> 
         path: path.to_owned(),
         role: role_of(path),
     })
+}
+
+/// The facts' form of a parsed list (every subvolume unlocked: locks are nosd's, added later).
+pub fn to_facts(list: Vec<Subvolume>) -> Vec<super::Subvolume> {
+    list.into_iter()
+        .map(|subvolume| {
+            let (kind, share) = match subvolume.role {
+                Role::Share { name } => (super::SubvolumeKind::Share, Some(name)),
+                Role::SnapshotDir => (super::SubvolumeKind::SnapshotDir, None),
+                Role::Snapshot { share, .. } => (super::SubvolumeKind::Snapshot, Some(share)),
+                Role::Other => (super::SubvolumeKind::Other, None),
+            };
+            super::Subvolume {
+                id: subvolume.id,
+                path: subvolume.path,
+                kind,
+                share,
+                uuid: subvolume.uuid,
+                parent_uuid: subvolume.parent_uuid,
+                locked: false,
+            }
+        })
+        .collect()
 }
 
 /// The token after the words of `label`, which must come next.

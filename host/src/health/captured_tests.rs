@@ -60,5 +60,6 @@ pub fn filesystem(size_bytes: u64, used_bytes: u64) -> BtrfsFilesystem {
         metadata_profile: "raid1".into(),
         size_bytes,
         used_bytes,
+        subvolumes: None,
     }
 }

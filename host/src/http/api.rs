@@ -566,6 +566,67 @@ pub struct PoolsQuery {
     pub refresh: bool,
 }
 
+// ---- shares and snapshots: /api/v1/pools/{uuid}/shares… ----
+
+/// `GET /pools/{uuid}/shares`: the shares of a mounted pool, from the latest facts.
+#[derive(Debug, Serialize)]
+pub struct SharesView {
+    pub mountpoint: String,
+    /// Subvolumes that are neither shares nor nos's snapshots (another tool's): shown, never
+    /// touched.
+    pub other: Vec<String>,
+    pub pool_uuid: String,
+    pub shares: Vec<ShareView>,
+}
+
+/// One share; its size is not known without quotas, which nos does not turn on.
+#[derive(Debug, Serialize)]
+pub struct ShareView {
+    pub id: u64,
+    /// The newest snapshot's name, if any.
+    pub latest_snapshot: Option<String>,
+    pub locked_snapshots: usize,
+    pub name: String,
+    pub path: String,
+    pub snapshots: usize,
+}
+
+/// `GET /pools/{uuid}/shares/{name}/snapshots`: newest first.
+#[derive(Debug, Serialize)]
+pub struct SnapshotsView {
+    pub share: String,
+    pub snapshots: Vec<SnapshotView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SnapshotView {
+    pub id: u64,
+    pub locked: bool,
+    pub name: String,
+    /// Relative to the pool: what `POST …/snapshots/lock` takes.
+    pub path: String,
+    /// The tag in its name (a schedule's, `replaced`, …).
+    pub tag: Option<String>,
+    /// From its name (UTC); `None` for a name nos did not make.
+    pub taken_at: Option<i64>,
+}
+
+/// `POST /pools/{uuid}/snapshots/lock`: lock or unlock one snapshot. An unlock needs a recent
+/// re-authentication (it makes the snapshot deletable again).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockRequest {
+    pub locked: bool,
+    pub path: String,
+}
+
+/// A lock request answered.
+#[derive(Debug, Serialize)]
+pub struct LockView {
+    pub locked: bool,
+    pub path: String,
+}
+
 // ---- alerts: /api/v1/alerts ----
 
 /// `GET /alerts`: open alerts first (newest first), then cleared ones (most recently cleared

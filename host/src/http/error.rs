@@ -201,7 +201,9 @@ impl From<Refusal> for ApiError {
             Refusal::Unconfigured | Refusal::AgentUnreachable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Refusal::UnknownPlugin { .. }
             | Refusal::UnknownPlan { .. }
-            | Refusal::UnknownDisk { .. } => StatusCode::NOT_FOUND,
+            | Refusal::UnknownDisk { .. }
+            | Refusal::UnknownSnapshot { .. } => StatusCode::NOT_FOUND,
+            Refusal::TooManyLocks { .. } => StatusCode::CONFLICT,
             Refusal::ReadFailed(_) => StatusCode::BAD_GATEWAY,
             Refusal::HashMismatch { .. } | Refusal::PoolBusy { .. } | Refusal::Stale => {
                 StatusCode::CONFLICT

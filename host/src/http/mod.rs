@@ -55,6 +55,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::ui::router())
         .merge(routes::pipeline::router())
         .merge(routes::pools::router())
+        .merge(routes::shares::router())
         .merge(routes::alerts::router())
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(body_limit))

@@ -16,6 +16,7 @@ pub mod apply;
 pub mod canonical;
 pub mod grants;
 pub mod jobs;
+pub mod locks;
 pub mod port;
 mod refusal;
 pub mod setup;
@@ -174,12 +175,22 @@ impl Pipeline {
     /// Facts gathered now through the agent (and cached); the observer, if any, is told of
     /// the whole observation before they are returned.
     fn fresh_facts(&self, now: UnixSeconds) -> Result<Facts, port::PortError> {
-        let observation = self.port.observe()?;
+        let mut observation = self.port.observe()?;
+        match locks::load(&self.store) {
+            Ok(file) => locks::mark(&file, &mut observation.facts),
+            // Never plan as if nothing were locked: no facts rather than facts without locks.
+            Err(err) => return Err(port::PortError::Facts(format!("snapshot locks: {err}"))),
+        }
         *lock(&self.facts_cache) = Some((now, observation.facts.clone()));
         if let Some(observer) = self.observer.get() {
             observer.observed(&observation, &self.jobs, now);
         }
         Ok(observation.facts)
+    }
+
+    /// Forgets the cached facts: the next plan reads the machine again.
+    pub fn drop_cached_facts(&self) {
+        *lock(&self.facts_cache) = None;
     }
 
     /// Tells the observer of each fstab entry job `job_id` removed: a `Remove` step of an
@@ -287,7 +298,8 @@ impl PipelineSlot {
 /// `/dev/<kernel name>` or a by-id link; a device's record includes its mount points and its
 /// holders, so a new partition or mount on it counts) and the shape of every btrfs filesystem
 /// (identity, mount point, members, profiles: a pool that appeared, went, or changed members or
-/// profiles is always material). Left out: fresh UUIDs, the time, devices the plan does not name
+/// profiles is always material) with the subvolumes the steps name (a snapshot locked, or a
+/// subvolume made or gone at a path the plan uses, since it was made). Left out: fresh UUIDs, the time, devices the plan does not name
 /// (plugging in a USB stick does not make every pending plan stale) and a pool's allocated and
 /// used bytes (a pool in use changes them every second). A plan is stale when this differs at
 /// apply.
@@ -305,6 +317,8 @@ pub fn facts_fingerprint(facts: &Facts, plan: &CheckedPlan) -> String {
         devices: &'a [crate::facts::BtrfsDevice],
         data_profile: &'a str,
         metadata_profile: &'a str,
+        /// The subvolumes the plan names (with their locks); `None` when they were not read.
+        subvolumes: Option<Vec<&'a crate::facts::Subvolume>>,
     }
     let mut named: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
     for checked in plan.steps() {
@@ -337,6 +351,11 @@ pub fn facts_fingerprint(facts: &Facts, plan: &CheckedPlan) -> String {
             devices: &fs.devices,
             data_profile: &fs.data_profile,
             metadata_profile: &fs.metadata_profile,
+            subvolumes: fs.subvolumes.as_ref().map(|list| {
+                list.iter()
+                    .filter(|subvolume| named.contains(fs.subvolume_path(subvolume).as_str()))
+                    .collect()
+            }),
         })
         .collect();
     let bytes = serde_json::to_vec(&Relevant {

@@ -62,6 +62,12 @@ pub enum Refusal {
     /// A reading asked of a disk the facts do not list (or of a partition, not a disk).
     #[error("no disk named {name:?} in the facts")]
     UnknownDisk { name: String },
+    /// A lock asked for a snapshot the fresh facts do not show in that pool.
+    #[error("pool {pool} has no snapshot {path:?}")]
+    UnknownSnapshot { pool: String, path: String },
+    /// More snapshot locks than `pipeline::locks::MAX_LOCKS`.
+    #[error("at most {max} snapshots can be locked")]
+    TooManyLocks { max: usize },
     /// A reading the agent refused or did not run, or whose output does not parse.
     #[error("{0}")]
     ReadFailed(String),
@@ -94,6 +100,8 @@ impl Refusal {
             Refusal::PoolBusy { .. } => "pool.busy",
             Refusal::AttendedOnly { .. } => "plan.attended_only",
             Refusal::UnknownDisk { .. } => "disk.unknown",
+            Refusal::UnknownSnapshot { .. } => "snapshot.unknown",
+            Refusal::TooManyLocks { .. } => "snapshot.too_many_locks",
             Refusal::ReadFailed(_) => "agent.read_failed",
             Refusal::Stale => "plan.stale",
             Refusal::Store(_) => "internal",

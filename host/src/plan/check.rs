@@ -168,7 +168,9 @@ fn check_request(request: &Request, step: Option<&Step>, judge: &Judge<'_>) -> S
     let (rule_id, rule_effect, canonical) = match request {
         Request::Argv(argv) => match allowlist.check(argv) {
             Verdict::Allowed(matched) => {
-                if let Some(reason) = super::devices::refusal(matched.command(), facts) {
+                if let Some(reason) = super::devices::refusal(matched.command(), facts)
+                    .or_else(|| super::subvolumes::refusal(matched.command(), facts))
+                {
                     return StepVerdict::Rejected { reason };
                 }
                 (

@@ -4,4 +4,5 @@
 
 pub mod check;
 pub mod devices;
+pub mod subvolumes;
 pub mod types;

@@ -280,6 +280,7 @@ fn judge(
                 metadata_profile: record.metadata_profile.clone(),
                 size_bytes: 0,
                 used_bytes: 0,
+                subvolumes: None,
             };
             &fallback_fs
         }
@@ -569,6 +570,7 @@ pub(super) mod tests {
                     mount_path: fs.mountpoint.clone(),
                     device_stats: health_capture(stats, "device-stats.json"),
                     scrub_status: health_capture(scrub, "scrub-status.txt"),
+                    subvolumes: FactText::not_read(),
                 })
                 .collect(),
             None => Vec::new(),

@@ -51,6 +51,7 @@ fn health_of(show: &str) -> Health {
         metadata_profile: "raid1".into(),
         size_bytes: 3 << 30,
         used_bytes: 1 << 28,
+        subvolumes: None,
     };
     health::classify(
         &PoolReading {

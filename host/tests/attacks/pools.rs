@@ -102,6 +102,7 @@ fn observation(scenario: &str, readings: &str) -> Observation {
             mount_path,
             device_stats: text(&format!("health/real/{readings}/device-stats.json")),
             scrub_status: text(&format!("health/real/{readings}/scrub-status.txt")),
+            subvolumes: FactText::not_read(),
         })
         .collect();
     let files = nos_host::gather::LocalFiles {

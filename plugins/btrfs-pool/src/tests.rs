@@ -58,6 +58,7 @@ fn facts() -> Facts {
             metadata_profile: "dup".into(),
             size_bytes: 100 * GIB,
             used_bytes: GIB,
+            subvolumes: Some(vec![]),
         }],
         fresh_uuids: vec![
             "5f0c7a8e-1b2c-4d3e-8f40-123456789abc".into(),

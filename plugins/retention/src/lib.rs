@@ -161,6 +161,13 @@ pub fn parse_name(name: &str) -> Result<Timestamp, NameError> {
     ))
 }
 
+/// The tag a snapshot name carries (`20261202T190000Z-nos1` → `nos1`); `None` for an untagged
+/// name or one [`parse_name`] refuses. A schedule deletes only names with its own tag.
+pub fn tag_of(name: &str) -> Option<&str> {
+    parse_name(name).ok()?;
+    name.get(16..)?.strip_prefix('-')
+}
+
 /// The canonical name of a snapshot taken at `at`, with an optional tag (`[a-z0-9]{1,32}`, not
 /// checked here: [`parse_name`] refuses a bad one).
 pub fn format_name(at: Timestamp, tag: Option<&str>) -> String {

@@ -273,3 +273,13 @@ proptest! {
         let _ = parse_name(&name);
     }
 }
+
+#[test]
+fn tag_of_reads_the_whole_tag_of_a_valid_name_only() {
+    assert_eq!(tag_of("20261202T190000Z-nos1"), Some("nos1"));
+    assert_eq!(tag_of("20261202T190000Z-nos12"), Some("nos12"));
+    assert_eq!(tag_of("20261202T190000Z"), None);
+    assert_eq!(tag_of("20261302T190000Z-nos1"), None, "not a real month");
+    assert_eq!(tag_of("latest-nos1"), None);
+    assert_eq!(tag_of("20261202T190000Z-NOS1"), None, "tags are lowercase");
+}

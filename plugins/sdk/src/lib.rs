@@ -1,4 +1,4 @@
-//! The guest SDK for nos planners: the `nos:plugin@0.2.0` planner bindings, typed step
+//! The guest SDK for nos planners: the `nos:plugin@0.3.0` planner bindings, typed step
 //! builders, helpers to read facts, and a panic hook that forwards the message to the host.
 //!
 //! # The safety contract between host, planner and agent
@@ -66,7 +66,7 @@
 pub mod bindings {
     wit_bindgen::generate!({
         world: "planner",
-        path: "../../wit/since_v0.2.0",
+        path: "../../wit/since_v0.3.0",
         pub_export_macro: true,
         export_macro_name: "export_planner_bindings",
         default_bindings_module: "nos_plugin_sdk::bindings",
@@ -80,12 +80,13 @@ mod log;
 pub mod mount;
 pub mod profile;
 mod step;
+pub mod subvolume;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use bindings::exports::nos::plugin::planning::Guest;
 pub use bindings::nos::plugin::facts::{
-    BlockDevice, BtrfsDevice, BtrfsFilesystem, DeviceState, Facts,
+    BlockDevice, BtrfsDevice, BtrfsFilesystem, DeviceState, Facts, Subvolume, SubvolumeKind,
 };
 pub use bindings::nos::plugin::log::Level;
 pub use bindings::nos::plugin::meta::PluginInfo;

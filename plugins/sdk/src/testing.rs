@@ -5,7 +5,9 @@
 //! The stand-in is deliberately coarse and never the host's rules: the host's `facts::classify`
 //! is the only authority on a device's state, and it is tested on captured tool output there.
 
-use crate::{BlockDevice, DeviceState, Facts};
+use crate::{
+    BlockDevice, BtrfsDevice, BtrfsFilesystem, DeviceState, Facts, Subvolume, SubvolumeKind,
+};
 
 const GIB: u64 = 1 << 30;
 
@@ -208,4 +210,65 @@ pub fn classified_fixture(json: &str) -> Result<Facts, String> {
         }
     }
     serde_json::from_value(value).map_err(|e| e.to_string())
+}
+
+/// A subvolume at `path` (relative to the pool), its kind and share from the path as the host
+/// derives them; unlocked.
+pub fn subvolume(id: u64, path: &str) -> Subvolume {
+    let plain = |name: &str| !name.is_empty() && !name.starts_with('.');
+    let components: Vec<&str> = path.split('/').collect();
+    let (kind, share) = match components.as_slice() {
+        [name] if plain(name) => (SubvolumeKind::Share, Some(*name)),
+        [".snapshots"] => (SubvolumeKind::SnapshotDir, None),
+        [".snapshots", share] if plain(share) => (SubvolumeKind::SnapshotDir, None),
+        [".snapshots", share, name] if plain(share) && plain(name) => {
+            (SubvolumeKind::Snapshot, Some(*share))
+        }
+        _ => (SubvolumeKind::Other, None),
+    };
+    Subvolume {
+        id,
+        path: path.into(),
+        kind,
+        share: share.map(str::to_owned),
+        uuid: format!("00000000-0000-4000-8000-{id:012}"),
+        parent_uuid: None,
+        locked: false,
+    }
+}
+
+/// Facts with one mounted pool, `tank` at `/srv/tank` on a blank-looking member `sdb`, holding
+/// the subvolumes at `paths` (ids from 256), at `now`.
+pub fn pool_with_subvolumes(paths: &[&str], now: u64) -> Facts {
+    let mut member = blank_disk("sdb", 100 * GIB);
+    member.fstype = Some("btrfs".into());
+    member.mountpoints = vec!["/srv/tank".into()];
+    member.state = DeviceState::InUse;
+    member.state_reasons = vec!["mounted at /srv/tank".into()];
+    Facts {
+        block_devices: vec![member],
+        filesystems: vec![BtrfsFilesystem {
+            uuid: "7d9ef6a2-0000-4000-8000-000000000001".into(),
+            label: Some("tank".into()),
+            mountpoint: "/srv/tank".into(),
+            devices: vec![BtrfsDevice {
+                devid: 1,
+                path: "/dev/sdb".into(),
+                size_bytes: 100 * GIB,
+            }],
+            data_profile: "single".into(),
+            metadata_profile: "dup".into(),
+            size_bytes: 100 * GIB,
+            used_bytes: GIB,
+            subvolumes: Some(
+                paths
+                    .iter()
+                    .zip(256..)
+                    .map(|(path, id)| subvolume(id, path))
+                    .collect(),
+            ),
+        }],
+        fresh_uuids: vec![],
+        now_unix_seconds: now,
+    }
 }

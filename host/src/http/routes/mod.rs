@@ -6,4 +6,5 @@ pub mod auth;
 pub mod pipeline;
 pub mod pools;
 pub mod setup;
+pub mod shares;
 pub mod ui;

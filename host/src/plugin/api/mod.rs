@@ -14,8 +14,9 @@
 
 pub mod since_v0_1_0;
 pub mod since_v0_2_0;
+pub mod since_v0_3_0;
 
-pub use since_v0_2_0 as latest;
+pub use since_v0_3_0 as latest;
 
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store};
@@ -31,12 +32,20 @@ use crate::plan::types::{Plan, Refusal};
 use crate::plugin::policy::{LoginAttempt, LoginDecision, PasswordFeatures, PasswordVerdict};
 
 /// Versions this host implements (has a `since_v*` module for), newest first.
-pub const IMPLEMENTED: &[ApiVersion] = &[since_v0_2_0::VERSION, since_v0_1_0::VERSION];
+pub const IMPLEMENTED: &[ApiVersion] = &[
+    since_v0_3_0::VERSION,
+    since_v0_2_0::VERSION,
+    since_v0_1_0::VERSION,
+];
 
 /// Versions that are released: frozen with their WIT directory and loaded by every build. A
 /// version in [`IMPLEMENTED`] but not here is still being designed; releasing it means adding
 /// it here (and never editing its WIT again).
-pub const RELEASED: &[ApiVersion] = &[ApiVersion::new(0, 2, 0), ApiVersion::new(0, 1, 0)];
+pub const RELEASED: &[ApiVersion] = &[
+    ApiVersion::new(0, 3, 0),
+    ApiVersion::new(0, 2, 0),
+    ApiVersion::new(0, 1, 0),
+];
 
 /// Whether this build loads plugins built against an unreleased version: development builds
 /// (`debug_assertions`, i.e. cargo's `dev` and `test` profiles) do, release builds do not.
@@ -116,6 +125,8 @@ fn select_in(
 
 /// Linkers, built once per engine, one per (version, kind).
 pub struct Linkers {
+    planner_v0_3_0: Linker<CallState>,
+    auth_v0_3_0: Linker<CallState>,
     planner_v0_2_0: Linker<CallState>,
     auth_v0_2_0: Linker<CallState>,
     planner_v0_1_0: Linker<CallState>,
@@ -125,6 +136,8 @@ pub struct Linkers {
 impl Linkers {
     pub fn new(engine: &Engine) -> wasmtime::Result<Linkers> {
         Ok(Linkers {
+            planner_v0_3_0: since_v0_3_0::planner_linker(engine)?,
+            auth_v0_3_0: since_v0_3_0::auth_linker(engine)?,
             planner_v0_2_0: since_v0_2_0::planner_linker(engine)?,
             auth_v0_2_0: since_v0_2_0::auth_linker(engine)?,
             planner_v0_1_0: since_v0_1_0::planner_linker(engine)?,
@@ -149,12 +162,14 @@ mod sealed {
 
 /// A pre-linked planner (world `planner`), by version.
 pub enum PlannerPre {
+    V0_3_0(since_v0_3_0::PlannerPre),
     V0_2_0(since_v0_2_0::PlannerPre),
     V0_1_0(since_v0_1_0::PlannerPre),
 }
 
 /// A pre-linked auth policy (world `auth-policy`), by version.
 pub enum AuthPolicyPre {
+    V0_3_0(since_v0_3_0::AuthPre),
     V0_2_0(since_v0_2_0::AuthPre),
     V0_1_0(since_v0_1_0::AuthPre),
 }
@@ -234,6 +249,10 @@ impl PlannerPre {
         component: &Component,
     ) -> wasmtime::Result<PlannerPre> {
         Ok(match version {
+            since_v0_3_0::VERSION => PlannerPre::V0_3_0(since_v0_3_0::PlannerPre::new(
+                &linkers.planner_v0_3_0,
+                component,
+            )?),
             since_v0_2_0::VERSION => PlannerPre::V0_2_0(since_v0_2_0::PlannerPre::new(
                 &linkers.planner_v0_2_0,
                 component,
@@ -254,6 +273,7 @@ impl PlannerPre {
         input: &str,
     ) -> wasmtime::Result<Result<Plan, Refusal>> {
         match self {
+            PlannerPre::V0_3_0(pre) => pre.make_plan(store, facts, input),
             PlannerPre::V0_2_0(pre) => pre.make_plan(store, facts, input),
             PlannerPre::V0_1_0(pre) => pre.make_plan(store, facts, input),
         }
@@ -263,6 +283,7 @@ impl PlannerPre {
 impl WorldPre for PlannerPre {
     fn engine(&self) -> &Engine {
         match self {
+            PlannerPre::V0_3_0(pre) => pre.engine(),
             PlannerPre::V0_2_0(pre) => pre.engine(),
             PlannerPre::V0_1_0(pre) => pre.engine(),
         }
@@ -270,6 +291,7 @@ impl WorldPre for PlannerPre {
 
     fn describe(&self, store: &mut Store<CallState>) -> wasmtime::Result<PluginInfo> {
         match self {
+            PlannerPre::V0_3_0(pre) => pre.describe(store),
             PlannerPre::V0_2_0(pre) => pre.describe(store),
             PlannerPre::V0_1_0(pre) => pre.describe(store),
         }
@@ -283,6 +305,9 @@ impl AuthPolicyPre {
         component: &Component,
     ) -> wasmtime::Result<AuthPolicyPre> {
         Ok(match version {
+            since_v0_3_0::VERSION => {
+                AuthPolicyPre::V0_3_0(since_v0_3_0::AuthPre::new(&linkers.auth_v0_3_0, component)?)
+            }
             since_v0_2_0::VERSION => {
                 AuthPolicyPre::V0_2_0(since_v0_2_0::AuthPre::new(&linkers.auth_v0_2_0, component)?)
             }
@@ -299,6 +324,7 @@ impl AuthPolicyPre {
         attempt: &LoginAttempt,
     ) -> wasmtime::Result<LoginDecision> {
         match self {
+            AuthPolicyPre::V0_3_0(pre) => pre.decide_login(store, attempt),
             AuthPolicyPre::V0_2_0(pre) => pre.decide_login(store, attempt),
             AuthPolicyPre::V0_1_0(pre) => pre.decide_login(store, attempt),
         }
@@ -310,6 +336,7 @@ impl AuthPolicyPre {
         features: &PasswordFeatures,
     ) -> wasmtime::Result<PasswordVerdict> {
         match self {
+            AuthPolicyPre::V0_3_0(pre) => pre.check_password(store, features),
             AuthPolicyPre::V0_2_0(pre) => pre.check_password(store, features),
             AuthPolicyPre::V0_1_0(pre) => pre.check_password(store, features),
         }
@@ -319,6 +346,7 @@ impl AuthPolicyPre {
 impl WorldPre for AuthPolicyPre {
     fn engine(&self) -> &Engine {
         match self {
+            AuthPolicyPre::V0_3_0(pre) => pre.engine(),
             AuthPolicyPre::V0_2_0(pre) => pre.engine(),
             AuthPolicyPre::V0_1_0(pre) => pre.engine(),
         }
@@ -326,6 +354,7 @@ impl WorldPre for AuthPolicyPre {
 
     fn describe(&self, store: &mut Store<CallState>) -> wasmtime::Result<PluginInfo> {
         match self {
+            AuthPolicyPre::V0_3_0(pre) => pre.describe(store),
             AuthPolicyPre::V0_2_0(pre) => pre.describe(store),
             AuthPolicyPre::V0_1_0(pre) => pre.describe(store),
         }
@@ -361,7 +390,7 @@ fn add_wasi_cli_io(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
 /// version's; each version's generated types are distinct, so a macro, not a function, keeps
 /// one copy. What differs between versions (the facts a planner sees) stays in the module.
 macro_rules! shared_glue {
-    () => {
+    ($($extra:ident: $lower:path),* $(,)?) => {
         impl wit_log::Host for CallState {
             fn log(&mut self, level: wit_log::Level, message: String) {
                 let level = match level {
@@ -605,12 +634,58 @@ macro_rules! shared_glue {
                     metadata_profile: fs.metadata_profile.clone(),
                     size_bytes: fs.size_bytes,
                     used_bytes: fs.used_bytes,
+                    $($extra: $lower(fs),)*
                 })
                 .collect()
         }
     };
 }
 use shared_glue;
+
+/// The facts lowering of 0.2.0, which 0.3.0 keeps: block devices with their parent, identity,
+/// partition table, signature usage and host-derived state. Invoked inside a version module
+/// (its `wit_facts` and `filesystems_to_wit`), like [`shared_glue`].
+macro_rules! facts_since_v0_2_0 {
+    () => {
+        fn facts_to_wit(facts: &Facts) -> wit_facts::Facts {
+            wit_facts::Facts {
+                block_devices: facts
+                    .block_devices
+                    .iter()
+                    .map(|d| wit_facts::BlockDevice {
+                        path: d.path.clone(),
+                        kname: d.kname.clone(),
+                        size_bytes: d.size_bytes,
+                        rotational: d.rotational,
+                        device_type: d.device_type.clone(),
+                        fstype: d.fstype.clone(),
+                        label: d.label.clone(),
+                        uuid: d.uuid.clone(),
+                        mountpoints: d.mountpoints.clone(),
+                        holders: d.holders.clone(),
+                        by_id: d.by_id.clone(),
+                        parent: d.parent.clone(),
+                        model: d.model.clone(),
+                        serial: d.serial.clone(),
+                        wwn: d.wwn.clone(),
+                        partition_table: d.partition_table.clone(),
+                        usage: d.usage.clone(),
+                        state: match d.state {
+                            DeviceState::Blank => wit_facts::DeviceState::Blank,
+                            DeviceState::HoldsData => wit_facts::DeviceState::HoldsData,
+                            DeviceState::InUse => wit_facts::DeviceState::InUse,
+                        },
+                        state_reasons: d.reasons.clone(),
+                    })
+                    .collect(),
+                filesystems: filesystems_to_wit(&facts.filesystems),
+                fresh_uuids: facts.fresh_uuids.clone(),
+                now_unix_seconds: facts.now_unix_seconds,
+            }
+        }
+    };
+}
+use facts_since_v0_2_0;
 
 struct HasIo;
 
@@ -630,10 +705,11 @@ mod tests {
     fn version_selection() {
         assert_eq!(select(V0_1_0), Ok(V0_1_0));
         assert_eq!(select(V0_2_0), Ok(V0_2_0));
+        assert_eq!(select(V0_3_0), Ok(V0_3_0));
         for unsupported in [
             ApiVersion::new(0, 1, 1),
             ApiVersion::new(0, 2, 1),
-            V0_3_0,
+            ApiVersion::new(0, 4, 0),
             ApiVersion::new(1, 1, 0),
         ] {
             assert_eq!(
@@ -642,7 +718,7 @@ mod tests {
                 "{unsupported}"
             );
         }
-        assert_eq!(supported_range(), "0.1.0 to 0.2.0");
+        assert_eq!(supported_range(), "0.1.0 to 0.3.0");
     }
 
     #[test]
@@ -650,7 +726,11 @@ mod tests {
         for version in RELEASED {
             assert!(IMPLEMENTED.contains(version), "{version}");
         }
-        assert_eq!(RELEASED, [V0_2_0, V0_1_0], "0.1.0 and 0.2.0 are released");
+        assert_eq!(
+            RELEASED,
+            [V0_3_0, V0_2_0, V0_1_0],
+            "0.1.0 to 0.3.0 are released"
+        );
     }
 
     /// A host that implements 0.3.0 before releasing it: a release build refuses a 0.3.x

@@ -1,7 +1,7 @@
-//! Bindings for `wit/since_v0.2.0` (`nos:plugin@0.2.0`), the latest version: facts carry each
-//! block device's parent, identity, partition table, signature usage and the host-derived
-//! state with its reasons. The glue shared with other versions is [`super::shared_glue`]; only
-//! lowering the facts is this module's own. Frozen with the WIT directory once released.
+//! Bindings for `wit/since_v0.2.0` (`nos:plugin@0.2.0`): facts carry each block device's
+//! parent, identity, partition table, signature usage and the host-derived state with its
+//! reasons ([`super::facts_since_v0_2_0`], which 0.3.0 keeps). The glue shared with other
+//! versions is [`super::shared_glue`]. Frozen with its WIT directory: released.
 
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Engine, Store};
@@ -40,39 +40,4 @@ use planner::nos::plugin::{
 
 super::shared_glue!();
 
-fn facts_to_wit(facts: &Facts) -> wit_facts::Facts {
-    wit_facts::Facts {
-        block_devices: facts
-            .block_devices
-            .iter()
-            .map(|d| wit_facts::BlockDevice {
-                path: d.path.clone(),
-                kname: d.kname.clone(),
-                size_bytes: d.size_bytes,
-                rotational: d.rotational,
-                device_type: d.device_type.clone(),
-                fstype: d.fstype.clone(),
-                label: d.label.clone(),
-                uuid: d.uuid.clone(),
-                mountpoints: d.mountpoints.clone(),
-                holders: d.holders.clone(),
-                by_id: d.by_id.clone(),
-                parent: d.parent.clone(),
-                model: d.model.clone(),
-                serial: d.serial.clone(),
-                wwn: d.wwn.clone(),
-                partition_table: d.partition_table.clone(),
-                usage: d.usage.clone(),
-                state: match d.state {
-                    DeviceState::Blank => wit_facts::DeviceState::Blank,
-                    DeviceState::HoldsData => wit_facts::DeviceState::HoldsData,
-                    DeviceState::InUse => wit_facts::DeviceState::InUse,
-                },
-                state_reasons: d.reasons.clone(),
-            })
-            .collect(),
-        filesystems: filesystems_to_wit(&facts.filesystems),
-        fresh_uuids: facts.fresh_uuids.clone(),
-        now_unix_seconds: facts.now_unix_seconds,
-    }
-}
+super::facts_since_v0_2_0!();
