@@ -68,6 +68,14 @@ pub enum AuditKind {
     AlertAcknowledged,
     /// An alert's condition is gone (or, for an event, it was acknowledged).
     AlertCleared,
+    /// An admin approved a schedule (`schedules`).
+    ScheduleCreated,
+    /// An admin changed a schedule's terms (its revision went up).
+    ScheduleEdited,
+    /// An admin revoked a schedule.
+    ScheduleRevoked,
+    /// A schedule ran: its id, revision, plan sha256 and outcome.
+    ScheduleRan,
 }
 
 impl AuditKind {

@@ -67,6 +67,8 @@ pub enum StateFile {
     Pools,
     /// Alerts, open and recently cleared (`alerts::service`).
     Alerts,
+    /// Standing approvals and their last runs (`schedules::service`).
+    Schedules,
     /// Any file name, for tests of the store itself.
     Custom(&'static str),
 }
@@ -81,6 +83,7 @@ impl StateFile {
             StateFile::Plugins => "plugins.json",
             StateFile::Pools => "pools.json",
             StateFile::Alerts => "alerts.json",
+            StateFile::Schedules => "schedules.json",
             StateFile::Custom(name) => name,
         }
     }
