@@ -5,5 +5,6 @@ pub mod allowlist;
 pub mod auth;
 pub mod pipeline;
 pub mod pools;
+pub mod schedules;
 pub mod setup;
 pub mod ui;
