@@ -201,9 +201,7 @@ impl From<crate::schedules::ScheduleError> for ApiError {
             crate::schedules::ScheduleError::Terms(terms) => terms,
         };
         let status = match &terms {
-            TermsError::Unknown { .. } | TermsError::UnknownPlanner { .. } => {
-                StatusCode::NOT_FOUND
-            }
+            TermsError::Unknown { .. } | TermsError::UnknownPlanner { .. } => StatusCode::NOT_FOUND,
             TermsError::NotGranted { .. } => StatusCode::FORBIDDEN,
             TermsError::TooMany => StatusCode::CONFLICT,
             TermsError::InputTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
