@@ -342,7 +342,7 @@ pub(crate) mod tests {
             .id
             .clone();
         assert_eq!(due(&book, T0 - 1), Vec::<String>::new());
-        assert_eq!(due(&book, T0), [id.clone()], "the first run is at once");
+        assert_eq!(due(&book, T0), vec![id.clone()], "the first run is at once");
 
         // A simulated clock: a check every minute for 12 days, each due run recorded at the
         // check; nosd is down (no checks) from day 1 to day 11.
