@@ -70,6 +70,35 @@ pub struct Config {
     /// The scrub schedule; off unless `[scrub] auto = true` (see [`ScrubConfig`]).
     #[serde(default)]
     pub scrub: ScrubConfig,
+    /// How often the standing approvals are checked (see [`SchedulesConfig`]).
+    #[serde(default = "SchedulesConfig::defaults")]
+    pub schedules: SchedulesConfig,
+}
+
+/// Default of [`SchedulesConfig::check_seconds`]: a minute.
+pub const DEFAULT_SCHEDULE_CHECK_SECONDS: u64 = 60;
+
+/// `[schedules]`: standing approvals (`schedules`). nosd looks for due schedules every
+/// `check_seconds` (default [`DEFAULT_SCHEDULE_CHECK_SECONDS`], 10..=3600) when it has a
+/// `[pipeline]`; a schedule runs at the first check at or after its next run, so a run is late
+/// by at most this much. The schedules themselves are approved through the API, never here.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulesConfig {
+    #[serde(default = "default_schedule_check_seconds")]
+    pub check_seconds: u64,
+}
+
+impl SchedulesConfig {
+    fn defaults() -> SchedulesConfig {
+        SchedulesConfig {
+            check_seconds: DEFAULT_SCHEDULE_CHECK_SECONDS,
+        }
+    }
+}
+
+fn default_schedule_check_seconds() -> u64 {
+    DEFAULT_SCHEDULE_CHECK_SECONDS
 }
 
 /// Default of [`PoolsConfig::refresh_seconds`]: 5 minutes, so a disk that disappears is seen
@@ -505,7 +534,7 @@ impl Config {
         let session = &self.session;
         let limits = &self.limits;
         let alerts = &self.alerts;
-        let checks: [(bool, &'static str, &'static str); 11] = [
+        let checks: [(bool, &'static str, &'static str); 12] = [
             (
                 (1..=3600).contains(&session.idle_seconds),
                 "session.idle_seconds",
@@ -557,6 +586,11 @@ impl Config {
                 (1..=720).contains(&alerts.job_stalled_after_hours),
                 "alerts.job_stalled_after_hours",
                 "must be 1..=720",
+            ),
+            (
+                (10..=3600).contains(&self.schedules.check_seconds),
+                "schedules.check_seconds",
+                "must be 10..=3600",
             ),
         ];
         match checks.iter().find(|(ok, _, _)| !ok) {
@@ -832,6 +866,25 @@ mod tests {
             Config::from_toml_str("[scrub]\nauto = true\n", Path::new("nosd.toml")).unwrap();
         assert!(config.scrub.auto);
         assert!(Config::from_toml_str("[scrub]\nweekday = 1\n", Path::new("nosd.toml")).is_err());
+    }
+
+    #[test]
+    fn schedules_are_checked_every_minute_unless_told() {
+        let config = Config::from_toml_str("", Path::new("nosd.toml")).unwrap();
+        assert_eq!(config.schedules.check_seconds, 60);
+        let config =
+            Config::from_toml_str("[schedules]\ncheck_seconds = 10\n", Path::new("nosd.toml"))
+                .unwrap();
+        assert_eq!(config.schedules.check_seconds, 10);
+        check_err(
+            "[schedules]\ncheck_seconds = 5\n",
+            expect![
+                "invalid config nosd.toml: key `schedules.check_seconds` at line 2 must be 10..=3600"
+            ],
+        );
+        assert!(
+            Config::from_toml_str("[schedules]\nauto = true\n", Path::new("nosd.toml")).is_err()
+        );
     }
 
     #[test]

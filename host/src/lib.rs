@@ -20,6 +20,7 @@ pub mod plan;
 pub mod plugin;
 pub mod pools;
 pub mod recovery;
+pub mod schedules;
 pub mod session;
 pub mod state;
 pub mod store;

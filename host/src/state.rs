@@ -1,6 +1,6 @@
 //! The composition root: opens the state directory once and builds nosd's services from the
 //! config — identity ([`AuthService`]), sessions ([`SessionService`]), the storage pipeline
-//! ([`PipelineSlot`]) and alerts ([`AlertService`]) — for the HTTP surface and the recovery socket to share.
+//! ([`PipelineSlot`]), alerts ([`AlertService`]) and schedules ([`ScheduleService`]) — for the HTTP surface and the recovery socket to share.
 //!
 //! This module decides nothing and owns no table: each service owns its own, and a handler
 //! is handed the services it needs, never this whole struct (`http/` derives each from it).
@@ -23,6 +23,8 @@ use crate::pipeline::{Pipeline, PipelineObserver, PipelineSlot, Refusal};
 use crate::plugin::PluginHost;
 use crate::pools::scrub_schedule::{self, DueScrub, Outcome};
 use crate::pools::{PoolService, Report};
+use crate::schedules::ScheduleService;
+use crate::schedules::runner::{self, Checked};
 use crate::session::service::SessionService;
 use crate::store::{StateDir, StoreError};
 use crate::unpoisoned::lock;
@@ -40,6 +42,8 @@ pub struct AppState {
     pub pools: Arc<PoolService>,
     /// The alerts, handed the pools' report at every facts refresh (see [`PoolWatch`]).
     pub alerts: Arc<AlertService>,
+    /// The standing approvals, run by [`AppState::check_schedules`].
+    pub schedules: Arc<ScheduleService>,
     clock: Arc<dyn Clock>,
 }
 
@@ -76,8 +80,10 @@ impl AppState {
             clock: deps.clock.clone(),
             rules: alert_rules(&deps.config),
         })?;
+        let schedules = ScheduleService::open(store.clone(), auditor.clone(), deps.clock.clone())?;
         Ok(AppState {
             alerts: Arc::new(alerts),
+            schedules: Arc::new(schedules),
             config: Arc::new(deps.config),
             store,
             auditor,
@@ -137,6 +143,17 @@ impl AppState {
             due_after_seconds: self.config.pools.thresholds.scrub_overdue_after_seconds,
         };
         tokio::task::spawn_blocking(move || scrub_schedule::run(&pipeline, &pools, &schedule))
+            .await
+            .map_err(|err| Refusal::AgentUnreachable(PortError::Unreachable(err.to_string())))?
+    }
+
+    /// One check of the schedules ([`crate::schedules::runner::run`]), off the async workers;
+    /// nosd calls it every `[schedules] check_seconds` when it has a pipeline.
+    pub async fn check_schedules(&self) -> Result<Vec<(String, Checked)>, Refusal> {
+        let pipeline = self.pipeline.get()?;
+        let schedules = self.schedules.clone();
+        let alerts = self.alerts.clone();
+        tokio::task::spawn_blocking(move || runner::run(&pipeline, &schedules, &alerts))
             .await
             .map_err(|err| Refusal::AgentUnreachable(PortError::Unreachable(err.to_string())))?
     }

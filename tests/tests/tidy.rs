@@ -65,7 +65,7 @@ const RULES: &[Rule] = &[
         allowed: &["host/src/plugin/api/"],
     },
     Rule {
-        name: "the allowlist, the protocol, plans, facts, health and the pool reconcile do no IO (the allowlist reads its files in files.rs)",
+        name: "the allowlist, the protocol, plans, facts, health, the pool reconcile and the schedules' decision and book do no IO (the allowlist reads its files in files.rs)",
         roots: &[
             "agent/allowlist/src",
             "agent/protocol/src",
@@ -74,6 +74,8 @@ const RULES: &[Rule] = &[
             "host/src/health",
             "host/src/pools/reconcile.rs",
             "host/src/pools/registry.rs",
+            "host/src/schedules/decide.rs",
+            "host/src/schedules/model.rs",
         ],
         forbidden: &[
             "std::fs",

@@ -17,6 +17,7 @@
 //! | pool-full | `2241cbfdea9841649aed8fc4c0762326` |
 //! | job-failed | `1b7e27dd4a23491eae20bf6600bc923d` |
 //! | job-stalled | `9b1749885ecd4e5e9899d251002a61a7` |
+//! | schedule-held | `7650917c8f134638bc02ea5877b24cfd` |
 //!
 //! For example `journalctl MESSAGE_ID=ba84500277874d18a159d879d9d9a61d` lists every degraded
 //! pool alert, and `journalctl NOS_POOL_UUID=<uuid>` every alert of one pool. Fields:
@@ -42,6 +43,7 @@ pub fn message_id(kind: AlertKind) -> &'static str {
         AlertKind::PoolFull => "2241cbfdea9841649aed8fc4c0762326",
         AlertKind::JobFailed => "1b7e27dd4a23491eae20bf6600bc923d",
         AlertKind::JobStalled => "9b1749885ecd4e5e9899d251002a61a7",
+        AlertKind::ScheduleHeld => "7650917c8f134638bc02ea5877b24cfd",
     }
 }
 
@@ -65,6 +67,7 @@ pub fn log(transition: &Transition) {
             None,
         ),
         Subject::Job { job_id, .. } => (None, None, None, Some(job_id.as_str())),
+        Subject::Schedule { .. } => (None, None, None, None),
     };
     let acknowledged_by = alert.acknowledged.as_ref().map(|ack| ack.by.as_str());
     macro_rules! event {

@@ -44,10 +44,12 @@ pub enum AlertKind {
     JobFailed,
     /// A job (a balance, a scrub…) has been running longer than the configured threshold.
     JobStalled,
+    /// A schedule's run made a plan outside its approval: held for an admin (`schedules`).
+    ScheduleHeld,
 }
 
 /// Every kind, in the order of [`AlertKind`].
-pub const ALL_KINDS: [AlertKind; 9] = [
+pub const ALL_KINDS: [AlertKind; 10] = [
     AlertKind::PoolDegraded,
     AlertKind::DeviceMissing,
     AlertKind::DeviceErrorsGrew,
@@ -57,6 +59,7 @@ pub const ALL_KINDS: [AlertKind; 9] = [
     AlertKind::PoolFull,
     AlertKind::JobFailed,
     AlertKind::JobStalled,
+    AlertKind::ScheduleHeld,
 ];
 
 /// How urgent an alert is, from least to most.
@@ -90,6 +93,11 @@ pub enum Subject {
         job_id: String,
         /// The pool the job worked on, as the job records it.
         pool: String,
+    },
+    /// A schedule (standing approval) and its planner.
+    Schedule {
+        schedule_id: String,
+        planner: String,
     },
 }
 
@@ -217,13 +225,17 @@ impl AlertKind {
             AlertKind::PoolFull => "pool-full",
             AlertKind::JobFailed => "job-failed",
             AlertKind::JobStalled => "job-stalled",
+            AlertKind::ScheduleHeld => "schedule-held",
         }
     }
 
     /// Whether this kind is an event, closed by its acknowledgement, rather than a condition
     /// that clears by itself (see the module docs).
     pub fn ends_on_ack(self) -> bool {
-        matches!(self, AlertKind::DeviceErrorsGrew | AlertKind::JobFailed)
+        matches!(
+            self,
+            AlertKind::DeviceErrorsGrew | AlertKind::JobFailed | AlertKind::ScheduleHeld
+        )
     }
 }
 
@@ -267,6 +279,7 @@ impl Subject {
                 pool_uuid, devid, ..
             } => format!("device/{pool_uuid}/{devid}"),
             Subject::Job { job_id, .. } => format!("job/{job_id}"),
+            Subject::Schedule { schedule_id, .. } => format!("schedule/{schedule_id}"),
         }
     }
 
@@ -274,7 +287,7 @@ impl Subject {
     pub fn pool_uuid(&self) -> Option<&str> {
         match self {
             Subject::Pool { pool_uuid, .. } | Subject::Device { pool_uuid, .. } => Some(pool_uuid),
-            Subject::Job { .. } => None,
+            Subject::Job { .. } | Subject::Schedule { .. } => None,
         }
     }
 
@@ -308,6 +321,10 @@ impl Subject {
                 )
             }
             Subject::Job { job_id, pool } => format!("job {job_id} on {pool}"),
+            Subject::Schedule {
+                schedule_id,
+                planner,
+            } => format!("schedule {schedule_id} ({planner})"),
         }
     }
 
@@ -318,6 +335,8 @@ impl Subject {
                 .iter()
                 .any(|observed| observed == pool_uuid),
             Subject::Job { .. } => scope.jobs,
+            // An event: never cleared by an observation.
+            Subject::Schedule { .. } => false,
         }
     }
 }

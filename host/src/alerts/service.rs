@@ -17,7 +17,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use super::conditions::{self, JobObservation, PoolObservation, Rules};
 use super::journal;
 use super::model::{
-    AckError, AckOutcome, Alert, AlertBook, Change, Changes, MAX_ALERTS, Transition,
+    AckError, AckOutcome, Alert, AlertBook, Change, Changes, Condition, MAX_ALERTS, Scope,
+    Transition,
 };
 use super::webhook::{self, Webhook, WebhookError, WebhookTarget};
 use crate::audit::{AuditKind, Auditor};
@@ -107,9 +108,20 @@ impl AlertService {
     ) -> Result<Changes, StoreError> {
         let now = self.clock.now();
         let (scope, found) = conditions::conditions(now, pools, jobs, &self.rules);
+        self.apply(now, &scope, &found)
+    }
+
+    /// Raises (or updates) one event found by someone else than the pools' observer (a
+    /// schedule's held run); clears nothing. Blocking, like [`AlertService::observe`].
+    pub fn raise(&self, event: Condition) -> Result<Changes, StoreError> {
+        self.apply(self.clock.now(), &Scope::default(), &[event])
+    }
+
+    /// One observation of `scope` that found `found`, persisted and announced.
+    fn apply(&self, now: u64, scope: &Scope, found: &[Condition]) -> Result<Changes, StoreError> {
         let mut book = lock(&self.book);
         let mut next = book.clone();
-        let changes = next.observe(now, &scope, &found, MAX_ALERTS);
+        let changes = next.observe(now, scope, found, MAX_ALERTS);
         if changes.transitions.is_empty() && changes.n_updated == 0 {
             return Ok(changes);
         }

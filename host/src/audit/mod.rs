@@ -71,6 +71,14 @@ pub enum AuditKind {
     /// An admin locked a snapshot (kept out of retention and every delete).
     SnapshotLocked,
     SnapshotUnlocked,
+    /// An admin approved a schedule (`schedules`).
+    ScheduleCreated,
+    /// An admin changed a schedule's terms (its revision went up).
+    ScheduleEdited,
+    /// An admin revoked a schedule.
+    ScheduleRevoked,
+    /// A schedule ran: its id, revision, plan sha256 and outcome.
+    ScheduleRan,
 }
 
 impl AuditKind {

@@ -197,6 +197,20 @@ async fn main() -> anyhow::Result<()> {
             }
         });
     }
+    if state.config.pipeline.is_some() {
+        let schedule_state = state.clone();
+        let period = Duration::from_secs(schedule_state.config.schedules.check_seconds);
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(period);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                interval.tick().await;
+                if let Err(err) = schedule_state.check_schedules().await {
+                    tracing::warn!(%err, "schedules check failed");
+                }
+            }
+        });
+    }
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("binding {bind}"))?;

@@ -642,7 +642,7 @@ pub struct AlertsView {
 
 /// One alert. `kind` is one of `pool-degraded`, `device-missing`, `device-errors-grew`,
 /// `scrub-found-errors`, `scrub-overdue`, `pool-nearly-full`, `pool-full`, `job-failed`,
-/// `job-stalled`; `state` one of `raised`, `acknowledged`, `cleared`; `severity` one of
+/// `job-stalled`, `schedule-held`; `state` one of `raised`, `acknowledged`, `cleared`; `severity` one of
 /// `notice`, `warning`, `critical`.
 #[derive(Debug, Serialize)]
 pub struct AlertView {
@@ -657,7 +657,8 @@ pub struct AlertView {
     pub severity: &'static str,
     pub state: &'static str,
     /// `{"type":"pool","pool_uuid","pool_label"}`, `{"type":"device","pool_uuid",
-    /// "pool_label","devid","path"}` or `{"type":"job","job_id","pool"}`.
+    /// "pool_label","devid","path"}`, `{"type":"job","job_id","pool"}` or
+    /// `{"type":"schedule","schedule_id","planner"}`.
     #[serde(serialize_with = "sorted")]
     pub subject: crate::alerts::Subject,
 }
@@ -682,6 +683,91 @@ impl From<&crate::alerts::Alert> for AlertView {
             severity: alert.severity.as_str(),
             state: alert.state.as_str(),
             subject: alert.subject.clone(),
+        }
+    }
+}
+
+// ---- schedules: /api/v1/schedules ----
+
+/// `POST /schedules`: a standing approval of `planner` on `input` (a JSON object without
+/// `tag`: nosd adds the schedule's own when the planner takes one), applying unattended only
+/// plans whose every step is of one of `rule_ids`, every `period_seconds` (300..=31622400).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleRequest {
+    pub planner: String,
+    pub input: serde_json::Map<String, Value>,
+    pub rule_ids: Vec<String>,
+    pub period_seconds: u64,
+}
+
+/// `PUT /schedules/{id}`: new terms for a schedule (its planner stays); its revision goes up.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleEditRequest {
+    pub input: serde_json::Map<String, Value>,
+    pub rule_ids: Vec<String>,
+    pub period_seconds: u64,
+}
+
+/// `GET /schedules`: every schedule, oldest first.
+#[derive(Debug, Serialize)]
+pub struct SchedulesView {
+    pub schedules: Vec<ScheduleView>,
+}
+
+/// One schedule: its terms, when it runs next and what its last run did (`last_run.outcome`
+/// is `{"result": "applied", "job_id"}`, `{"result": "held", "reasons", "steps"}`,
+/// `{"result": "nothing-to-do"}` or `{"result": "failed", "reason"}`).
+#[derive(Debug, Serialize)]
+pub struct ScheduleView {
+    pub created_at: u64,
+    pub created_by: String,
+    pub id: String,
+    #[serde(serialize_with = "sorted")]
+    pub input: serde_json::Map<String, Value>,
+    #[serde(serialize_with = "sorted")]
+    pub last_run: Option<crate::schedules::LastRun>,
+    /// When the first check at or after this time runs it (it may be in the past: due now).
+    pub next_run: u64,
+    pub period_seconds: u64,
+    pub planner: String,
+    pub revision: u32,
+    pub rule_ids: Vec<String>,
+    pub tag: String,
+    pub updated_at: u64,
+    pub updated_by: String,
+}
+
+/// `POST /schedules` and `PUT /schedules/{id}` answered: the schedule afterwards.
+#[derive(Debug, Serialize)]
+pub struct ScheduleReply {
+    pub schedule: ScheduleView,
+}
+
+/// `DELETE /schedules/{id}` answered: the schedule is gone.
+#[derive(Debug, Serialize)]
+pub struct ScheduleRevoked {
+    pub id: String,
+    pub revoked: bool,
+}
+
+impl From<&crate::schedules::Schedule> for ScheduleView {
+    fn from(schedule: &crate::schedules::Schedule) -> ScheduleView {
+        ScheduleView {
+            created_at: schedule.created_at,
+            created_by: schedule.created_by.clone(),
+            id: schedule.id.clone(),
+            input: schedule.input.clone(),
+            last_run: schedule.last_run.clone(),
+            next_run: crate::schedules::model::next_run(schedule),
+            period_seconds: schedule.period_seconds,
+            planner: schedule.planner.clone(),
+            revision: schedule.revision,
+            rule_ids: schedule.rule_ids.clone(),
+            tag: schedule.tag.clone(),
+            updated_at: schedule.updated_at,
+            updated_by: schedule.updated_by.clone(),
         }
     }
 }

@@ -190,6 +190,37 @@ impl From<crate::alerts::AlertError> for ApiError {
     }
 }
 
+/// A refused schedule change: 404 for an unknown schedule or planner, 403 for a planner not
+/// granted, 409 for one schedule too many, 413 for an input too large, 422 for terms the
+/// allowlist or the planner refuse; a failed write is internal.
+impl From<crate::schedules::ScheduleError> for ApiError {
+    fn from(err: crate::schedules::ScheduleError) -> ApiError {
+        use crate::schedules::TermsError;
+        let terms = match err {
+            crate::schedules::ScheduleError::Store(err) => return ApiError::from(err),
+            crate::schedules::ScheduleError::Terms(terms) => terms,
+        };
+        let status = match &terms {
+            TermsError::Unknown { .. } | TermsError::UnknownPlanner { .. } => StatusCode::NOT_FOUND,
+            TermsError::NotGranted { .. } => StatusCode::FORBIDDEN,
+            TermsError::TooMany => StatusCode::CONFLICT,
+            TermsError::InputTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            TermsError::NoRules
+            | TermsError::TooManyRules
+            | TermsError::UnknownRule { .. }
+            | TermsError::OutsideScope { .. }
+            | TermsError::DestructiveRule { .. }
+            | TermsError::BadPeriod { .. }
+            | TermsError::InputHasTag => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        ApiError::Refused {
+            status,
+            code: terms.code(),
+            message: terms.to_string(),
+        }
+    }
+}
+
 /// The pipeline's refusals: the code and message are the refusal's own; only the status is
 /// decided here.
 impl From<Refusal> for ApiError {

@@ -33,6 +33,7 @@ use crate::auth::service::AuthService;
 use crate::config::{Config, HttpConfig};
 use crate::pipeline::PipelineSlot;
 use crate::pools::PoolService;
+use crate::schedules::ScheduleService;
 use crate::session::service::SessionService;
 use crate::state::AppState;
 use crate::store::StateDir;
@@ -57,6 +58,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::pools::router())
         .merge(routes::shares::router())
         .merge(routes::alerts::router())
+        .merge(routes::schedules::router())
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(
@@ -86,6 +88,7 @@ services! {
     pipeline: Arc<PipelineSlot>,
     pools: Arc<PoolService>,
     alerts: Arc<AlertService>,
+    schedules: Arc<ScheduleService>,
 }
 
 /// The one outer layer, so a request pays for one boxed future instead of four. Checks run in

@@ -249,4 +249,4 @@ fn rank(effect: Effect) -> u8 {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -69,6 +69,8 @@ pub enum StateFile {
     Alerts,
     /// Locked snapshots, by pool UUID (`pipeline::locks`).
     SnapshotLocks,
+    /// Standing approvals and their last runs (`schedules::service`).
+    Schedules,
     /// Any file name, for tests of the store itself.
     Custom(&'static str),
 }
@@ -84,6 +86,7 @@ impl StateFile {
             StateFile::Pools => "pools.json",
             StateFile::Alerts => "alerts.json",
             StateFile::SnapshotLocks => "snapshot-locks.json",
+            StateFile::Schedules => "schedules.json",
             StateFile::Custom(name) => name,
         }
     }

@@ -262,15 +262,40 @@ impl Client {
 
     /// A same-origin JSON POST with the CSRF header (the session token when logged in).
     pub async fn post(&self, server: &TestServer, path: &str, body: Value) -> Reply {
+        self.unsafe_request(reqwest::Method::POST, server, path, Some(body))
+            .await
+    }
+
+    /// [`Client::post`] as a PUT.
+    pub async fn put(&self, server: &TestServer, path: &str, body: Value) -> Reply {
+        self.unsafe_request(reqwest::Method::PUT, server, path, Some(body))
+            .await
+    }
+
+    /// A same-origin DELETE with the CSRF header, without a body.
+    pub async fn delete(&self, server: &TestServer, path: &str) -> Reply {
+        self.unsafe_request(reqwest::Method::DELETE, server, path, None)
+            .await
+    }
+
+    async fn unsafe_request(
+        &self,
+        method: reqwest::Method,
+        server: &TestServer,
+        path: &str,
+        body: Option<Value>,
+    ) -> Reply {
         let csrf = self.csrf.clone().unwrap_or_else(|| "1".into());
-        self.send(
-            self.http
-                .post(server.url(path))
+        let mut request = self
+            .http
+            .request(method, server.url(path))
+            .header("x-nos-csrf", csrf);
+        if let Some(body) = body {
+            request = request
                 .header("content-type", "application/json")
-                .header("x-nos-csrf", csrf)
-                .body(body.to_string()),
-        )
-        .await
+                .body(body.to_string());
+        }
+        self.send(request).await
     }
 
     pub async fn login(

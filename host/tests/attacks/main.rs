@@ -11,6 +11,7 @@ mod pipeline;
 mod plugin_grants;
 mod pools;
 mod recovery_socket;
+mod schedules;
 mod second_factor;
 mod sessions;
 mod slow_clients;

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use nos_host::clock::ManualClock;
 use nos_host::facts::Facts;
 use nos_host::gather::Observation;
-use nos_host::pipeline::jobs::JobState;
+use nos_host::pipeline::jobs::{JobRecord, JobState};
 use nos_host::pipeline::port::{AgentPort, PortError, StepRun};
 use nos_host::plan::types::Request;
 use nos_host::pools::scrub_schedule::{Outcome, ScrubAction};
@@ -21,19 +21,19 @@ use crate::built::BTRFS_MAINTENANCE;
 use crate::harness::{Client, TestServer, logged_in};
 use crate::pipeline::{code, grant};
 
-const UUID: &str = "00b3a85f-67a1-4ead-97e8-a2c61cc26544";
+pub(crate) const UUID: &str = "00b3a85f-67a1-4ead-97e8-a2c61cc26544";
 /// A day after the captured scrub (Wed Dec 2 16:40:37 2026, read as UTC).
-const NOW: u64 = 1_796_229_637 + 86_400;
+pub(crate) const NOW: u64 = 1_796_229_637 + 86_400;
 
 /// A stand-in agent that observes what the test set; it runs nothing, records each request
 /// and reports it done.
-struct ObservingAgent {
-    observation: Mutex<Observation>,
-    ran: Mutex<Vec<String>>,
+pub(crate) struct ObservingAgent {
+    pub(crate) observation: Mutex<Observation>,
+    pub(crate) ran: Mutex<Vec<String>>,
 }
 
 impl ObservingAgent {
-    fn new(observation: Observation) -> Arc<ObservingAgent> {
+    pub(crate) fn new(observation: Observation) -> Arc<ObservingAgent> {
         Arc::new(ObservingAgent {
             observation: Mutex::new(observation),
             ran: Mutex::default(),
@@ -76,7 +76,7 @@ fn text(path: &str) -> FactText {
 /// A captured facts scenario as the agent sends it, each mounted filesystem read with the
 /// readings (device stats, scrub status) of captured health scenario `readings`, through the
 /// one facts path.
-fn observation(scenario: &str, readings: &str) -> Observation {
+pub(crate) fn observation(scenario: &str, readings: &str) -> Observation {
     let dir = format!("facts/real/{scenario}");
     let mut raw = RawFacts {
         lsblk: data(&format!("{dir}/lsblk-tree.json")),
@@ -119,7 +119,7 @@ async fn start(dir: &Path, agent: Arc<ObservingAgent>, now: u64) -> TestServer {
 
 /// [`start`] with the allowlist at `allowlist`, the planners `plugins` (a TOML array's
 /// items) and `extra` config.
-async fn start_with(
+pub(crate) async fn start_with(
     dir: &Path,
     agent: Arc<ObservingAgent>,
     now: u64,
@@ -292,14 +292,24 @@ async fn a_refresh_raises_the_alerts_of_what_it_read() {
     assert_eq!(scrub_alerts(&alerts), [format!("\"raised\" \"{UUID}\"")]);
 }
 
-/// Issue 14: the scrub schedule (`[scrub] auto`) starts a scrub job for a pool whose last
-/// scrub is older than `[pools] scrub_overdue_days`, planned by btrfs-maintenance and applied
-/// unattended as `nosd:scrub-schedule`, audited like any apply; not before it is due. The
-/// captured pool is mounted below /tmp, so the test's allowlist adds /tmp to the mount roots.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_scrub_schedule_scrubs_a_pool_when_its_scrub_is_due() {
-    let dir = tempfile::tempdir().unwrap();
-    let allowlist = dir.path().join("allowlist.toml");
+/// Job `job_id`'s record once it no longer runs (within 30 s).
+pub(crate) async fn finished_job(server: &TestServer, job_id: &str) -> JobRecord {
+    let pipeline = server.state.pipeline.get().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let job = pipeline.jobs.get(job_id).unwrap();
+        if job.state != JobState::Running {
+            return job;
+        }
+        assert!(std::time::Instant::now() < deadline, "{job:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// The default allowlist with /tmp added to the mount roots (the captured pool is mounted
+/// below /tmp), written into `dir`; its path.
+pub(crate) fn tmp_mount_root_allowlist(dir: &Path) -> std::path::PathBuf {
+    let allowlist = dir.join("allowlist.toml");
     let text =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../allowlist.toml"))
             .unwrap();
@@ -310,6 +320,17 @@ async fn the_scrub_schedule_scrubs_a_pool_when_its_scrub_is_due() {
         text.replace(roots, "mount_roots = [\"/srv\", \"/mnt\", \"/tmp\"]"),
     )
     .unwrap();
+    allowlist
+}
+
+/// Issue 14: the scrub schedule (`[scrub] auto`) starts a scrub job for a pool whose last
+/// scrub is older than `[pools] scrub_overdue_days`, planned by btrfs-maintenance and applied
+/// unattended as `nosd:scrub-schedule`, audited like any apply; not before it is due. The
+/// captured pool is mounted below /tmp, so the test's allowlist adds /tmp to the mount roots.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scrub_schedule_scrubs_a_pool_when_its_scrub_is_due() {
+    let dir = tempfile::tempdir().unwrap();
+    let allowlist = tmp_mount_root_allowlist(dir.path());
     let agent = ObservingAgent::new(observation("btrfs-mounted", "raid1-scrubbed"));
     let server = start_with(
         dir.path(),
@@ -341,16 +362,7 @@ async fn the_scrub_schedule_scrubs_a_pool_when_its_scrub_is_due() {
         due.reason,
         "the last scrub ended 36 days ago, more than 35 days"
     );
-    let pipeline = server.state.pipeline.get().unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let job = loop {
-        let job = pipeline.jobs.get(job_id).unwrap();
-        if job.state != JobState::Running {
-            break job;
-        }
-        assert!(std::time::Instant::now() < deadline, "{job:?}");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    };
+    let job = finished_job(&server, job_id).await;
     assert_eq!(job.state, JobState::Succeeded, "{job:?}");
     assert_eq!(job.username, "nosd:scrub-schedule");
     assert_eq!(job.plugin, "btrfs-maintenance");

@@ -60,7 +60,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Runs pipeline work (agent round trips, Wasm calls, file reads) off the async workers.
-async fn blocking<T: Send + 'static, E: Into<ApiError> + Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static, E: Into<ApiError> + Send + 'static>(
     work: impl FnOnce() -> Result<T, E> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(work)

@@ -4,7 +4,7 @@ use expect_test::{Expect, expect};
 
 /// Facts that name no device: the allowlist and scope decide alone (the device rules have
 /// their own tests below).
-fn no_devices() -> Facts {
+pub(crate) fn no_devices() -> Facts {
     Facts {
         block_devices: Vec::new(),
         filesystems: Vec::new(),
@@ -13,7 +13,7 @@ fn no_devices() -> Facts {
     }
 }
 
-fn default_allowlist() -> &'static Allowlist {
+pub(crate) fn default_allowlist() -> &'static Allowlist {
     static ALLOWLIST: std::sync::LazyLock<Allowlist> = std::sync::LazyLock::new(|| {
         let text = include_str!("../../../../allowlist.toml").to_owned();
         Allowlist::load(&[nos_allowlist::Source {
@@ -25,7 +25,7 @@ fn default_allowlist() -> &'static Allowlist {
     &ALLOWLIST
 }
 
-fn argv(tokens: &str) -> Request {
+pub(crate) fn argv(tokens: &str) -> Request {
     Request::Argv(tokens.split(' ').map(str::to_owned).collect())
 }
 
