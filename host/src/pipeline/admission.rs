@@ -384,6 +384,8 @@ pub fn start_job(pipeline: &Arc<Pipeline>, admitted: Admitted) -> Result<String,
             },
         );
         job_pipeline.tell_removed_fstab_entries(&plan.checked, &run_id);
+        // What the job changed is on the machine now: the next reader observes it.
+        job_pipeline.drop_cached_facts();
     });
     Ok(job_id)
 }
