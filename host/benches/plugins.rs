@@ -92,6 +92,8 @@ fn sdk_facts(facts: &Facts) -> sdk::Facts {
                 metadata_profile: fs.metadata_profile.clone(),
                 size_bytes: fs.size_bytes,
                 used_bytes: fs.used_bytes,
+                // The bench's planners read no subvolumes.
+                subvolumes: None,
             })
             .collect(),
         fresh_uuids: facts.fresh_uuids.clone(),

@@ -1044,3 +1044,100 @@ fn policy_plugin_loading_refuses_anything_but_a_verified_auth_policy() {
         "unset: built-in only"
     );
 }
+
+/// The fixture facts with subvolumes in its mounted pool: share `media` with two snapshots, the
+/// older one locked. They reach the component through the 0.3.0 lowering, locks included.
+fn facts_with_shares() -> Facts {
+    use nos_host::facts::{Subvolume, SubvolumeKind};
+    let mut facts = facts();
+    let subvolume = |id: u64, path: &str, kind, locked| Subvolume {
+        id,
+        path: path.into(),
+        kind,
+        share: (kind != SubvolumeKind::SnapshotDir).then(|| "media".into()),
+        uuid: format!("00000000-0000-4000-8000-{id:012}"),
+        parent_uuid: None,
+        locked,
+    };
+    facts.filesystems[0].subvolumes = Some(vec![
+        subvolume(256, "media", SubvolumeKind::Share, false),
+        subvolume(257, ".snapshots", SubvolumeKind::SnapshotDir, false),
+        subvolume(258, ".snapshots/media", SubvolumeKind::SnapshotDir, false),
+        subvolume(
+            259,
+            ".snapshots/media/20261130T190000Z-nos1",
+            SubvolumeKind::Snapshot,
+            true,
+        ),
+        subvolume(
+            260,
+            ".snapshots/media/20261201T190000Z-nos1",
+            SubvolumeKind::Snapshot,
+            false,
+        ),
+    ]);
+    facts.now_unix_seconds = 1_796_238_000; // 2026-12-02T19:00:00Z
+    facts
+}
+
+fn judged_with_shares(plugin: &Planner, input: &str) -> String {
+    let facts = facts_with_shares();
+    let plan = plugin.plan(&facts, input).unwrap().answer.unwrap();
+    let judged = check::check(plan, &ALLOWLIST, &plugin.manifest().scope, &facts);
+    assert!(judged.all_allowed(), "{input}\n{}", verdict_lines(&judged));
+    verdict_lines(&judged)
+}
+
+#[test]
+fn shares() {
+    let plugin = load(SHARES);
+    let out = [
+        judged_with_shares(
+            &plugin,
+            r#"{"action": "create", "pool": "/srv/pool", "name": "docs"}"#,
+        ),
+        judged_with_shares(
+            &plugin,
+            r#"{"action": "delete", "pool": "/srv/pool", "name": "media"}"#,
+        ),
+    ]
+    .concat();
+    expect_test::expect![[r#"
+        create: allowed by btrfs.subvolume.create.share: /usr/bin/btrfs subvolume create -- /srv/pool/docs
+        delete: allowed by btrfs.subvolume.delete.share: /usr/bin/btrfs subvolume delete -- /srv/pool/media
+    "#]]
+    .assert_eq(&out);
+}
+
+#[test]
+fn snapshots() {
+    let plugin = load(SNAPSHOTS);
+    let out = [
+        judged_with_shares(
+            &plugin,
+            r#"{"action": "take", "pool": "/srv/pool", "share": "media", "tag": "nos1", "keep": {"hourly": 1}}"#,
+        ),
+        judged_with_shares(
+            &plugin,
+            r#"{"action": "replace-live", "pool": "/srv/pool", "share": "media", "name": "20261201T190000Z-nos1"}"#,
+        ),
+    ]
+    .concat();
+    expect_test::expect![[r#"
+        snapshot: allowed by btrfs.subvolume.snapshot: /usr/bin/btrfs subvolume snapshot -r -- /srv/pool/media /srv/pool/.snapshots/media/20261202T190000Z-nos1
+        prune-0: allowed by btrfs.subvolume.delete.snapshot: /usr/bin/btrfs subvolume delete -- /srv/pool/.snapshots/media/20261201T190000Z-nos1
+        snapshot: allowed by btrfs.subvolume.snapshot: /usr/bin/btrfs subvolume snapshot -r -- /srv/pool/media /srv/pool/.snapshots/media/20261202T190000Z-replaced
+        delete-live: allowed by btrfs.subvolume.delete.share: /usr/bin/btrfs subvolume delete -- /srv/pool/media
+        restore: allowed by btrfs.subvolume.restore: /usr/bin/btrfs subvolume snapshot -- /srv/pool/.snapshots/media/20261201T190000Z-nos1 /srv/pool/media
+    "#]]
+    .assert_eq(&out);
+    let locked = plugin
+        .plan(
+            &facts_with_shares(),
+            r#"{"action": "delete", "pool": "/srv/pool", "share": "media", "name": "20261130T190000Z-nos1"}"#,
+        )
+        .unwrap()
+        .answer
+        .unwrap_err();
+    assert!(locked.to_string().contains("is locked"), "{locked}");
+}

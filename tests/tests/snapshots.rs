@@ -23,7 +23,10 @@ fn snapshots(admin: &mut Admin, uuid: &str, share: &str) -> Vec<Value> {
         .api
         .get(&format!("/api/v1/pools/{uuid}/shares/{share}/snapshots"));
     assert_eq!(reply.status, 200, "{}", reply.raw);
-    reply.body["snapshots"].as_array().expect("snapshots").clone()
+    reply.body["snapshots"]
+        .as_array()
+        .expect("snapshots")
+        .clone()
 }
 
 /// Waits into the next second: snapshot names carry the second they are taken in.
@@ -39,9 +42,11 @@ fn fails_in_ns(demo: &Demo, script: &str) -> String {
 
 #[test]
 fn shares_snapshots_restore_and_locks_through_plans() {
-    let Some((_serial, demo, mut admin)) =
-        start_demo("shares_snapshots_restore_and_locks_through_plans", &SERIAL, 1)
-    else {
+    let Some((_serial, demo, mut admin)) = start_demo(
+        "shares_snapshots_restore_and_locks_through_plans",
+        &SERIAL,
+        1,
+    ) else {
         return;
     };
     let disk = demo.loops()[0].clone();
@@ -61,7 +66,10 @@ fn shares_snapshots_restore_and_locks_through_plans() {
         json!({"action": "create", "pool": "/srv/tank", "name": "media"}),
     );
     let before = write_file(&demo, "/srv/tank/media/film.bin", 8);
-    in_ns(&demo, &["sh", "-c", "echo first > /srv/tank/media/note.txt"]);
+    in_ns(
+        &demo,
+        &["sh", "-c", "echo first > /srv/tank/media/note.txt"],
+    );
 
     let shares = admin.api.get(&format!("/api/v1/pools/{uuid}/shares"));
     assert_eq!(shares.status, 200, "{}", shares.raw);
@@ -98,7 +106,10 @@ fn shares_snapshots_restore_and_locks_through_plans() {
         "first\n"
     );
     assert_eq!(sha256_in_ns(&demo, "/srv/tank/media/film.bin"), after);
-    in_ns(&demo, &["sh", "-c", &format!("echo writable > {restored}/new.txt")]);
+    in_ns(
+        &demo,
+        &["sh", "-c", &format!("echo writable > {restored}/new.txt")],
+    );
 
     // Locked, it is kept: the planner refuses to delete it.
     let lock = admin.api.post(
@@ -108,16 +119,21 @@ fn shares_snapshots_restore_and_locks_through_plans() {
     assert_eq!(lock.status, 200, "{}", lock.raw);
     assert_eq!(snapshots(&mut admin, &uuid, "media")[0]["locked"], true);
     let delete = json!({"action": "delete", "pool": "/srv/tank", "share": "media", "name": name});
-    let refused = admin
-        .api
-        .post("/api/v1/plans", json!({"plugin": "snapshots", "input": delete}));
+    let refused = admin.api.post(
+        "/api/v1/plans",
+        json!({"plugin": "snapshots", "input": delete}),
+    );
     assert_eq!(refused.status, 422, "{}", refused.raw);
     assert!(refused.raw.contains("locked"), "{}", refused.raw);
     let unknown = admin.api.post(
         &format!("/api/v1/pools/{uuid}/snapshots/lock"),
         json!({"path": "media", "locked": true}),
     );
-    assert_eq!(unknown.status, 404, "a share is no snapshot: {}", unknown.raw);
+    assert_eq!(
+        unknown.status, 404,
+        "a share is no snapshot: {}",
+        unknown.raw
+    );
 
     // The share with data is not deleted without its name.
     let plan = admin.plan(

@@ -280,3 +280,62 @@ proptest::proptest! {
         }
     }
 }
+
+/// The host's own half of snapshot locks: whatever a planner returned, no step deletes a locked
+/// snapshot; reading or restoring from it stays allowed, and an unlocked one may be deleted.
+#[test]
+fn a_locked_snapshot_is_never_deleted() {
+    let snapshot = ".snapshots/media/20261201T190000Z";
+    let subvolume = |path: &str, kind, locked| crate::facts::Subvolume {
+        id: 257,
+        path: path.into(),
+        kind,
+        share: Some("media".into()),
+        uuid: "u".into(),
+        parent_uuid: None,
+        locked,
+    };
+    let facts = |locked| Facts {
+        filesystems: vec![crate::facts::BtrfsFilesystem {
+            uuid: "7d9ef6a2-0000-4000-8000-000000000001".into(),
+            label: Some("tank".into()),
+            mountpoint: "/srv/tank".into(),
+            devices: vec![],
+            data_profile: "single".into(),
+            metadata_profile: "dup".into(),
+            size_bytes: 0,
+            used_bytes: 0,
+            subvolumes: Some(vec![
+                subvolume("media", crate::facts::SubvolumeKind::Share, false),
+                subvolume(snapshot, crate::facts::SubvolumeKind::Snapshot, locked),
+            ]),
+        }],
+        ..no_devices()
+    };
+    let judge = |tokens: &str, locked| {
+        let checked = check(
+            Plan {
+                steps: vec![step(argv(tokens), Effect::State, None)],
+                warnings: vec![],
+            },
+            default_allowlist(),
+            &scope(&["btrfs.subvolume.delete.snapshot", "btrfs.subvolume.restore"]),
+            &facts(locked),
+        );
+        match checked.steps()[0].verdict() {
+            StepVerdict::Allowed { rule_id, .. } => format!("allowed by {rule_id}"),
+            StepVerdict::Rejected { reason } => format!("rejected: {reason}"),
+        }
+    };
+    let delete = format!("btrfs subvolume delete -- /srv/tank/{snapshot}");
+    let restore = format!("btrfs subvolume snapshot -- /srv/tank/{snapshot} /srv/tank/media-old");
+    assert_eq!(
+        judge(&delete, true),
+        format!("rejected: /srv/tank/{snapshot} is locked in nos: unlock it before deleting it")
+    );
+    assert_eq!(
+        judge(&delete, false),
+        "allowed by btrfs.subvolume.delete.snapshot"
+    );
+    assert_eq!(judge(&restore, true), "allowed by btrfs.subvolume.restore");
+}
