@@ -177,6 +177,13 @@ pub enum SubvolumeKind {
     Other,
 }
 
+impl Subvolume {
+    /// The last component of its path: a share's or snapshot's name.
+    pub fn name(&self) -> &str {
+        self.path.rsplit('/').next().unwrap_or(&self.path)
+    }
+}
+
 impl BtrfsFilesystem {
     /// The absolute path of one of its subvolumes (`<mountpoint>/<path>`).
     pub fn subvolume_path(&self, subvolume: &Subvolume) -> String {

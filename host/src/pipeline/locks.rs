@@ -1,7 +1,7 @@
 //! Snapshot locks: snapshots an admin keeps out of retention and out of every delete.
 //!
-//! Kept in `snapshot-locks.json` (through `store/`) by pool filesystem UUID and the snapshot's
-//! path in the pool; nosd marks them `locked` in the facts of every refresh ([`mark`]), so a
+//! Kept in `snapshot-locks.json` (through `store/`, read once at start and held by the
+//! pipeline) by pool filesystem UUID and the snapshot's path in the pool; nosd marks them `locked` in the facts of every refresh ([`mark`]), so a
 //! planner sees them (retention never counts a locked snapshot as deletable) and
 //! `plan::subvolumes` refuses any step that would delete one whatever a planner returned. A
 //! lock is nosd's own state, not a command: no root action changes, so it is not a plan. The
@@ -82,7 +82,9 @@ pub fn set(
             path: path.into(),
         });
     }
-    let mut file = load(&pipeline.store)?;
+    // Held across the write: two changes never both start from the same copy.
+    let mut held = crate::unpoisoned::lock(&pipeline.locks);
+    let mut file = held.clone();
     let changed = if locked {
         if file.len() >= MAX_LOCKS {
             return Err(Refusal::TooManyLocks { max: MAX_LOCKS });
@@ -101,6 +103,8 @@ pub fn set(
     };
     if changed {
         pipeline.store.save(StateFile::SnapshotLocks, &file)?;
+        *held = file;
+        drop(held);
         pipeline.drop_cached_facts();
     }
     pipeline.auditor.decision(

@@ -82,6 +82,8 @@ pub struct Pipeline {
     pub failed: Vec<FailedPlugin>,
     /// The grant of each planner, by name (persisted by component hash, see [`grants`]).
     grants: Mutex<BTreeMap<String, PluginGrant>>,
+    /// The snapshot locks (persisted in `snapshot-locks.json`, see [`locks`]).
+    locks: Mutex<locks::LocksFile>,
     plans: Mutex<HashMap<String, Arc<StoredPlan>>>,
     pub jobs: jobs::JobTable,
     pub plan_ttl_seconds: u64,
@@ -108,6 +110,8 @@ pub struct PipelineParts {
     pub port: Arc<dyn port::AgentPort>,
     pub plugins: BTreeMap<String, (Arc<Planner>, PluginGrant)>,
     pub failed: Vec<FailedPlugin>,
+    /// The snapshot locks as `snapshot-locks.json` holds them at start.
+    pub locks: locks::LocksFile,
     pub jobs: jobs::JobTable,
     pub plan_ttl_seconds: u64,
     pub auditor: Auditor,
@@ -132,6 +136,7 @@ impl Pipeline {
                 .collect(),
             failed: parts.failed,
             grants: Mutex::new(grants),
+            locks: Mutex::new(parts.locks),
             plans: Mutex::new(HashMap::new()),
             jobs: parts.jobs,
             plan_ttl_seconds: parts.plan_ttl_seconds,
@@ -176,11 +181,7 @@ impl Pipeline {
     /// the whole observation before they are returned.
     fn fresh_facts(&self, now: UnixSeconds) -> Result<Facts, port::PortError> {
         let mut observation = self.port.observe()?;
-        match locks::load(&self.store) {
-            Ok(file) => locks::mark(&file, &mut observation.facts),
-            // Never plan as if nothing were locked: no facts rather than facts without locks.
-            Err(err) => return Err(port::PortError::Facts(format!("snapshot locks: {err}"))),
-        }
+        locks::mark(&lock(&self.locks), &mut observation.facts);
         *lock(&self.facts_cache) = Some((now, observation.facts.clone()));
         if let Some(observer) = self.observer.get() {
             observer.observed(&observation, &self.jobs, now);

@@ -147,6 +147,8 @@ pub fn build(
         port,
         plugins,
         failed,
+        // An unreadable locks file stops the pipeline: never plan as if nothing were locked.
+        locks: super::locks::load(&deps.store)?,
         jobs,
         plan_ttl_seconds: config.plan_ttl_seconds,
         auditor: deps.auditor,

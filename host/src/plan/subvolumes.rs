@@ -9,11 +9,12 @@ use nos_allowlist::Command;
 
 use crate::facts::Facts;
 
+/// The rule that deletes one snapshot.
+pub const DELETE_SNAPSHOT_RULE: &str = "btrfs.subvolume.delete.snapshot";
+/// The rule that deletes a share (destructive).
+pub const DELETE_SHARE_RULE: &str = "btrfs.subvolume.delete.share";
 /// The rules that delete a subvolume.
-pub const DELETING_RULES: [&str; 2] = [
-    "btrfs.subvolume.delete.snapshot",
-    "btrfs.subvolume.delete.share",
-];
+pub const DELETING_RULES: [&str; 2] = [DELETE_SNAPSHOT_RULE, DELETE_SHARE_RULE];
 
 /// Why `command` may not run on the subvolumes as `facts` describe them, if it may not.
 pub fn refusal(command: &Command, facts: &Facts) -> Option<String> {

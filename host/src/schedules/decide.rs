@@ -12,9 +12,7 @@ use crate::plan::check::{CheckedPlan, CheckedStep, StepVerdict};
 use crate::plan::types::{Effect, Request};
 
 /// The one rule whose steps are judged by what they name: deleting a snapshot.
-pub const DELETE_SNAPSHOT_RULE: &str = "btrfs.subvolume.delete.snapshot";
-/// The most bytes of a schedule tag (`[a-z0-9]`).
-pub const MAX_TAG_BYTES: usize = 32;
+pub use crate::plan::subvolumes::DELETE_SNAPSHOT_RULE;
 
 /// What a scheduled run does with its plan.
 #[must_use]
@@ -88,32 +86,11 @@ fn deletes_own_snapshot(request: &Request, tag: &str) -> bool {
     }
 }
 
-/// Whether the last path component of `snapshot` is `YYYYMMDDTHHMMSSZ-<tag>`: a timestamp,
-/// one `-`, and exactly `tag` (so `-nos12` is not tag `nos1`'s, nor `-xnos1`).
+/// Whether the last path component of `snapshot` is `YYYYMMDDTHHMMSSZ-<tag>`, a name
+/// `nos_retention` reads with exactly `tag` (so `-nos12` is not tag `nos1`'s, nor `-xnos1`).
 pub fn snapshot_tagged(snapshot: &str, tag: &str) -> bool {
     let name = snapshot.rsplit('/').next().unwrap_or(snapshot);
-    match name.split_once('-') {
-        Some((stamp, suffix)) => valid_tag(tag) && is_timestamp(stamp) && suffix == tag,
-        None => false,
-    }
-}
-
-/// `[a-z0-9]{1,32}`: the form of a schedule tag (and of a snapshot name's tag).
-pub fn valid_tag(tag: &str) -> bool {
-    (1..=MAX_TAG_BYTES).contains(&tag.len())
-        && tag
-            .bytes()
-            .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit())
-}
-
-/// `YYYYMMDDTHHMMSSZ`.
-fn is_timestamp(stamp: &str) -> bool {
-    let bytes = stamp.as_bytes();
-    bytes.len() == 16
-        && bytes[8] == b'T'
-        && bytes[15] == b'Z'
-        && bytes[..8].iter().all(u8::is_ascii_digit)
-        && bytes[9..15].iter().all(u8::is_ascii_digit)
+    nos_retention::tag_of(name) == Some(tag)
 }
 
 #[cfg(test)]

@@ -125,16 +125,12 @@ pub fn parse_name(name: &str) -> Result<Timestamp, NameError> {
     if bytes.len() < 16 || bytes[8] != b'T' || bytes[15] != b'Z' {
         return Err(error());
     }
-    let tag = &bytes[16..];
-    if !tag.is_empty() {
-        let valid = tag[0] == b'-'
-            && (2..=MAX_TAG_LEN + 1).contains(&tag.len())
-            && tag[1..]
-                .iter()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-        if !valid {
-            return Err(error());
-        }
+    // Not a char boundary when byte 16 is inside a non-ASCII character: no name of ours.
+    let Some(tag) = name.get(16..) else {
+        return Err(error());
+    };
+    if !tag.is_empty() && !tag.strip_prefix('-').is_some_and(is_tag) {
+        return Err(error());
     }
     let digits = |range: std::ops::Range<usize>| -> Option<i64> {
         let part = &bytes[range];
@@ -159,6 +155,14 @@ pub fn parse_name(name: &str) -> Result<Timestamp, NameError> {
     Ok(Timestamp(
         days * 86_400 + hour * 3_600 + minute * 60 + second,
     ))
+}
+
+/// Whether `tag` is a snapshot name's tag: 1 to [`MAX_TAG_LEN`] of `a-z 0-9`.
+pub fn is_tag(tag: &str) -> bool {
+    (1..=MAX_TAG_LEN).contains(&tag.len())
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
 }
 
 /// The tag a snapshot name carries (`20261202T190000Z-nos1` → `nos1`); `None` for an untagged

@@ -282,4 +282,10 @@ fn tag_of_reads_the_whole_tag_of_a_valid_name_only() {
     assert_eq!(tag_of("20261302T190000Z-nos1"), None, "not a real month");
     assert_eq!(tag_of("latest-nos1"), None);
     assert_eq!(tag_of("20261202T190000Z-NOS1"), None, "tags are lowercase");
+    assert_eq!(
+        tag_of("20261202T190000Zé"),
+        None,
+        "byte 16 inside a character"
+    );
+    assert!(parse_name("20261202T19000\u{e9}Z").is_err());
 }

@@ -70,6 +70,23 @@ impl BtrfsFilesystem {
         }
     }
 
+    /// Whether share `share` can be deleted whole: a refusal naming the first subvolume nested
+    /// in it, which `btrfs subvolume delete` would fail on half way (and nos never deletes).
+    pub fn no_nested_subvolume(&self, share: &str) -> Result<(), String> {
+        let prefix = format!("{share}/");
+        match self
+            .known_subvolumes()?
+            .iter()
+            .find(|s| s.path.starts_with(&prefix))
+        {
+            Some(nested) => Err(format!(
+                "share {share} holds the subvolume {}: nos does not delete it; move it out first",
+                nested.path
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// The snapshots of share `share`, in the host's order.
     pub fn snapshots_of<'a>(
         &'a self,

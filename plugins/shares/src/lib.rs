@@ -96,18 +96,7 @@ pub fn plan(facts: &Facts, input: &Input) -> Result<Plan, PlanError> {
         } => {
             let fs = pool(facts, name_of_pool, name)?;
             fs.share(name).map_err(refused)?;
-            let prefix = format!("{name}/");
-            if let Some(nested) = fs
-                .known_subvolumes()
-                .map_err(refused)?
-                .iter()
-                .find(|s| s.path.starts_with(&prefix))
-            {
-                return Err(refused(format!(
-                    "share {name} holds the subvolume {}: nos does not delete it; move it out first",
-                    nested.path
-                )));
-            }
+            fs.no_nested_subvolume(name).map_err(refused)?;
             plan.push(Step::destructive(
                 "delete",
                 format!("Delete the share {name} and every file in it"),

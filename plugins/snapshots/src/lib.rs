@@ -191,13 +191,7 @@ fn share_of<'a>(
 }
 
 fn check_tag(tag: Option<&str>) -> Result<(), PlanError> {
-    let ok = tag.is_none_or(|tag| {
-        (1..=nos_retention::MAX_TAG_LEN).contains(&tag.len())
-            && tag
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-    });
-    if ok {
+    if tag.is_none_or(nos_retention::is_tag) {
         Ok(())
     } else {
         Err(invalid(format!(
@@ -296,11 +290,7 @@ pub fn plan(facts: &Facts, input: &Input) -> Result<Plan, PlanError> {
             check_name(name)?;
             let fs = share_of(facts, pool, share)?;
             let snapshot = fs.path_of(&existing_snapshot(fs, share, name)?.path);
-            if let Some(nested) = nested_subvolume(fs, share)? {
-                return Err(refused(format!(
-                    "share {share} holds the subvolume {nested}: nos does not delete it; move it out first"
-                )));
-            }
+            fs.no_nested_subvolume(share).map_err(refused)?;
             let mut plan = Plan::new();
             let kept = take(&mut plan, fs, share, now, Some(REPLACED_TAG))?;
             if &kept == name {
@@ -339,17 +329,6 @@ fn existing_snapshot<'a>(
         .map_err(refused)?
         .find(|s| s.path == relative)
         .ok_or_else(|| refused(format!("share {share} has no snapshot {name}")))
-}
-
-/// A subvolume nested inside the share, which deleting the share would fail on.
-fn nested_subvolume(fs: &BtrfsFilesystem, share: &str) -> Result<Option<String>, PlanError> {
-    let prefix = format!("{share}/");
-    Ok(fs
-        .known_subvolumes()
-        .map_err(refused)?
-        .iter()
-        .find(|s| s.path.starts_with(&prefix))
-        .map(|s| s.path.clone()))
 }
 
 /// Pushes the steps that take a snapshot of `share` now (the containers first when missing);

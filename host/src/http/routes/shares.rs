@@ -86,7 +86,7 @@ async fn list_shares(
                 id: share.id,
                 latest_snapshot: snapshots
                     .iter()
-                    .filter_map(|s| Some((taken_at(name_of(&s.path))?, name_of(&s.path))))
+                    .filter_map(|s| Some((taken_at(s.name())?, s.name())))
                     .max()
                     .map(|(_, name)| name.to_owned()),
                 locked_snapshots: snapshots.iter().filter(|s| s.locked).count(),
@@ -130,7 +130,7 @@ async fn list_snapshots(
         .iter()
         .filter(|s| s.kind == SubvolumeKind::Snapshot && s.share.as_deref() == Some(&name))
         .map(|s| {
-            let snapshot = name_of(&s.path);
+            let snapshot = s.name();
             SnapshotView {
                 id: s.id,
                 locked: s.locked,
@@ -172,10 +172,6 @@ async fn lock_snapshot(
         locked: body.locked,
         path: body.path,
     }))
-}
-
-fn name_of(path: &str) -> &str {
-    path.rsplit('/').next().unwrap_or(path)
 }
 
 /// The time a snapshot's name carries, if nos named it.

@@ -97,6 +97,7 @@ impl Fixture {
             port: port.clone(),
             plugins: BTreeMap::new(),
             failed: Vec::new(),
+            locks: Default::default(),
             jobs,
             plan_ttl_seconds: 600,
             auditor: Auditor::new(audit.clone(), clock.clone()),
