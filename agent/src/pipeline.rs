@@ -582,9 +582,6 @@ fn run_steps(agent: &Agent, caller: &Caller<'_>, steps: &[Vec<String>]) -> Respo
     }
 }
 
-/// How many `blkid -p` probes of one facts request run at once.
-const PROBE_THREADS: usize = 4;
-
 /// Gathers every raw fact in one round trip. Each command goes through the allowlist like any
 /// request and must match a read-only rule that is not a job; a command that is refused or
 /// fails makes its text [`FactText::Unavailable`] with the reason (the host then treats what
@@ -598,15 +595,17 @@ fn facts(agent: &Agent, caller: &Caller<'_>) -> ResponseBody {
     // Only the devices the allowlist lets this agent probe (the demo's accepts loop devices
     // only); the others are left out, so the host knows they were not looked at. One call per
     // device: given several, blkid stops at the first blank one.
-    // The probes run on a few threads at once: a refresh over many disks waits for the slowest
-    // of a few spawns rather than for all of them in a row.
+    // The probes run on `PROBE_THREADS` threads at once.
     let probe_argvs: Vec<(Vec<String>, String)> =
         facts::block_devices(Path::new("/sys/class/block"))
             .into_iter()
             .map(|device| (fact_commands::blkid_probe_argv(&device), device))
             .filter(|(argv, _)| agent.policy.check(argv).is_ok())
             .collect();
-    let chunk_len = probe_argvs.len().div_ceil(PROBE_THREADS).max(1);
+    let chunk_len = probe_argvs
+        .len()
+        .div_ceil(fact_commands::PROBE_THREADS)
+        .max(1);
     let probes: Vec<Probe> = std::thread::scope(|scope| {
         let workers: Vec<_> = probe_argvs
             .chunks(chunk_len)

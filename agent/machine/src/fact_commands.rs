@@ -36,6 +36,10 @@ pub fn blkid_probe_argv(device: &str) -> Vec<String> {
     with_operand(BLKID_PROBE_PREFIX, device)
 }
 
+/// How many `blkid -p` probes of one facts request run at once: a refresh over many disks waits
+/// for the slowest of a few spawns rather than for all of them in a row.
+pub const PROBE_THREADS: usize = 4;
+
 /// `blkid -p`'s exit status when the device has no signature and no partition table at all.
 pub const BLKID_NOTHING_FOUND: i32 = 2;
 
